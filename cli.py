@@ -1,0 +1,204 @@
+"""The `mixer` command line: parse, call one function, render.
+
+Errors a user can cause surface as `MixerError`: one line on stderr, exit code 2, no
+traceback unless `--debug`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import store
+from mixer import MixerError, __version__, open_workspace
+from mixer.workspace import Workspace
+
+console = Console(soft_wrap=True)
+
+
+@dataclass
+class Options:
+    workspace: Optional[str] = None
+    debug: bool = False
+
+    def open(self) -> Workspace:
+        return open_workspace(self.workspace)
+
+
+OPTIONS = Options()
+
+
+class MixerApp(typer.Typer):
+    """A Typer app that turns `MixerError` into one line and exit code 2."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except MixerError as exc:
+            if OPTIONS.debug:
+                raise
+            print(f"mixer: error: {exc}", file=sys.stderr)
+            sys.exit(2)
+
+
+def _app(help_text: str) -> typer.Typer:
+    return MixerApp(help=help_text, no_args_is_help=True, pretty_exceptions_enable=False,
+                    add_completion=False)
+
+
+app = _app("Data-mixture optimisation for language-model pretraining.")
+runs_app = _app("Runs: list them, import past experiments.")
+app.add_typer(runs_app, name="runs")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"mixer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    workspace: Optional[str] = typer.Option(None, "--workspace", "-w", envvar="MIXER_WORKSPACE",
+                                            help="Workspace directory (default ./.mixer)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for user errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    OPTIONS.workspace = workspace
+    OPTIONS.debug = debug
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict):  # a mixture: its largest weights first
+        top = sorted(((v, k) for k, v in value.items() if v), reverse=True)
+        text = " ".join(f"{k}={v:.3f}" for v, k in top[:4])
+        return text + (f" +{len(top) - 4}" if len(top) > 4 else "")
+    if value is None or (not isinstance(value, (list, tuple, dict)) and pd.isna(value)):
+        return ""
+    return str(value)
+
+
+def render_frame(frame: pd.DataFrame, title: str | None = None) -> None:
+    table = Table(title=title, show_lines=False)
+    for col in frame.columns:
+        table.add_column(str(col), overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(_cell(v) for v in row))
+    console.print(table)
+
+
+def write_frame(frame: pd.DataFrame, fmt: str, output: Optional[Path]) -> None:
+    """Render as a rich table, CSV or JSON on stdout, or write Parquet/CSV/JSON to a file."""
+    if output is not None:
+        suffix = output.suffix.lower()
+        if suffix == ".parquet":
+            frame.to_parquet(output, index=False)
+        elif suffix == ".csv":
+            frame.to_csv(output, index=False)
+        elif suffix == ".json":
+            output.write_text(frame.to_json(orient="records", indent=2, default_handler=str))
+        else:
+            raise MixerError(f"--output {output}: unknown file type (use .parquet, .csv or .json)")
+        print(f"wrote {len(frame)} rows to {output}")
+    elif fmt == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif fmt == "json":
+        print(frame.to_json(orient="records", indent=2, default_handler=str))
+    elif fmt == "table":
+        render_frame(frame)
+    else:
+        raise MixerError(f"--format {fmt}: unknown format (use table, csv or json)")
+
+
+# ---------------------------------------------------------------- commands
+
+
+@app.command()
+def info() -> None:
+    """Workspace, schema version, counts, and library versions."""
+    import duckdb
+    import ray
+    import torch
+
+    ws = OPTIONS.open()
+    facts = store.store_info(ws.db_path)
+    table = Table(show_header=False)
+    for key, value in [
+        ("workspace", str(ws.root)), ("database", str(ws.db_path)),
+        ("schema version", str(facts.schema_version)), ("domains", str(facts.n_domains)),
+        ("searches", str(facts.n_searches)), ("runs", f"{facts.n_runs} ({facts.n_runs_done} done)"),
+        ("mixer", __version__), ("torch", torch.__version__), ("ray", ray.__version__),
+        ("duckdb", duckdb.__version__),
+    ]:
+        table.add_row(key, value)
+    console.print(table)
+
+
+@app.command()
+def sql(
+    statement: str = typer.Argument(..., help="One SQL statement; the database is opened read-only."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE.parquet/.csv/.json."),
+    wait: float = typer.Option(store.DEFAULT_WAIT_S, "--wait", help="Seconds to wait for a locked database."),
+) -> None:
+    """Query the store with SQL (read-only): tables domains, searches, runs, metrics, proposals,
+    recommendations and the view run_summary."""
+    ws = OPTIONS.open()
+    write_frame(store.run_sql(ws.db_path, statement, wait_s=wait), fmt, output)
+
+
+@runs_app.command("list")
+def runs_list(
+    search: Optional[str] = typer.Option(None, "--search", "-s", help="Only runs of this search."),
+    limit: int = typer.Option(50, "--limit", "-n", help="Show at most this many (0: all)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+) -> None:
+    """List runs, newest first."""
+    ws = OPTIONS.open()
+    write_frame(store.list_runs(ws.db_path, search=search, limit=limit or None), fmt, None)
+
+
+@runs_app.command("import")
+def runs_import(
+    mixtures_csv: Path = typer.Argument(..., help="CSV with one mixture per row (and metrics, if one file)."),
+    metrics_csv: Optional[Path] = typer.Argument(None, help="CSV of metrics, joined on the id column."),
+    search: str = typer.Option(..., "--search", help="Name of the search the runs belong to."),
+    weight_prefix: str = typer.Option(..., "--weight-prefix", help="Prefix of weight columns (stripped: domain names)."),
+    metric_prefix: str = typer.Option(..., "--metric-prefix", help="Prefix of metric columns (stripped: metric names)."),
+    metric_suffix: str = typer.Option("", "--metric-suffix", help="Suffix of metric columns, stripped too."),
+    id_column: Optional[str] = typer.Option(None, "--id-column", help="Run id column (default 'index')."),
+    fidelity_column: Optional[str] = typer.Option(None, "--fidelity-column", help="Column with each run's fidelity label."),
+    fidelity: Optional[str] = typer.Option(None, "--fidelity", help="One fidelity label for every run (e.g. 1m)."),
+    target: Optional[str] = typer.Option(None, "--target", help="Metric that is the search's target."),
+    sum_tolerance: float = typer.Option(store.importer.DEFAULT_SUM_TOLERANCE, "--sum-tolerance",
+                                        help="Largest |sum - 1| renormalised as rounding."),
+) -> None:
+    """Import past experiments as finished runs of a named search (idempotent)."""
+    ws = OPTIONS.open()
+    spec = store.ImportSpec(
+        mixtures_csv=mixtures_csv, metrics_csv=metrics_csv, search=search,
+        weight_prefix=weight_prefix, metric_prefix=metric_prefix, metric_suffix=metric_suffix,
+        id_column=id_column, fidelity=fidelity, fidelity_column=fidelity_column, target=target,
+        sum_tolerance=sum_tolerance)
+    report = store.import_runs(ws.db_path, spec)
+    console.print(f"imported {report.n_runs} runs into search '{search}' ({report.search_id}): "
+                  f"{len(report.domains)} domains, {len(report.metrics)} metrics; "
+                  f"largest weight-sum correction {report.max_correction:.4g}")
+
+
+if __name__ == "__main__":
+    app()

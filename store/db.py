@@ -1,0 +1,118 @@
+"""Opening the DuckDB file: locking, retries, read-only mode, migrations.
+
+DuckDB lets one process hold a database file for writing at a time, and a read-only
+process cannot open it while a writer has it. mixer therefore keeps every connection short
+(open, one transaction, close) and, when the file is locked, retries with exponential
+backoff for up to `wait_s` seconds before telling the user the database is busy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from mixer.errors import MixerError
+from store.schema import MIGRATIONS, SCHEMA_VERSION
+
+DEFAULT_WAIT_S = 10.0
+_LOCK_MARKERS = ("could not set lock", "conflicting lock", "resource temporarily unavailable")
+_CORRUPT_MARKERS = ("not a valid duckdb", "invalid", "corrupt", "checksum", "magic")
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(m in text for m in _LOCK_MARKERS)
+
+
+def connect(path: Path, read_only: bool, wait_s: float = DEFAULT_WAIT_S) -> duckdb.DuckDBPyConnection:
+    """Open the database, retrying while another process holds its lock."""
+    deadline = time.monotonic() + max(wait_s, 0.0)
+    delay = 0.02
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:
+            if _is_lock_error(exc):
+                if time.monotonic() >= deadline:
+                    raise MixerError(
+                        f"database {path} is busy: another process holds its lock "
+                        f"(waited {wait_s:g}s; raise --wait to wait longer)") from None
+                time.sleep(min(delay, max(deadline - time.monotonic(), 0.0)))
+                delay = min(delay * 2, 1.0)
+                continue
+            if any(m in str(exc).lower() for m in _CORRUPT_MARKERS) or isinstance(exc, duckdb.IOException):
+                raise MixerError(f"database {path} cannot be opened (corrupted or not a DuckDB file): "
+                                 f"{str(exc).splitlines()[0]}") from None
+            raise
+
+
+def first_row(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:
+    """The first row of a query, or None. Fetches the whole result: DuckDB refuses further
+    work on a connection while a result is only partly read."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = first_row(
+        con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'")[0]
+    if not exists:
+        return 0
+    return int(first_row(con, "SELECT max(version) FROM schema_version")[0] or 0)
+
+
+def migrate(con: duckdb.DuckDBPyConnection, target: int = SCHEMA_VERSION) -> int:
+    """Upgrade to `target` in one transaction; returns the version before the upgrade."""
+    before = schema_version(con)
+    if before > SCHEMA_VERSION:
+        raise MixerError(f"database schema version {before} is newer than this mixer "
+                         f"understands ({SCHEMA_VERSION}); upgrade mixer")
+    if before >= target:
+        return before
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if before == 0:
+            con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
+                        "applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)")
+        for version in range(before, target):
+            for statement in MIGRATIONS[version]:
+                con.execute(statement)
+            con.execute("INSERT INTO schema_version (version) VALUES (?)", [version + 1])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return before
+
+
+@contextmanager
+def open_db(path: Path, read_only: bool = False, wait_s: float = DEFAULT_WAIT_S
+            ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection; a writable one is migrated to the current schema first."""
+    if read_only and not path.exists():
+        with open_db(path, read_only=False, wait_s=wait_s):
+            pass
+    con = connect(path, read_only=read_only, wait_s=wait_s)
+    try:
+        if not read_only:
+            migrate(con)
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(path: Path, wait_s: float = DEFAULT_WAIT_S) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One write transaction: committed on success, rolled back on any exception."""
+    with open_db(path, read_only=False, wait_s=wait_s) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")

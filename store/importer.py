@@ -1,0 +1,177 @@
+"""`mixer runs import`: past experiments (e.g. RegMix's published tables) as finished runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from mixer.errors import MixerError
+from store.db import DEFAULT_WAIT_S, first_row, transaction
+from store.records import MetricRow, RunRecord, SearchRecord, new_id
+from store.writes import insert_search, upsert_runs
+
+DEFAULT_SUM_TOLERANCE = 0.01
+
+
+@dataclass
+class ImportSpec:
+    mixtures_csv: Path
+    search: str
+    weight_prefix: str
+    metric_prefix: str
+    metrics_csv: Path | None = None
+    id_column: str | None = None
+    metric_suffix: str = ""
+    fidelity: str | None = None
+    fidelity_column: str | None = None
+    target: str | None = None
+    sum_tolerance: float = DEFAULT_SUM_TOLERANCE
+
+
+@dataclass
+class ImportReport:
+    search_id: str
+    n_runs: int
+    domains: list[str]
+    metrics: list[str]
+    max_correction: float
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise MixerError(f"file not found: {path}")
+    if path.is_dir():
+        raise MixerError(f"{path} is a directory, not a CSV file")
+    try:
+        frame = pd.read_csv(path)
+    except UnicodeDecodeError:
+        raise MixerError(f"{path} is not a text CSV file (binary content)") from None
+    except pd.errors.EmptyDataError:
+        raise MixerError(f"{path} is empty") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise MixerError(f"cannot parse CSV {path}: {str(exc).splitlines()[0]}") from None
+    if frame.empty:
+        raise MixerError(f"{path} has a header but no rows")
+    return frame
+
+
+def _prefixed(frame: pd.DataFrame, prefix: str, suffix: str, path: Path, what: str) -> dict[str, str]:
+    """Map stripped name -> column for columns starting with `prefix` (and ending with suffix)."""
+    found = {}
+    for col in frame.columns:
+        if col.startswith(prefix) and col.endswith(suffix) and len(col) > len(prefix) + len(suffix):
+            found[col[len(prefix):len(col) - len(suffix) if suffix else None]] = col
+    if not found:
+        raise MixerError(f"no {what} columns with prefix '{prefix}'"
+                         f"{f' and suffix {suffix!r}' if suffix else ''} in {path}")
+    return found
+
+
+def _numeric(frame: pd.DataFrame, columns: dict[str, str], path: Path) -> np.ndarray:
+    block = frame[list(columns.values())].apply(pd.to_numeric, errors="coerce")
+    bad = block.isna().to_numpy()
+    if bad.any():
+        row, col = map(int, np.argwhere(bad)[0])
+        raise MixerError(f"{path}: non-numeric or missing value in column "
+                         f"'{block.columns[col]}' at data row {row + 1}")
+    return block.to_numpy(dtype=np.float64)
+
+
+def _ids(frame: pd.DataFrame, spec: ImportSpec, path: Path) -> pd.Series:
+    column = spec.id_column or "index"
+    if column in frame.columns:
+        ids = frame[column].astype(str)
+    elif spec.id_column is None and spec.metrics_csv is None:
+        ids = pd.Series([str(i + 1) for i in range(len(frame))])
+    else:
+        raise MixerError(f"id column '{column}' not found in {path} "
+                         f"(columns: {', '.join(map(str, frame.columns[:8]))}...)")
+    dup = ids[ids.duplicated()]
+    if len(dup):
+        raise MixerError(f"{path}: id '{dup.iloc[0]}' appears more than once in column '{column}'")
+    return ids.reset_index(drop=True)
+
+
+def import_runs(db: Path, spec: ImportSpec, wait_s: float = DEFAULT_WAIT_S) -> ImportReport:
+    """Validate everything first, then write the search and all runs in one transaction."""
+    if spec.fidelity and spec.fidelity_column:
+        raise MixerError("give either --fidelity or --fidelity-column, not both")
+    mix = read_csv(spec.mixtures_csv)
+    met = read_csv(spec.metrics_csv) if spec.metrics_csv else mix
+    met_path = spec.metrics_csv or spec.mixtures_csv
+    mix_ids = _ids(mix, spec, spec.mixtures_csv)
+    if spec.metrics_csv:
+        met_ids = _ids(met, spec, met_path)
+        missing = sorted(set(mix_ids) - set(met_ids))
+        extra = sorted(set(met_ids) - set(mix_ids))
+        if missing or extra:
+            raise MixerError(f"ids differ between {spec.mixtures_csv} and {met_path}: "
+                             f"{len(missing)} without metrics, {len(extra)} without a mixture "
+                             f"(e.g. {(missing or extra)[0]})")
+        met = met.set_index(met_ids).loc[mix_ids].reset_index(drop=True)
+
+    weight_cols = _prefixed(mix, spec.weight_prefix, "", spec.mixtures_csv, "weight")
+    metric_cols = _prefixed(met, spec.metric_prefix, spec.metric_suffix, met_path, "metric")
+    if spec.target and spec.target not in metric_cols:
+        raise MixerError(f"target '{spec.target}' is not among the imported metrics "
+                         f"({', '.join(sorted(metric_cols))})")
+    weights = _numeric(mix, weight_cols, spec.mixtures_csv)
+    values = _numeric(met, metric_cols, met_path)
+    if (weights < 0).any():
+        row = int(np.argwhere(weights < 0)[0][0])
+        raise MixerError(f"{spec.mixtures_csv}: negative weight in run '{mix_ids[row]}'")
+    sums = weights.sum(axis=1)
+    worst = int(np.argmax(np.abs(sums - 1.0)))
+    if abs(sums[worst] - 1.0) > spec.sum_tolerance:
+        raise MixerError(f"{spec.mixtures_csv}: weights of run '{mix_ids[worst]}' sum to "
+                         f"{sums[worst]:.6g}, more than {spec.sum_tolerance:g} from 1")
+    weights = weights / sums[:, None]
+    max_correction = float(np.max(np.abs(sums - 1.0)))
+
+    if spec.fidelity_column:
+        if spec.fidelity_column not in mix.columns:
+            raise MixerError(f"fidelity column '{spec.fidelity_column}' not found in {spec.mixtures_csv}")
+        fidelities = mix[spec.fidelity_column].astype(str).tolist()
+    else:
+        fidelities = [spec.fidelity] * len(mix)
+
+    domain_names = list(weight_cols)
+    metric_names = list(metric_cols)
+    with transaction(db, wait_s) as con:
+        search_id = _ensure_import_search(con, spec)
+        runs, metrics = _records(spec, search_id, mix_ids, domain_names, weights, metric_names,
+                                 values, fidelities)
+        upsert_runs(con, runs, metrics)
+    return ImportReport(search_id, len(runs), domain_names, metric_names, max_correction)
+
+
+def _records(spec, search_id, mix_ids, domain_names, weights, metric_names, values, fidelities):
+    target_index = metric_names.index(spec.target) if spec.target else None
+    runs, metrics = [], []
+    for i, run_key in enumerate(mix_ids):
+        run_id = f"{spec.search}/{run_key}"
+        runs.append(RunRecord(
+            id=run_id, search_id=search_id, status="done", fidelity=fidelities[i],
+            mixture=dict(zip(domain_names, weights[i].tolist())),
+            target=float(values[i, target_index]) if target_index is not None else None))
+        metrics.extend(MetricRow(run_id=run_id, step=0, split="val", name=name, value=float(v))
+                       for name, v in zip(metric_names, values[i]))
+    return runs, metrics
+
+
+def _ensure_import_search(con: duckdb.DuckDBPyConnection, spec: ImportSpec) -> str:
+    row = first_row(con, "SELECT id, backend FROM searches WHERE name = ?", [spec.search])
+    if row is not None:
+        if row[1] != "import":
+            raise MixerError(f"search '{spec.search}' exists and is a {row[1]} search, "
+                             "not an import; choose another --search name")
+        return row[0]
+    record = SearchRecord(id=new_id("s"), name=spec.search, backend="import", evaluator="table",
+                          target=spec.target, status="done",
+                          config={"source": str(spec.mixtures_csv), "metrics": str(spec.metrics_csv)})
+    insert_search(con, record)
+    return record.id

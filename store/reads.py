@@ -1,0 +1,90 @@
+"""Read-only queries. `run_sql` is what `mixer sql` runs: the connection is opened
+read-only, so a statement that writes is refused by DuckDB itself."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from mixer.errors import MixerError
+from store.db import DEFAULT_WAIT_S, first_row, open_db, schema_version
+from store.records import SearchRecord
+
+
+def run_sql(db: Path, sql: str, wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
+    """Run one user statement on a read-only connection."""
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        try:
+            return con.execute(sql).df()
+        except duckdb.Error as exc:
+            first = str(exc).splitlines()[0]
+            if "read-only" in first.lower():
+                raise MixerError("mixer sql is read-only: the statement would change the store "
+                                 "and was refused") from None
+            raise MixerError(f"SQL error: {first}") from None
+
+
+@dataclass
+class StoreInfo:
+    schema_version: int
+    n_domains: int
+    n_searches: int
+    n_runs: int
+    n_runs_done: int
+
+
+def store_info(db: Path, wait_s: float = DEFAULT_WAIT_S) -> StoreInfo:
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        one = lambda q: int(first_row(con, q)[0])  # noqa: E731
+        return StoreInfo(
+            schema_version=schema_version(con),
+            n_domains=one("SELECT count(*) FROM domains"),
+            n_searches=one("SELECT count(*) FROM searches"),
+            n_runs=one("SELECT count(*) FROM runs"),
+            n_runs_done=one("SELECT count(*) FROM runs WHERE status = 'done'"),
+        )
+
+
+def list_runs(db: Path, search: str | None = None, limit: int | None = None,
+              wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
+    """Runs (newest first), optionally of one search given by name or id."""
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        where, params = "", []
+        if search is not None:
+            search_id = _resolve_search_id(con, search)
+            where, params = "WHERE search_id = ?", [search_id]
+        sql = (f"SELECT run_id, search, status, fidelity, target_value, mixture, error "
+               f"FROM run_summary {where} ORDER BY created_at DESC, run_id")
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return con.execute(sql, params).df()
+
+
+def _resolve_search_id(con: duckdb.DuckDBPyConnection, search: str) -> str:
+    row = first_row(con, "SELECT id FROM searches WHERE id = ? OR name = ?", [search, search])
+    if row is None:
+        raise MixerError(f"no search named '{search}'")
+    return row[0]
+
+
+def get_search(db: Path, search: str, wait_s: float = DEFAULT_WAIT_S) -> SearchRecord:
+    """A search by name or id."""
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        search_id = _resolve_search_id(con, search)
+        row = first_row(con, "SELECT id, name, backend, evaluator, config, target, direction, status "
+                        "FROM searches WHERE id = ?", [search_id])
+    return SearchRecord(id=row[0], name=row[1], backend=row[2], evaluator=row[3],
+                        config=json.loads(row[4]), target=row[5], direction=row[6], status=row[7])
+
+
+def search_runs(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
+    """Every run of a search with its mixture and final per-domain values (dict columns)."""
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        return con.execute(
+            "SELECT run_id, status, mixture, fidelity, preset, n_params, tokens, seed, target_value,"
+            " final_values, error FROM run_summary WHERE search_id = ? ORDER BY created_at, run_id",
+            [search_id]).df()

@@ -1,0 +1,64 @@
+"""Plain records that cross the store's boundary (no ORM: SQL does the rest)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+
+RUN_STATUSES = ("queued", "running", "done", "failed")
+SEARCH_STATUSES = ("created", "running", "done", "cancelled", "failed")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def config_hash(config: dict) -> str:
+    """Stable hash of a JSON-able config (sorted keys), to spot identical runs."""
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class SearchRecord:
+    id: str
+    name: str
+    backend: str
+    evaluator: str
+    config: dict = field(default_factory=dict)
+    target: str | None = None
+    direction: str = "minimize"
+    status: str = "created"
+
+
+@dataclass
+class RunRecord:
+    id: str
+    search_id: str
+    mixture: dict[str, float]
+    status: str = "queued"
+    fidelity: str | None = None
+    preset: str | None = None
+    n_params: int | None = None
+    tokens: int | None = None
+    seed: int | None = None
+    error: str | None = None
+    target: float | None = None
+    schedule: dict | None = None
+    config_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One measured value. `split` is 'val' for final/periodic per-domain validation losses,
+    'train' for the training curve, 'eval' for extra evaluation sets, 'moe' for routing
+    statistics, 'perf' for throughput and timings."""
+
+    run_id: str
+    step: int
+    split: str
+    name: str
+    value: float
+    tokens: int | None = None

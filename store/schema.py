@@ -1,0 +1,110 @@
+"""The DuckDB schema as an ordered list of migrations.
+
+`MIGRATIONS[i]` upgrades a database from version i to version i + 1. A new workspace runs
+them all; an older one runs the missing ones, all in one transaction, so an upgrade either
+completes or leaves the database exactly as it was. Never edit a released migration: add
+one.
+"""
+
+from __future__ import annotations
+
+V1_CORE = [
+    """CREATE TABLE domains (
+        name VARCHAR PRIMARY KEY,
+        tokenizer VARCHAR NOT NULL,
+        tokenizer_hash VARCHAR,
+        n_docs BIGINT NOT NULL,
+        n_tokens BIGINT NOT NULL,
+        n_bytes BIGINT NOT NULL,
+        n_val_docs BIGINT NOT NULL,
+        n_val_tokens BIGINT NOT NULL,
+        content_hash VARCHAR NOT NULL,
+        sources VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+    )""",
+    """CREATE TABLE searches (
+        id VARCHAR PRIMARY KEY,
+        name VARCHAR NOT NULL UNIQUE,
+        backend VARCHAR NOT NULL,
+        evaluator VARCHAR NOT NULL,
+        config VARCHAR NOT NULL DEFAULT '{}',
+        target VARCHAR,
+        direction VARCHAR NOT NULL DEFAULT 'minimize'
+            CHECK (direction IN ('minimize', 'maximize')),
+        status VARCHAR NOT NULL
+            CHECK (status IN ('created', 'running', 'done', 'cancelled', 'failed')),
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        finished_at TIMESTAMP
+    )""",
+    """CREATE TABLE runs (
+        id VARCHAR PRIMARY KEY,
+        search_id VARCHAR NOT NULL,
+        mixture MAP(VARCHAR, DOUBLE) NOT NULL,
+        schedule VARCHAR,
+        fidelity VARCHAR,
+        preset VARCHAR,
+        n_params BIGINT,
+        tokens BIGINT,
+        seed BIGINT,
+        status VARCHAR NOT NULL
+            CHECK (status IN ('queued', 'running', 'done', 'failed')),
+        error VARCHAR,
+        target DOUBLE,
+        config_hash VARCHAR,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        started_at TIMESTAMP,
+        finished_at TIMESTAMP
+    )""",
+    "CREATE INDEX runs_by_search ON runs (search_id)",
+    """CREATE TABLE metrics (
+        run_id VARCHAR NOT NULL,
+        step BIGINT NOT NULL,
+        tokens BIGINT,
+        split VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        value DOUBLE,
+        PRIMARY KEY (run_id, step, split, name)
+    )""",
+]
+
+V2_SEARCH = [
+    """CREATE TABLE proposals (
+        search_id VARCHAR NOT NULL,
+        run_id VARCHAR NOT NULL,
+        round INTEGER NOT NULL,
+        backend VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (search_id, run_id)
+    )""",
+    """CREATE TABLE recommendations (
+        search_id VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        mixture MAP(VARCHAR, DOUBLE) NOT NULL,
+        predicted DOUBLE,
+        predicted_std DOUBLE,
+        evidence VARCHAR NOT NULL DEFAULT '{}',
+        validation_run_id VARCHAR
+    )""",
+    # One row per run: mixture, fidelity, target value, and the final per-domain values
+    # (the split 'val' metrics at the run's last evaluated step).
+    """CREATE VIEW run_summary AS
+    WITH final_step AS (
+        SELECT run_id, max(step) AS step FROM metrics WHERE split = 'val' GROUP BY run_id
+    ), finals AS (
+        SELECT m.run_id,
+               map_from_entries(list({'k': m.name, 'v': m.value} ORDER BY m.name)) AS final_values
+        FROM metrics m JOIN final_step f ON m.run_id = f.run_id AND m.step = f.step
+        WHERE m.split = 'val'
+        GROUP BY m.run_id
+    )
+    SELECT r.id AS run_id, s.name AS search, r.search_id, r.status, r.mixture, r.fidelity,
+           r.preset, r.n_params, r.tokens, r.seed, r.target AS target_value, f.final_values,
+           r.error, r.created_at, r.finished_at
+    FROM runs r
+    LEFT JOIN searches s ON s.id = r.search_id
+    LEFT JOIN finals f ON f.run_id = r.id""",
+]
+
+MIGRATIONS: list[list[str]] = [V1_CORE, V2_SEARCH]
+SCHEMA_VERSION = len(MIGRATIONS)

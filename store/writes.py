@@ -1,0 +1,107 @@
+"""Every write to the store: short transactions, idempotent on ids."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from mixer.errors import MixerError
+from store.db import DEFAULT_WAIT_S, first_row, transaction
+from store.records import MetricRow, RunRecord, SearchRecord
+
+_RUN_COLUMNS = ["id", "search_id", "names", "weights", "schedule", "fidelity", "preset",
+                "n_params", "tokens", "seed", "status", "error", "target", "config_hash"]
+
+
+def create_search(db: Path, search: SearchRecord, wait_s: float = DEFAULT_WAIT_S) -> None:
+    with transaction(db, wait_s) as con:
+        insert_search(con, search)
+
+
+def insert_search(con: duckdb.DuckDBPyConnection, search: SearchRecord) -> None:
+    """Insert a new search inside the caller's transaction; a taken name is refused."""
+    taken = first_row(con, "SELECT id FROM searches WHERE name = ? OR id = ?", [search.name, search.id])
+    if taken:
+        raise MixerError(f"a search named '{search.name}' already exists ({taken[0]})")
+    con.execute(
+        "INSERT INTO searches (id, name, backend, evaluator, config, target, direction, status)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [search.id, search.name, search.backend, search.evaluator,
+         json.dumps(search.config, sort_keys=True), search.target, search.direction, search.status])
+
+
+def set_search_status(db: Path, search_id: str, status: str, wait_s: float = DEFAULT_WAIT_S) -> None:
+    finished = status in ("done", "cancelled", "failed")
+    with transaction(db, wait_s) as con:
+        con.execute(
+            "UPDATE searches SET status = ?, updated_at = current_timestamp,"
+            f" finished_at = {'current_timestamp' if finished else 'NULL'} WHERE id = ?",
+            [status, search_id])
+
+
+def _runs_frame(runs: Iterable[RunRecord]) -> pd.DataFrame:
+    rows = []
+    for r in runs:
+        names = list(r.mixture)
+        rows.append([r.id, r.search_id, names, [float(r.mixture[n]) for n in names],
+                     json.dumps(r.schedule) if r.schedule else None, r.fidelity, r.preset,
+                     r.n_params, r.tokens, r.seed, r.status, r.error, r.target, r.config_hash])
+    frame = pd.DataFrame(rows, columns=_RUN_COLUMNS)
+    for col in ("n_params", "tokens", "seed"):
+        frame[col] = frame[col].astype("Int64")
+    frame["target"] = frame["target"].astype("Float64")
+    return frame
+
+
+def _metrics_frame(metrics: Iterable[MetricRow]) -> pd.DataFrame:
+    frame = pd.DataFrame([(m.run_id, m.step, m.tokens, m.split, m.name, m.value) for m in metrics],
+                         columns=["run_id", "step", "tokens", "split", "name", "value"])
+    frame["step"] = frame["step"].astype("int64")
+    frame["tokens"] = frame["tokens"].astype("Int64")
+    frame["value"] = frame["value"].astype("float64")
+    return frame
+
+
+def write_runs(db: Path, runs: list[RunRecord], metrics: list[MetricRow] = (),
+               wait_s: float = DEFAULT_WAIT_S) -> None:
+    """Insert or replace runs and their metrics in one transaction.
+
+    Writing the same run id again replaces the row (never duplicates it); timestamps of the
+    first write are kept, and `finished_at` is set when a run reaches done or failed.
+    """
+    with transaction(db, wait_s) as con:
+        upsert_runs(con, runs, metrics)
+
+
+def upsert_runs(con: duckdb.DuckDBPyConnection, runs: list[RunRecord], metrics: Iterable[MetricRow] = ()
+                ) -> None:
+    """`write_runs` inside the caller's transaction."""
+    runs_df = _runs_frame(runs)
+    metrics_df = _metrics_frame(metrics)
+    con.register("new_runs", runs_df)
+    con.execute("""
+        INSERT INTO runs (id, search_id, mixture, schedule, fidelity, preset, n_params, tokens,
+                          seed, status, error, target, config_hash, started_at, finished_at)
+        SELECT id, search_id, MAP(names, weights), schedule, fidelity, preset, n_params,
+               tokens, seed, status, error, target, config_hash,
+               CASE WHEN status <> 'queued' THEN current_timestamp END,
+               CASE WHEN status IN ('done', 'failed') THEN current_timestamp END
+        FROM new_runs
+        ON CONFLICT (id) DO UPDATE SET
+            mixture = excluded.mixture, schedule = excluded.schedule,
+            fidelity = excluded.fidelity, preset = excluded.preset,
+            n_params = excluded.n_params, tokens = excluded.tokens, seed = excluded.seed,
+            status = excluded.status, error = excluded.error, target = excluded.target,
+            config_hash = excluded.config_hash,
+            started_at = coalesce(runs.started_at, excluded.started_at),
+            finished_at = excluded.finished_at""")
+    con.unregister("new_runs")
+    if len(metrics_df):
+        con.register("new_metrics", metrics_df)
+        con.execute("INSERT OR REPLACE INTO metrics (run_id, step, tokens, split, name, value)"
+                    " SELECT run_id, step, tokens, split, name, value FROM new_metrics")
+        con.unregister("new_metrics")

@@ -1,0 +1,106 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mixer.errors import MixerError
+from store import ImportSpec, import_runs, run_sql
+from tests.conftest import REGMIX, needs_regmix
+
+
+def _write_tables(tmp: Path, n: int = 6) -> tuple[Path, Path]:
+    mixtures = pd.DataFrame({"index": range(1, n + 1),
+                             "w_web": [0.5, 0.2, 0.0, 1.001, 0.3, 0.7][:n],
+                             "w_code": [0.5, 0.8, 0.999, 0.0, 0.7, 0.3][:n]})
+    metrics = pd.DataFrame({"index": list(range(n, 0, -1)),  # other order: joined on id
+                            "m_web_loss": [float(i) for i in range(n, 0, -1)],
+                            "m_code_loss": [10.0 + i for i in range(n, 0, -1)]})
+    mix_path, met_path = tmp / "mix.csv", tmp / "met.csv"
+    mixtures.to_csv(mix_path, index=False)
+    metrics.to_csv(met_path, index=False)
+    return mix_path, met_path
+
+
+def _spec(mix, met, **kw):
+    base = dict(mixtures_csv=mix, metrics_csv=met, search="past", weight_prefix="w_",
+                metric_prefix="m_", metric_suffix="_loss", fidelity="small", target="web")
+    return ImportSpec(**{**base, **kw})
+
+
+def test_import_joins_on_id_renormalises_and_is_idempotent(tmp_path):
+    db = tmp_path / "i.duckdb"
+    mix, met = _write_tables(tmp_path)
+    report = import_runs(db, _spec(mix, met))
+    assert report.n_runs == 6 and report.domains == ["web", "code"]
+    assert report.max_correction == pytest.approx(0.001)
+    import_runs(db, _spec(mix, met))
+    frame = run_sql(db, "SELECT run_id, target_value, final_values, mixture FROM run_summary ORDER BY run_id")
+    assert len(frame) == 6
+    row4 = frame[frame.run_id == "past/4"].iloc[0]
+    assert row4.target_value == 4.0 and row4.final_values == {"code": 14.0, "web": 4.0}
+    assert row4.mixture["web"] == pytest.approx(1.0) and sum(row4.mixture.values()) == pytest.approx(1.0)
+
+
+def test_one_file_holding_weights_and_metrics(tmp_path):
+    frame = pd.DataFrame({"w_a": [0.5, 1.0], "w_b": [0.5, 0.0], "m_a": [1.0, 2.0]})
+    path = tmp_path / "both.csv"
+    frame.to_csv(path, index=False)
+    report = import_runs(tmp_path / "i.duckdb", ImportSpec(mixtures_csv=path, search="one",
+                                                           weight_prefix="w_", metric_prefix="m_"))
+    assert report.n_runs == 2 and report.metrics == ["a"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(weight_prefix="nope_"), "no weight columns with prefix 'nope_'"),
+    (dict(metric_prefix="nope_"), "no metric columns with prefix 'nope_'"),
+    (dict(id_column="run"), "id column 'run' not found"),
+    (dict(target="bogus"), "target 'bogus' is not among"),
+    (dict(fidelity_column="fid"), "not both"),
+    (dict(sum_tolerance=0.0001), "run .3. sum to 0.999"),
+])
+def test_bad_specs_name_the_problem_and_write_nothing(tmp_path, change, message):
+    db = tmp_path / "i.duckdb"
+    mix, met = _write_tables(tmp_path)
+    with pytest.raises(MixerError, match=message):
+        import_runs(db, _spec(mix, met, **change))
+    assert run_sql(db, "SELECT count(*) AS n FROM runs")["n"].tolist() == [0]
+    assert run_sql(db, "SELECT count(*) AS n FROM searches")["n"].tolist() == [0]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe\xfa" * 50, "not a text CSV|cannot parse|non-numeric"),
+    (b"index,w_a,w_b\n1,0.5,zero\n", "non-numeric or missing value in column 'w_b'"),
+    (b"index,w_a,w_b\n1,0.5,0.5\n1,0.5,0.5\n", "appears more than once"),
+    (b"index,w_a,w_b\n1,-0.5,1.5\n", "negative weight"),
+    (b"index,w_a,w_b\n", "no rows"),
+])
+def test_bad_csv_files(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(MixerError, match=message):
+        import_runs(tmp_path / "i.duckdb", ImportSpec(mixtures_csv=path, search="x", weight_prefix="w_",
+                                                      metric_prefix="w_"))
+
+
+def test_missing_file_and_mismatched_ids(tmp_path):
+    mix, met = _write_tables(tmp_path)
+    with pytest.raises(MixerError, match="file not found"):
+        import_runs(tmp_path / "i.duckdb", _spec(tmp_path / "absent.csv", met))
+    pd.DataFrame({"index": [1, 2], "m_web_loss": [1.0, 2.0], "m_code_loss": [1.0, 2.0]}).to_csv(met, index=False)
+    with pytest.raises(MixerError, match="ids differ"):
+        import_runs(tmp_path / "i.duckdb", _spec(mix, met))
+
+
+@needs_regmix
+def test_regmix_published_tables_import_as_they_are(tmp_path):
+    db = tmp_path / "r.duckdb"
+    report = import_runs(db, ImportSpec(
+        mixtures_csv=REGMIX / "train_mixture_1m.csv", metrics_csv=REGMIX / "train_pile_loss_1m.csv",
+        search="regmix-1m", weight_prefix="train_the_pile_", metric_prefix="metric/the_pile_",
+        metric_suffix="_val_loss", fidelity="1m", target="pile_cc"))
+    assert report.n_runs == 512 and len(report.domains) == 17 and len(report.metrics) == 13
+    assert 0.002 < report.max_correction <= 0.004
+    frame = run_sql(db, "SELECT min(target_value) AS lo, max(target_value) AS hi, count(*) AS n FROM run_summary")
+    assert frame.n[0] == 512
+    assert frame.lo[0] == pytest.approx(5.082, abs=1e-3) and frame.hi[0] == pytest.approx(6.645, abs=1e-3)

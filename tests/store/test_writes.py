@@ -1,0 +1,57 @@
+import pytest
+
+from mixer.errors import MixerError
+from store import MetricRow, RunRecord, SearchRecord, create_search, open_db, write_runs
+from store.db import first_row
+
+
+@pytest.fixture
+def db(tmp_path):
+    path = tmp_path / "w.duckdb"
+    create_search(path, SearchRecord(id="s1", name="demo", backend="random", evaluator="proxy"))
+    return path
+
+
+def _run(status="done", target=1.5):
+    return RunRecord(id="r1", search_id="s1", mixture={"a": 0.4, "b": 0.6}, status=status,
+                     fidelity="tiny:2M", preset="tiny", tokens=2_000_000, seed=0, target=target)
+
+
+def _metrics():
+    return [MetricRow("r1", 100, "val", "a", 1.25, tokens=1000), MetricRow("r1", 100, "val", "b", 1.75, tokens=1000),
+            MetricRow("r1", 50, "val", "a", 3.0, tokens=500)]
+
+
+def test_writing_a_finished_run_twice_never_duplicates_it(db):
+    write_runs(db, [_run()], _metrics())
+    write_runs(db, [_run()], _metrics())
+    with open_db(db) as con:
+        assert first_row(con, "SELECT count(*) FROM runs")[0] == 1
+        assert first_row(con, "SELECT count(*) FROM metrics")[0] == 3
+        row = first_row(con, "SELECT target_value, final_values FROM run_summary")
+    assert row == (1.5, {"a": 1.25, "b": 1.75})  # final values come from the last step
+
+
+def test_status_transitions_keep_start_time_and_set_finish(db):
+    write_runs(db, [_run(status="running", target=None)])
+    with open_db(db) as con:
+        started, finished = first_row(con, "SELECT started_at, finished_at FROM runs")
+    assert started is not None and finished is None
+    write_runs(db, [_run()])
+    with open_db(db) as con:
+        started2, finished2 = first_row(con, "SELECT started_at, finished_at FROM runs")
+    assert started2 == started and finished2 is not None
+
+
+def test_a_failed_transaction_writes_nothing(db):
+    bad = RunRecord(id="r2", search_id="s1", mixture={"a": 1.0}, status="exploded")  # CHECK fails
+    with pytest.raises(Exception):
+        write_runs(db, [_run(), bad], _metrics())
+    with open_db(db) as con:
+        assert first_row(con, "SELECT count(*) FROM runs")[0] == 0
+        assert first_row(con, "SELECT count(*) FROM metrics")[0] == 0
+
+
+def test_search_names_are_unique(db):
+    with pytest.raises(MixerError, match="already exists"):
+        create_search(db, SearchRecord(id="s2", name="demo", backend="random", evaluator="proxy"))
