@@ -57,6 +57,8 @@ def _app(help_text: str) -> typer.Typer:
 app = _app("Data-mixture optimisation for language-model pretraining.")
 runs_app = _app("Runs: list them, import past experiments.")
 app.add_typer(runs_app, name="runs")
+corpus_app = _app("Domains: ingest text into tokenised domains, list, show, remove.")
+app.add_typer(corpus_app, name="corpus")
 
 
 def _version(value: bool) -> None:
@@ -198,6 +200,84 @@ def runs_import(
     console.print(f"imported {report.n_runs} runs into search '{search}' ({report.search_id}): "
                   f"{len(report.domains)} domains, {len(report.metrics)} metrics; "
                   f"largest weight-sum correction {report.max_correction:.4g}")
+
+
+
+@corpus_app.command("add")
+def corpus_add(
+    name: str = typer.Argument(..., help="Domain name."),
+    sources: list[Path] = typer.Argument(None, help="JSONL/Parquet/text files or directories (.gz/.zst too)."),
+    builtin: Optional[str] = typer.Option(None, "--builtin", help="Built-in data: python, cpp, docs or licenses."),
+    builtin_max_mb: Optional[float] = typer.Option(None, "--builtin-max-mb", help="Stop a built-in source after this many MB."),
+    text_field: str = typer.Option("text", "--text-field", help="JSONL field / Parquet column holding the text."),
+    split_on_blank_lines: bool = typer.Option(False, "--split-on-blank-lines", help="Plain text: one document per blank-line block."),
+    skip_bad_lines: bool = typer.Option(False, "--skip-bad-lines", help="JSONL: skip (and count) lines that are not valid."),
+    tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="A Hugging Face tokenizer.json (default: bytes)."),
+    val_fraction: float = typer.Option(0.01, "--val-fraction", help="Share of documents held out for validation."),
+    replace: bool = typer.Option(False, "--replace", help="Overwrite an existing domain of this name."),
+) -> None:
+    """Tokenise documents into a domain of the workspace."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from mixer.corpus import AddRequest, add_corpus, source_bytes
+    from mixer.ingest import IngestConfig
+    from mixer.sources import ReadOptions
+
+    ws = OPTIONS.open()
+    request = AddRequest(
+        name=name, sources=list(sources or []), builtin=builtin, tokenizer=tokenizer,
+        builtin_max_bytes=int(builtin_max_mb * 1e6) if builtin_max_mb else None,
+        read=ReadOptions(text_field=text_field, split_on_blank_lines=split_on_blank_lines,
+                         skip_bad_lines=skip_bad_lines),
+        ingest=IngestConfig(val_fraction=val_fraction, replace=replace))
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(f"ingesting {name}", total=source_bytes(request.sources) or None)
+        meta = add_corpus(ws, request, progress=lambda n: bar.advance(task, n))
+    store.upsert_domain(ws.db_path, vars(meta))
+    skipped = f", {meta.bad_lines} bad lines skipped" if meta.bad_lines else ""
+    console.print(f"domain '{name}': {meta.n_docs} documents, {meta.n_tokens:,} tokens "
+                  f"(+{meta.n_val_docs} held out, {meta.n_val_tokens:,} tokens){skipped}")
+
+
+@corpus_app.command("list")
+def corpus_list(fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json.")) -> None:
+    """Domains of the workspace."""
+    from mixer.domain import list_domains
+
+    ws = OPTIONS.open()
+    rows = [{"name": m.name, "docs": m.n_docs, "tokens": m.n_tokens, "val_docs": m.n_val_docs,
+             "val_tokens": m.n_val_tokens, "MB": round(m.n_bytes / 1e6, 2),
+             "tokenizer": m.tokenizer.get("kind")} for m in list_domains(ws.domains_dir)]
+    write_frame(pd.DataFrame(rows, columns=["name", "docs", "tokens", "val_docs", "val_tokens", "MB", "tokenizer"]),
+                fmt, None)
+
+
+@corpus_app.command("show")
+def corpus_show(name: str = typer.Argument(..., help="Domain name."),
+                verify: bool = typer.Option(False, "--verify", help="Recompute the full content hash.")) -> None:
+    """A domain's metadata (and, with --verify, a full hash check)."""
+    from mixer.domain import Domain
+
+    ws = OPTIONS.open()
+    if not (ws.domain_dir(name) / "meta.json").exists():
+        raise MixerError(f"no domain named '{name}'")
+    domain = Domain.open(ws.domain_dir(name))
+    if verify:
+        domain.verify_full()
+    print(json.dumps({**vars(domain.meta), "path": str(domain.path),
+                      "verified": "full" if verify else "sizes and sampled hash"}, indent=2))
+
+
+@corpus_app.command("remove")
+def corpus_remove(name: str = typer.Argument(..., help="Domain name.")) -> None:
+    """Delete a domain's files and its row in the store."""
+    from mixer.corpus import remove_corpus
+
+    ws = OPTIONS.open()
+    remove_corpus(ws, name)
+    store.remove_domain(ws.db_path, name)
+    console.print(f"removed domain '{name}'")
 
 
 if __name__ == "__main__":

@@ -105,3 +105,19 @@ def upsert_runs(con: duckdb.DuckDBPyConnection, runs: list[RunRecord], metrics: 
         con.execute("INSERT OR REPLACE INTO metrics (run_id, step, tokens, split, name, value)"
                     " SELECT run_id, step, tokens, split, name, value FROM new_metrics")
         con.unregister("new_metrics")
+
+
+def upsert_domain(db: Path, meta: dict, wait_s: float = DEFAULT_WAIT_S) -> None:
+    """Mirror a domain's meta.json into the `domains` table (the directory is the truth)."""
+    with transaction(db, wait_s) as con:
+        con.execute(
+            "INSERT OR REPLACE INTO domains (name, tokenizer, tokenizer_hash, n_docs, n_tokens, n_bytes,"
+            " n_val_docs, n_val_tokens, content_hash, sources) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [meta["name"], json.dumps(meta["tokenizer"], sort_keys=True), meta["tokenizer"].get("hash"),
+             meta["n_docs"], meta["n_tokens"], meta["n_bytes"], meta["n_val_docs"], meta["n_val_tokens"],
+             meta["content_hash"], json.dumps(meta["sources"])])
+
+
+def remove_domain(db: Path, name: str, wait_s: float = DEFAULT_WAIT_S) -> None:
+    with transaction(db, wait_s) as con:
+        con.execute("DELETE FROM domains WHERE name = ?", [name])

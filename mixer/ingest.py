@@ -1,0 +1,174 @@
+"""Ingest: documents -> a tokenised domain, in bounded memory, all or nothing.
+
+Documents stream in chunks through the tokenizer into a scratch file inside a temporary
+directory next to the final one. At the end the held-out validation documents are chosen
+(deterministically, spread evenly over the corpus), the train and validation token files are
+written, and the directory is renamed into place in one step. An interrupted ingest leaves
+only the temporary directory, which the next ingest of any domain removes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mixer.domain import (TRAIN_OFFSETS, TRAIN_TOKENS, VAL_OFFSETS, VAL_TOKENS, DomainMeta,
+                          files_fingerprint)
+from mixer.errors import MixerError
+from mixer.tokenizers import Tokenizer, token_dtype
+
+_SCRATCH = "all.bin"
+_TMP_PREFIX = ".tmp-"
+
+
+@dataclass
+class IngestConfig:
+    """How a domain is cut and written.
+
+    val_fraction:  share of documents held out for validation (default 1%)
+    min_val_docs:  at least this many held out when the domain has 4x as many documents;
+                   a tiny domain holds out max(1, val_fraction x docs), the last document first
+    chunk_bytes:   text tokenised per batch; bounds memory whatever the corpus size
+    replace:       overwrite an existing domain of the same name
+    """
+
+    val_fraction: float = 0.01
+    min_val_docs: int = 64
+    chunk_bytes: int = 16 << 20
+    replace: bool = False
+
+    def __post_init__(self):
+        if not 0 < self.val_fraction < 0.5:
+            raise MixerError(f"--val-fraction must be in (0, 0.5), got {self.val_fraction}")
+
+
+def validation_indices(n_docs: int, cfg: IngestConfig) -> np.ndarray:
+    """Which documents are held out: the last one of each of n_val equal strata."""
+    if n_docs < 2:
+        raise MixerError(f"a domain needs at least 2 documents (one is held out for validation), got {n_docs}")
+    n_val = math.ceil(cfg.val_fraction * n_docs)
+    if n_docs >= 4 * cfg.min_val_docs:
+        n_val = max(n_val, cfg.min_val_docs)
+    n_val = max(1, min(n_val, n_docs - 1))
+    return (np.arange(1, n_val + 1, dtype=np.int64) * n_docs) // n_val - 1
+
+
+def _chunks(docs: Iterable[str], chunk_bytes: int) -> Iterator[list[str]]:
+    chunk, size = [], 0
+    for doc in docs:
+        chunk.append(doc)
+        size += len(doc)
+        if size >= chunk_bytes:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def _check_name(name: str) -> None:
+    if not name or name.startswith(".") or any(c in name for c in "/\\=,: ") or len(name) > 100:
+        raise MixerError(f"bad domain name '{name}': use letters, digits, '-', '_' or '.' "
+                         "(no '/', '=', ',', ':' or spaces)")
+
+
+def clean_stale_temporaries(domains_dir: Path) -> None:
+    if domains_dir.is_dir():
+        for p in domains_dir.glob(_TMP_PREFIX + "*"):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def ingest_domain(domains_dir: Path, name: str, documents: Iterable[str], tokenizer: Tokenizer,
+                  cfg: IngestConfig, sources: list[str] | None = None,
+                  progress: Callable[[int], None] | None = None, bad_lines: Callable[[], int] = lambda: 0
+                  ) -> DomainMeta:
+    """Tokenise `documents` into `domains_dir/name`, atomically."""
+    _check_name(name)
+    final = domains_dir / name
+    if final.exists() and not cfg.replace:
+        raise MixerError(f"domain '{name}' already exists; use --replace to overwrite it")
+    domains_dir.mkdir(parents=True, exist_ok=True)
+    clean_stale_temporaries(domains_dir)
+    tmp = domains_dir / f"{_TMP_PREFIX}{name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        meta = _write_domain(tmp, name, documents, tokenizer, cfg, progress)
+        meta.sources = list(sources or [])
+        meta.bad_lines = bad_lines()
+        meta.write(tmp)
+        _swap_into_place(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return meta
+
+
+def _swap_into_place(tmp: Path, final: Path) -> None:
+    if final.exists():
+        old = final.with_name(f"{_TMP_PREFIX}old-{final.name}-{uuid.uuid4().hex[:8]}")
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+def _write_domain(tmp: Path, name: str, documents: Iterable[str], tokenizer: Tokenizer,
+                  cfg: IngestConfig, progress: Callable[[int], None] | None) -> DomainMeta:
+    dtype = token_dtype(tokenizer.vocab_size)
+    lengths: list[np.ndarray] = []
+    n_bytes = 0
+    eos = np.array([tokenizer.eos_id], dtype=dtype)
+    with open(tmp / _SCRATCH, "wb") as scratch:
+        for chunk in _chunks(documents, cfg.chunk_bytes):
+            encoded = tokenizer.encode_batch(chunk)
+            pieces = []
+            for ids in encoded:
+                pieces.append(ids.astype(dtype, copy=False))
+                pieces.append(eos)
+            np.concatenate(pieces).tofile(scratch)
+            lengths.append(np.array([len(ids) + 1 for ids in encoded], dtype=np.int64))
+            chunk_bytes = sum(len(d.encode("utf-8", errors="replace")) for d in chunk)
+            n_bytes += chunk_bytes
+            if progress:
+                progress(chunk_bytes)
+    if not lengths:
+        raise MixerError(f"no documents found for domain '{name}' (all sources empty)")
+    doc_lengths = np.concatenate(lengths)
+    starts = np.concatenate([[0], np.cumsum(doc_lengths)])
+    val_idx = validation_indices(len(doc_lengths), cfg)
+    is_val = np.zeros(len(doc_lengths), dtype=bool)
+    is_val[val_idx] = True
+
+    all_tokens = np.memmap(tmp / _SCRATCH, dtype=dtype, mode="r")
+    digest = hashlib.sha256()
+    train_lengths = _copy_documents(all_tokens, starts, ~is_val, tmp / TRAIN_TOKENS, digest)
+    val_lengths = _copy_documents(all_tokens, starts, is_val, tmp / VAL_TOKENS, digest)
+    del all_tokens
+    (tmp / _SCRATCH).unlink()
+    np.save(tmp / TRAIN_OFFSETS, np.concatenate([[0], np.cumsum(train_lengths)]).astype(np.int64))
+    np.save(tmp / VAL_OFFSETS, np.concatenate([[0], np.cumsum(val_lengths)]).astype(np.int64))
+    return DomainMeta(
+        name=name, tokenizer=tokenizer.spec(), vocab_size=tokenizer.vocab_size, eos_id=tokenizer.eos_id,
+        dtype=dtype.name, n_docs=int(len(train_lengths)), n_tokens=int(train_lengths.sum()),
+        n_val_docs=int(len(val_lengths)), n_val_tokens=int(val_lengths.sum()), n_bytes=n_bytes,
+        content_hash=digest.hexdigest(), fingerprint=files_fingerprint(tmp))
+
+
+def _copy_documents(tokens: np.ndarray, starts: np.ndarray, keep: np.ndarray, out: Path,
+                    digest) -> np.ndarray:
+    """Write the kept documents back to back, copying maximal contiguous runs."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], keep.astype(np.int8), [0]])))
+    with open(out, "wb") as f:
+        for first, stop in zip(edges[::2], edges[1::2]):
+            block = np.ascontiguousarray(tokens[starts[first]:starts[stop]])
+            digest.update(memoryview(block).cast("B"))
+            block.tofile(f)
+    return (starts[1:] - starts[:-1])[keep]
