@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import torch
 
@@ -118,12 +119,53 @@ class _WindowIndex:
         return self._cache[epoch]
 
     def starts(self, ordinals: np.ndarray) -> np.ndarray:
+        """Window starts (token offsets) of increasing ordinals."""
+        first, last = int(ordinals[0]) // self.n_windows, int(ordinals[-1]) // self.n_windows
+        if first == last:  # the common case: one epoch
+            return self.permutation(first)[ordinals - first * self.n_windows] * self.seq_len
         epochs, within = np.divmod(ordinals, self.n_windows)
         out = np.empty(len(ordinals), dtype=np.int64)
-        for epoch in np.unique(epochs):
+        for epoch in range(first, last + 1):
             mask = epochs == epoch
-            out[mask] = self.permutation(int(epoch))[within[mask]]
+            out[mask] = self.permutation(epoch)[within[mask]]
         return out * self.seq_len
+
+
+@numba.njit(cache=True, nogil=True)
+def _running_ordinals(ids: np.ndarray, consumed: np.ndarray) -> np.ndarray:
+    """Per-domain sample ordinal of each id (continuing `consumed`, which is advanced)."""
+    out = np.empty(ids.shape[0], dtype=np.int64)
+    for i in range(ids.shape[0]):
+        d = ids[i]
+        out[i] = consumed[d]
+        consumed[d] += 1
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _window_starts(ids, ordinals, perms, perm_offset, epoch_first, n_windows, seq_len, out) -> bool:
+    """out[i] = token offset of sample i's window, from the table of each domain's current
+    epoch permutation; False if some sample lies outside that epoch (the caller falls back).
+
+    ids, ordinals: int64 [B]; perms: int64 [sum of windows]; perm_offset, epoch_first,
+    n_windows: int64 [D]; out: int64 [B]."""
+    for i in range(ids.shape[0]):
+        d = ids[i]
+        j = ordinals[i] - epoch_first[d]
+        if j < 0 or j >= n_windows[d]:
+            return False
+        out[i] = perms[perm_offset[d] + j] * seq_len
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _gather_rows(arrays, ids, starts, out) -> None:
+    """out[i, :] = arrays[ids[i]][starts[i] : starts[i] + width], widened to int64.
+
+    arrays: tuple of D token arrays; ids, starts: int64 [B]; out: int64 [B, width]."""
+    width = out.shape[1]
+    for i in range(ids.shape[0]):
+        out[i, :] = arrays[ids[i]][starts[i]:starts[i] + width]
 
 
 class MixtureLoader:
@@ -138,8 +180,11 @@ class MixtureLoader:
         self.cfg = cfg
         self.names: tuple[str, ...] = tuple(sorted(domains))
         self._domains = [domains[n] for n in self.names]
+        self._arrays = tuple(np.asarray(d.tokens) for d in self._domains)  # plain views of the memmaps
         self._windows = [_WindowIndex(n, d.meta.n_tokens, cfg.seq_len, cfg.seed)
                          for n, d in zip(self.names, self._domains)]
+        self._n_windows = np.array([w.n_windows for w in self._windows], dtype=np.int64)
+        self._table_epochs: tuple | None = None
         self._schedule = mixture if isinstance(mixture, Schedule) else Schedule.constant(mixture)
         if len(self._schedule.mixtures) > 1 and not cfg.total_steps:
             raise MixerError("a Schedule with several pieces needs total_steps")
@@ -227,18 +272,27 @@ class MixtureLoader:
         self._enter_schedule_piece(state)
         g, b, r = self.cfg.global_batch, self.cfg.batch_size, self.cfg.rank
         ids = blend_block(state.weights, state.counts, int(state.counts.sum()), g).astype(np.int64)
-        ordinals = np.empty(g, dtype=np.int64)
-        for d in np.unique(ids):
-            mask = ids == d
-            ordinals[mask] = state.consumed[d] + np.arange(int(mask.sum()))
-            state.consumed[d] += int(mask.sum())
+        perms, perm_offset, epoch_first = self._epoch_table(state.consumed)
+        ordinals = _running_ordinals(ids, state.consumed)
         state.step += 1
         mine_ids, mine_ord = ids[r * b:(r + 1) * b], ordinals[r * b:(r + 1) * b]
         starts = np.empty(b, dtype=np.int64)
-        for d in np.unique(mine_ids):
-            mask = mine_ids == d
-            starts[mask] = self._windows[d].starts(mine_ord[mask])
+        if not _window_starts(mine_ids, mine_ord, perms, perm_offset, epoch_first, self._n_windows,
+                              self.cfg.seq_len, starts):  # a domain starts a new epoch in this batch
+            for d in np.flatnonzero(np.bincount(mine_ids, minlength=len(self.names))):
+                rows = np.flatnonzero(mine_ids == d)
+                starts[rows] = self._windows[d].starts(mine_ord[rows])
         return state, self._assemble(mine_ids, starts)
+
+    def _epoch_table(self, consumed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each domain's permutation for the epoch of its next sample, concatenated."""
+        epochs = tuple((consumed // self._n_windows).tolist())
+        if epochs != self._table_epochs:
+            self._table_epochs = epochs
+            self._perms = np.concatenate([w.permutation(e) for w, e in zip(self._windows, epochs)]).astype(np.int64)
+            self._perm_offset = np.concatenate([[0], np.cumsum(self._n_windows)[:-1]]).astype(np.int64)
+            self._epoch_first = np.asarray(epochs, dtype=np.int64) * self._n_windows
+        return self._perms, self._perm_offset, self._epoch_first
 
     def _assemble(self, ids: np.ndarray, starts: np.ndarray) -> Batch:
         width = self.cfg.seq_len + 1
@@ -250,8 +304,7 @@ class MixtureLoader:
                 tokens = self._flat[index].to(torch.int64) & self._mask
                 return Batch(tokens, domain.to(self._device, non_blocking=True), self.names)
         host = np.empty((len(ids), width), dtype=np.int64)
-        for row, (d, s) in enumerate(zip(ids, starts)):
-            host[row] = self._domains[d].tokens[s:s + width]
+        _gather_rows(self._arrays, ids, starts, host)
         tokens = torch.from_numpy(host)
         if not self._cuda:
             return Batch(tokens, domain, self.names)

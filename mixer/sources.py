@@ -130,10 +130,10 @@ def _read_text(path: Path, opts: ReadOptions) -> Iterator[str]:
                 if line.strip():
                     block.append(line)
                 elif block:
-                    yield "".join(block)
+                    yield "".join(block).rstrip("\n")
                     block = []
             if block:
-                yield "".join(block)
+                yield "".join(block).rstrip("\n")
         except UnicodeDecodeError as exc:
             raise MixerError(f"{path} is not UTF-8 text ({exc.reason})") from None
 

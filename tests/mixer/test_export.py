@@ -1,0 +1,53 @@
+import json
+import shlex
+
+import pytest
+import yaml
+
+from mixer import MixerError, Mixture
+from mixer.export import ExportContext, export_mixture
+
+MIX = Mixture.parse("web=0.5,code=0.3,math=0.2,empty=0")
+CTX = ExportContext(path_template="/data/{name}_text_document", domain_tokens={"web": 10**9, "code": 10**8, "math": 10**7},
+                    token_budget=10**9)
+
+
+def _weights_close(got: dict, expected: Mixture = MIX):
+    want = {k: v for k, v in expected.as_dict().items() if v > 0}
+    assert got.keys() == want.keys() and all(got[k] == pytest.approx(want[k]) for k in want)
+
+
+def test_json_and_yaml_are_canonical():
+    assert Mixture.from_json(export_mixture(MIX, "json")) == MIX
+    assert Mixture.from_yaml(export_mixture(MIX, "yaml")) == MIX
+
+
+def test_megatron_data_path_pairs():
+    words = shlex.split(export_mixture(MIX, "megatron", CTX))
+    pairs = dict(zip(words[1::2], map(float, words[0::2])))
+    _weights_close({p.split("/")[-1].removesuffix("_text_document"): w for p, w in pairs.items()})
+
+
+def test_olmo_source_mixture_with_repetition_caps():
+    doc = yaml.safe_load(export_mixture(MIX, "olmo", CTX))["source_mixture_config"]
+    sources = {s["source_name"]: s for s in doc["source_configs"]}
+    _weights_close({k: s["target_ratio"] for k, s in sources.items()})
+    assert sources["math"]["max_repetition_ratio"] == pytest.approx(0.2 * 10**9 / 10**7)
+    assert sources["web"]["max_repetition_ratio"] == 1.0 and doc["max_tokens"] == 10**9
+
+
+def test_hf_interleave_probabilities():
+    doc = json.loads(export_mixture(MIX, "hf", CTX))
+    _weights_close({p.split("/")[-1].removesuffix("_text_document"): w for p, w in zip(doc["datasets"], doc["probabilities"])})
+    assert sum(doc["probabilities"]) == pytest.approx(1.0)
+
+
+def test_streaming_streams_with_proportions():
+    streams = yaml.safe_load(export_mixture(MIX, "streaming", CTX))["streams"]
+    _weights_close({k: s["proportion"] for k, s in streams.items()})
+    assert streams["web"]["local"] == "/data/web_text_document"
+
+
+def test_unknown_format():
+    with pytest.raises(MixerError, match="unknown export format 'csv'"):
+        export_mixture(MIX, "csv")

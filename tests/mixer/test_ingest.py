@@ -1,0 +1,167 @@
+import gzip
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from mixer import MixerError
+from mixer.corpus import AddRequest, add_corpus
+from mixer.domain import Domain, list_domains
+from mixer.ingest import IngestConfig, validation_indices
+from mixer.sources import ReadOptions
+from mixer.tokenizers import ByteTokenizer
+from mixer.workspace import open_workspace
+from tests.conftest import CORPUS, needs_corpus
+from tests.mixer.conftest import synthetic_documents, write_jsonl
+
+
+@pytest.fixture
+def ws(tmp_path):
+    return open_workspace(tmp_path / "ws")
+
+
+def _add(ws, name, *sources, **kw):
+    read = {k: kw.pop(k) for k in ("text_field", "split_on_blank_lines", "skip_bad_lines") if k in kw}
+    return add_corpus(ws, AddRequest(name=name, sources=list(sources), read=ReadOptions(**read), **kw))
+
+
+def test_jsonl_round_trip_and_held_out_documents_never_in_training(ws, tmp_path):
+    docs = synthetic_documents(0, 500, "abcdefgh ")
+    meta = _add(ws, "web", write_jsonl(tmp_path / "web.jsonl", docs))
+    domain = Domain.open(ws.domain_dir("web"))
+    assert meta.n_docs + meta.n_val_docs == 500 and meta.n_val_docs == 64  # 1%, at least 64
+    tok = ByteTokenizer()
+    val_texts = [tok.decode(d) for d in domain.val_documents()]
+    train_bytes = bytes(np.asarray(domain.tokens)[np.asarray(domain.tokens) < 256].astype(np.uint8))
+    assert sorted(val_texts + [tok.decode(domain.tokens[a:b]) for a, b in zip(domain.offsets[:-1], domain.offsets[1:])]) == sorted(docs)
+    assert all(v.encode() not in train_bytes for v in val_texts)
+    domain.verify_full()
+
+
+def test_validation_split_rules():
+    cfg = IngestConfig()
+    assert len(validation_indices(100_000, cfg)) == 1000
+    assert len(validation_indices(300, cfg)) == 64
+    assert validation_indices(5, cfg).tolist() == [4]  # a tiny domain: its last document
+    assert validation_indices(5, cfg).tolist() == validation_indices(5, cfg).tolist()
+    with pytest.raises(MixerError, match="at least 2 documents"):
+        validation_indices(1, cfg)
+
+
+def test_compressed_parquet_and_text_sources_agree(ws, tmp_path):
+    docs = synthetic_documents(1, 50, "xyz ")
+    lines = "".join(json.dumps({"body": d}) + "\n" for d in docs).encode()
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(lines))
+    (tmp_path / "a.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(lines))
+    pq.write_table(pa.table({"body": docs}), tmp_path / "a.parquet")
+    text_dir = tmp_path / "texts"
+    text_dir.mkdir()
+    for i, d in enumerate(docs):
+        (text_dir / f"{i:03d}.txt").write_text(d)
+    (tmp_path / "blocks.txt").write_text("\n\n".join(docs) + "\n")
+    hashes = {
+        "gz": _add(ws, "gz", tmp_path / "a.jsonl.gz", text_field="body").content_hash,
+        "zst": _add(ws, "zst", tmp_path / "a.jsonl.zst", text_field="body").content_hash,
+        "parquet": _add(ws, "pq", tmp_path / "a.parquet", text_field="body").content_hash,
+        "dir": _add(ws, "dir", text_dir).content_hash,
+        "blocks": _add(ws, "blocks", tmp_path / "blocks.txt", split_on_blank_lines=True).content_hash,
+    }
+    assert len(set(hashes.values())) == 1, hashes
+
+
+def test_hugging_face_tokenizer_file(ws, tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    hf = Tokenizer(models.BPE(unk_token="[UNK]"))
+    hf.pre_tokenizer = pre_tokenizers.Whitespace()
+    docs = synthetic_documents(2, 200, "abcde fghij ")
+    hf.train_from_iterator(docs, trainers.BpeTrainer(vocab_size=120, special_tokens=["[UNK]", "</s>"]))
+    hf.save(str(tmp_path / "tokenizer.json"))
+    meta = _add(ws, "bpe", write_jsonl(tmp_path / "d.jsonl", docs), tokenizer=tmp_path / "tokenizer.json")
+    assert meta.tokenizer["kind"] == "hf" and meta.eos_id == hf.token_to_id("</s>")
+    assert meta.n_tokens < sum(len(d) for d in docs) / 1.5  # BPE compresses
+    with pytest.raises(MixerError, match="share one tokenizer"):
+        _add(ws, "bytes", write_jsonl(tmp_path / "e.jsonl", docs[:10]))
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty"),
+    (b"\x00\x01\x02binary\xff" * 100, "binary file"),
+    (b'{"text": "ok"}\n{"text": broken\n', r"bad\.jsonl:2: not valid JSON"),
+    (b'{"text": "ok"}\n{"body": "no text"}\n', r"bad\.jsonl:2: no field 'text'"),
+])
+def test_bad_input_names_file_and_line_and_leaves_workspace_unchanged(ws, tmp_path, content, message):
+    _add(ws, "keep", write_jsonl(tmp_path / "keep.jsonl", synthetic_documents(3, 20, "ab ")))
+    before = sorted(p.name for p in ws.domains_dir.iterdir())
+    (tmp_path / "bad.jsonl").write_bytes(content)
+    with pytest.raises(MixerError, match=message):
+        _add(ws, "bad", tmp_path / "bad.jsonl")
+    assert sorted(p.name for p in ws.domains_dir.iterdir()) == before
+
+
+def test_skip_bad_lines_counts_them(ws, tmp_path):
+    good = [json.dumps({"text": d}) for d in synthetic_documents(4, 30, "pq ")]
+    (tmp_path / "mixed.jsonl").write_text("\n".join(good[:10] + ["{oops"] + good[10:] + ['{"x": 1}']) + "\n")
+    meta = _add(ws, "mixed", tmp_path / "mixed.jsonl", skip_bad_lines=True)
+    assert meta.bad_lines == 2 and meta.n_docs + meta.n_val_docs == 30
+
+
+def test_existing_name_needs_replace(ws, tmp_path):
+    src = write_jsonl(tmp_path / "a.jsonl", synthetic_documents(5, 20, "ab "))
+    first = _add(ws, "dup", src)
+    with pytest.raises(MixerError, match="already exists; use --replace"):
+        _add(ws, "dup", src)
+    other = write_jsonl(tmp_path / "b.jsonl", synthetic_documents(6, 20, "cd "))
+    second = _add(ws, "dup", other, ingest=IngestConfig(replace=True))
+    assert second.content_hash != first.content_hash
+    assert Domain.open(ws.domain_dir("dup")).meta.content_hash == second.content_hash
+
+
+def test_tampered_token_files_are_refused_when_a_loader_opens_them(ws, tmp_path):
+    _add(ws, "t", write_jsonl(tmp_path / "t.jsonl", synthetic_documents(7, 40, "ab ")))
+    tokens = ws.domain_dir("t") / "tokens.bin"
+    raw = bytearray(tokens.read_bytes())
+    raw[10] ^= 0xFF
+    tokens.write_bytes(bytes(raw))
+    with pytest.raises(MixerError, match="do not match the hash"):
+        Domain.open(ws.domain_dir("t"))
+    tokens.write_bytes(bytes(raw[:-2]))
+    with pytest.raises(MixerError, match="meta.json says"):
+        Domain.open(ws.domain_dir("t"))
+
+
+def test_killed_ingest_leaves_no_half_written_domain(ws, tmp_path):
+    big = write_jsonl(tmp_path / "big.jsonl", synthetic_documents(8, 20000, "abcdefghij "))
+    code = textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        import mixer.ingest as ingest
+        from mixer.corpus import AddRequest, add_corpus
+        from mixer.workspace import open_workspace
+        real = ingest._copy_documents
+        def die(*a, **k):
+            os.kill(os.getpid(), signal.SIGKILL)
+        ingest._copy_documents = die
+        add_corpus(open_workspace({str(ws.root)!r}), AddRequest(name="big", sources=[Path({str(big)!r})]))
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=os.getcwd())
+    assert result.returncode != 0
+    assert not ws.domain_dir("big").exists() and list_domains(ws.domains_dir) == []
+    _add(ws, "after", write_jsonl(tmp_path / "s.jsonl", synthetic_documents(9, 10, "ab ")))
+    assert [p.name for p in ws.domains_dir.iterdir()] == ["after"]  # stale temporaries swept
+
+
+@needs_corpus
+def test_shared_corpus_and_builtin_python_ingest_end_to_end(ws):
+    for name in ("math", "reviews", "shakespeare", "speeches", "wikipedia"):
+        meta = _add(ws, name, CORPUS / f"{name}.jsonl")
+        assert meta.n_tokens > 500_000 and meta.n_val_docs >= 2
+    meta = add_corpus(ws, AddRequest(name="python", builtin="python", builtin_max_bytes=3_000_000))
+    assert meta.n_tokens > 2_000_000
+    assert sorted(m.name for m in list_domains(ws.domains_dir)) == ["math", "python", "reviews", "shakespeare", "speeches", "wikipedia"]
