@@ -59,6 +59,8 @@ runs_app = _app("Runs: list them, import past experiments.")
 app.add_typer(runs_app, name="runs")
 corpus_app = _app("Domains: ingest text into tokenised domains, list, show, remove.")
 app.add_typer(corpus_app, name="corpus")
+proxy_app = _app("Proxy models: list presets, train one.")
+app.add_typer(proxy_app, name="proxy")
 
 
 def _version(value: bool) -> None:
@@ -278,6 +280,62 @@ def corpus_remove(name: str = typer.Argument(..., help="Domain name.")) -> None:
     remove_corpus(ws, name)
     store.remove_domain(ws.db_path, name)
     console.print(f"removed domain '{name}'")
+
+
+
+@proxy_app.command("presets")
+def proxy_presets() -> None:
+    """Proxy presets with total, non-embedding and active parameters (byte vocabulary)."""
+    from proxies import PRESETS, ProxyLM, parameter_counts, preset_config
+
+    rows = []
+    for name, cfg in PRESETS.items():
+        counts = parameter_counts(ProxyLM(preset_config(name, 257)))
+        rows.append({"preset": name, "d_model": cfg.d_model, "layers": cfg.n_layers, "heads": cfg.n_heads,
+                     "experts": f"{cfg.n_experts} (top-{cfg.top_k})" if cfg.is_moe else "-",
+                     "total": counts["total"], "non_embedding": counts["non_embedding"],
+                     "active": counts["active"]})
+    render_frame(pd.DataFrame(rows))
+
+
+@proxy_app.command("train")
+def proxy_train(
+    mixture: str = typer.Option(..., "--mixture", "-m", help="e.g. web=0.5,code=0.5"),
+    preset: str = typer.Option("tiny", "--preset", help="Proxy preset (see `mixer proxy presets`)."),
+    tokens: str = typer.Option("2M", "--tokens", help="Training tokens, e.g. 2M."),
+    seq_len: int = typer.Option(256, "--seq-len"),
+    batch_size: int = typer.Option(16, "--batch-size"),
+    lr: float = typer.Option(3e-3, "--lr"),
+    schedule: str = typer.Option("constant", "--lr-schedule", help="constant or cosine."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    cpus: float = typer.Option(1.0, "--cpus", help="CPUs for the run (torch threads)."),
+    gpus: float = typer.Option(0.0, "--gpus", help="GPUs (fractional) for the run."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS",
+                                              help="Join this Ray cluster (default: embedded local one)."),
+) -> None:
+    """Train one proxy on a mixture and print its loss on every domain."""
+    from mixer.mixture import parse_count
+    from proxies import PRESETS
+    from proxies.runner import RunnerConfig
+    from proxies.train import LRSchedule, TrainConfig
+    from search.single import train_one
+
+    if schedule not in LRSchedule.__members__:
+        raise MixerError(f"--lr-schedule {schedule}: use constant or cosine")
+    if preset not in PRESETS:
+        raise MixerError(f"unknown proxy preset '{preset}' (see `mixer proxy presets`)")
+    ws = OPTIONS.open()
+    train = TrainConfig(preset=preset, tokens=parse_count(tokens), seq_len=seq_len, batch_size=batch_size,
+                        lr=lr, lr_schedule=schedule, seed=seed, device=device, threads=max(1, int(cpus)))
+    runner = RunnerConfig(address=ray_address, cpus_per_run=cpus, gpus_per_run=gpus)
+    with console.status(f"training {preset} on {tokens} tokens..."):
+        run_id, result = train_one(ws, mixture, train, runner)
+    if result["status"] != "done":
+        raise MixerError(f"run {run_id} failed: {result.get('error')}")
+    frame = pd.DataFrame([{"domain": n, "val_loss": v} for n, v in result["val_loss"].items()])
+    render_frame(frame, title=f"run {run_id}: {result['tokens_trained']:,} tokens, "
+                              f"{result['tokens_per_s']:,.0f} tokens/s")
 
 
 if __name__ == "__main__":

@@ -120,6 +120,23 @@ class Mixture:
         return ",".join(f"{n}={w:.6g}" for n, w in zip(self.names, self.weights))
 
 
+_SUFFIXES = {"k": 10**3, "m": 10**6, "g": 10**9, "b": 10**9, "t": 10**12}
+
+
+def parse_count(text: str | int) -> int:
+    """'2M' -> 2_000_000, '500k' -> 500_000, '1.5B' -> 1_500_000_000, '123' -> 123."""
+    raw = str(text).strip().lower().replace("_", "")
+    scale = _SUFFIXES.get(raw[-1:], 1) if raw else 1
+    number = raw[:-1] if scale != 1 else raw
+    try:
+        value = float(number) * scale
+    except ValueError:
+        raise MixerError(f"bad count '{text}': use a number with an optional K, M or B suffix") from None
+    if value < 0 or value != value or value != int(value):
+        raise MixerError(f"bad count '{text}': must be a whole non-negative number")
+    return int(value)
+
+
 def _load(loader, text: str, kind: str):
     try:
         return loader(text)

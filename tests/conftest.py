@@ -43,3 +43,6 @@ def regmix_import_args(split: str = "train", size: str = "1m", search: str = "re
     return ["runs", "import", str(REGMIX / mix), str(REGMIX / loss), "--search", search,
             "--weight-prefix", "train_the_pile_", "--metric-prefix", "metric/the_pile_",
             "--metric-suffix", "_val_loss", "--fidelity", size, "--target", "pile_cc"]
+
+
+pytest_plugins = ["tests.mixer.conftest"]

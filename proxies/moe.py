@@ -1,0 +1,87 @@
+"""Mixture-of-experts feed-forward layer with dropless dispatch.
+
+Each token picks its top-k experts from a softmax router (weights renormalised over the
+k, as Mixtral). Tokens are sorted by expert and each expert runs one matmul over its
+contiguous slice (a grouped matmul: the loop is over experts, never over tokens), so no
+token is ever dropped. Optional shared experts (DeepSeekMoE) see every token.
+
+Auxiliary losses, kept on the layer after each forward pass:
+- Switch load balancing: E * sum_e f_e * P_e, with f_e the share of assignments to expert
+  e and P_e its mean router probability (1 when perfectly balanced);
+- router z-loss: mean(logsumexp(logits)^2), which keeps router logits small (ST-MoE).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+if TYPE_CHECKING:
+    from proxies.model import ProxyConfig
+
+
+@dataclass
+class RoutingStats:
+    """expert_index: int64 [N, k], the experts each token of the last batch chose;
+    load: float [E], share of the N*k assignments that went to each expert."""
+
+    expert_index: torch.Tensor
+    load: torch.Tensor
+
+
+class MoEFeedForward(nn.Module):
+    def __init__(self, cfg: "ProxyConfig"):
+        super().__init__()
+        from proxies.model import SwiGLU
+
+        d, h, e = cfg.d_model, cfg.expert_hidden, cfg.n_experts
+        self.n_experts, self.top_k = e, cfg.top_k
+        self.aux_loss_coef, self.z_loss_coef = cfg.aux_loss_coef, cfg.z_loss_coef
+        self.router = nn.Linear(d, e, bias=False)
+        self.w_gate_up = nn.Parameter(torch.randn(e, d, 2 * h) * 0.02)
+        self.w_down = nn.Parameter(torch.randn(e, h, d) * 0.02)
+        self.shared = SwiGLU(d, h * cfg.n_shared_experts) if cfg.n_shared_experts else None
+        self.last_aux_loss = torch.zeros(())
+        self.last_routing: RoutingStats | None = None
+
+    def experts_parameters(self) -> list[nn.Parameter]:
+        return [self.w_gate_up, self.w_down]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        flat = x.reshape(-1, shape[-1])                               # [N, d]
+        logits = self.router(flat).float()                            # [N, E]
+        probs = logits.softmax(dim=-1)
+        weights, experts = probs.topk(self.top_k, dim=-1)             # [N, k]
+        weights = (weights / weights.sum(dim=-1, keepdim=True)).to(flat.dtype)
+
+        assignments = experts.reshape(-1)                             # [N*k]
+        order = torch.argsort(assignments, stable=True)
+        token_of = order // self.top_k
+        counts = torch.bincount(assignments, minlength=self.n_experts)
+        outputs = self._grouped_swiglu(flat[token_of], counts)        # [N*k, d]
+        outputs = outputs * weights.reshape(-1)[order, None]
+        y = torch.zeros_like(flat).index_add_(0, token_of, outputs)
+        if self.shared is not None:
+            y = y + self.shared(flat)
+
+        load = counts.float() / assignments.numel()
+        balance = self.n_experts * (load * probs.mean(dim=0)).sum()
+        z_loss = torch.logsumexp(logits, dim=-1).pow(2).mean()
+        self.last_aux_loss = self.aux_loss_coef * balance + self.z_loss_coef * z_loss
+        self.last_routing = RoutingStats(experts.detach(), load.detach())
+        return y.reshape(shape)
+
+    def _grouped_swiglu(self, xs: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """xs: [M, d] sorted by expert; counts: [E]. One matmul pair per expert."""
+        pieces = []
+        for e, chunk in enumerate(torch.split(xs, counts.tolist())):
+            if chunk.numel() == 0:
+                continue
+            gate, up = (chunk @ self.w_gate_up[e].to(chunk.dtype)).chunk(2, dim=-1)
+            pieces.append((F.silu(gate) * up) @ self.w_down[e].to(chunk.dtype))
+        return torch.cat(pieces) if pieces else xs.new_zeros(xs.shape)

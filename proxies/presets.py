@@ -1,0 +1,29 @@
+"""Named proxy sizes, by non-embedding parameters as RegMix names them.
+
+Dense: `tiny` (~100K, for tests), `1m`, `5m`, `20m`, `60m`. Each `moe-*` preset has 8
+experts, top-2 routing and the same active parameters per token as its dense namesake
+(each expert is half as wide), so a dense and a MoE proxy cost about the same per token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from mixer.errors import MixerError
+from proxies.model import ProxyConfig
+
+_DENSE = {
+    "tiny": ProxyConfig(d_model=64, n_layers=2, n_heads=2),
+    "1m": ProxyConfig(d_model=128, n_layers=5, n_heads=4),
+    "5m": ProxyConfig(d_model=256, n_layers=6, n_heads=4),
+    "20m": ProxyConfig(d_model=384, n_layers=11, n_heads=6),
+    "60m": ProxyConfig(d_model=640, n_layers=12, n_heads=10),
+}
+PRESETS: dict[str, ProxyConfig] = {
+    **_DENSE, **{f"moe-{name}": replace(cfg, n_experts=8, top_k=2) for name, cfg in _DENSE.items()}}
+
+
+def preset_config(name: str, vocab_size: int) -> ProxyConfig:
+    if name not in PRESETS:
+        raise MixerError(f"unknown proxy preset '{name}' (choose from {', '.join(PRESETS)})")
+    return replace(PRESETS[name], vocab_size=vocab_size)

@@ -1,0 +1,242 @@
+"""train_proxy: one proxy model trained on one mixture, measured on every domain.
+
+The loop is deliberately plain (nanoGPT-style): AdamW, warmup then constant (RegMix) or
+cosine decay, gradient clipping, bf16 autocast on CUDA. Every `eval_every` steps it
+records the training loss and each domain's held-out loss; at the end, the final
+per-domain losses, throughput, parameter counts and, for MoE, routing statistics.
+A NaN or infinite loss stops the run: it is reported as failed, never as a number.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mixer.domain import Domain
+from mixer.errors import MixerError
+from mixer.loader import LoaderConfig, MixtureLoader
+from mixer.mixture import Mixture, Schedule
+from proxies.model import ProxyLM, parameter_counts
+from proxies.presets import preset_config
+
+Controller = Callable[[int, dict[str, float]], Mixture | None]
+"""Called every `controller_every` steps with the step and each domain's mean training loss
+over the last interval; a returned Mixture takes over from the next batch."""
+
+
+class LRSchedule(str, Enum):
+    constant = "constant"
+    cosine = "cosine"
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "tiny"
+    tokens: int = 2_000_000            # training budget; steps = tokens // (batch_size * seq_len)
+    seq_len: int = 256
+    batch_size: int = 16
+    lr: float = 3e-3
+    lr_schedule: LRSchedule = LRSchedule.constant
+    warmup_frac: float = 0.05
+    min_lr_frac: float = 0.1           # cosine floor, as a fraction of lr
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 0
+    device: str = "auto"               # auto: cuda when available
+    eval_every: int = 0                # 0: ten evaluations over the run
+    eval_tokens: int = 32_768          # held-out tokens per domain per evaluation (cap)
+    controller_every: int = 0          # 0: no controller calls
+    threads: int | None = None         # torch CPU threads (the Ray runner sets it)
+
+    def __post_init__(self):
+        self.lr_schedule = LRSchedule(self.lr_schedule)
+        if self.tokens < self.batch_size * self.seq_len:
+            raise MixerError(f"--tokens {self.tokens} is less than one batch "
+                             f"({self.batch_size} x {self.seq_len} tokens)")
+
+    @property
+    def steps(self) -> int:
+        return self.tokens // (self.batch_size * self.seq_len)
+
+
+@dataclass
+class ProxyResult:
+    status: str                                    # done | failed
+    error: str | None = None
+    val_loss: dict[str, float] = field(default_factory=dict)
+    eval_loss: dict[str, float] = field(default_factory=dict)
+    curve: list[dict] = field(default_factory=list)  # {step, tokens, train_loss, val: {domain: loss}}
+    steps: int = 0
+    tokens_trained: int = 0
+    tokens_per_s: float = 0.0
+    wall_s: float = 0.0
+    params: dict[str, int] = field(default_factory=dict)
+    epochs: dict[str, float] = field(default_factory=dict)
+    moe: dict = field(default_factory=dict)
+    """MoE only: expert_share {domain: [E]}, the share of the domain's held-out tokens sent to
+    each expert (averaged over layers); layer_load [[E] per layer], each expert's share of
+    assignments averaged over training steps."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    warmup = max(1, int(cfg.warmup_frac * cfg.steps))
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    if cfg.lr_schedule is LRSchedule.constant:
+        return cfg.lr
+    progress = (step - warmup) / max(1, cfg.steps - warmup)
+    floor = cfg.lr * cfg.min_lr_frac
+    return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * progress))
+
+
+def _optimizer(model: ProxyLM, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), fused=device.type == "cuda")
+
+
+def _windows(tokens: np.ndarray, seq_len: int, max_tokens: int) -> torch.Tensor:
+    """Non-overlapping evaluation windows [n, seq_len + 1] from a token array."""
+    n = min(len(tokens) - 1, max_tokens) // seq_len
+    if n < 1:
+        return torch.zeros((0, seq_len + 1), dtype=torch.int64)
+    idx = np.arange(n)[:, None] * seq_len + np.arange(seq_len + 1)[None, :]
+    return torch.from_numpy(np.asarray(tokens)[idx].astype(np.int64))
+
+
+@torch.no_grad()
+def evaluate(model: ProxyLM, windows: torch.Tensor, batch_size: int, device: torch.device
+             ) -> tuple[float, list]:
+    """Mean token cross-entropy over the windows, and the MoE routing of each batch."""
+    model.eval()
+    total, count, routing = 0.0, 0, []
+    for start in range(0, len(windows), batch_size):
+        batch = windows[start:start + batch_size].to(device)
+        with _autocast(device):
+            logits = model(batch[:, :-1])
+        loss = F.cross_entropy(logits.float().flatten(0, 1), batch[:, 1:].flatten(), reduction="sum")
+        total += float(loss)
+        count += batch[:, 1:].numel()
+        routing.append([r.expert_index.cpu() for r in model.routing_stats()])
+    model.train()
+    return (total / count if count else float("nan")), routing
+
+
+def _autocast(device: torch.device):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def _expert_shares(routing: list, n_experts: int) -> list[float]:
+    """Share of a domain's token-expert assignments per expert, averaged over layers."""
+    counts = torch.zeros(n_experts)
+    for per_layer in routing:
+        for experts in per_layer:
+            counts += torch.bincount(experts.flatten(), minlength=n_experts).float()
+    return (counts / counts.sum()).tolist() if counts.sum() > 0 else []
+
+
+def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixture | Schedule,
+                eval_sets: Mapping[str, np.ndarray] | None = None,
+                controller: Controller | None = None) -> ProxyResult:
+    """Train one proxy; see the module docstring. `domains` are all measured; the mixture
+    decides which are trained on."""
+    device = pick_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    first = next(iter(domains.values()))
+    model = ProxyLM(preset_config(cfg.preset, first.meta.vocab_size)).to(device)
+    optimizer = _optimizer(model, cfg, device)
+    loader = MixtureLoader(domains, mixture, LoaderConfig(
+        seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=cfg.seed, device=str(device),
+        total_steps=cfg.steps))
+    val_windows = {n: _windows(d.val_tokens, cfg.seq_len, cfg.eval_tokens) for n, d in domains.items()}
+    extra_windows = {n: _windows(t, cfg.seq_len, cfg.eval_tokens) for n, t in (eval_sets or {}).items()}
+    eval_every = cfg.eval_every or max(1, cfg.steps // 10)
+    result = ProxyResult(status="done", params=parameter_counts(model))
+    moe_layers = model.moe_layers()
+    load_sum = torch.zeros(len(moe_layers), model.cfg.n_experts or 1, device=device)
+    interval_loss = torch.zeros(len(loader.names), device=device)
+    interval_count = torch.zeros(len(loader.names), device=device)
+    train_time, tokens_per_step = 0.0, cfg.batch_size * cfg.seq_len
+    wall_start = time.perf_counter()
+
+    for step in range(cfg.steps):
+        tick = time.perf_counter()
+        batch = next(loader)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        with _autocast(device):
+            logits = model(batch.inputs)
+        per_token = F.cross_entropy(logits.float().flatten(0, 1), batch.targets.flatten(), reduction="none")
+        per_sequence = per_token.view(batch.targets.shape).mean(dim=1)
+        loss = per_sequence.mean()
+        (loss + model.aux_loss()).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        for i, layer in enumerate(moe_layers):
+            load_sum[i] += layer.last_routing.load
+        interval_loss.index_add_(0, batch.domain, per_sequence.detach())
+        interval_count.index_add_(0, batch.domain, torch.ones_like(per_sequence))
+        check_now = device.type == "cpu" or (step + 1) % eval_every == 0  # no GPU sync otherwise
+        if check_now and not math.isfinite(loss.item()):
+            result.status, result.error = "failed", f"diverged at step {step + 1}: loss is {loss.item()}"
+            break
+        train_time += time.perf_counter() - tick
+        result.steps, result.tokens_trained = step + 1, (step + 1) * tokens_per_step
+
+        if controller and cfg.controller_every and (step + 1) % cfg.controller_every == 0:
+            means = (interval_loss / interval_count.clamp(min=1)).tolist()
+            seen = interval_count.tolist()
+            new = controller(step + 1, {n: m for n, m, c in zip(loader.names, means, seen) if c > 0})
+            interval_loss.zero_()
+            interval_count.zero_()
+            if new is not None:
+                loader.set_mixture(new)
+        if (step + 1) % eval_every == 0 or step + 1 == cfg.steps:
+            val = {n: evaluate(model, w, cfg.batch_size, device)[0] for n, w in val_windows.items()}
+            result.curve.append({"step": step + 1, "tokens": result.tokens_trained,
+                                 "train_loss": loss.item(), "val": val})
+            if not all(math.isfinite(v) for v in val.values()):
+                result.status, result.error = "failed", f"diverged by step {step + 1}: non-finite loss"
+                break
+
+    result.wall_s = time.perf_counter() - wall_start
+    result.tokens_per_s = result.tokens_trained / train_time if train_time else 0.0
+    result.epochs = loader.epochs()
+    if result.status == "done":
+        _final_measurements(model, cfg, device, val_windows, extra_windows, result)
+        if moe_layers:
+            result.moe["layer_load"] = (load_sum / max(1, result.steps)).tolist()
+    return result
+
+
+def _final_measurements(model: ProxyLM, cfg: TrainConfig, device: torch.device, val_windows: dict,
+                        extra_windows: dict, result: ProxyResult) -> None:
+    shares = {}
+    for name, windows in val_windows.items():
+        result.val_loss[name], routing = evaluate(model, windows, cfg.batch_size, device)
+        if model.cfg.is_moe:
+            shares[name] = _expert_shares(routing, model.cfg.n_experts)
+    for name, windows in extra_windows.items():
+        result.eval_loss[name] = evaluate(model, windows, cfg.batch_size, device)[0]
+    if model.cfg.is_moe:
+        result.moe = {"expert_share": shares}

@@ -1,0 +1,1 @@
+"""Mixture search: backends behind one propose/recommend interface, and the driver."""

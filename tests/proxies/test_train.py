@@ -1,0 +1,70 @@
+import math
+
+import numpy as np
+import pytest
+
+from mixer import Mixture
+from proxies import TrainConfig, train_proxy
+
+QUICK = dict(preset="tiny", seq_len=64, batch_size=8, threads=2, eval_tokens=8192)
+
+
+def test_loss_falls_and_results_are_complete(small_domains):
+    result = train_proxy(TrainConfig(tokens=120_000, **QUICK), small_domains,
+                         Mixture.parse("alpha=0.4,beta=0.4,gamma=0.2"))
+    assert result.status == "done" and result.steps == 120_000 // (8 * 64)
+    first, last = result.curve[0], result.curve[-1]
+    assert last["train_loss"] < first["train_loss"] and last["train_loss"] < 0.5 * math.log(257)
+    assert all(a["val"]["alpha"] >= b["val"]["alpha"] - 0.05 for a, b in zip(result.curve, result.curve[1:]))
+    assert set(result.val_loss) == {"alpha", "beta", "gamma"}
+    assert all(math.isfinite(v) and v < math.log(257) for v in result.val_loss.values())
+    assert result.tokens_per_s > 0 and result.params["non_embedding"] > 80_000
+    assert result.epochs["alpha"] > 0
+
+
+def test_per_domain_losses_follow_the_mixture(small_domains):
+    cfg = TrainConfig(tokens=80_000, **QUICK)
+    on_alpha = train_proxy(cfg, small_domains, Mixture.parse("alpha=1"))
+    on_gamma = train_proxy(cfg, small_domains, Mixture.parse("gamma=1"))
+    assert on_alpha.val_loss["alpha"] < on_gamma.val_loss["alpha"] - 0.3
+    assert on_gamma.val_loss["gamma"] < on_alpha.val_loss["gamma"] - 0.3
+
+
+def test_same_seed_same_losses(small_domains):
+    cfg = TrainConfig(tokens=40_000, seed=3, **QUICK)
+    a = train_proxy(cfg, small_domains, Mixture.parse("alpha=0.5,beta=0.5"))
+    b = train_proxy(cfg, small_domains, Mixture.parse("alpha=0.5,beta=0.5"))
+    assert all(abs(a.val_loss[k] - b.val_loss[k]) < 1e-6 for k in a.val_loss)
+    c = train_proxy(TrainConfig(tokens=40_000, seed=4, **QUICK), small_domains, Mixture.parse("alpha=0.5,beta=0.5"))
+    assert any(abs(a.val_loss[k] - c.val_loss[k]) > 1e-4 for k in a.val_loss)
+
+
+def test_divergence_is_a_failed_run_with_a_reason(small_domains):
+    result = train_proxy(TrainConfig(tokens=40_000, lr=float("inf"), **QUICK), small_domains, Mixture.parse("alpha=1"))
+    assert result.status == "failed" and "diverged" in result.error
+    assert result.val_loss == {}
+
+
+def test_moe_keeps_every_expert_in_use_and_stats_add_up(small_domains):
+    result = train_proxy(TrainConfig(tokens=120_000, **{**QUICK, "preset": "moe-tiny"}), small_domains,
+                         Mixture.parse("alpha=0.4,beta=0.4,gamma=0.2"))
+    assert result.status == "done"
+    for domain, shares in result.moe["expert_share"].items():
+        assert len(shares) == 8 and sum(shares) == pytest.approx(1.0)
+    for load in result.moe["layer_load"]:
+        assert sum(load) == pytest.approx(1.0) and min(load) > 0.02  # no dead expert
+    assert result.params["active"] < 0.5 * result.params["total"]
+
+
+def test_controller_can_change_the_mixture(small_domains):
+    calls = []
+
+    def controller(step, losses):
+        calls.append((step, dict(losses)))
+        return Mixture.parse("gamma=1") if step == 10 else None
+
+    result = train_proxy(TrainConfig(tokens=8 * 64 * 30, controller_every=10, **QUICK), small_domains,
+                         Mixture.parse("alpha=1"), controller=controller)
+    assert [s for s, _ in calls] == [10, 20, 30]
+    assert set(calls[0][1]) == {"alpha"} and set(calls[1][1]) == {"gamma"}
+    assert result.status == "done"
