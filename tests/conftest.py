@@ -45,4 +45,4 @@ def regmix_import_args(split: str = "train", size: str = "1m", search: str = "re
             "--metric-suffix", "_val_loss", "--fidelity", size, "--target", "pile_cc"]
 
 
-pytest_plugins = ["tests.mixer.conftest"]
+pytest_plugins = ["tests.fixtures"]

@@ -4,7 +4,7 @@ import pytest
 
 from tests.cli.test_foundation_cli import _one_error_line
 from tests.conftest import run_mixer
-from tests.mixer.conftest import synthetic_documents, write_jsonl
+from tests.fixtures import synthetic_documents, write_jsonl
 
 
 def test_add_list_show_remove(workspace, tmp_path):

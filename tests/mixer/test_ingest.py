@@ -19,7 +19,7 @@ from mixer.sources import ReadOptions
 from mixer.tokenizers import ByteTokenizer
 from mixer.workspace import open_workspace
 from tests.conftest import CORPUS, needs_corpus
-from tests.mixer.conftest import synthetic_documents, write_jsonl
+from tests.fixtures import synthetic_documents, write_jsonl
 
 
 @pytest.fixture
