@@ -303,14 +303,28 @@ class MixtureLoader:
                 index = begin[:, None] + torch.arange(width, device=self._device)
                 tokens = self._flat[index].to(torch.int64) & self._mask
                 return Batch(tokens, domain.to(self._device, non_blocking=True), self.names)
-        host = np.empty((len(ids), width), dtype=np.int64)
-        _gather_rows(self._arrays, ids, starts, host)
-        tokens = torch.from_numpy(host)
         if not self._cuda:
-            return Batch(tokens, domain, self.names)
+            host = np.empty((len(ids), width), dtype=np.int64)
+            _gather_rows(self._arrays, ids, starts, host)
+            return Batch(torch.from_numpy(host), domain, self.names)
+        pinned, done = self._next_pinned_buffer(len(ids), width)
+        _gather_rows(self._arrays, ids, starts, pinned.numpy())
         with torch.cuda.stream(self._stream):
-            return Batch(tokens.pin_memory().to(self._device, non_blocking=True),
-                         domain.pin_memory().to(self._device, non_blocking=True), self.names)
+            tokens = pinned.to(self._device, non_blocking=True)
+            done.record(self._stream)
+        return Batch(tokens, domain.to(self._device), self.names)
+
+    def _next_pinned_buffer(self, rows: int, width: int) -> tuple[torch.Tensor, torch.cuda.Event]:
+        """A pinned host buffer from a ring of prefetch + 2, reused once its copy finished."""
+        if not hasattr(self, "_pinned"):
+            size = max(1, self.cfg.prefetch) + 2
+            self._pinned = [(torch.empty((rows, width), dtype=torch.int64, pin_memory=True), torch.cuda.Event())
+                            for _ in range(size)]
+            self._pinned_next = 0
+        buffer, event = self._pinned[self._pinned_next]
+        self._pinned_next = (self._pinned_next + 1) % len(self._pinned)
+        event.synchronize()
+        return buffer, event
 
     def _place_on_device(self) -> tuple[torch.Tensor, np.ndarray]:
         """All domains' training tokens in one device tensor, as signed ints of the same width
@@ -322,6 +336,10 @@ class MixtureLoader:
         base = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         flat = torch.empty(int(sizes.sum()), dtype=torch.int16 if signed == np.int16 else torch.int32,
                            device=self._device)
+        chunk = 1 << 26
         for d, b in zip(self._domains, base):
-            flat[int(b):int(b) + len(d.tokens)] = torch.from_numpy(np.asarray(d.tokens).view(signed))
+            tokens = np.asarray(d.tokens).view(signed)
+            for off in range(0, len(tokens), chunk):  # bounded host memory for any domain size
+                piece = torch.from_numpy(tokens[off:off + chunk].copy())
+                flat[int(b) + off:int(b) + off + len(piece)] = piece
         return flat, base

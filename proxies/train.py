@@ -152,6 +152,41 @@ def _expert_shares(routing: list, n_experts: int) -> list[float]:
     return (counts / counts.sum()).tolist() if counts.sum() > 0 else []
 
 
+class _ThroughputClock:
+    """Seconds spent in training steps after warm-up, evaluations excluded. Synchronises the
+    GPU only where timing starts, pauses or resumes, never per step."""
+
+    def __init__(self, device: torch.device, warmup_steps: int):
+        self.device, self.warmup = device, warmup_steps
+        self.steps, self._elapsed, self._since = 0, 0.0, None
+
+    def _now(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
+    def step_begins(self, step: int) -> None:
+        if step == self.warmup:
+            self._since = self._now()
+
+    def step_ends(self, step: int) -> None:
+        if step >= self.warmup:
+            self.steps += 1
+
+    def pause(self) -> None:
+        if self._since is not None:
+            self._elapsed += self._now() - self._since
+            self._since = None
+
+    def resume(self, next_step: int) -> None:
+        if next_step > self.warmup:
+            self._since = self._now()
+
+    def seconds(self) -> float:
+        self.pause()
+        return self._elapsed
+
+
 def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixture | Schedule,
                 eval_sets: Mapping[str, np.ndarray] | None = None,
                 controller: Controller | None = None) -> ProxyResult:
@@ -175,11 +210,12 @@ def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixtur
     load_sum = torch.zeros(len(moe_layers), model.cfg.n_experts or 1, device=device)
     interval_loss = torch.zeros(len(loader.names), device=device)
     interval_count = torch.zeros(len(loader.names), device=device)
-    train_time, tokens_per_step = 0.0, cfg.batch_size * cfg.seq_len
+    tokens_per_step = cfg.batch_size * cfg.seq_len
+    clock = _ThroughputClock(device, warmup_steps=2 if cfg.steps > 4 else 0)
     wall_start = time.perf_counter()
 
     for step in range(cfg.steps):
-        tick = time.perf_counter()
+        clock.step_begins(step)
         batch = next(loader)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
@@ -200,7 +236,7 @@ def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixtur
         if check_now and not math.isfinite(loss.item()):
             result.status, result.error = "failed", f"diverged at step {step + 1}: loss is {loss.item()}"
             break
-        train_time += time.perf_counter() - tick
+        clock.step_ends(step)
         result.steps, result.tokens_trained = step + 1, (step + 1) * tokens_per_step
 
         if controller and cfg.controller_every and (step + 1) % cfg.controller_every == 0:
@@ -212,15 +248,17 @@ def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixtur
             if new is not None:
                 loader.set_mixture(new)
         if (step + 1) % eval_every == 0 or step + 1 == cfg.steps:
+            clock.pause()
             val = {n: evaluate(model, w, cfg.batch_size, device)[0] for n, w in val_windows.items()}
             result.curve.append({"step": step + 1, "tokens": result.tokens_trained,
                                  "train_loss": loss.item(), "val": val})
+            clock.resume(step + 1)
             if not all(math.isfinite(v) for v in val.values()):
                 result.status, result.error = "failed", f"diverged by step {step + 1}: non-finite loss"
                 break
 
     result.wall_s = time.perf_counter() - wall_start
-    result.tokens_per_s = result.tokens_trained / train_time if train_time else 0.0
+    result.tokens_per_s = clock.steps * tokens_per_step / clock.seconds() if clock.steps else 0.0
     result.epochs = loader.epochs()
     if result.status == "done":
         _final_measurements(model, cfg, device, val_windows, extra_windows, result)

@@ -59,3 +59,21 @@ def test_balanced_router_gives_balance_loss_of_one():
 
 def test_all_presets_build():
     assert {"tiny", "1m", "5m", "20m", "60m", "moe-tiny", "moe-1m"} <= set(PRESETS)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_grouped_gemm_on_cuda_matches_the_expert_loop():
+    torch.manual_seed(2)
+    cfg = ProxyConfig(d_model=128, n_heads=4, n_layers=1, n_experts=8, top_k=2)
+    layer = ProxyLM(cfg).blocks[0].mlp.cuda()
+    x = torch.randn(4, 64, 128, device="cuda", requires_grad=True)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        grouped = layer(x)
+    grouped.float().pow(2).mean().backward()
+    grad_grouped = layer.w_gate_up.grad.clone()
+    layer.zero_grad()
+    x_loop = x.detach().to(torch.bfloat16).float().requires_grad_()
+    loop = layer(x_loop)  # no autocast: the per-expert loop in fp32
+    loop.pow(2).mean().backward()
+    assert torch.allclose(grouped.float(), loop, atol=3e-2, rtol=3e-2)
+    assert torch.allclose(grad_grouped, layer.w_gate_up.grad, atol=1e-3, rtol=0.1)
