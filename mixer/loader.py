@@ -215,8 +215,10 @@ class MixtureLoader:
             start = self._ahead[-1][0] if self._ahead else self._state
             self._ahead.append(self._produce(start.copy()))
         self._state, batch = self._ahead.popleft()
-        torch.cuda.current_stream(self._device).wait_stream(self._stream)
-        batch.tokens.record_stream(torch.cuda.current_stream(self._device))
+        consumer = torch.cuda.current_stream(self._device)
+        consumer.wait_stream(self._stream)
+        batch.tokens.record_stream(consumer)
+        batch.domain.record_stream(consumer)
         return batch
 
     def set_mixture(self, mixture: Mixture) -> None:
@@ -297,29 +299,35 @@ class MixtureLoader:
     def _assemble(self, ids: np.ndarray, starts: np.ndarray) -> Batch:
         width = self.cfg.seq_len + 1
         domain = torch.from_numpy(ids)
-        if self._flat is not None:  # gather on the GPU
-            with torch.cuda.stream(self._stream):
-                begin = torch.from_numpy(self._base[ids] + starts).to(self._device, non_blocking=True)
-                index = begin[:, None] + torch.arange(width, device=self._device)
-                tokens = self._flat[index].to(torch.int64) & self._mask
-                return Batch(tokens, domain.to(self._device, non_blocking=True), self.names)
         if not self._cuda:
             host = np.empty((len(ids), width), dtype=np.int64)
             _gather_rows(self._arrays, ids, starts, host)
             return Batch(torch.from_numpy(host), domain, self.names)
-        pinned, done = self._next_pinned_buffer(len(ids), width)
-        _gather_rows(self._arrays, ids, starts, pinned.numpy())
+        # Host -> device copies only from pinned buffers, so they never block the host.
+        pinned, done = self._next_pinned_buffer(len(ids), width if self._flat is None else 0)
+        pinned_ids = pinned[:, 0]
+        pinned_ids.numpy()[:] = ids
+        if self._flat is not None:  # gather on the GPU
+            pinned[:, 1].numpy()[:] = self._base[ids] + starts
+        else:
+            _gather_rows(self._arrays, ids, starts, pinned[:, 2:].numpy())
         with torch.cuda.stream(self._stream):
-            tokens = pinned.to(self._device, non_blocking=True)
+            on_device = pinned.to(self._device, non_blocking=True)
             done.record(self._stream)
-        return Batch(tokens, domain.to(self._device), self.names)
+            if self._flat is not None:
+                index = on_device[:, 1:2] + torch.arange(width, device=self._device)
+                tokens = self._flat[index].to(torch.int64) & self._mask
+            else:
+                tokens = on_device[:, 2:]
+        return Batch(tokens, on_device[:, 0], self.names)
 
     def _next_pinned_buffer(self, rows: int, width: int) -> tuple[torch.Tensor, torch.cuda.Event]:
-        """A pinned host buffer from a ring of prefetch + 2, reused once its copy finished."""
+        """A pinned int64 [rows, 2 + width] buffer (domain id, gather offset, tokens) from a
+        ring of prefetch + 2, reused once its copy to the device has finished."""
         if not hasattr(self, "_pinned"):
             size = max(1, self.cfg.prefetch) + 2
-            self._pinned = [(torch.empty((rows, width), dtype=torch.int64, pin_memory=True), torch.cuda.Event())
-                            for _ in range(size)]
+            self._pinned = [(torch.empty((rows, 2 + width), dtype=torch.int64, pin_memory=True),
+                             torch.cuda.Event()) for _ in range(size)]
             self._pinned_next = 0
         buffer, event = self._pinned[self._pinned_next]
         self._pinned_next = (self._pinned_next + 1) % len(self._pinned)

@@ -44,7 +44,9 @@ class ProxyConfig:
 
     @property
     def expert_hidden(self) -> int:
-        return self.expert_d_ff or max(8, self.hidden // self.top_k)
+        """Default: d_ff / top_k rounded up to a multiple of 8 (16-byte rows in bf16, which
+        grouped GEMMs require)."""
+        return self.expert_d_ff or 8 * ((self.hidden // self.top_k + 7) // 8)
 
     @property
     def is_moe(self) -> bool:
@@ -148,12 +150,9 @@ class ProxyLM(nn.Module):
     def moe_layers(self) -> list[MoEFeedForward]:
         return [b.mlp for b in self.blocks if isinstance(b.mlp, MoEFeedForward)]
 
-    def aux_loss(self) -> torch.Tensor:
-        """Load-balancing plus z-loss of the last forward pass (0 for a dense model)."""
-        layers = self.moe_layers()
-        if not layers:
-            return torch.zeros((), device=self.embed.weight.device)
-        return sum(layer.last_aux_loss for layer in layers)
+    def aux_loss(self) -> torch.Tensor | float:
+        """Load-balancing plus z-loss of the last forward pass (0.0 for a dense model)."""
+        return sum((layer.last_aux_loss for layer in self.moe_layers()), 0.0)
 
     def routing_stats(self) -> list[RoutingStats]:
         return [layer.last_routing for layer in self.moe_layers()]

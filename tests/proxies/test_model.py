@@ -75,5 +75,7 @@ def test_grouped_gemm_on_cuda_matches_the_expert_loop():
     x_loop = x.detach().to(torch.bfloat16).float().requires_grad_()
     loop = layer(x_loop)  # no autocast: the per-expert loop in fp32
     loop.pow(2).mean().backward()
-    assert torch.allclose(grouped.float(), loop, atol=3e-2, rtol=3e-2)
-    assert torch.allclose(grad_grouped, layer.w_gate_up.grad, atol=1e-3, rtol=0.1)
+    def rel(a, b):
+        return float((a.float() - b.float()).norm() / b.float().norm())
+    assert rel(grouped, loop) < 0.02, rel(grouped, loop)
+    assert rel(grad_grouped, layer.w_gate_up.grad) < 0.05, rel(grad_grouped, layer.w_gate_up.grad)
