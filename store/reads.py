@@ -85,6 +85,27 @@ def search_runs(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT_S) -> pd.
     """Every run of a search with its mixture and final per-domain values (dict columns)."""
     with open_db(db, read_only=True, wait_s=wait_s) as con:
         return con.execute(
-            "SELECT run_id, status, mixture, fidelity, preset, n_params, tokens, seed, target_value,"
+            "SELECT run_id, status, mixture, fidelity, pool_key, preset, n_params, tokens, seed, target_value,"
             " final_values, error FROM run_summary WHERE search_id = ? ORDER BY created_at, run_id",
             [search_id]).df()
+
+
+def latest_recommendation(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT_S) -> dict | None:
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        row = first_row(con, "SELECT mixture, predicted, predicted_std, evidence, validation_run_id, created_at"
+                             " FROM recommendations WHERE search_id = ? ORDER BY created_at DESC LIMIT 1",
+                        [search_id])
+    if row is None:
+        return None
+    return {"mixture": row[0], "predicted": row[1], "predicted_std": row[2], "evidence": json.loads(row[3]),
+            "validation_run_id": row[4], "created_at": row[5]}
+
+
+def list_searches(db: Path, wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        return con.execute(
+            "SELECT s.id, s.name, s.backend, s.evaluator, s.target, s.direction, s.status,"
+            " count(r.id) AS runs, count(r.id) FILTER (WHERE r.status = 'done') AS done,"
+            " CASE WHEN s.direction = 'maximize' THEN max(r.target) ELSE min(r.target) END AS best,"
+            " s.created_at FROM searches s LEFT JOIN runs r ON r.search_id = s.id"
+            " GROUP BY ALL ORDER BY s.created_at").df()

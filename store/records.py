@@ -48,6 +48,7 @@ class RunRecord:
     target: float | None = None
     schedule: dict | None = None
     config_hash: str | None = None
+    pool_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -106,5 +106,27 @@ V2_SEARCH = [
     LEFT JOIN finals f ON f.run_id = r.id""",
 ]
 
-MIGRATIONS: list[list[str]] = [V1_CORE, V2_SEARCH]
+V3_POOL_KEY = [
+    # The table entry a run evaluated (pool mode of the table evaluator).
+    "ALTER TABLE runs ADD COLUMN pool_key VARCHAR",
+    "DROP VIEW run_summary",
+    """CREATE VIEW run_summary AS
+    WITH final_step AS (
+        SELECT run_id, max(step) AS step FROM metrics WHERE split = 'val' GROUP BY run_id
+    ), finals AS (
+        SELECT m.run_id,
+               map_from_entries(list({'k': m.name, 'v': m.value} ORDER BY m.name)) AS final_values
+        FROM metrics m JOIN final_step f ON m.run_id = f.run_id AND m.step = f.step
+        WHERE m.split = 'val'
+        GROUP BY m.run_id
+    )
+    SELECT r.id AS run_id, s.name AS search, r.search_id, r.status, r.mixture, r.fidelity,
+           r.pool_key, r.preset, r.n_params, r.tokens, r.seed, r.target AS target_value,
+           f.final_values, r.error, r.created_at, r.finished_at
+    FROM runs r
+    LEFT JOIN searches s ON s.id = r.search_id
+    LEFT JOIN finals f ON f.run_id = r.id""",
+]
+
+MIGRATIONS: list[list[str]] = [V1_CORE, V2_SEARCH, V3_POOL_KEY]
 SCHEMA_VERSION = len(MIGRATIONS)

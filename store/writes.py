@@ -14,7 +14,7 @@ from store.db import DEFAULT_WAIT_S, first_row, transaction
 from store.records import MetricRow, RunRecord, SearchRecord
 
 _RUN_COLUMNS = ["id", "search_id", "names", "weights", "schedule", "fidelity", "preset",
-                "n_params", "tokens", "seed", "status", "error", "target", "config_hash"]
+                "n_params", "tokens", "seed", "status", "error", "target", "config_hash", "pool_key"]
 
 
 def create_search(db: Path, search: SearchRecord, wait_s: float = DEFAULT_WAIT_S) -> None:
@@ -49,7 +49,8 @@ def _runs_frame(runs: Iterable[RunRecord]) -> pd.DataFrame:
         names = list(r.mixture)
         rows.append([r.id, r.search_id, names, [float(r.mixture[n]) for n in names],
                      json.dumps(r.schedule) if r.schedule else None, r.fidelity, r.preset,
-                     r.n_params, r.tokens, r.seed, r.status, r.error, r.target, r.config_hash])
+                     r.n_params, r.tokens, r.seed, r.status, r.error, r.target, r.config_hash,
+                     r.pool_key])
     frame = pd.DataFrame(rows, columns=_RUN_COLUMNS)
     for col in ("n_params", "tokens", "seed"):
         frame[col] = frame[col].astype("Int64")
@@ -85,9 +86,9 @@ def upsert_runs(con: duckdb.DuckDBPyConnection, runs: list[RunRecord], metrics: 
     con.register("new_runs", runs_df)
     con.execute("""
         INSERT INTO runs (id, search_id, mixture, schedule, fidelity, preset, n_params, tokens,
-                          seed, status, error, target, config_hash, started_at, finished_at)
+                          seed, status, error, target, config_hash, pool_key, started_at, finished_at)
         SELECT id, search_id, MAP(names, weights), schedule, fidelity, preset, n_params,
-               tokens, seed, status, error, target, config_hash,
+               tokens, seed, status, error, target, config_hash, pool_key,
                CASE WHEN status <> 'queued' THEN current_timestamp END,
                CASE WHEN status IN ('done', 'failed') THEN current_timestamp END
         FROM new_runs
@@ -96,7 +97,7 @@ def upsert_runs(con: duckdb.DuckDBPyConnection, runs: list[RunRecord], metrics: 
             fidelity = excluded.fidelity, preset = excluded.preset,
             n_params = excluded.n_params, tokens = excluded.tokens, seed = excluded.seed,
             status = excluded.status, error = excluded.error, target = excluded.target,
-            config_hash = excluded.config_hash,
+            config_hash = excluded.config_hash, pool_key = excluded.pool_key,
             started_at = coalesce(runs.started_at, excluded.started_at),
             finished_at = excluded.finished_at""")
     con.unregister("new_runs")
@@ -121,3 +122,24 @@ def upsert_domain(db: Path, meta: dict, wait_s: float = DEFAULT_WAIT_S) -> None:
 def remove_domain(db: Path, name: str, wait_s: float = DEFAULT_WAIT_S) -> None:
     with transaction(db, wait_s) as con:
         con.execute("DELETE FROM domains WHERE name = ?", [name])
+
+
+def record_proposals(db: Path, search_id: str, backend: str, round_index: int, runs: list[RunRecord],
+                     wait_s: float = DEFAULT_WAIT_S) -> None:
+    """Queued runs and their proposal rows, in one transaction."""
+    with transaction(db, wait_s) as con:
+        upsert_runs(con, runs)
+        for run in runs:
+            con.execute("INSERT OR REPLACE INTO proposals (search_id, run_id, round, backend) VALUES (?, ?, ?, ?)",
+                        [search_id, run.id, round_index, backend])
+
+
+def write_recommendation(db: Path, search_id: str, mixture: dict[str, float], predicted: float | None,
+                         predicted_std: float | None, evidence: dict, validation_run_id: str | None = None,
+                         wait_s: float = DEFAULT_WAIT_S) -> None:
+    names = list(mixture)
+    with transaction(db, wait_s) as con:
+        con.execute("INSERT INTO recommendations (search_id, mixture, predicted, predicted_std, evidence,"
+                    " validation_run_id) VALUES (?, MAP(?, ?), ?, ?, ?, ?)",
+                    [search_id, names, [float(mixture[n]) for n in names], predicted, predicted_std,
+                     json.dumps(evidence, default=str), validation_run_id])

@@ -1,0 +1,180 @@
+"""The search driver: create, run, resume, cancel.
+
+Loop: propose -> record as queued -> evaluate up to `parallel` at a time -> record each
+result as it arrives -> until the run budget (or cost budget) is spent -> recommend ->
+optionally validate the recommendation with one more real run.
+
+Everything the loop needs is in the store: the spec (searches.config) and the runs. The
+proposal RNG is seeded by (seed, runs so far), so a resumed search proposes what the
+uninterrupted one would have. On resume, queued or running runs (a crash, Ctrl-C or
+`kill -9` left them) are evaluated again under the same ids; finished ones are reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mixer.errors import MixerError
+from mixer.workspace import Workspace
+from search.backends import Backend, Recommendation, backend_config, make_backend
+from search.evaluators import SearchContext, build_context
+from search.history import History
+from search.recording import finished_run, result_metrics
+from search.spec import EvaluatorKind, SearchSpec
+from search.targets import Target
+from store import (RunRecord, SearchRecord, create_search, get_search, new_id, record_proposals,
+                   search_runs, set_search_status, write_recommendation, write_runs)
+
+
+@dataclass
+class Progress:
+    finished: int
+    budget: int
+    best: float | None
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class SearchSession:
+    """One search's spec, target, space, backend and evaluator, rebuilt from the store."""
+
+    def __init__(self, ws: Workspace, search: SearchRecord):
+        self.ws, self.search = ws, search
+        self.spec = SearchSpec.from_json(search.config)
+        self.target = Target(self.spec.target, self.spec.maximize)
+        self.context: SearchContext = build_context(ws, self.spec)
+        self.target.check(self.context.measured)
+        self.backend: Backend = make_backend(self.spec.backend, self.spec.options, self.context.space)
+
+    def runs(self):
+        return search_runs(self.ws.db_path, self.search.id)
+
+    def history(self) -> History:
+        return History.from_runs(self.context.space.domains, self.runs(), self.spec.maximize)
+
+    def target_value(self, finals: dict) -> float:
+        measured = [d for d in self.context.space.domains if d in finals] or None
+        return self.target.value(finals, measured)
+
+
+def create(ws: Workspace, spec: SearchSpec) -> SearchRecord:
+    """Validate everything (backend options, target, evaluator inputs) and store the search."""
+    backend_config(spec.backend, spec.options)
+    context = build_context(ws, spec)
+    Target(spec.target, spec.maximize).check(context.measured)
+    record = SearchRecord(id=new_id("s"), name=spec.name, backend=spec.backend, evaluator=spec.evaluator.value,
+                          config=spec.to_json(), target=spec.target,
+                          direction="maximize" if spec.maximize else "minimize")
+    create_search(ws.db_path, record)
+    return record
+
+
+def run(ws: Workspace, search_ref: str, progress: ProgressCallback | None = None) -> Recommendation:
+    search = get_search(ws.db_path, search_ref)
+    if search.status == "done":
+        raise MixerError(f"search '{search.name}' is already finished; see `mixer best {search.name}`")
+    session = SearchSession(ws, search)
+    set_search_status(ws.db_path, search.id, "running")
+    try:
+        _rerun_unfinished(session, progress)
+        while not _budget_spent(session):
+            if get_search(ws.db_path, search.id).status == "cancelled":
+                return None
+            if not _one_round(session, progress):
+                break
+        recommendation = _recommend(session)
+    except BaseException:
+        if get_search(ws.db_path, search.id).status == "running":
+            set_search_status(ws.db_path, search.id, "created")  # resumable
+        raise
+    set_search_status(ws.db_path, search.id, "done")
+    return recommendation
+
+
+def cancel(ws: Workspace, search_ref: str) -> SearchRecord:
+    search = get_search(ws.db_path, search_ref)
+    if search.status in ("done", "cancelled"):
+        raise MixerError(f"search '{search.name}' is already {search.status}")
+    set_search_status(ws.db_path, search.id, "cancelled")
+    return search
+
+
+def _spent(session: SearchSession) -> tuple[int, float]:
+    runs = session.runs()
+    counted = runs[~runs.run_id.str.endswith("/validation")]
+    return len(counted), float(len(counted))
+
+
+def _budget_spent(session: SearchSession) -> bool:
+    n, cost = _spent(session)
+    return n >= session.spec.runs or (session.spec.max_cost is not None and cost >= session.spec.max_cost)
+
+
+def _one_round(session: SearchSession, progress: ProgressCallback | None) -> bool:
+    spec = session.spec
+    n_so_far, _ = _spent(session)
+    n = min(spec.parallel, spec.runs - n_so_far)
+    rng = np.random.default_rng([spec.seed, n_so_far])
+    proposals = session.backend.propose(session.history(), n, rng)
+    if not proposals:
+        return False  # pool exhausted
+    records = [RunRecord(id=f"{session.search.name}/{n_so_far + i:04d}", search_id=session.search.id,
+                         mixture=p.mixture.as_dict(), status="queued",
+                         fidelity=p.fidelity if spec.evaluator is EvaluatorKind.table else p.fidelity or spec.fidelity_label,
+                         preset=spec.preset if spec.evaluator is EvaluatorKind.proxy else None,
+                         tokens=spec.tokens if spec.evaluator is EvaluatorKind.proxy else None,
+                         seed=spec.seed, pool_key=p.pool_key)
+               for i, p in enumerate(proposals)]
+    record_proposals(session.ws.db_path, session.search.id, spec.backend, n_so_far, records)
+    _evaluate(session, records, progress)
+    return True
+
+
+def _rerun_unfinished(session: SearchSession, progress: ProgressCallback | None) -> None:
+    runs = session.runs()
+    unfinished = runs[runs.status.isin(["queued", "running"])]
+    records = [RunRecord(id=r.run_id, search_id=session.search.id, mixture=dict(r.mixture), status="queued",
+                         fidelity=r.fidelity, preset=r.preset, tokens=None if r.tokens != r.tokens else int(r.tokens),
+                         seed=None if r.seed != r.seed else int(r.seed), pool_key=r.pool_key)
+               for r in unfinished.itertuples()]
+    if records:
+        _evaluate(session, records, progress)
+
+
+def _evaluate(session: SearchSession, records: list[RunRecord], progress: ProgressCallback | None) -> None:
+    db = session.ws.db_path
+    for run in records:
+        run.status = "running"
+    write_runs(db, records)
+    for run, result in session.context.evaluator.evaluate(records):
+        finals = result.get("val_loss") or {}
+        target = session.target_value(finals) if result.get("status") == "done" else None
+        write_runs(db, [finished_run(run, result, target)], result_metrics(run.id, result))
+        if progress:
+            history = session.history()
+            best = None if not len(history) else float(-history.y.max() if session.spec.maximize else history.y.min())
+            progress(Progress(_spent(session)[0], session.spec.runs, best))
+
+
+def _recommend(session: SearchSession) -> Recommendation:
+    history = session.history()
+    if len(history) == 0:
+        raise MixerError(f"search '{session.search.name}' has no finished runs to recommend from")
+    rec = session.backend.recommend(history)
+    if session.spec.maximize and rec.predicted is not None:
+        rec.predicted = -rec.predicted
+    validation_id = None
+    if session.spec.validate:
+        validation_id = f"{session.search.name}/validation"
+        run = RunRecord(id=validation_id, search_id=session.search.id, mixture=rec.mixture.as_dict(),
+                        status="queued", fidelity=session.spec.fidelity_label, preset=session.spec.preset,
+                        tokens=session.spec.tokens, seed=session.spec.seed)
+        _evaluate(session, [run], None)
+        rec.evidence["validation_run"] = validation_id
+    write_recommendation(session.ws.db_path, session.search.id, rec.mixture.as_dict(), rec.predicted,
+                         rec.predicted_std, rec.evidence, validation_id)
+    return rec

@@ -1,0 +1,46 @@
+"""History: a search's finished runs as arrays, the only input backends get."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class History:
+    """domains: names of the columns of X; X: float [n, D] mixtures; y: float [n] the target
+    in minimise orientation; fidelity: label of each run; run_ids; pool_keys: the table
+    entry each run evaluated (pool mode), else None; pending: mixtures queued or running."""
+
+    domains: list[str]
+    X: np.ndarray
+    y: np.ndarray
+    fidelity: list[str | None] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
+    pool_keys: list[str | None] = field(default_factory=list)
+    pending_keys: list[str | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @classmethod
+    def empty(cls, domains: list[str]) -> "History":
+        return cls(domains, np.zeros((0, len(domains))), np.zeros(0))
+
+    @classmethod
+    def from_runs(cls, domains: list[str], runs: pd.DataFrame, maximize: bool = False) -> "History":
+        """From `store.search_runs`: done runs with a target become rows."""
+        done = runs[(runs.status == "done") & runs.target_value.notna()]
+        X = np.array([[m.get(d, 0.0) for d in domains] for m in done.mixture], dtype=np.float64).reshape(-1, len(domains))
+        y = done.target_value.to_numpy(dtype=np.float64)
+        pending = runs[runs.status.isin(["queued", "running"])]
+        return cls(domains, X, -y if maximize else y, list(done.fidelity), list(done.run_id),
+                   list(done.pool_key) if "pool_key" in done else [None] * len(done),
+                   list(pending.pool_key) if "pool_key" in pending else [])
+
+    def at_fidelity(self, label: str | None) -> "History":
+        keep = [i for i, f in enumerate(self.fidelity) if f == label]
+        return History(self.domains, self.X[keep], self.y[keep], [self.fidelity[i] for i in keep],
+                       [self.run_ids[i] for i in keep], [self.pool_keys[i] for i in keep], self.pending_keys)

@@ -1,0 +1,40 @@
+"""The search space a backend proposes in: domains, the prior, the sampler and, in pool
+mode, the finite set of (mixture, fidelity) entries that may be chosen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mixer.sampling import SamplerConfig, dirichlet_candidates
+
+
+@dataclass
+class Pool:
+    """keys: table run ids; X: float [P, D]; fidelity: label of each entry."""
+
+    keys: list[str]
+    X: np.ndarray
+    fidelity: list[str | None]
+
+    def available(self, used: set[str]) -> np.ndarray:
+        return np.array([i for i, k in enumerate(self.keys) if k not in used], dtype=np.int64)
+
+
+@dataclass
+class SearchSpace:
+    domains: list[str]
+    prior: np.ndarray                       # [D] centre of the candidate distribution
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    pool: Pool | None = None
+    fidelities: list[str | None] = field(default_factory=lambda: [None])
+    target_fidelity: str | None = None
+    caps: np.ndarray | None = None          # [D] largest weight per domain (repetition caps)
+
+    def candidates(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n mixtures [n, D] around the prior, within the caps."""
+        out = dirichlet_candidates(self.prior, n, rng, self.sampler)
+        if self.caps is not None:
+            out = out[(out <= self.caps[None, :] + 1e-12).all(axis=1)]
+        return out

@@ -1,0 +1,62 @@
+"""What a search minimises (or maximises): one value computed from a run's final values.
+
+Forms: `avg` (mean over domains), `NAME` (one domain's or metric's value), or a weighted
+sum `a=0.7,b=0.3` (weights need not sum to 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from mixer.errors import MixerError
+
+
+@dataclass(frozen=True)
+class Target:
+    spec: str
+    maximize: bool = False
+
+    def __post_init__(self):
+        if not self.spec.strip():
+            raise MixerError("empty --target")
+
+    @property
+    def weights(self) -> dict[str, float] | None:
+        """Explicit weights, or None for `avg`."""
+        if self.spec == "avg":
+            return None
+        if "=" not in self.spec:
+            return {self.spec: 1.0}
+        out = {}
+        for part in self.spec.split(","):
+            name, _, value = part.partition("=")
+            try:
+                out[name.strip()] = float(value)
+            except ValueError:
+                raise MixerError(f"bad target weight in '{part}'") from None
+        return out
+
+    def check(self, available: Iterable[str]) -> None:
+        """Fail early when the target names something no run will measure."""
+        available = set(available)
+        unknown = [n for n in (self.weights or {}) if n not in available]
+        if unknown:
+            raise MixerError(f"unknown target {', '.join(unknown)} (available: avg, "
+                             f"{', '.join(sorted(available))})")
+
+    def value(self, finals: Mapping[str, float], domains: Iterable[str] | None = None) -> float:
+        """The target of a run from its final values; `avg` averages over `domains`
+        (default: every value)."""
+        weights = self.weights
+        if weights is None:
+            names = list(domains) if domains is not None else list(finals)
+            return float(sum(finals[n] for n in names) / len(names))
+        missing = [n for n in weights if n not in finals]
+        if missing:
+            raise MixerError(f"run has no value for target {', '.join(missing)}")
+        return float(sum(w * finals[n] for n, w in weights.items()))
+
+    def loss(self, value: float) -> float:
+        """What the backends minimise: the value, or its negative with --maximize."""
+        return -value if self.maximize else value
