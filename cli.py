@@ -61,6 +61,8 @@ corpus_app = _app("Domains: ingest text into tokenised domains, list, show, remo
 app.add_typer(corpus_app, name="corpus")
 proxy_app = _app("Proxy models: list presets, train one.")
 app.add_typer(proxy_app, name="proxy")
+search_app = _app("Mixture searches: start, list, status, resume, cancel.")
+app.add_typer(search_app, name="search")
 
 
 def _version(value: bool) -> None:
@@ -336,6 +338,197 @@ def proxy_train(
     frame = pd.DataFrame([{"domain": n, "val_loss": v} for n, v in result["val_loss"].items()])
     render_frame(frame, title=f"run {run_id}: {result['tokens_trained']:,} tokens, "
                               f"{result['tokens_per_s']:,.0f} tokens/s")
+
+
+
+def _run_with_progress(run, budget: int, label: str):
+    """Run a search with a progress bar showing best-so-far; Ctrl-C leaves it resumable."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(label, total=budget)
+
+        def update(p):
+            best = "" if p.best is None else f" best {p.best:.4f}"
+            bar.update(task, completed=p.finished, description=f"{label}{best}")
+        try:
+            return run(update)
+        except KeyboardInterrupt:
+            console.print("interrupted: finished runs are stored; continue with `mixer search resume`")
+            raise typer.Exit(130)
+
+
+def _render_recommendation(name: str, rec) -> None:
+    weights = sorted(rec.mixture.as_dict().items(), key=lambda kv: -kv[1])
+    render_frame(pd.DataFrame([{"domain": n, "weight": w} for n, w in weights if w > 0]),
+                 title=f"{name}: recommended mixture")
+    if rec.predicted is not None:
+        console.print(f"predicted target {rec.predicted:.4f} ± {rec.predicted_std or 0:.4f}")
+
+
+@search_app.command("start")
+def search_start(
+    name: Optional[str] = typer.Option(None, "--name", help="Search name (default: BACKEND-N)."),
+    backend: str = typer.Option("regmix", "--backend", help="random or regmix."),
+    option: list[str] = typer.Option([], "--option", help="Backend option KEY=VALUE (repeat)."),
+    evaluator: str = typer.Option("proxy", "--evaluator", help="proxy (train on Ray) or table (imported runs)."),
+    table: Optional[str] = typer.Option(None, "--table", help="Imported search answering the table evaluator."),
+    target: str = typer.Option("avg", "--target", help="avg, a domain/metric name, or weights a=0.7,b=0.3."),
+    maximize: bool = typer.Option(False, "--maximize", help="Maximise the target (scores), not minimise."),
+    runs: int = typer.Option(32, "--runs", help="Run budget."),
+    parallel: int = typer.Option(2, "--parallel", help="Runs in flight at once."),
+    preset: str = typer.Option("tiny", "--preset", help="Proxy preset."),
+    tokens: str = typer.Option("5M", "--tokens", help="Tokens per proxy run."),
+    seq_len: int = typer.Option(256, "--seq-len"),
+    batch_size: int = typer.Option(16, "--batch-size"),
+    domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains (default: all)."),
+    seed: int = typer.Option(0, "--seed"),
+    validate: bool = typer.Option(False, "--validate", help="Train the recommendation once more and record it."),
+    cpus: float = typer.Option(1.0, "--cpus", help="CPUs per run."),
+    gpus: float = typer.Option(0.0, "--gpus", help="GPUs (fractional) per run."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS"),
+) -> None:
+    """Create a search and run it to its budget, then recommend a mixture."""
+    from mixer.mixture import parse_count
+    from search import driver
+    from search.backends import parse_options
+    from search.spec import SearchSpec
+
+    ws = OPTIONS.open()
+    spec = SearchSpec(
+        name=name or f"{backend}-{len(store.list_searches(ws.db_path)) + 1}", backend=backend,
+        options=parse_options(option), evaluator=evaluator, table=table, target=target, maximize=maximize,
+        runs=runs, parallel=parallel, preset=preset, tokens=parse_count(tokens), seq_len=seq_len,
+        batch_size=batch_size, domains=domains.split(",") if domains else None, seed=seed, validate=validate,
+        cpus_per_run=cpus, gpus_per_run=gpus, ray_address=ray_address)
+    search = driver.create(ws, spec)
+    console.print(f"search '{search.name}' ({search.id}): {backend} on {evaluator}, {runs} runs")
+    rec = _run_with_progress(lambda cb: driver.run(ws, search.id, cb), runs, search.name)
+    if rec is not None:
+        _render_recommendation(search.name, rec)
+
+
+@search_app.command("resume")
+def search_resume(search: str = typer.Argument(..., help="Search name or id.")) -> None:
+    """Continue a search after Ctrl-C, a crash or kill -9: finished runs are reused."""
+    from search import driver
+
+    ws = OPTIONS.open()
+    record = store.get_search(ws.db_path, search)
+    rec = _run_with_progress(lambda cb: driver.run(ws, record.id, cb), record.config.get("runs", 0), record.name)
+    if rec is not None:
+        _render_recommendation(record.name, rec)
+
+
+@search_app.command("cancel")
+def search_cancel(search: str = typer.Argument(..., help="Search name or id.")) -> None:
+    """Mark a search cancelled; a running driver stops after its current round."""
+    from search import driver
+
+    record = driver.cancel(OPTIONS.open(), search)
+    console.print(f"search '{record.name}' cancelled")
+
+
+@search_app.command("list")
+def search_list(fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json.")) -> None:
+    """Every search with its run counts and best target."""
+    write_frame(store.list_searches(OPTIONS.open().db_path), fmt, None)
+
+
+@search_app.command("status")
+def search_status(search: str = typer.Argument(..., help="Search name or id.")) -> None:
+    """A search's progress, best run and latest runs."""
+    from search import views
+
+    ws = OPTIONS.open()
+    summary, runs = views.status(ws, store.get_search(ws.db_path, search))
+    for key, value in summary.items():
+        console.print(f"{key}: {value}")
+    render_frame(runs[["run_id", "status", "fidelity", "target_value", "mixture", "error"]].tail(10))
+
+
+@app.command()
+def best(search: Optional[str] = typer.Argument(None, help="Search name or id (default: the latest).")) -> None:
+    """The recommended mixture with its predicted target and uncertainty."""
+    from search import views
+
+    ws = OPTIONS.open()
+    record = views.resolve(ws, search)
+    rec = views.recommendation(ws, record)
+    weights = sorted(rec["mixture"].items(), key=lambda kv: -kv[1])
+    render_frame(pd.DataFrame([{"domain": n, "weight": w} for n, w in weights if w > 0]),
+                 title=f"{record.name}: recommended mixture")
+    if rec["predicted"] is not None:
+        console.print(f"predicted {record.target}: {rec['predicted']:.4f} ± {rec['predicted_std'] or 0:.4f}")
+    if rec["validation_run_id"]:
+        console.print(f"validation run: {rec['validation_run_id']}")
+
+
+@app.command()
+def predict(
+    search: str = typer.Argument(..., help="Search name or id."),
+    mixtures: Path = typer.Option(..., "--mixtures", help="CSV: one column per domain, one mixture per row."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+) -> None:
+    """Predict the target of given mixtures with the search's fitted model (mean and std)."""
+    from search import views
+
+    ws = OPTIONS.open()
+    write_frame(views.predict(ws, store.get_search(ws.db_path, search), mixtures), fmt, None)
+
+
+@app.command()
+def export(
+    search: Optional[str] = typer.Argument(None, help="Search name or id (default: the latest)."),
+    fmt: str = typer.Option("json", "--format", "-f", help="json, yaml, megatron, olmo, hf or streaming."),
+    path_template: Optional[str] = typer.Option(None, "--path-template",
+                                                help="Data path per domain, with {name} (e.g. /data/{name}_text_document)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file."),
+) -> None:
+    """The recommended mixture in a training framework's format."""
+    from search import views
+
+    ws = OPTIONS.open()
+    text = views.export(ws, views.resolve(ws, search), fmt, path_template)
+    if output:
+        output.write_text(text)
+        console.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
+
+
+@app.command()
+def plot(
+    search: str = typer.Argument(..., help="Search name or id."),
+    output: Path = typer.Option(..., "--output", "-o", help="FILE.png (or .pdf, .svg)."),
+) -> None:
+    """Best-so-far against runs, the recommended weights, predicted against observed."""
+    from search import views
+
+    ws = OPTIONS.open()
+    views.plot(ws, store.get_search(ws.db_path, search), output)
+    console.print(f"wrote {output}")
+
+
+@app.command()
+def demo(
+    runs: int = typer.Option(16, "--runs", help="Proxy runs in the search."),
+    parallel: int = typer.Option(2, "--parallel", help="Runs in flight at once."),
+    tokens: str = typer.Option("600k", "--tokens", help="Tokens per tiny proxy run."),
+) -> None:
+    """The main job: built-in data -> RegMix search with tiny proxies on Ray -> validated mixture."""
+    from mixer.mixture import parse_count
+    from search.demo import DemoConfig, run_demo
+
+    ws = OPTIONS.open()
+    cfg = DemoConfig(runs=runs, parallel=parallel, tokens=parse_count(tokens))
+    console.print(f"workspace {ws.root}: building domains from built-in data, then {runs} tiny proxy runs on Ray")
+    name, table = _run_with_progress(lambda cb: run_demo(ws, cfg, cb), runs, "demo search")
+    render_frame(table.drop(columns=["weights"]), title=f"{name}: held-out loss per domain (lower is better)")
+    console.print(f"recommended mixture: {table.weights[0]}")
+    console.print("next: `mixer sql \"select * from run_summary\"`, `mixer best`, "
+                  f"`mixer export --format megatron`, `mixer plot {name} -o {name}.png`")
 
 
 if __name__ == "__main__":

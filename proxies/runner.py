@@ -129,7 +129,8 @@ class ProxyRunner:
         if not ray.is_initialized():
             address = self.cfg.address or os.environ.get("RAY_ADDRESS")
             try:
-                ray.init(address=address, num_cpus=None if address else self.cfg.num_cpus,
+                # "local" always starts a fresh embedded cluster, never a stale one left behind.
+                ray.init(address=address or "local", num_cpus=None if address else self.cfg.num_cpus,
                          include_dashboard=False, log_to_driver=False, configure_logging=False,
                          namespace="mixer")
             except (ConnectionError, ValueError, RuntimeError) as exc:

@@ -113,10 +113,12 @@ def _optimizer(model: ProxyLM, cfg: TrainConfig, device: torch.device) -> torch.
 
 
 def _windows(tokens: np.ndarray, seq_len: int, max_tokens: int) -> torch.Tensor:
-    """Non-overlapping evaluation windows [n, seq_len + 1] from a token array."""
+    """Non-overlapping evaluation windows [n, seq_len + 1] from a token array; a held-out
+    split shorter than one window is evaluated as one shorter window."""
+    if len(tokens) < 2:
+        raise MixerError("a domain's held-out split has fewer than 2 tokens; re-ingest it")
+    seq_len = min(seq_len, len(tokens) - 1)
     n = min(len(tokens) - 1, max_tokens) // seq_len
-    if n < 1:
-        return torch.zeros((0, seq_len + 1), dtype=torch.int64)
     idx = np.arange(n)[:, None] * seq_len + np.arange(seq_len + 1)[None, :]
     return torch.from_numpy(np.asarray(tokens)[idx].astype(np.int64))
 

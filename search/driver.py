@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from mixer.errors import MixerError
 from mixer.workspace import Workspace
@@ -25,8 +26,9 @@ from search.history import History
 from search.recording import finished_run, result_metrics
 from search.spec import EvaluatorKind, SearchSpec
 from search.targets import Target
-from store import (RunRecord, SearchRecord, create_search, get_search, new_id, record_proposals,
-                   search_runs, set_search_status, write_recommendation, write_runs)
+from mixer.mixture import Mixture
+from store import (RunRecord, SearchRecord, create_search, get_search, new_id, proposed_run_ids,
+                   record_proposals, search_runs, set_search_status, write_recommendation, write_runs)
 
 
 @dataclass
@@ -73,10 +75,14 @@ def create(ws: Workspace, spec: SearchSpec) -> SearchRecord:
     return record
 
 
-def run(ws: Workspace, search_ref: str, progress: ProgressCallback | None = None) -> Recommendation:
+def run(ws: Workspace, search_ref: str, progress: ProgressCallback | None = None) -> Recommendation | None:
+    """Run (or resume) a search to its budget and recommend; None if it was cancelled
+    while running."""
     search = get_search(ws.db_path, search_ref)
     if search.status == "done":
         raise MixerError(f"search '{search.name}' is already finished; see `mixer best {search.name}`")
+    if search.status == "cancelled":
+        raise MixerError(f"search '{search.name}' was cancelled; start a new one (runs can be imported)")
     session = SearchSession(ws, search)
     set_search_status(ws.db_path, search.id, "running")
     try:
@@ -104,9 +110,9 @@ def cancel(ws: Workspace, search_ref: str) -> SearchRecord:
 
 
 def _spent(session: SearchSession) -> tuple[int, float]:
-    runs = session.runs()
-    counted = runs[~runs.run_id.str.endswith("/validation")]
-    return len(counted), float(len(counted))
+    """Runs proposed so far, and their cost (one unit per run at a single fidelity)."""
+    n = len(proposed_run_ids(session.ws.db_path, session.search.id))
+    return n, float(n)
 
 
 def _budget_spent(session: SearchSession) -> bool:
@@ -138,11 +144,15 @@ def _rerun_unfinished(session: SearchSession, progress: ProgressCallback | None)
     runs = session.runs()
     unfinished = runs[runs.status.isin(["queued", "running"])]
     records = [RunRecord(id=r.run_id, search_id=session.search.id, mixture=dict(r.mixture), status="queued",
-                         fidelity=r.fidelity, preset=r.preset, tokens=None if r.tokens != r.tokens else int(r.tokens),
-                         seed=None if r.seed != r.seed else int(r.seed), pool_key=r.pool_key)
+                         fidelity=r.fidelity, preset=r.preset, tokens=_optional_int(r.tokens),
+                         seed=_optional_int(r.seed), pool_key=r.pool_key)
                for r in unfinished.itertuples()]
     if records:
         _evaluate(session, records, progress)
+
+
+def _optional_int(value) -> int | None:
+    return None if pd.isna(value) else int(value)
 
 
 def _evaluate(session: SearchSession, records: list[RunRecord], progress: ProgressCallback | None) -> None:
@@ -160,6 +170,17 @@ def _evaluate(session: SearchSession, records: list[RunRecord], progress: Progre
             progress(Progress(_spent(session)[0], session.spec.runs, best))
 
 
+def evaluate_extra(session: SearchSession, mixtures: dict[str, Mixture]) -> dict[str, str]:
+    """Train extra mixtures (a validation, baselines) at the search's fidelity, outside its
+    budget; returns label -> run id (`<search>/<label>`)."""
+    spec = session.spec
+    records = [RunRecord(id=f"{session.search.name}/{label}", search_id=session.search.id, mixture=m.as_dict(),
+                         status="queued", fidelity=spec.fidelity_label, preset=spec.preset, tokens=spec.tokens,
+                         seed=spec.seed) for label, m in mixtures.items()]
+    _evaluate(session, records, None)
+    return {label: r.id for label, r in zip(mixtures, records)}
+
+
 def _recommend(session: SearchSession) -> Recommendation:
     history = session.history()
     if len(history) == 0:
@@ -169,11 +190,7 @@ def _recommend(session: SearchSession) -> Recommendation:
         rec.predicted = -rec.predicted
     validation_id = None
     if session.spec.validate:
-        validation_id = f"{session.search.name}/validation"
-        run = RunRecord(id=validation_id, search_id=session.search.id, mixture=rec.mixture.as_dict(),
-                        status="queued", fidelity=session.spec.fidelity_label, preset=session.spec.preset,
-                        tokens=session.spec.tokens, seed=session.spec.seed)
-        _evaluate(session, [run], None)
+        validation_id = evaluate_extra(session, {"validation": rec.mixture})["validation"]
         rec.evidence["validation_run"] = validation_id
     write_recommendation(session.ws.db_path, session.search.id, rec.mixture.as_dict(), rec.predicted,
                          rec.predicted_std, rec.evidence, validation_id)

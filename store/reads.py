@@ -108,4 +108,14 @@ def list_searches(db: Path, wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
             " count(r.id) AS runs, count(r.id) FILTER (WHERE r.status = 'done') AS done,"
             " CASE WHEN s.direction = 'maximize' THEN max(r.target) ELSE min(r.target) END AS best,"
             " s.created_at FROM searches s LEFT JOIN runs r ON r.search_id = s.id"
-            " GROUP BY ALL ORDER BY s.created_at").df()
+            " GROUP BY s.id, s.name, s.backend, s.evaluator, s.target, s.direction, s.status, s.created_at"
+            " ORDER BY s.created_at").df()
+
+
+def proposed_run_ids(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT_S) -> list[str]:
+    """Runs the search's backend proposed (its budget), oldest first; extra runs such as
+    validations and baselines are not among them."""
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        rows = con.execute("SELECT run_id FROM proposals WHERE search_id = ? ORDER BY round, run_id",
+                           [search_id]).fetchall()
+    return [r[0] for r in rows]

@@ -3,8 +3,9 @@
 Fit: an ensemble of `n_models` LightGBM regressors (different seeds, row and column
 subsampling), or a linear regression. The ensemble's spread is the uncertainty. With the
 default `auto` regressor a search that has fewer runs than `lightgbm_from` (2 x domains)
-fits bootstrapped Bayesian ridge regressions instead: trees cannot learn from a handful of
-points, a linear model can, and RegMix's own linear fit ranks at Spearman ~90.
+fits bootstrapped Bayesian ridge regressions on the weights and their squares instead:
+trees cannot learn from a handful of points, a linear model can (RegMix's own linear fit
+ranks at Spearman ~90), and the squares let it place an optimum inside the simplex.
 Simulate: `n_candidates` mixtures from the prior's Dirichlet sampler (1e6 by default). The
 first ensemble member screens all of them (a few seconds for 1e6 on 2 cores), the whole
 ensemble re-scores the best `screen_top`, and the recommendation is the mean of the
@@ -61,6 +62,11 @@ class RegMixConfig:
             raise MixerError("regmix needs top_k >= 1, n_models >= 1 and n_candidates >= top_k")
 
 
+def _with_squares(X: np.ndarray) -> np.ndarray:
+    """[w, w^2]: lets a linear model place an optimum inside the simplex."""
+    return np.hstack([X, X * X])
+
+
 class RegMixModel:
     """fit(X [n, D], y [n]) then predict(X [m, D]) -> (mean [m], std [m])."""
 
@@ -80,12 +86,15 @@ class RegMixModel:
 
             self.models = [LinearRegression().fit(X, y)]
             return self
-        if regressor is None:  # few runs: a Bayesian ridge, bootstrapped for a spread
+        if regressor is None:  # few runs: a Bayesian ridge on weights and their squares, bootstrapped
             from sklearn.linear_model import BayesianRidge
+            from sklearn.pipeline import make_pipeline
+            from sklearn.preprocessing import FunctionTransformer
 
             rng = np.random.default_rng(self.cfg.seed)
-            self.models = [BayesianRidge().fit(X[idx], y[idx]) for idx in
-                           [np.arange(len(y))] + [rng.integers(0, len(y), len(y)) for _ in range(self.cfg.n_models - 1)]]
+            samples = [np.arange(len(y))] + [rng.integers(0, len(y), len(y)) for _ in range(self.cfg.n_models - 1)]
+            self.models = [make_pipeline(FunctionTransformer(_with_squares), BayesianRidge()).fit(X[i], y[i])
+                           for i in samples]
             return self
         import lightgbm as lgb
 

@@ -68,3 +68,10 @@ def test_controller_can_change_the_mixture(small_domains):
     assert [s for s, _ in calls] == [10, 20, 30]
     assert set(calls[0][1]) == {"alpha"} and set(calls[1][1]) == {"gamma"}
     assert result.status == "done"
+
+
+def test_held_out_split_shorter_than_a_window_is_still_measured(small_domains):
+    result = train_proxy(TrainConfig(tokens=8 * 1024 * 4, **{**QUICK, "seq_len": 1024}), small_domains,
+                         Mixture.parse("alpha=1"))
+    assert result.status == "done", result.error
+    assert small_domains["gamma"].meta.n_val_tokens < 1025 and math.isfinite(result.val_loss["gamma"])

@@ -1,0 +1,103 @@
+"""Read-side operations behind `search list|status`, `best`, `predict`, `export`, `plot`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mixer.domain import list_domains
+from mixer.errors import MixerError
+from mixer.export import ExportContext, export_mixture
+from mixer.mixture import Mixture
+from mixer.workspace import Workspace
+from search.driver import SearchSession
+from store import get_search, latest_recommendation, list_searches, search_runs
+from store.records import SearchRecord
+
+
+def resolve(ws: Workspace, search_ref: str | None) -> SearchRecord:
+    """A search by name or id; without one, the newest search that has a recommendation."""
+    if search_ref:
+        return get_search(ws.db_path, search_ref)
+    frame = list_searches(ws.db_path)
+    for search_id in reversed(list(frame.id)):
+        if latest_recommendation(ws.db_path, search_id):
+            return get_search(ws.db_path, search_id)
+    raise MixerError("no search has a recommendation yet; run `mixer search start` (or `mixer demo`)")
+
+
+def recommendation(ws: Workspace, search: SearchRecord) -> dict:
+    rec = latest_recommendation(ws.db_path, search.id)
+    if rec is None:
+        raise MixerError(f"search '{search.name}' has no recommendation yet "
+                         f"(status {search.status}; `mixer search resume {search.name}` finishes it)")
+    return rec
+
+
+def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
+    runs = search_runs(ws.db_path, search.id)
+    counts = runs.status.value_counts().to_dict()
+    done = runs[runs.status == "done"]
+    best = None
+    if len(done):
+        row = done.loc[done.target_value.idxmax() if search.direction == "maximize" else done.target_value.idxmin()]
+        best = {"run": row.run_id, "target": row.target_value}
+    summary = {"search": search.name, "id": search.id, "backend": search.backend, "evaluator": search.evaluator,
+               "target": search.target, "direction": search.direction, "status": search.status,
+               "runs": len(runs), **{f"runs_{k}": v for k, v in counts.items()}, "best": best}
+    return summary, runs
+
+
+def predict(ws: Workspace, search: SearchRecord, mixtures_csv: Path) -> pd.DataFrame:
+    from store.importer import read_csv
+
+    session = SearchSession(ws, search)
+    domains = session.context.space.domains
+    frame = read_csv(mixtures_csv)
+    unknown = [c for c in frame.columns if c not in domains]
+    if unknown:
+        raise MixerError(f"{mixtures_csv}: column(s) {', '.join(unknown)} are not domains of search "
+                         f"'{search.name}' ({', '.join(domains)})")
+    X = np.array([Mixture.normalized({d: float(row.get(d, 0.0)) for d in domains}).vector(domains)
+                  for row in frame.to_dict("records")])
+    history = session.history()
+    if len(history) < 3:
+        raise MixerError(f"search '{search.name}' has {len(history)} finished runs; predictions need 3")
+    mean, std = session.backend.predict(history, X)
+    if session.spec.maximize:
+        mean = -mean
+    return frame.assign(predicted=mean, predicted_std=std)
+
+
+def export(ws: Workspace, search: SearchRecord, fmt: str, path_template: str | None) -> str:
+    rec = recommendation(ws, search)
+    metas = {m.name: m for m in list_domains(ws.domains_dir)}
+    tokens = search.config.get("tokens")
+    ctx = ExportContext(paths={n: str(ws.domain_dir(n)) for n in metas}, path_template=path_template,
+                        domain_tokens={n: m.n_tokens for n, m in metas.items()}, token_budget=tokens,
+                        seed=search.config.get("seed", 0))
+    return export_mixture(Mixture.normalized(rec["mixture"]), fmt, ctx)
+
+
+def plot(ws: Workspace, search: SearchRecord, out: Path) -> None:
+    from search.backends.regmix import RegMixConfig, RegMixModel
+    from search.plot import plot_search
+
+    runs = search_runs(ws.db_path, search.id)
+    done = runs[(runs.status == "done") & runs.target_value.notna() & ~runs.run_id.str.endswith("/validation")]
+    if done.empty:
+        raise MixerError(f"search '{search.name}' has no finished runs to plot")
+    rec = latest_recommendation(ws.db_path, search.id)
+    domains = sorted({d for m in done.mixture for d in m})
+    X = np.array([[m.get(d, 0.0) for d in domains] for m in done.mixture])
+    y = done.target_value.to_numpy(dtype=float)
+    predicted = None
+    if len(y) >= 6:  # out-of-fold predictions, 3 folds
+        predicted = np.empty(len(y))
+        for fold in range(3):
+            test = np.arange(len(y)) % 3 == fold
+            predicted[test] = RegMixModel(RegMixConfig(n_models=1)).fit(X[~test], y[~test]).predict(X[test])[0]
+    plot_search(out, search.name, list(y), search.direction == "maximize",
+                rec["mixture"] if rec else None, y, predicted)

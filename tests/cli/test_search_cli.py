@@ -1,0 +1,125 @@
+"""The search commands as a user runs them: real proxies on the embedded Ray cluster."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from store import run_sql
+from tests.cli.test_foundation_cli import _one_error_line
+from tests.conftest import ROOT, run_mixer
+from tests.fixtures import synthetic_documents, write_jsonl
+
+QUICK = ["--preset", "tiny", "--tokens", "16k", "--seq-len", "64", "--batch-size", "8", "--cpus", "1"]
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """A workspace with three domains and one finished, validated regmix search."""
+    tmp = tmp_path_factory.mktemp("search")
+    ws = tmp / "ws"
+    for i, (name, alphabet) in enumerate([("web", "abc "), ("code", "{}();\n"), ("math", "0123+=")]):
+        src = write_jsonl(tmp / f"{name}.jsonl", synthetic_documents(i, 60, alphabet))
+        assert run_mixer("corpus", "add", name, str(src), workspace=ws).returncode == 0
+    result = run_mixer("search", "start", "--name", "s1", "--backend", "regmix", "--runs", "5", "--parallel", "2",
+                       "--validate", "--option", "n_candidates=20000", *QUICK, workspace=ws, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return ws, result
+
+
+def test_search_runs_to_budget_and_validates(searched):
+    ws, result = searched
+    assert "recommended mixture" in result.stdout
+    runs = json.loads(run_mixer("sql", "select run_id, status, target_value from run_summary order by run_id",
+                                "-f", "json", workspace=ws).stdout)
+    assert [r["run_id"] for r in runs] == [f"s1/{i:04d}" for i in range(5)] + ["s1/validation"]
+    assert all(r["status"] == "done" and r["target_value"] > 0 for r in runs)
+    rec = json.loads(run_mixer("sql", "select validation_run_id, predicted from recommendations", "-f", "json",
+                               workspace=ws).stdout)
+    assert rec[0]["validation_run_id"] == "s1/validation" and rec[0]["predicted"] > 0
+
+
+def test_best_export_predict_plot_status_list(searched, tmp_path):
+    ws, _ = searched
+    best = run_mixer("best", workspace=ws)
+    assert best.returncode == 0 and "predicted avg" in best.stdout
+    exported = json.loads(run_mixer("export", "s1", "--format", "json", workspace=ws).stdout)["mixture"]
+    assert set(exported) == {"web", "code", "math"} and sum(exported.values()) == pytest.approx(1.0)
+    megatron = run_mixer("export", "--format", "megatron", "--path-template", "/data/{name}", workspace=ws).stdout.split()
+    assert sum(map(float, megatron[0::2])) == pytest.approx(1.0) and all(p.startswith("/data/") for p in megatron[1::2])
+    olmo = yaml.safe_load(run_mixer("export", "s1", "-f", "olmo", workspace=ws).stdout)
+    assert olmo["source_mixture_config"]["max_tokens"] == 16_000
+    (tmp_path / "m.csv").write_text("web,code,math\n1,0,0\n0.2,0.3,0.5\n")
+    predicted = json.loads(run_mixer("predict", "s1", "--mixtures", str(tmp_path / "m.csv"), "-f", "json",
+                                     workspace=ws).stdout)
+    assert len(predicted) == 2 and all(p["predicted"] > 0 and p["predicted_std"] >= 0 for p in predicted)
+    png = tmp_path / "s1.png"
+    assert run_mixer("plot", "s1", "-o", str(png), workspace=ws).returncode == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    status = run_mixer("search", "status", "s1", workspace=ws)
+    assert "status: done" in status.stdout and "runs: 6" in status.stdout
+    listed = json.loads(run_mixer("search", "list", "-f", "json", workspace=ws).stdout)
+    assert [(s["name"], s["status"], s["runs"]) for s in listed] == [("s1", "done", 6)]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["search", "start", "--backend", "gp"], "unknown backend 'gp'"),
+    (["search", "start", "--option", "depth=3"], "has no option depth"),
+    (["search", "start", "--target", "physics"], "unknown target physics"),
+    (["search", "start", "--domains", "web,nope"], "unknown domain(s): nope"),
+    (["search", "start", "--name", "s1"], "already exists"),
+    (["search", "status", "ghost"], "no search named 'ghost'"),
+    (["search", "resume", "ghost"], "no search named 'ghost'"),
+    (["search", "resume", "s1"], "already finished"),
+    (["search", "cancel", "ghost"], "no search named 'ghost'"),
+    (["best", "ghost"], "no search named 'ghost'"),
+    (["export", "ghost"], "no search named 'ghost'"),
+    (["export", "s1", "--format", "csv"], "unknown export format 'csv'"),
+    (["plot", "ghost", "-o", "x.png"], "no search named 'ghost'"),
+    (["plot", "s1", "-o", "x.txt"], "use a .png"),
+    (["predict", "ghost", "--mixtures", "m.csv"], "no search named 'ghost'"),
+    (["predict", "s1", "--mixtures", "/no/file.csv"], "file not found"),
+])
+def test_search_command_errors(searched, args, needle):
+    ws, _ = searched
+    assert needle in _one_error_line(run_mixer(*args, workspace=ws))
+
+
+def test_commands_in_an_empty_workspace(workspace):
+    assert "no domains" in _one_error_line(run_mixer("search", "start", workspace=workspace))
+    assert "no search has a recommendation" in _one_error_line(run_mixer("best", workspace=workspace))
+
+
+def test_kill_9_of_the_driver_then_resume(searched):
+    ws, _ = searched
+    cmd = [sys.executable, "-c", "import cli; cli.app()", "--workspace", str(ws), "search", "start", "--name", "k9",
+           "--backend", "random", "--runs", "6", "--parallel", "2", *QUICK]
+    driver = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            time.sleep(2)
+            done = run_sql(ws / "mixer.duckdb", "SELECT count(*) AS n FROM runs WHERE id LIKE 'k9/%' "
+                           "AND status = 'done'", wait_s=30)["n"][0]
+            if done >= 2:
+                break
+        else:
+            pytest.fail("the search never finished two runs")
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray cluster it started
+        driver.wait()
+    before = run_sql(ws / "mixer.duckdb", "SELECT id AS run_id, status, target FROM runs WHERE id LIKE 'k9/%'")
+    assert 2 <= (before.status == "done").sum() < 6
+    resumed = run_mixer("search", "resume", "k9", workspace=ws, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    after = run_sql(ws / "mixer.duckdb", "SELECT id AS run_id, status, target FROM runs WHERE id LIKE 'k9/%' "
+                    "ORDER BY id")
+    assert list(after.run_id) == [f"k9/{i:04d}" for i in range(6)] and (after.status == "done").all()
+    finished_before = before[before.status == "done"].set_index("run_id").target
+    assert after.set_index("run_id").target[finished_before.index].tolist() == finished_before.tolist()

@@ -1,0 +1,129 @@
+"""The driver with the table evaluator (fast, no Ray), on a table the test builds."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mixer import MixerError
+from mixer.workspace import open_workspace
+from search import driver
+from search.spec import SearchSpec
+from store import ImportSpec, import_runs, latest_recommendation, proposed_run_ids, run_sql, search_runs
+from tests.conftest import REGMIX, needs_regmix
+from tests.search.test_backends import OPTIMUM, truth
+
+
+@pytest.fixture
+def table_ws(tmp_path):
+    ws = open_workspace(tmp_path / "ws")
+    X = np.random.default_rng(0).dirichlet(np.ones(4), size=120)
+    mixtures = pd.DataFrame(X, columns=[f"w_{d}" for d in "abcd"]).assign(index=range(120))
+    y = truth(X)
+    metrics = pd.DataFrame({"index": range(120), "m_loss": y, "m_other": -y})
+    mixtures.to_csv(tmp_path / "mix.csv", index=False)
+    metrics.to_csv(tmp_path / "met.csv", index=False)
+    import_runs(ws.db_path, ImportSpec(mixtures_csv=tmp_path / "mix.csv", metrics_csv=tmp_path / "met.csv",
+                                       search="past", weight_prefix="w_", metric_prefix="m_", fidelity="small"))
+    return ws
+
+
+def _spec(**kw):
+    base = dict(name="s", backend="regmix", evaluator="table", table="past", target="loss", runs=24, parallel=4,
+                options={"n_candidates": 20_000, "screen_top": 500, "n_models": 3})
+    return SearchSpec(**{**base, **kw})
+
+
+def test_table_search_end_to_end(table_ws):
+    search = driver.create(table_ws, _spec())
+    rec = driver.run(table_ws, search.name)
+    runs = search_runs(table_ws.db_path, search.id)
+    assert len(runs) == 24 and (runs.status == "done").all()
+    assert runs.pool_key.is_unique and runs.pool_key.str.startswith("past/").all()
+    assert len(proposed_run_ids(table_ws.db_path, search.id)) == 24
+    stored = latest_recommendation(table_ws.db_path, search.id)
+    assert stored["mixture"] == pytest.approx(rec.mixture.as_dict())
+    assert np.abs(rec.mixture.vector(list("abcd")) - OPTIMUM).sum() < 0.35
+    assert runs.target_value.min() <= np.sort(truth(np.random.default_rng(0).dirichlet(np.ones(4), size=120)))[5]
+    with pytest.raises(MixerError, match="already finished"):
+        driver.run(table_ws, search.name)
+
+
+def test_maximize_flips_the_direction(table_ws):
+    search = driver.create(table_ws, _spec(name="max", target="other", maximize=True, backend="random", options={}))
+    rec = driver.run(table_ws, search.name)
+    best = search_runs(table_ws.db_path, search.id).target_value.max()
+    assert rec.evidence["best_observed"] == pytest.approx(-best)  # backends minimise -value
+
+
+def test_resume_after_a_crash_reruns_only_unfinished_runs(table_ws, monkeypatch):
+    search = driver.create(table_ws, _spec(name="crashy", runs=12))
+    real = driver._evaluate
+    calls = {"n": 0}
+
+    def crash_on_third_round(session, records, progress):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # Ctrl-C after the third round was recorded as queued
+        real(session, records, progress)
+
+    monkeypatch.setattr(driver, "_evaluate", crash_on_third_round)
+    with pytest.raises(KeyboardInterrupt):
+        driver.run(table_ws, search.name)
+    before = search_runs(table_ws.db_path, search.id)
+    assert (before.status == "done").sum() == 8 and before.status.isin(["queued", "running"]).sum() == 4
+    monkeypatch.setattr(driver, "_evaluate", real)
+    driver.run(table_ws, search.name)
+    after = search_runs(table_ws.db_path, search.id)
+    assert len(after) == 12 and (after.status == "done").all() and after.run_id.is_unique
+    kept = after.set_index("run_id").loc[before[before.status == "done"].run_id]
+    assert list(kept.target_value) == list(before[before.status == "done"].target_value)
+
+
+def test_cancel_stops_a_running_search_after_its_round(table_ws, monkeypatch):
+    search = driver.create(table_ws, _spec(name="stopme"))
+    real = driver._evaluate
+
+    def cancel_from_elsewhere(session, records, progress):
+        real(session, records, progress)
+        driver.cancel(table_ws, search.name)  # as `mixer search cancel` in another process
+
+    monkeypatch.setattr(driver, "_evaluate", cancel_from_elsewhere)
+    assert driver.run(table_ws, search.name) is None
+    assert len(search_runs(table_ws.db_path, search.id)) == 4
+    with pytest.raises(MixerError, match="already cancelled"):
+        driver.cancel(table_ws, search.name)
+    with pytest.raises(MixerError, match="was cancelled"):
+        driver.run(table_ws, search.name)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(backend="nope"), "unknown backend 'nope'"),
+    (dict(options={"bogus": "1"}), "has no option bogus"),
+    (dict(target="latency"), "unknown target latency"),
+    (dict(table="missing"), "no search named 'missing'"),
+    (dict(evaluator="table", table=None), "needs --table"),
+    (dict(validate=True), "needs --evaluator proxy"),
+])
+def test_bad_searches_fail_at_creation_and_store_nothing(table_ws, change, message):
+    with pytest.raises(MixerError, match=message):
+        driver.create(table_ws, _spec(**change))
+    assert run_sql(table_ws.db_path, "SELECT count(*) AS n FROM searches")["n"].tolist() == [1]
+
+
+def test_empty_workspace_is_a_clear_error(tmp_path):
+    with pytest.raises(MixerError, match="no domains in workspace"):
+        driver.create(open_workspace(tmp_path / "empty"), SearchSpec(name="x"))
+
+
+@needs_regmix
+def test_regmix_finds_a_top_run_of_the_published_pool(tmp_path):
+    ws = open_workspace(tmp_path / "ws")
+    import_runs(ws.db_path, ImportSpec(
+        mixtures_csv=REGMIX / "train_mixture_1m.csv", metrics_csv=REGMIX / "train_pile_loss_1m.csv",
+        search="regmix-1m", weight_prefix="train_the_pile_", metric_prefix="metric/the_pile_",
+        metric_suffix="_val_loss", fidelity="1m", target="pile_cc"))
+    search = driver.create(ws, _spec(name="rm", table="regmix-1m", target="pile_cc", runs=16))
+    driver.run(ws, search.name)
+    best = search_runs(ws.db_path, search.id).target_value.min()
+    pool = run_sql(ws.db_path, "SELECT target_value FROM run_summary WHERE search = 'regmix-1m'").target_value
+    assert best <= np.sort(pool)[5]  # a top-1% run of 512 within 16 runs

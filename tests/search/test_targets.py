@@ -1,0 +1,25 @@
+import pytest
+
+from mixer import MixerError
+from search.targets import Target
+
+FINALS = {"web": 3.0, "code": 2.0, "math": 1.0}
+
+
+def test_forms():
+    assert Target("avg").value(FINALS) == pytest.approx(2.0)
+    assert Target("avg").value(FINALS, domains=["web", "code"]) == pytest.approx(2.5)
+    assert Target("code").value(FINALS) == 2.0
+    assert Target("web=0.5,math=2").value(FINALS) == pytest.approx(3.5)
+
+
+def test_direction():
+    assert Target("avg", maximize=True).loss(0.7) == -0.7 and Target("avg").loss(0.7) == 0.7
+
+
+def test_unknown_names_fail_early():
+    with pytest.raises(MixerError, match="unknown target nope"):
+        Target("nope").check(FINALS)
+    with pytest.raises(MixerError, match="bad target weight"):
+        Target("web=x").weights
+    Target("avg").check([])
