@@ -71,7 +71,7 @@ def plain_loop_tps(preset: str, steps: int, device: str, seq_len: int, batch: in
 def ray_wall(domains_dir: Path, workers: int, jobs: int, tokens: int) -> float:
     import ray
 
-    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         runner = ProxyRunner(domains_dir, RunnerConfig(cpus_per_run=1))
         batch = [ProxyJob(f"r{i}", TrainConfig(preset="tiny", tokens=tokens, seq_len=128, batch_size=16, threads=1,
