@@ -383,6 +383,7 @@ def search_start(
     seq_len: int = typer.Option(256, "--seq-len"),
     batch_size: int = typer.Option(16, "--batch-size"),
     domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains (default: all)."),
+    max_epochs: float = typer.Option(4.0, "--max-epochs", help="Largest repetition of a domain in a proposal."),
     seed: int = typer.Option(0, "--seed"),
     validate: bool = typer.Option(False, "--validate", help="Train the recommendation once more and record it."),
     cpus: float = typer.Option(1.0, "--cpus", help="CPUs per run."),
@@ -400,7 +401,8 @@ def search_start(
         name=name or f"{backend}-{len(store.list_searches(ws.db_path)) + 1}", backend=backend,
         options=parse_options(option), evaluator=evaluator, table=table, target=target, maximize=maximize,
         runs=runs, parallel=parallel, preset=preset, tokens=parse_count(tokens), seq_len=seq_len,
-        batch_size=batch_size, domains=domains.split(",") if domains else None, seed=seed, validate=validate,
+        batch_size=batch_size, domains=domains.split(",") if domains else None, max_epochs=max_epochs, seed=seed,
+        validate=validate,
         cpus_per_run=cpus, gpus_per_run=gpus, ray_address=ray_address)
     search = driver.create(ws, spec)
     console.print(f"search '{search.name}' ({search.id}): {backend} on {evaluator}, {runs} runs")

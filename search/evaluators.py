@@ -84,6 +84,9 @@ def build_context(ws: Workspace, spec: SearchSpec) -> SearchContext:
     from mixer.sampling import SamplerConfig
 
     tokens = {n: metas[n].n_tokens for n in names}
+    if spec.max_epochs * sum(tokens.values()) < spec.tokens:
+        raise MixerError(f"--tokens {spec.tokens} would repeat these domains ({sum(tokens.values())} tokens) "
+                         f"more than --max-epochs {spec.max_epochs:g} times whatever the mixture")
     sampler = SamplerConfig(token_budget=spec.tokens, max_epochs=spec.max_epochs)
     space = SearchSpace(domains=names, prior=np.array(list(prior_from_tokens(tokens, sampler.temperature).values())),
                         sampler=sampler, fidelities=[spec.fidelity_label], target_fidelity=spec.fidelity_label,

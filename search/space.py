@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mixer.errors import MixerError
 from mixer.sampling import SamplerConfig, dirichlet_candidates
 
 
@@ -33,8 +34,16 @@ class SearchSpace:
     caps: np.ndarray | None = None          # [D] largest weight per domain (repetition caps)
 
     def candidates(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """n mixtures [n, D] around the prior, within the caps."""
-        out = dirichlet_candidates(self.prior, n, rng, self.sampler)
-        if self.caps is not None:
-            out = out[(out <= self.caps[None, :] + 1e-12).all(axis=1)]
-        return out
+        """n mixtures [n, D] around the prior, within the caps (drawn until there are n)."""
+        kept, total, draws = [], 0, 0
+        while total < n:
+            if draws > 200 * n + 10_000:
+                raise MixerError(f"only {total} of {n} sampled mixtures respect the repetition caps; "
+                                 "lower --tokens or raise --max-epochs")
+            batch = dirichlet_candidates(self.prior, max(n - total, 64), rng, self.sampler)
+            draws += len(batch)
+            if self.caps is not None:
+                batch = batch[(batch <= self.caps[None, :] + 1e-12).all(axis=1)]
+            kept.append(batch)
+            total += len(batch)
+        return np.concatenate(kept)[:n]

@@ -8,6 +8,19 @@ one.
 
 from __future__ import annotations
 
+# The final per-domain values of each run: its split 'val' metrics at its last evaluated step.
+_FINAL_VALUES = """
+    WITH final_step AS (
+        SELECT run_id, max(step) AS step FROM metrics WHERE split = 'val' GROUP BY run_id
+    ), finals AS (
+        SELECT m.run_id,
+               map_from_entries(list({'k': m.name, 'v': m.value} ORDER BY m.name)) AS final_values
+        FROM metrics m JOIN final_step f ON m.run_id = f.run_id AND m.step = f.step
+        WHERE m.split = 'val'
+        GROUP BY m.run_id
+    )
+"""
+
 V1_CORE = [
     """CREATE TABLE domains (
         name VARCHAR PRIMARY KEY,
@@ -88,17 +101,7 @@ V2_SEARCH = [
     )""",
     # One row per run: mixture, fidelity, target value, and the final per-domain values
     # (the split 'val' metrics at the run's last evaluated step).
-    """CREATE VIEW run_summary AS
-    WITH final_step AS (
-        SELECT run_id, max(step) AS step FROM metrics WHERE split = 'val' GROUP BY run_id
-    ), finals AS (
-        SELECT m.run_id,
-               map_from_entries(list({'k': m.name, 'v': m.value} ORDER BY m.name)) AS final_values
-        FROM metrics m JOIN final_step f ON m.run_id = f.run_id AND m.step = f.step
-        WHERE m.split = 'val'
-        GROUP BY m.run_id
-    )
-    SELECT r.id AS run_id, s.name AS search, r.search_id, r.status, r.mixture, r.fidelity,
+    """CREATE VIEW run_summary AS""" + _FINAL_VALUES + """    SELECT r.id AS run_id, s.name AS search, r.search_id, r.status, r.mixture, r.fidelity,
            r.preset, r.n_params, r.tokens, r.seed, r.target AS target_value, f.final_values,
            r.error, r.created_at, r.finished_at
     FROM runs r
@@ -110,17 +113,7 @@ V3_POOL_KEY = [
     # The table entry a run evaluated (pool mode of the table evaluator).
     "ALTER TABLE runs ADD COLUMN pool_key VARCHAR",
     "DROP VIEW run_summary",
-    """CREATE VIEW run_summary AS
-    WITH final_step AS (
-        SELECT run_id, max(step) AS step FROM metrics WHERE split = 'val' GROUP BY run_id
-    ), finals AS (
-        SELECT m.run_id,
-               map_from_entries(list({'k': m.name, 'v': m.value} ORDER BY m.name)) AS final_values
-        FROM metrics m JOIN final_step f ON m.run_id = f.run_id AND m.step = f.step
-        WHERE m.split = 'val'
-        GROUP BY m.run_id
-    )
-    SELECT r.id AS run_id, s.name AS search, r.search_id, r.status, r.mixture, r.fidelity,
+    """CREATE VIEW run_summary AS""" + _FINAL_VALUES + """    SELECT r.id AS run_id, s.name AS search, r.search_id, r.status, r.mixture, r.fidelity,
            r.pool_key, r.preset, r.n_params, r.tokens, r.seed, r.target AS target_value,
            f.final_values, r.error, r.created_at, r.finished_at
     FROM runs r
