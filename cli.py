@@ -288,11 +288,11 @@ def corpus_remove(name: str = typer.Argument(..., help="Domain name.")) -> None:
 @proxy_app.command("presets")
 def proxy_presets() -> None:
     """Proxy presets with total, non-embedding and active parameters (byte vocabulary)."""
-    from proxies import PRESETS, ProxyLM, parameter_counts, preset_config
+    from proxies import PRESETS, preset_parameters
 
     rows = []
     for name, cfg in PRESETS.items():
-        counts = parameter_counts(ProxyLM(preset_config(name, 257)))
+        counts = preset_parameters(name, 257)
         rows.append({"preset": name, "d_model": cfg.d_model, "layers": cfg.n_layers, "heads": cfg.n_heads,
                      "experts": f"{cfg.n_experts} (top-{cfg.top_k})" if cfg.is_moe else "-",
                      "total": counts["total"], "non_embedding": counts["non_embedding"],
@@ -370,16 +370,23 @@ def _render_recommendation(name: str, rec) -> None:
 @search_app.command("start")
 def search_start(
     name: Optional[str] = typer.Option(None, "--name", help="Search name (default: BACKEND-N)."),
-    backend: str = typer.Option("regmix", "--backend", help="random or regmix."),
+    backend: str = typer.Option("regmix", "--backend", help="random, regmix or bayesopt."),
     option: list[str] = typer.Option([], "--option", help="Backend option KEY=VALUE (repeat)."),
     evaluator: str = typer.Option("proxy", "--evaluator", help="proxy (train on Ray) or table (imported runs)."),
     table: Optional[str] = typer.Option(None, "--table", help="Imported search answering the table evaluator."),
     target: str = typer.Option("avg", "--target", help="avg, a domain/metric name, or weights a=0.7,b=0.3."),
     maximize: bool = typer.Option(False, "--maximize", help="Maximise the target (scores), not minimise."),
     runs: int = typer.Option(32, "--runs", help="Run budget."),
-    parallel: int = typer.Option(2, "--parallel", help="Runs in flight at once."),
-    preset: str = typer.Option("tiny", "--preset", help="Proxy preset."),
-    tokens: str = typer.Option("5M", "--tokens", help="Tokens per proxy run."),
+    max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Cost budget (see --fidelity-cost)."),
+    parallel: int = typer.Option(2, "--parallel", help="Runs in flight at once (and proposals per batch)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Proxy preset (default tiny)."),
+    tokens: Optional[str] = typer.Option(None, "--tokens", help="Tokens per proxy run (default 5M)."),
+    fidelities: Optional[str] = typer.Option(
+        None, "--fidelities", help="Fidelities to run at: PRESET:TOKENS,... (proxy) or table labels."),
+    target_fidelity: Optional[str] = typer.Option(
+        None, "--target-fidelity", help="The fidelity optimised (default: the last of --fidelities)."),
+    fidelity_cost: list[str] = typer.Option(
+        [], "--fidelity-cost", help="LABEL=COST per fidelity (repeat or comma-separate); else measured."),
     seq_len: int = typer.Option(256, "--seq-len"),
     batch_size: int = typer.Option(16, "--batch-size"),
     domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains (default: all)."),
@@ -394,21 +401,29 @@ def search_start(
     from mixer.mixture import parse_count
     from search import driver
     from search.backends import parse_options
+    from search.fidelity import parse_costs
     from search.spec import SearchSpec
 
+    if fidelities and (preset or tokens):
+        raise MixerError("give either --fidelities or --preset/--tokens, not both")
     ws = OPTIONS.open()
     spec = SearchSpec(
         name=name or f"{backend}-{len(store.list_searches(ws.db_path)) + 1}", backend=backend,
         options=parse_options(option), evaluator=evaluator, table=table, target=target, maximize=maximize,
-        runs=runs, parallel=parallel, preset=preset, tokens=parse_count(tokens), seq_len=seq_len,
-        batch_size=batch_size, domains=domains.split(",") if domains else None, max_epochs=max_epochs, seed=seed,
-        validate=validate,
+        runs=runs, max_cost=max_cost, parallel=parallel, preset=preset or "tiny",
+        tokens=parse_count(tokens or "5M"), fidelities=_split(fidelities), target_fidelity=target_fidelity,
+        fidelity_costs=parse_costs(fidelity_cost), seq_len=seq_len, batch_size=batch_size,
+        domains=_split(domains), max_epochs=max_epochs, seed=seed, validate=validate,
         cpus_per_run=cpus, gpus_per_run=gpus, ray_address=ray_address)
     search = driver.create(ws, spec)
     console.print(f"search '{search.name}' ({search.id}): {backend} on {evaluator}, {runs} runs")
     rec = _run_with_progress(lambda cb: driver.run(ws, search.id, cb), runs, search.name)
     if rec is not None:
         _render_recommendation(search.name, rec)
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
 @search_app.command("resume")

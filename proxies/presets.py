@@ -27,3 +27,13 @@ def preset_config(name: str, vocab_size: int) -> ProxyConfig:
     if name not in PRESETS:
         raise MixerError(f"unknown proxy preset '{name}' (choose from {', '.join(PRESETS)})")
     return replace(PRESETS[name], vocab_size=vocab_size)
+
+
+def preset_parameters(name: str, vocab_size: int) -> dict[str, int]:
+    """`parameter_counts` of a preset, built on the meta device (no memory, no init)."""
+    import torch
+
+    from proxies.model import ProxyLM, parameter_counts
+
+    with torch.device("meta"):
+        return parameter_counts(ProxyLM(preset_config(name, vocab_size)))

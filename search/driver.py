@@ -20,15 +20,17 @@ import pandas as pd
 
 from mixer.errors import MixerError
 from mixer.workspace import Workspace
-from search.backends import Backend, Recommendation, backend_config, make_backend
+from search.backends import Backend, Proposal, Recommendation, backend_config, make_backend
 from search.evaluators import SearchContext, build_context
+from search.fidelity import split_proxy_label
 from search.history import History
 from search.recording import finished_run, result_metrics
 from search.spec import EvaluatorKind, SearchSpec
 from search.targets import Target
 from mixer.mixture import Mixture
 from store import (RunRecord, SearchRecord, create_search, get_search, new_id, proposed_run_ids,
-                   record_proposals, search_runs, set_search_status, write_recommendation, write_runs)
+                   record_proposals, run_seconds, search_runs, set_search_status, write_recommendation,
+                   write_runs)
 
 
 @dataclass
@@ -55,8 +57,16 @@ class SearchSession:
     def runs(self):
         return search_runs(self.ws.db_path, self.search.id)
 
-    def history(self) -> History:
-        return History.from_runs(self.context.space.domains, self.runs(), self.spec.maximize)
+    def costs(self) -> dict[str | None, float]:
+        """Cost of one run at each fidelity (see search.fidelity), measured times as they come in."""
+        fidelity = self.context.space.fidelity
+        if not fidelity.multi:
+            return fidelity.cost_table()
+        return fidelity.cost_table(run_seconds(self.ws.db_path, [f for f in fidelity.labels if f]))
+
+    def history(self, runs: pd.DataFrame | None = None) -> History:
+        runs = self.runs() if runs is None else runs
+        return History.from_runs(self.context.space.domains, runs, self.spec.maximize, self.costs())
 
     def target_value(self, finals: dict) -> float:
         measured = [d for d in self.context.space.domains if d in finals] or None
@@ -110,9 +120,12 @@ def cancel(ws: Workspace, search_ref: str) -> SearchRecord:
 
 
 def _spent(session: SearchSession) -> tuple[int, float]:
-    """Runs proposed so far, and their cost (one unit per run at a single fidelity)."""
-    n = len(proposed_run_ids(session.ws.db_path, session.search.id))
-    return n, float(n)
+    """Runs proposed so far, and their cost (the sum of their fidelities' costs)."""
+    proposed = set(proposed_run_ids(session.ws.db_path, session.search.id))
+    runs = session.runs()
+    costs = session.costs()
+    fidelities = runs.fidelity[runs.run_id.isin(proposed)]
+    return len(proposed), float(sum(costs.get(None if pd.isna(f) else f, 1.0) for f in fidelities))
 
 
 def _budget_spent(session: SearchSession) -> bool:
@@ -128,16 +141,21 @@ def _one_round(session: SearchSession, progress: ProgressCallback | None) -> boo
     proposals = session.backend.propose(session.history(), n, rng)
     if not proposals:
         return False  # pool exhausted
-    records = [RunRecord(id=f"{session.search.name}/{n_so_far + i:04d}", search_id=session.search.id,
-                         mixture=p.mixture.as_dict(), status="queued",
-                         fidelity=p.fidelity if spec.evaluator is EvaluatorKind.table else p.fidelity or spec.fidelity_label,
-                         preset=spec.preset if spec.evaluator is EvaluatorKind.proxy else None,
-                         tokens=spec.tokens if spec.evaluator is EvaluatorKind.proxy else None,
-                         seed=spec.seed, pool_key=p.pool_key)
+    records = [_proposed_run(session, f"{session.search.name}/{n_so_far + i:04d}", p)
                for i, p in enumerate(proposals)]
     record_proposals(session.ws.db_path, session.search.id, spec.backend, n_so_far, records)
     _evaluate(session, records, progress)
     return True
+
+
+def _proposed_run(session: SearchSession, run_id: str, proposal: Proposal) -> RunRecord:
+    spec = session.spec
+    record = RunRecord(id=run_id, search_id=session.search.id, mixture=proposal.mixture.as_dict(), status="queued",
+                       fidelity=proposal.fidelity, seed=spec.seed, pool_key=proposal.pool_key)
+    if spec.evaluator is EvaluatorKind.proxy:
+        record.fidelity = proposal.fidelity or spec.fidelity_label
+        record.preset, record.tokens = split_proxy_label(record.fidelity)
+    return record
 
 
 def _rerun_unfinished(session: SearchSession, progress: ProgressCallback | None) -> None:
@@ -165,7 +183,7 @@ def _evaluate(session: SearchSession, records: list[RunRecord], progress: Progre
         target = session.target_value(finals) if result.get("status") == "done" else None
         write_runs(db, [finished_run(run, result, target)], result_metrics(run.id, result))
         if progress:
-            history = session.history()
+            history = session.history().at_fidelity(session.context.space.target_fidelity)
             best = None if not len(history) else float(-history.y.max() if session.spec.maximize else history.y.min())
             progress(Progress(_spent(session)[0], session.spec.runs, best))
 

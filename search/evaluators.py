@@ -22,9 +22,10 @@ from mixer.errors import MixerError
 from mixer.mixture import Mixture
 from mixer.sampling import prior_from_tokens
 from mixer.workspace import Workspace
+from search.fidelity import Fidelities, proxy_fidelities, split_proxy_label, table_fidelities
 from search.space import Pool, SearchSpace
 from search.spec import EvaluatorKind, SearchSpec
-from store import RunRecord, search_runs
+from store import RunRecord, run_seconds, search_runs
 from store.reads import get_search
 
 
@@ -69,8 +70,22 @@ class SearchContext:
 
 
 def build_context(ws: Workspace, spec: SearchSpec) -> SearchContext:
-    if spec.evaluator is EvaluatorKind.table:
-        return _table_context(ws, spec)
+    context = _table_context(ws, spec) if spec.evaluator is EvaluatorKind.table else _proxy_context(ws, spec)
+    _check_backend_fidelities(spec.backend, context.space.fidelity)
+    return context
+
+
+def _check_backend_fidelities(backend: str, fidelity: Fidelities) -> None:
+    from search.backends import REGISTRY
+
+    if backend in REGISTRY and fidelity.multi and not REGISTRY[backend][0].multi_fidelity:
+        raise MixerError(f"backend {backend} searches one fidelity, this search has {len(fidelity.labels)} "
+                         f"({', '.join(map(str, fidelity.labels))}); use --backend bayesopt or one fidelity")
+
+
+def _proxy_context(ws: Workspace, spec: SearchSpec) -> SearchContext:
+    from proxies.presets import preset_config
+
     metas = {m.name: m for m in list_domains(ws.domains_dir)}
     if not metas:
         raise MixerError(f"no domains in workspace {ws.root}; add some with `mixer corpus add` "
@@ -87,9 +102,13 @@ def build_context(ws: Workspace, spec: SearchSpec) -> SearchContext:
     if spec.max_epochs * sum(tokens.values()) < spec.tokens:
         raise MixerError(f"--tokens {spec.tokens} would repeat these domains ({sum(tokens.values())} tokens) "
                          f"more than --max-epochs {spec.max_epochs:g} times whatever the mixture")
+    vocab_size = metas[names[0]].vocab_size
+    for label in spec.proxy_fidelities:
+        preset_config(split_proxy_label(label)[0], vocab_size)  # unknown presets fail here
+    fidelity = proxy_fidelities(spec.proxy_fidelities, spec.fidelity_label, vocab_size, spec.fidelity_costs)
     sampler = SamplerConfig(token_budget=spec.tokens, max_epochs=spec.max_epochs)
     space = SearchSpace(domains=names, prior=np.array(list(prior_from_tokens(tokens, sampler.temperature).values())),
-                        sampler=sampler, fidelities=[spec.fidelity_label], target_fidelity=spec.fidelity_label,
+                        sampler=sampler, fidelity=fidelity,
                         caps=np.array([spec.max_epochs * tokens[n] / spec.tokens for n in names]))
     return SearchContext(space, ProxyEvaluator(ws, spec, names), names)
 
@@ -100,11 +119,35 @@ def _table_context(ws: Workspace, spec: SearchSpec) -> SearchContext:
     table = table[(table.status == "done") & table.final_values.notna()]
     if table.empty:
         raise MixerError(f"search '{spec.table}' has no finished runs to answer from")
+    fidelity = _table_fidelities(ws, spec, table)
+    table = table[table.fidelity.isin(fidelity.labels) | (table.fidelity.isna() & (None in fidelity.labels))]
     domains = sorted({d for m in table.mixture for d in m})
     X = np.array([[m.get(d, 0.0) for d in domains] for m in table.mixture])
-    pool = Pool(keys=list(table.run_id), X=X, fidelity=list(table.fidelity))
-    fidelities = sorted({f for f in pool.fidelity if f is not None}) or [None]
-    space = SearchSpace(domains=domains, prior=X.mean(axis=0), pool=pool, fidelities=fidelities,
-                        target_fidelity=fidelities[-1] if len(fidelities) == 1 else None)
+    pool = Pool(keys=list(table.run_id), X=X, fidelity=[None if pd.isna(f) else f for f in table.fidelity])
+    space = SearchSpace(domains=domains, prior=X.mean(axis=0), pool=pool, fidelity=fidelity)
     measured = sorted({k for f in table.final_values for k in f})
     return SearchContext(space, TableEvaluator(table), measured)
+
+
+def _table_fidelities(ws: Workspace, spec: SearchSpec, table: pd.DataFrame) -> Fidelities:
+    """The table's labels the search uses (all, or --fidelities), and its target: the one
+    label, or --target-fidelity. A single-fidelity backend uses the target alone."""
+    present = sorted({f for f in table.fidelity if isinstance(f, str)})
+    if not present:
+        if spec.fidelities or spec.target_fidelity:
+            raise MixerError(f"the runs of table '{spec.table}' have no fidelity labels")
+        return Fidelities.single(None)
+    unknown = [f for f in (spec.fidelities or []) + [spec.target_fidelity or present[0]] if f not in present]
+    if unknown:
+        raise MixerError(f"table '{spec.table}' has no runs at fidelity {', '.join(unknown)} "
+                         f"(it has {', '.join(present)})")
+    labels = spec.fidelities or present
+    target = spec.target_fidelity or (labels[0] if len(labels) == 1 else None)
+    if target is None:
+        raise MixerError(f"table '{spec.table}' has fidelities {', '.join(labels)}: choose one with --target-fidelity")
+    from search.backends import REGISTRY
+
+    if not spec.fidelities and spec.backend in REGISTRY and not REGISTRY[spec.backend][0].multi_fidelity:
+        labels = [target]
+    _check_backend_fidelities(spec.backend, Fidelities(labels, target))  # before asking for costs
+    return table_fidelities(labels, target, spec.fidelity_costs, run_seconds(ws.db_path, labels))

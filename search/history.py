@@ -12,7 +12,9 @@ import pandas as pd
 class History:
     """domains: names of the columns of X; X: float [n, D] mixtures; y: float [n] the target
     in minimise orientation; fidelity: label of each run; run_ids; pool_keys: the table
-    entry each run evaluated (pool mode), else None; pending: mixtures queued or running."""
+    entry each run evaluated (pool mode), else None; pending_keys: pool entries queued or
+    running; costs: cost of one run at each fidelity label, as known now (empty: the search
+    space's prior costs)."""
 
     domains: list[str]
     X: np.ndarray
@@ -21,6 +23,7 @@ class History:
     run_ids: list[str] = field(default_factory=list)
     pool_keys: list[str | None] = field(default_factory=list)
     pending_keys: list[str | None] = field(default_factory=list)
+    costs: dict[str | None, float] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -30,7 +33,8 @@ class History:
         return cls(domains, np.zeros((0, len(domains))), np.zeros(0))
 
     @classmethod
-    def from_runs(cls, domains: list[str], runs: pd.DataFrame, maximize: bool = False) -> "History":
+    def from_runs(cls, domains: list[str], runs: pd.DataFrame, maximize: bool = False,
+                  costs: dict[str | None, float] | None = None) -> "History":
         """From `store.search_runs`: done runs with a target become rows."""
         done = runs[(runs.status == "done") & runs.target_value.notna()]
         X = np.array([[m.get(d, 0.0) for d in domains] for m in done.mixture], dtype=np.float64).reshape(-1, len(domains))
@@ -38,9 +42,16 @@ class History:
         pending = runs[runs.status.isin(["queued", "running"])]
         return cls(domains, X, -y if maximize else y, list(done.fidelity), list(done.run_id),
                    list(done.pool_key) if "pool_key" in done else [None] * len(done),
-                   list(pending.pool_key) if "pool_key" in pending else [])
+                   list(pending.pool_key) if "pool_key" in pending else [], dict(costs or {}))
 
     def at_fidelity(self, label: str | None) -> "History":
         keep = [i for i, f in enumerate(self.fidelity) if f == label]
         return History(self.domains, self.X[keep], self.y[keep], [self.fidelity[i] for i in keep],
-                       [self.run_ids[i] for i in keep], [self.pool_keys[i] for i in keep], self.pending_keys)
+                       [self.run_ids[i] for i in keep], [self.pool_keys[i] for i in keep], self.pending_keys,
+                       self.costs)
+
+    def append(self, x: np.ndarray, y: float, fidelity: str | None, run_id: str, pool_key: str | None = None
+               ) -> "History":
+        """A new History with one more finished run (x: float [D])."""
+        return History(self.domains, np.vstack([self.X, x]), np.append(self.y, y), self.fidelity + [fidelity],
+                       self.run_ids + [run_id], self.pool_keys + [pool_key], self.pending_keys, self.costs)

@@ -3,12 +3,13 @@ mode, the finite set of (mixture, fidelity) entries that may be chosen."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from mixer.errors import MixerError
 from mixer.sampling import SamplerConfig, dirichlet_candidates
+from search.fidelity import Fidelities
 
 
 @dataclass
@@ -29,18 +30,26 @@ class SearchSpace:
     prior: np.ndarray                       # [D] centre of the candidate distribution
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pool: Pool | None = None
-    fidelities: list[str | None] = field(default_factory=lambda: [None])
-    target_fidelity: str | None = None
+    fidelity: Fidelities = field(default_factory=lambda: Fidelities.single(None))
     caps: np.ndarray | None = None          # [D] largest weight per domain (repetition caps)
 
-    def candidates(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """n mixtures [n, D] around the prior, within the caps (drawn until there are n)."""
+    @property
+    def target_fidelity(self) -> str | None:
+        return self.fidelity.target
+
+    def candidates(self, n: int, rng: np.random.Generator, centre: np.ndarray | None = None,
+                   strength: tuple[float, float] | None = None) -> np.ndarray:
+        """n mixtures [n, D] within the caps (drawn until there are n): around the prior, or
+        around `centre` [D], with Dirichlet concentration D x s, s log-uniform in `strength`."""
+        prior = self.prior if centre is None else centre
+        sampler = self.sampler if strength is None else replace(self.sampler, min_strength=strength[0],
+                                                                  max_strength=strength[1])
         kept, total, draws = [], 0, 0
         while total < n:
             if draws > 200 * n + 10_000:
                 raise MixerError(f"only {total} of {n} sampled mixtures respect the repetition caps; "
                                  "lower --tokens or raise --max-epochs")
-            batch = dirichlet_candidates(self.prior, max(n - total, 64), rng, self.sampler)
+            batch = dirichlet_candidates(prior, max(n - total, 64), rng, sampler)
             draws += len(batch)
             if self.caps is not None:
                 batch = batch[(batch <= self.caps[None, :] + 1e-12).all(axis=1)]

@@ -8,6 +8,7 @@ from enum import Enum
 
 from mixer.errors import MixerError
 from mixer.mixture import parse_count
+from search.fidelity import proxy_label, split_proxy_label
 
 
 class EvaluatorKind(str, Enum):
@@ -27,6 +28,9 @@ class SearchSpec:
     parallel: int = 2
     seed: int = 0
     max_cost: float | None = None     # stop once the runs' cost (fidelity costs) reaches this
+    fidelities: list[str] | None = None   # labels to run at (proxy: PRESET:TOKENS; table: its labels)
+    target_fidelity: str | None = None    # the one optimised (proxy default: the last of fidelities)
+    fidelity_costs: dict = field(default_factory=dict)  # label -> cost of one run (else measured)
     validate: bool = False
     # proxy evaluator
     preset: str = "tiny"
@@ -50,10 +54,29 @@ class SearchSpec:
             raise MixerError("--evaluator table needs --table SEARCH (runs imported with `mixer runs import`)")
         if self.evaluator is EvaluatorKind.table and self.validate:
             raise MixerError("--validate trains the recommendation and needs --evaluator proxy")
+        if self.max_cost is not None and not self.max_cost > 0:
+            raise MixerError("--max-cost must be positive")
+        if self.evaluator is EvaluatorKind.proxy:
+            self._normalize_proxy_fidelities()
+
+    def _normalize_proxy_fidelities(self) -> None:
+        """Labels as stored (`tiny:2000000`); preset and tokens become the target's."""
+        if self.fidelities:
+            self.fidelities = [proxy_label(f) for f in self.fidelities]
+            self.target_fidelity = proxy_label(self.target_fidelity) if self.target_fidelity else self.fidelities[-1]
+            self.preset, self.tokens = split_proxy_label(self.target_fidelity)
+        elif self.target_fidelity:
+            raise MixerError("--target-fidelity needs --fidelities")
+        self.fidelity_costs = {proxy_label(k): float(v) for k, v in self.fidelity_costs.items()}
 
     @property
     def fidelity_label(self) -> str:
+        """The target fidelity of a proxy search."""
         return f"{self.preset}:{self.tokens}"
+
+    @property
+    def proxy_fidelities(self) -> list[str]:
+        return self.fidelities or [self.fidelity_label]
 
     def to_json(self) -> dict:
         return {**asdict(self), "evaluator": self.evaluator.value}

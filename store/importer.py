@@ -153,7 +153,8 @@ def _records(spec, search_id, mix_ids, domain_names, weights, metric_names, valu
     target_index = metric_names.index(spec.target) if spec.target else None
     runs, metrics = [], []
     for i, run_key in enumerate(mix_ids):
-        run_id = f"{spec.search}/{run_key}"
+        # the fidelity is part of the id: one search may hold the same table at two fidelities
+        run_id = f"{spec.search}/{fidelities[i]}/{run_key}" if fidelities[i] else f"{spec.search}/{run_key}"
         runs.append(RunRecord(
             id=run_id, search_id=search_id, status="done", fidelity=fidelities[i],
             mixture=dict(zip(domain_names, weights[i].tolist())),

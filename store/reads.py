@@ -119,3 +119,16 @@ def proposed_run_ids(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT_S) -
         rows = con.execute("SELECT run_id FROM proposals WHERE search_id = ? ORDER BY round, run_id",
                            [search_id]).fetchall()
     return [r[0] for r in rows]
+
+
+def run_seconds(db: Path, fidelities: list[str], wait_s: float = DEFAULT_WAIT_S) -> dict[str, float]:
+    """Median measured wall time of finished runs at each fidelity label, over the whole
+    store (labels without a measured run are absent)."""
+    if not fidelities:
+        return {}
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        rows = con.execute(
+            "SELECT r.fidelity, median(m.value) FROM runs r JOIN metrics m ON m.run_id = r.id"
+            " WHERE r.status = 'done' AND m.split = 'perf' AND m.name = 'wall_s' AND m.value > 0"
+            " AND list_contains(?, r.fidelity) GROUP BY r.fidelity", [fidelities]).fetchall()
+    return {label: float(seconds) for label, seconds in rows}

@@ -7,6 +7,7 @@ from typing import Any
 
 from mixer.errors import MixerError
 from search.backends.base import Backend, Proposal, Recommendation
+from search.backends.bayesopt import BayesOptBackend, BayesOptConfig
 from search.backends.random import RandomBackend, RandomConfig
 from search.backends.regmix import RegMixBackend, RegMixConfig
 from search.space import SearchSpace
@@ -14,6 +15,7 @@ from search.space import SearchSpace
 REGISTRY: dict[str, tuple[type, type]] = {
     "random": (RandomBackend, RandomConfig),
     "regmix": (RegMixBackend, RegMixConfig),
+    "bayesopt": (BayesOptBackend, BayesOptConfig),
 }
 
 

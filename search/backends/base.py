@@ -34,6 +34,7 @@ class Recommendation:
 
 class Backend(Protocol):
     name: ClassVar[str]
+    multi_fidelity: ClassVar[bool]    # proposes runs at several fidelities (else the target only)
 
     def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Proposal]: ...
 

@@ -20,6 +20,7 @@ class RandomConfig:
 
 class RandomBackend:
     name: ClassVar[str] = "random"
+    multi_fidelity: ClassVar[bool] = False
 
     def __init__(self, config: RandomConfig, space: SearchSpace):
         self.config, self.space = config, space

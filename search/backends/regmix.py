@@ -130,6 +130,7 @@ def cross_validated_spearman(cfg: RegMixConfig, X: np.ndarray, y: np.ndarray, fo
 
 class RegMixBackend:
     name: ClassVar[str] = "regmix"
+    multi_fidelity: ClassVar[bool] = False
 
     def __init__(self, config: RegMixConfig, space: SearchSpace):
         self.config, self.space = config, space

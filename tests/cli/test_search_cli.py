@@ -74,6 +74,13 @@ def test_best_export_predict_plot_status_list(searched, tmp_path):
     (["search", "start", "--domains", "web,nope", "--tokens", "16k"], "unknown domain(s): nope"),
     (["search", "start", "--tokens", "10M"], "more than --max-epochs 4 times"),
     (["search", "start", "--name", "s1", "--tokens", "16k"], "already exists"),
+    (["search", "start", "--fidelities", "tiny:8k", "--preset", "tiny"], "either --fidelities or --preset"),
+    (["search", "start", "--fidelities", "tiny:8k,1m:4k", "--backend", "bayesopt", "--target-fidelity", "tiny:8k"],
+     "must have the largest model"),
+    (["search", "start", "--fidelities", "tiny:8k,tiny:16k"], "backend regmix searches one fidelity"),
+    (["search", "start", "--fidelities", "tiny:8k,tiny:16k", "--backend", "bayesopt", "--fidelity-cost", "tiny:8k"],
+     "bad --fidelity-cost 'tiny:8k'"),
+    (["search", "start", "--fidelities", "huge:8k,tiny:16k", "--backend", "bayesopt"], "unknown proxy preset 'huge'"),
     (["search", "status", "ghost"], "no search named 'ghost'"),
     (["search", "resume", "ghost"], "no search named 'ghost'"),
     (["search", "resume", "s1"], "already finished"),
@@ -125,3 +132,23 @@ def test_kill_9_of_the_driver_then_resume(searched):
     assert list(after.run_id) == [f"k9/{i:04d}" for i in range(8)] and (after.status == "done").all()
     finished_before = before[before.status == "done"].set_index("run_id").target
     assert after.set_index("run_id").target[finished_before.index].tolist() == finished_before.tolist()
+
+
+def test_bayesopt_at_two_proxy_fidelities_with_measured_costs(searched):
+    ws, _ = searched
+    result = run_mixer("search", "start", "--name", "mf", "--backend", "bayesopt", "--fidelities", "tiny:8k,tiny:16k",
+                       "--runs", "6", "--parallel", "2", "--seq-len", "64", "--batch-size", "8",
+                       "--option", "n_candidates=256", workspace=ws, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = json.loads(run_mixer("sql", "select fidelity, preset, tokens, status from run_summary "
+                                "where search = 'mf' order by run_id", "-f", "json", workspace=ws).stdout)
+    assert len(runs) == 6 and all(r["status"] == "done" for r in runs)
+    assert all(r["fidelity"] == f"{r['preset']}:{r['tokens']}" for r in runs)
+    assert [r["tokens"] for r in runs[:4]] == [8000] * 4  # prior draws at the cheapest fidelity
+    rec = json.loads(run_mixer("sql", "select r.evidence from recommendations r join searches s on s.id = r.search_id "
+                               "where s.name = 'mf'", "-f", "json", workspace=ws).stdout)
+    evidence = json.loads(rec[0]["evidence"])
+    # the target's run time is measured by search s1 (tiny at 16k tokens), the cheap one's by this
+    # search: the costs are their ratio, not the FLOPs prior of exactly 1/2
+    assert evidence["target_fidelity"] == "tiny:16000" and evidence["costs"]["tiny:16000"] == 1.0
+    assert evidence["costs"]["tiny:8000"] > 0 and evidence["costs"]["tiny:8000"] != pytest.approx(0.5, abs=1e-9)

@@ -4,6 +4,7 @@ import pytest
 from mixer import MixerError
 from search.backends import backend_config, make_backend, parse_options
 from search.history import History
+from search.fidelity import Fidelities
 from search.space import Pool, SearchSpace
 
 DOMAINS = ["a", "b", "c", "d"]
@@ -21,7 +22,7 @@ def _history(n: int, seed: int = 0) -> History:
 
 
 def _space(pool: bool = False) -> SearchSpace:
-    space = SearchSpace(DOMAINS, prior=np.full(4, 0.25), fidelities=["f"], target_fidelity="f")
+    space = SearchSpace(DOMAINS, prior=np.full(4, 0.25), fidelity=Fidelities.single("f"))
     if pool:
         X = np.random.default_rng(9).dirichlet(np.ones(4), size=200)
         space.pool = Pool([f"p{i}" for i in range(200)], X, ["f"] * 200)
@@ -31,7 +32,7 @@ def _space(pool: bool = False) -> SearchSpace:
 FAST = {"n_candidates": 20_000, "screen_top": 500, "n_models": 3}
 
 
-@pytest.mark.parametrize("name, options", [("random", {}), ("regmix", FAST)])
+@pytest.mark.parametrize("name, options", [("random", {}), ("regmix", FAST), ("bayesopt", {"n_candidates": 256})])
 def test_every_proposal_is_a_valid_mixture(name, options):
     backend = make_backend(name, options, _space())
     for history in (History.empty(DOMAINS), _history(30)):
@@ -61,7 +62,7 @@ def test_regmix_proposals_improve_on_random_ones():
     assert score(regmix) < score(rand) - 0.1
 
 
-@pytest.mark.parametrize("name", ["random", "regmix"])
+@pytest.mark.parametrize("name", ["random", "regmix", "bayesopt"])
 def test_pool_mode_picks_unused_entries_once(name):
     space = _space(pool=True)
     backend = make_backend(name, FAST if name == "regmix" else {}, space)

@@ -127,3 +127,58 @@ def test_regmix_finds_a_top_run_of_the_published_pool(tmp_path):
     best = search_runs(ws.db_path, search.id).target_value.min()
     pool = run_sql(ws.db_path, "SELECT target_value FROM run_summary WHERE search = 'regmix-1m'").target_value
     assert best <= np.sort(pool)[5]  # a top-1% run of 512 within 16 runs
+
+
+@pytest.fixture
+def two_fidelity_ws(tmp_path):
+    """The same 120 mixtures at a cheap fidelity (shifted, slightly distorted) and the full one."""
+    ws = open_workspace(tmp_path / "ws")
+    X = np.random.default_rng(0).dirichlet(np.ones(4), size=120)
+    pd.DataFrame(X, columns=[f"w_{d}" for d in "abcd"]).assign(index=range(120)).to_csv(tmp_path / "mix.csv",
+                                                                                        index=False)
+    for fidelity, y in (("cheap", truth(X) + 0.8 + 0.3 * X[:, 3]), ("full", truth(X))):
+        pd.DataFrame({"index": range(120), "m_loss": y}).to_csv(tmp_path / f"{fidelity}.csv", index=False)
+        import_runs(ws.db_path, ImportSpec(mixtures_csv=tmp_path / "mix.csv", metrics_csv=tmp_path / f"{fidelity}.csv",
+                                           search="past", weight_prefix="w_", metric_prefix="m_", fidelity=fidelity))
+    return ws
+
+
+MF = dict(backend="bayesopt", options={"n_candidates": 256}, target_fidelity="full",
+          fidelity_costs={"cheap": 1.0, "full": 10.0})
+
+
+def test_multi_fidelity_table_search_spends_its_cost_budget(two_fidelity_ws):
+    search = driver.create(two_fidelity_ws, _spec(name="mf", runs=100, max_cost=40, **MF))
+    rec = driver.run(two_fidelity_ws, search.name)
+    runs = search_runs(two_fidelity_ws.db_path, search.id)
+    cost = runs.fidelity.map(MF["fidelity_costs"]).to_numpy()
+    assert (runs.status == "done").all() and runs.pool_key.is_unique
+    assert set(runs.fidelity) <= {"cheap", "full"} and runs.fidelity.iloc[:4].eq("cheap").all()
+    assert cost[:-4].sum() < 40 <= cost.sum()  # the last round crossed the budget, no earlier one did
+    session = driver.SearchSession(two_fidelity_ws, search)
+    assert driver._spent(session) == (len(runs), cost.sum())
+    chosen = rec.mixture.vector(list("abcd"))
+    assert np.abs(chosen - OPTIMUM).sum() < 0.4
+    stored = latest_recommendation(two_fidelity_ws.db_path, search.id)
+    assert stored["evidence"]["runs_by_fidelity"] == runs.fidelity.value_counts().to_dict() | {
+        f: 0 for f in ("cheap", "full") if f not in set(runs.fidelity)}
+
+
+def test_single_fidelity_backend_on_a_two_fidelity_table_uses_the_target(two_fidelity_ws):
+    search = driver.create(two_fidelity_ws, _spec(name="rm", runs=8, target_fidelity="full"))
+    driver.run(two_fidelity_ws, search.name)
+    assert set(search_runs(two_fidelity_ws.db_path, search.id).fidelity) == {"full"}
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(MF, target_fidelity=None), "choose one with --target-fidelity"),
+    (dict(MF, fidelity_costs={}), "need costs: give --fidelity-cost"),
+    (dict(fidelities=["cheap", "full"], target_fidelity="full"), "backend regmix searches one fidelity"),
+    (dict(MF, target_fidelity="huge"), "has no runs at fidelity huge"),
+    (dict(MF, fidelity_costs={"cheap": 1, "full": 10, "mid": 3}), "names mid, not a fidelity"),
+    (dict(MF, max_cost=0), "--max-cost must be positive"),
+])
+def test_bad_multi_fidelity_searches_fail_at_creation(two_fidelity_ws, change, message):
+    with pytest.raises(MixerError, match=message):
+        driver.create(two_fidelity_ws, _spec(**change))
+    assert run_sql(two_fidelity_ws.db_path, "SELECT count(*) AS n FROM searches")["n"].tolist() == [1]

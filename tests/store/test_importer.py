@@ -36,9 +36,18 @@ def test_import_joins_on_id_renormalises_and_is_idempotent(tmp_path):
     import_runs(db, _spec(mix, met))
     frame = run_sql(db, "SELECT run_id, target_value, final_values, mixture FROM run_summary ORDER BY run_id")
     assert len(frame) == 6
-    row4 = frame[frame.run_id == "past/4"].iloc[0]
+    row4 = frame[frame.run_id == "past/small/4"].iloc[0]
     assert row4.target_value == 4.0 and row4.final_values == {"code": 14.0, "web": 4.0}
     assert row4.mixture["web"] == pytest.approx(1.0) and sum(row4.mixture.values()) == pytest.approx(1.0)
+
+
+def test_the_same_table_at_two_fidelities_is_two_sets_of_runs(tmp_path):
+    db = tmp_path / "i.duckdb"
+    mix, met = _write_tables(tmp_path)
+    import_runs(db, _spec(mix, met, fidelity="small"))
+    import_runs(db, _spec(mix, met, fidelity="large"))
+    counts = run_sql(db, "SELECT fidelity, count(*) AS n FROM run_summary GROUP BY fidelity ORDER BY fidelity")
+    assert counts.to_dict("list") == {"fidelity": ["large", "small"], "n": [6, 6]}
 
 
 def test_one_file_holding_weights_and_metrics(tmp_path):

@@ -1,0 +1,208 @@
+"""`bayesopt`: Bayesian optimisation of the mixture, multi-fidelity as in ADMIRE-BayesOpt.
+
+Model: `search.gp.MixtureGP`, a BoTorch GP over the weights plus fidelity inputs (model
+size and token budget, 1 at the target fidelity), refitted on the whole history each time.
+
+Acquisition:
+- one fidelity: `qLogNoisyExpectedImprovement` (Ament et al., 2023);
+- several: `qMultiFidelityMaxValueEntropy` (Takeno et al., 2020), information about the
+  target fidelity's optimum per unit cost (`InverseCostWeightedUtility` over a
+  deterministic cost model of the fidelities' costs, see `search.fidelity`).
+Batches of `n` are built greedily: each pick is added as a pending point (fantasised) before
+the next, as `optimize_acqf_discrete` does, among the `batch_screen` choices that score best
+alone (scoring every choice under fantasies costs several seconds per pick).
+
+The simplex: the acquisition is maximised over a discrete candidate set, never by gradient.
+Candidates are `n_candidates` Dirichlet draws, half around the prior (the data plane's
+sampler, so repetition caps hold) and half around the mixtures with the best posterior mean
+(`local_strength` sets how close), each one scored at every fidelity; in pool mode they are
+the pool's unused entries. Every proposal is therefore a valid mixture by construction and
+sparse mixtures (zero weights) are reachable, which a softmax or stick-breaking
+reparameterisation makes hard. `optimize_acqf` with an equality constraint was the
+alternative; gradient-based knowledge gradient under that constraint takes minutes per
+step on 2 cores, while max-value entropy over 2,048 candidates at two fidelities takes
+about a second (benchmarks/search.py measures `propose_s_at_100_obs`).
+
+Recommendation: the mixture with the best posterior mean at the target fidelity, among the
+candidates plus every mixture run so far (pool mode: the pool's mixtures), with its
+posterior std.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from mixer.errors import MixerError
+from search.backends.base import Proposal, Recommendation, to_mixture, unused_pool
+from search.gp import MixtureGP, fingerprint
+from search.history import History
+from search.space import SearchSpace
+
+
+@dataclass
+class BayesOptConfig:
+    n_initial: int = 0              # 0: max(4, domains / 4) prior draws at the cheapest fidelity first
+    n_candidates: int = 2048        # mixtures scored per proposal (each at every fidelity)
+    local_fraction: float = 0.5     # share of candidates drawn around the best posterior means
+    local_strength: float = 30.0    # largest Dirichlet concentration / D of local candidates
+    num_fantasies: int = 16         # max-value entropy: fantasy models per pending point
+    num_mv_samples: int = 10        # max-value entropy: samples of the target's optimum
+    batch_screen: int = 256         # a batch is built greedily among the best single-point choices
+    recommend_candidates: int = 20_000
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.n_candidates < 16 or self.recommend_candidates < 16:
+            raise MixerError("bayesopt needs n_candidates and recommend_candidates >= 16")
+        if not 0 <= self.local_fraction <= 1 or self.local_strength <= 1:
+            raise MixerError("bayesopt needs 0 <= local_fraction <= 1 and local_strength > 1")
+        if self.num_fantasies < 1 or self.num_mv_samples < 1 or self.n_initial < 0:
+            raise MixerError("bayesopt needs num_fantasies >= 1, num_mv_samples >= 1 and n_initial >= 0")
+
+
+class BayesOptBackend:
+    name: ClassVar[str] = "bayesopt"
+    multi_fidelity: ClassVar[bool] = True
+
+    def __init__(self, config: BayesOptConfig, space: SearchSpace):
+        self.config, self.space = config, space
+        self._fitted: tuple[bytes, MixtureGP] | None = None
+
+    # -- the model -------------------------------------------------------------------------
+
+    def _training_set(self, history: History) -> tuple[np.ndarray, np.ndarray]:
+        """Z [n, D + F] and y [n] of the runs at this search's fidelities."""
+        keep = [i for i, f in enumerate(history.fidelity) if f in self.space.fidelity.labels]
+        gp = MixtureGP(len(self.space.domains), self.space.fidelity)
+        return gp.inputs(history.X[keep], [history.fidelity[i] for i in keep]), history.y[keep]
+
+    def _fit(self, history: History) -> MixtureGP:
+        Z, y = self._training_set(history)
+        if len(y) < 2 or np.ptp(y) == 0:
+            raise MixerError(f"bayesopt needs at least 2 finished runs with different targets, has {len(y)}")
+        key = fingerprint(Z, y)
+        if self._fitted is None or self._fitted[0] != key:
+            self._fitted = (key, MixtureGP(len(self.space.domains), self.space.fidelity).fit(Z, y))
+        return self._fitted[1]
+
+    def _costs(self, history: History) -> dict[str | None, float]:
+        prior = self.space.fidelity.cost_table()
+        return {label: history.costs.get(label, prior[label]) for label in self.space.fidelity.labels}
+
+    # -- candidates ------------------------------------------------------------------------
+
+    def _mixture_candidates(self, gp: MixtureGP, history: History, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Mixtures [n', D]: around the prior, and around the runs with the best posterior mean."""
+        n_local = int(n * self.config.local_fraction) if len(history) else 0
+        parts = [self.space.candidates(n - n_local, rng)]
+        if n_local:
+            observed = np.unique(history.X, axis=0)
+            centres = observed[np.argsort(gp.predict_target(observed)[0])[:4]]
+            for centre, share in zip(centres, np.array_split(np.arange(n_local), len(centres))):
+                parts.append(self.space.candidates(len(share), rng, centre=centre,
+                                                   strength=(1.0, self.config.local_strength)))
+        return np.concatenate(parts)
+
+    def _choices(self, gp: MixtureGP, history: History, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, list[str | None], list[str | None], np.ndarray]:
+        """What may be proposed: mixtures [c, D], their fidelities [c], pool keys [c], and the
+        mixtures [m, D] whose optimum at the target fidelity max-value entropy reasons about."""
+        labels = self.space.fidelity.labels
+        if self.space.pool is not None:
+            pool = self.space.pool
+            free = unused_pool(self.space, history)
+            return (pool.X[free], [pool.fidelity[i] for i in free], [pool.keys[i] for i in free],
+                    np.unique(pool.X, axis=0))
+        mixtures = self._mixture_candidates(gp, history, self.config.n_candidates, rng)
+        return (np.repeat(mixtures, len(labels), axis=0), labels * len(mixtures), [None] * len(mixtures) * len(labels),
+                mixtures)
+
+    # -- the interface ---------------------------------------------------------------------
+
+    def _n_initial(self) -> int:
+        return max(2, self.config.n_initial or max(4, len(self.space.domains) // 4))
+
+    def _initial(self, history: History, n: int, rng: np.random.Generator) -> list[Proposal]:
+        """Prior draws at the cheapest fidelity (pool mode: unused entries there, in random order)."""
+        cheapest = self.space.fidelity.cheapest()
+        if self.space.pool is None:
+            return [Proposal(to_mixture(self.space.domains, x), cheapest) for x in self.space.candidates(n, rng)]
+        pool = self.space.pool
+        free = unused_pool(self.space, history)
+        free = rng.permutation(free)
+        free = np.concatenate([free[[pool.fidelity[i] == cheapest for i in free]],
+                               free[[pool.fidelity[i] != cheapest for i in free]]])[:n]
+        return [Proposal(to_mixture(self.space.domains, pool.X[i]), pool.fidelity[i], pool.keys[i]) for i in free]
+
+    def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Proposal]:
+        _, y = self._training_set(history)
+        if len(y) < self._n_initial() or np.ptp(y) == 0:
+            return self._initial(history, n, rng)
+        gp = self._fit(history)
+        X, fidelities, keys, frontier = self._choices(gp, history, rng)
+        if not len(X):
+            return []
+        choices = torch.as_tensor(gp.inputs(X, fidelities), dtype=torch.float64)
+        with torch.random.fork_rng():
+            torch.manual_seed(int(rng.integers(2**31)))
+            acquisition = self._acquisition(gp, history, frontier)
+            picked = _optimize_discrete(acquisition, min(n, len(X)), choices, self.config.batch_screen)
+        rows = torch.cdist(picked, choices).argmin(dim=1).tolist()
+        return [Proposal(to_mixture(self.space.domains, X[i]), fidelities[i], keys[i]) for i in rows]
+
+    def _acquisition(self, gp: MixtureGP, history: History, frontier: np.ndarray):
+        if not self.space.fidelity.multi:
+            from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+
+            return qLogNoisyExpectedImprovement(gp.model, X_baseline=gp.model.train_inputs[0], prune_baseline=True)
+        from botorch.acquisition.cost_aware import InverseCostWeightedUtility
+        from botorch.acquisition.max_value_entropy_search import qMultiFidelityMaxValueEntropy
+
+        return qMultiFidelityMaxValueEntropy(
+            gp.model, candidate_set=torch.as_tensor(gp.at_target(frontier), dtype=torch.float64),
+            num_fantasies=self.config.num_fantasies, num_mv_samples=self.config.num_mv_samples,
+            cost_aware_utility=InverseCostWeightedUtility(gp.cost_model(self._costs(history))),
+            project=gp.project_to_target)
+
+    def recommend(self, history: History) -> Recommendation:
+        gp = self._fit(history)
+        if self.space.pool is not None:
+            candidates = np.unique(self.space.pool.X, axis=0)
+        else:
+            rng = np.random.default_rng(self.config.seed)
+            candidates = np.concatenate([self._mixture_candidates(gp, history, self.config.recommend_candidates, rng),
+                                         history.X])
+        mean, std = gp.predict_target(candidates)
+        best = int(np.argmin(mean))
+        at_target = history.at_fidelity(self.space.target_fidelity)
+        labels = self.space.fidelity.labels
+        evidence = {"runs": len(history), "target_fidelity": self.space.target_fidelity,
+                    "runs_by_fidelity": {str(label): history.fidelity.count(label) for label in labels},
+                    "costs": {str(label): cost for label, cost in self._costs(history).items()},
+                    "candidates": len(candidates),
+                    "best_observed_at_target": float(at_target.y.min()) if len(at_target) else None}
+        return Recommendation(to_mixture(self.space.domains, candidates[best]), float(mean[best]), float(std[best]),
+                              evidence)
+
+    def predict(self, history: History, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._fit(history).predict_target(X)
+
+
+def _optimize_discrete(acquisition, q: int, choices: torch.Tensor, screen: int) -> torch.Tensor:
+    """The q best choices [q, d]: the single best, then greedily with the picks as pending
+    points, among the `screen` choices that score best alone (fantasising is costly)."""
+    import warnings
+
+    from botorch.optim import optimize_acqf_discrete
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # BoTorch warns when fantasising on few points
+        if q > 1 and len(choices) > screen:
+            with torch.no_grad():
+                alone = torch.cat([acquisition(part[:, None, :]) for part in choices.split(2048)])
+            choices = choices[alone.topk(screen).indices]
+        return optimize_acqf_discrete(acquisition, q=q, choices=choices, max_batch_size=4096)[0]

@@ -1,0 +1,110 @@
+"""The Gaussian process of the `bayesopt` backend: mixture weights plus fidelity inputs ->
+target, fitted with BoTorch.
+
+One fidelity: `SingleTaskGP` on the weights. Several: `SingleTaskMultiFidelityGP`, whose
+linear-truncated fidelity kernel (Wu et al., 2019) lets low-fidelity runs inform the target
+fidelity through a shared component while the fidelity-dependent part vanishes at the
+target (fidelity inputs 1). The token budget is its iteration fidelity, the model size (or,
+for run tables, the cost) its data fidelity. Outputs are standardised (BoTorch's default
+`Standardize`); the model is fitted to the negated target so that it is maximised.
+
+The prior mean is linear in all inputs, not constant: losses are close to linear in the
+weights (RegMix's linear fit ranks its test mixtures at Spearman ~90) and shift with the
+fidelity, so the kernel only has to model what a plane misses. On RegMix's 1M runs a GP
+with a constant mean fitted on 10 random runs puts the 60M top-3 mixtures at median rank
+~27 of 256; with the linear mean, rank 1.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+
+from search.fidelity import Fidelities
+
+
+class MixtureGP:
+    """fit(Z [n, D + F], y [n]) with Z = weights then fidelity inputs and y in minimise
+    orientation; then `model` (BoTorch, maximising -y) and `predict_target(X [m, D])`."""
+
+    def __init__(self, n_domains: int, fidelity: Fidelities):
+        self.n_domains, self.fidelity = n_domains, fidelity
+        self.model = None
+
+    @property
+    def n_inputs(self) -> int:
+        return self.n_domains + (self.fidelity.inputs.shape[1] if self.fidelity.multi else 0)
+
+    def inputs(self, X: np.ndarray, labels: list[str | None]) -> np.ndarray:
+        """Z [m, D + F]: mixtures X [m, D] with the fidelity inputs of their labels."""
+        if not self.fidelity.multi:
+            return X
+        rows = [self.fidelity.index(label) for label in labels]
+        fidelity_inputs = self.fidelity.inputs[np.array(rows, dtype=np.int64)]
+        return np.hstack([X, fidelity_inputs])
+
+    def at_target(self, X: np.ndarray) -> np.ndarray:
+        """Z [m, D + F] of mixtures X [m, D] at the target fidelity."""
+        return self.inputs(X, [self.fidelity.target] * len(X))
+
+    def fit(self, Z: np.ndarray, y: np.ndarray) -> "MixtureGP":
+        from botorch.fit import fit_gpytorch_mll
+        from botorch.models import SingleTaskGP, SingleTaskMultiFidelityGP
+        from gpytorch.means import LinearMean
+        from gpytorch.mlls import ExactMarginalLogLikelihood
+
+        train_X = torch.as_tensor(Z, dtype=torch.float64)
+        train_Y = torch.as_tensor(-y, dtype=torch.float64)[:, None]
+        if self.fidelity.multi:
+            names = self.fidelity.input_names
+            columns = {name: self.n_domains + i for i, name in enumerate(names)}
+            self.model = SingleTaskMultiFidelityGP(
+                train_X, train_Y, iteration_fidelity=columns.get("tokens"),
+                data_fidelities=[c for name, c in columns.items() if name != "tokens"] or None)
+            self.model.mean_module = LinearMean(self.n_inputs).to(train_X)
+        else:
+            self.model = SingleTaskGP(train_X, train_Y, mean_module=LinearMean(self.n_inputs).to(train_X))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # BoTorch warns on every restart of the optimiser
+            fit_gpytorch_mll(ExactMarginalLogLikelihood(self.model.likelihood, self.model))
+        self.model.eval()
+        return self
+
+    def predict_target(self, X: np.ndarray, batch: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and std [m] of the target (minimise orientation) at the target
+        fidelity, for mixtures X [m, D]."""
+        Z = torch.as_tensor(self.at_target(X), dtype=torch.float64)
+        means, stds = [], []
+        with torch.no_grad():
+            for start in range(0, len(Z), batch):
+                posterior = self.model.posterior(Z[start:start + batch])
+                means.append(-posterior.mean.squeeze(-1))
+                stds.append(posterior.variance.clamp_min(0).sqrt().squeeze(-1))
+        return torch.cat(means).numpy(), torch.cat(stds).numpy()
+
+    def project_to_target(self, Z: torch.Tensor) -> torch.Tensor:
+        """Z [..., D + F] with every fidelity input set to 1 (the target)."""
+        projected = Z.clone()
+        projected[..., self.n_domains:] = 1.0
+        return projected
+
+    def cost_model(self, costs: dict[str | None, float]):
+        """A BoTorch deterministic model: Z [..., D + F] -> cost [..., 1] of the nearest fidelity."""
+        from botorch.models.deterministic import GenericDeterministicModel
+
+        levels = torch.as_tensor(self.fidelity.inputs, dtype=torch.float64)
+        table = torch.tensor([costs[label] for label in self.fidelity.labels], dtype=torch.float64)
+
+        def cost(Z: torch.Tensor) -> torch.Tensor:
+            fid = Z[..., self.n_domains:].reshape(-1, levels.shape[1])
+            nearest = torch.cdist(fid, levels).argmin(dim=-1)
+            return table[nearest].reshape(*Z.shape[:-1], 1)
+
+        return GenericDeterministicModel(cost)
+
+
+def fingerprint(Z: np.ndarray, y: np.ndarray) -> bytes:
+    """Key of a training set (a refit on the same data gives the same model)."""
+    return np.ascontiguousarray(Z).tobytes() + np.ascontiguousarray(y).tobytes()

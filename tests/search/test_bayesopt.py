@@ -1,0 +1,117 @@
+"""The bayesopt backend on fixed histories: proposals, recommendations, fidelities."""
+
+import numpy as np
+import pytest
+
+from mixer import MixerError
+from search.backends import backend_config, make_backend
+from search.fidelity import table_fidelities
+from search.history import History
+from search.space import Pool, SearchSpace
+from tests.search.test_backends import DOMAINS, OPTIMUM, _history, _space, truth
+
+FAST = {"n_candidates": 512, "recommend_candidates": 4000}
+COSTS = {"cheap": 1.0, "full": 10.0}
+
+
+def cheap_truth(X: np.ndarray) -> np.ndarray:
+    """The cheap fidelity: higher losses, the same ranking up to a small distortion."""
+    return truth(X) + 0.8 + 0.3 * X[:, 3]
+
+
+def _mf_space(pool: bool = False) -> SearchSpace:
+    space = SearchSpace(DOMAINS, prior=np.full(4, 0.25), fidelity=table_fidelities(["cheap", "full"], "full", COSTS))
+    if pool:
+        X = np.random.default_rng(9).dirichlet(np.ones(4), size=60)
+        space.pool = Pool([f"c{i}" for i in range(60)] + [f"f{i}" for i in range(60)], np.vstack([X, X]),
+                          ["cheap"] * 60 + ["full"] * 60)
+    return space
+
+
+def _mf_history(n_cheap: int, n_full: int) -> History:
+    rng = np.random.default_rng(3)
+    history = History.empty(DOMAINS)
+    for i, x in enumerate(rng.dirichlet(np.ones(4), size=n_cheap + n_full)):
+        cheap = i < n_cheap
+        history = history.append(x, (cheap_truth if cheap else truth)(x[None])[0], "cheap" if cheap else "full",
+                                 f"r{i}")
+    return history
+
+
+def test_single_fidelity_proposals_are_deterministic_distinct_and_promising():
+    backend = make_backend("bayesopt", FAST, _space())
+    history = _history(15)
+    first = backend.propose(history, 4, np.random.default_rng(5))
+    again = backend.propose(history, 4, np.random.default_rng(5))
+    X = np.array([p.mixture.vector(DOMAINS) for p in first])
+    assert np.array_equal(X, np.array([p.mixture.vector(DOMAINS) for p in again]))
+    assert len(np.unique(X, axis=0)) == 4 and all(p.fidelity == "f" for p in first)
+    assert truth(X).min() < np.sort(history.y)[2]  # at least one beats all but the best two runs
+
+
+def test_recommends_near_the_optimum_with_its_posterior():
+    backend = make_backend("bayesopt", FAST, _space())
+    history = _history(30)
+    rec = backend.recommend(history)
+    chosen = rec.mixture.vector(DOMAINS)
+    assert np.abs(chosen - OPTIMUM).sum() < 0.25
+    assert abs(rec.predicted - truth(chosen[None])[0]) < 0.05 and 0 < rec.predicted_std < 0.1
+    mean, std = backend.predict(history, history.X[:5])
+    assert np.abs(mean - history.y[:5]).max() < 0.05 and (std >= 0).all()
+
+
+def test_first_proposals_are_prior_draws_at_the_cheapest_fidelity():
+    backend = make_backend("bayesopt", FAST, _mf_space())
+    proposals = backend.propose(History.empty(DOMAINS), 3, np.random.default_rng(0))
+    assert [p.fidelity for p in proposals] == ["cheap"] * 3
+
+
+def test_multi_fidelity_predicts_the_target_from_mostly_cheap_runs():
+    backend = make_backend("bayesopt", FAST, _mf_space())
+    history = _mf_history(n_cheap=30, n_full=4)
+    rec = backend.recommend(history)
+    chosen = rec.mixture.vector(DOMAINS)
+    assert np.abs(chosen - OPTIMUM).sum() < 0.3
+    assert abs(rec.predicted - truth(chosen[None])[0]) < 0.15  # the target, not the cheap fidelity's level
+    assert rec.evidence["runs_by_fidelity"] == {"cheap": 30, "full": 4}
+    assert rec.evidence["costs"] == COSTS
+    proposals = backend.propose(history, 4, np.random.default_rng(1))
+    assert {p.fidelity for p in proposals} <= {"cheap", "full"} and len(proposals) == 4
+    for p in proposals:
+        w = p.mixture.vector(DOMAINS)
+        assert (w >= 0).all() and abs(w.sum() - 1) < 1e-9
+
+
+def test_costs_steer_the_fidelity():
+    """With the cheap fidelity nearly free it is chosen; priced like the target, the target is."""
+    history = _mf_history(n_cheap=20, n_full=6)
+    rng = np.random.default_rng(2)
+    free = make_backend("bayesopt", FAST, _mf_space()).propose(
+        History(**{**history.__dict__, "costs": {"cheap": 0.01, "full": 10.0}}), 1, rng)
+    dear = make_backend("bayesopt", FAST, _mf_space()).propose(
+        History(**{**history.__dict__, "costs": {"cheap": 10.0, "full": 10.0}}), 1, np.random.default_rng(2))
+    assert free[0].fidelity == "cheap" and dear[0].fidelity == "full"
+
+
+def test_pool_mode_proposes_each_mixture_fidelity_pair_once():
+    space = _mf_space(pool=True)
+    backend = make_backend("bayesopt", FAST, space)
+    history = History.empty(DOMAINS)
+    seen = []
+    for round_ in range(5):
+        for p in backend.propose(history, 4, np.random.default_rng(round_)):
+            i = space.pool.keys.index(p.pool_key)
+            assert p.fidelity == space.pool.fidelity[i]
+            assert np.allclose(p.mixture.vector(DOMAINS), space.pool.X[i])
+            y = (cheap_truth if p.fidelity == "cheap" else truth)(space.pool.X[i][None])[0]
+            history = history.append(space.pool.X[i], y, p.fidelity, p.pool_key, p.pool_key)
+            seen.append(p.pool_key)
+    assert len(seen) == 20 and len(set(seen)) == 20
+
+
+def test_bad_options_fail_at_creation():
+    assert backend_config("bayesopt", {"n_candidates": "1e3"}).n_candidates == 1000
+    with pytest.raises(MixerError, match="local_fraction"):
+        backend_config("bayesopt", {"local_fraction": "2"})
+    with pytest.raises(MixerError, match="needs at least 2 finished runs"):
+        make_backend("bayesopt", {}, _space()).recommend(_history(1))
