@@ -40,13 +40,16 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     runs = search_runs(ws.db_path, search.id)
     counts = runs.status.value_counts().to_dict()
     done = runs[runs.status == "done"]
+    if search.config.get("target_fidelity"):
+        done = done[done.fidelity == search.config["target_fidelity"]]
     best = None
     if len(done):
         row = done.loc[done.target_value.idxmax() if search.direction == "maximize" else done.target_value.idxmin()]
         best = {"run": row.run_id, "target": row.target_value}
     summary = {"search": search.name, "id": search.id, "backend": search.backend, "evaluator": search.evaluator,
                "target": search.target, "direction": search.direction, "status": search.status,
-               "runs": len(runs), **{f"runs_{k}": v for k, v in counts.items()}, "best": best}
+               "runs": len(runs), **{f"runs_{k}": v for k, v in counts.items()},
+               "runs_by_fidelity": runs.fidelity.fillna("-").value_counts().to_dict(), "best": best}
     return summary, runs
 
 
@@ -87,6 +90,9 @@ def plot(ws: Workspace, search: SearchRecord, out: Path) -> None:
 
     runs = search_runs(ws.db_path, search.id)
     done = runs[(runs.status == "done") & runs.target_value.notna() & ~runs.run_id.str.endswith("/validation")]
+    target_fidelity = search.config.get("target_fidelity")
+    if target_fidelity:  # a multi-fidelity search: best-so-far and fit at the target fidelity
+        done = done[done.fidelity == target_fidelity]
     if done.empty:
         raise MixerError(f"search '{search.name}' has no finished runs to plot")
     rec = latest_recommendation(ws.db_path, search.id)

@@ -152,3 +152,5 @@ def test_bayesopt_at_two_proxy_fidelities_with_measured_costs(searched):
     # search: the costs are their ratio, not the FLOPs prior of exactly 1/2
     assert evidence["target_fidelity"] == "tiny:16000" and evidence["costs"]["tiny:16000"] == 1.0
     assert evidence["costs"]["tiny:8000"] > 0 and evidence["costs"]["tiny:8000"] != pytest.approx(0.5, abs=1e-9)
+    status = run_mixer("search", "status", "mf", workspace=ws).stdout
+    assert "runs_by_fidelity: {'tiny:8000': " in status
