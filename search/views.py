@@ -45,7 +45,7 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     best = None
     if len(done):
         row = done.loc[done.target_value.idxmax() if search.direction == "maximize" else done.target_value.idxmin()]
-        best = {"run": row.run_id, "target": row.target_value}
+        best = {"run": row.run_id, "target": float(row.target_value)}
     summary = {"search": search.name, "id": search.id, "backend": search.backend, "evaluator": search.evaluator,
                "target": search.target, "direction": search.direction, "status": search.status,
                "runs": len(runs), **{f"runs_{k}": v for k, v in counts.items()},
