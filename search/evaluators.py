@@ -70,15 +70,18 @@ class SearchContext:
 
 
 def build_context(ws: Workspace, spec: SearchSpec) -> SearchContext:
-    context = _table_context(ws, spec) if spec.evaluator is EvaluatorKind.table else _proxy_context(ws, spec)
-    _check_backend_fidelities(spec.backend, context.space.fidelity)
-    return context
+    return _table_context(ws, spec) if spec.evaluator is EvaluatorKind.table else _proxy_context(ws, spec)
+
+
+def _multi_fidelity_backend(backend: str) -> bool:
+    from search.backends import REGISTRY
+
+    return backend not in REGISTRY or REGISTRY[backend][0].multi_fidelity  # unknown names fail elsewhere
 
 
 def _check_backend_fidelities(backend: str, fidelity: Fidelities) -> None:
-    from search.backends import REGISTRY
-
-    if backend in REGISTRY and fidelity.multi and not REGISTRY[backend][0].multi_fidelity:
+    """Before costs are asked for: a single-fidelity backend cannot use several fidelities."""
+    if fidelity.multi and not _multi_fidelity_backend(backend):
         raise MixerError(f"backend {backend} searches one fidelity, this search has {len(fidelity.labels)} "
                          f"({', '.join(map(str, fidelity.labels))}); use --backend bayesopt or one fidelity")
 
@@ -105,6 +108,7 @@ def _proxy_context(ws: Workspace, spec: SearchSpec) -> SearchContext:
     vocab_size = metas[names[0]].vocab_size
     for label in spec.proxy_fidelities:
         preset_config(split_proxy_label(label)[0], vocab_size)  # unknown presets fail here
+    _check_backend_fidelities(spec.backend, Fidelities(spec.proxy_fidelities, spec.fidelity_label))
     fidelity = proxy_fidelities(spec.proxy_fidelities, spec.fidelity_label, vocab_size, spec.fidelity_costs)
     sampler = SamplerConfig(token_budget=spec.tokens, max_epochs=spec.max_epochs)
     space = SearchSpace(domains=names, prior=np.array(list(prior_from_tokens(tokens, sampler.temperature).values())),
@@ -145,9 +149,7 @@ def _table_fidelities(ws: Workspace, spec: SearchSpec, table: pd.DataFrame) -> F
     target = spec.target_fidelity or (labels[0] if len(labels) == 1 else None)
     if target is None:
         raise MixerError(f"table '{spec.table}' has fidelities {', '.join(labels)}: choose one with --target-fidelity")
-    from search.backends import REGISTRY
-
-    if not spec.fidelities and spec.backend in REGISTRY and not REGISTRY[spec.backend][0].multi_fidelity:
+    if not spec.fidelities and not _multi_fidelity_backend(spec.backend):
         labels = [target]
     _check_backend_fidelities(spec.backend, Fidelities(labels, target))  # before asking for costs
     return table_fidelities(labels, target, spec.fidelity_costs, run_seconds(ws.db_path, labels))

@@ -84,7 +84,7 @@ def split_proxy_label(label: str) -> tuple[str, int]:
     return preset, int(tokens)
 
 
-def parse_costs(pairs: list[str] | str | None, normalize=lambda s: s) -> dict[str, float]:
+def parse_costs(pairs: list[str] | str | None) -> dict[str, float]:
     """`LABEL=COST` items (repeated or comma-separated) -> {label: cost}, costs > 0."""
     items = [p for pair in ([pairs] if isinstance(pairs, str) else pairs or []) for p in pair.split(",") if p.strip()]
     costs = {}
@@ -96,7 +96,7 @@ def parse_costs(pairs: list[str] | str | None, normalize=lambda s: s) -> dict[st
             cost = float("nan")
         if not sep or not label.strip() or not cost > 0:
             raise MixerError(f"bad --fidelity-cost '{item}': expected LABEL=COST with COST > 0")
-        costs[normalize(label.strip())] = cost
+        costs[label.strip()] = cost
     return costs
 
 
