@@ -12,16 +12,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import pandas as pd
-import typer
-from rich.console import Console
-from rich.table import Table
+from mixer.layout import check_layout
 
-import store
-from mixer import MixerError, __version__, open_workspace
-from mixer.workspace import Workspace
+check_layout()  # before importing `store`: another distribution may own the name
 
-console = Console(soft_wrap=True)
+import typer  # noqa: E402
+
+import store  # noqa: E402
+from mixer import MixerError, __version__, open_workspace  # noqa: E402
+from mixer.render import console, render_frame, render_mixture, render_pairs, render_rows, write_frame  # noqa: E402
+from mixer.workspace import Workspace  # noqa: E402
+
+# Library errors name Python arguments; the CLI speaks in flags.
+FLAGS = {
+    "budget.runs": "--runs", "budget.parallel": "--parallel", "budget.max_cost": "--max-cost",
+    "fidelity.labels": "--fidelities", "fidelity.target": "--target-fidelity", "fidelity.costs": "--fidelity-cost",
+    "proxy.max_epochs": "--max-epochs", "proxy.train.lr_schedule": "--lr-schedule", "max_epochs=": "--max-epochs ", "validate": "--validate",
+    "the proxy evaluator": "--evaluator proxy", "the token budget": "--tokens",
+}
 
 
 @dataclass
@@ -36,6 +44,13 @@ class Options:
 OPTIONS = Options()
 
 
+def user_message(exc: MixerError) -> str:
+    text = str(exc)
+    for name, flag in FLAGS.items():
+        text = text.replace(name, flag)
+    return text
+
+
 class MixerApp(typer.Typer):
     """A Typer app that turns `MixerError` into one line and exit code 2."""
 
@@ -45,7 +60,7 @@ class MixerApp(typer.Typer):
         except MixerError as exc:
             if OPTIONS.debug:
                 raise
-            print(f"mixer: error: {exc}", file=sys.stderr)
+            print(f"mixer: error: {user_message(exc)}", file=sys.stderr)
             sys.exit(2)
 
 
@@ -83,75 +98,30 @@ def main(
     OPTIONS.debug = debug
 
 
-# ---------------------------------------------------------------- rendering
+def _split(text: str | None) -> list[str] | None:
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, dict):  # a mixture: its largest weights first
-        top = sorted(((v, k) for k, v in value.items() if v), reverse=True)
-        text = " ".join(f"{k}={v:.3f}" for v, k in top[:4])
-        return text + (f" +{len(top) - 4}" if len(top) > 4 else "")
-    if value is None or (not isinstance(value, (list, tuple, dict)) and pd.isna(value)):
-        return ""
-    return str(value)
+def _given(**values) -> dict:
+    """The options the user typed (None: not given, so the dataclass default applies)."""
+    return {k: v for k, v in values.items() if v is not None}
 
 
-def render_frame(frame: pd.DataFrame, title: str | None = None) -> None:
-    table = Table(title=title, show_lines=False)
-    for col in frame.columns:
-        table.add_column(str(col), overflow="fold")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(_cell(v) for v in row))
-    console.print(table)
-
-
-def write_frame(frame: pd.DataFrame, fmt: str, output: Optional[Path]) -> None:
-    """Render as a rich table, CSV or JSON on stdout, or write Parquet/CSV/JSON to a file."""
-    if output is not None:
-        suffix = output.suffix.lower()
-        if suffix == ".parquet":
-            frame.to_parquet(output, index=False)
-        elif suffix == ".csv":
-            frame.to_csv(output, index=False)
-        elif suffix == ".json":
-            output.write_text(frame.to_json(orient="records", indent=2, default_handler=str))
-        else:
-            raise MixerError(f"--output {output}: unknown file type (use .parquet, .csv or .json)")
-        print(f"wrote {len(frame)} rows to {output}")
-    elif fmt == "csv":
-        frame.to_csv(sys.stdout, index=False)
-    elif fmt == "json":
-        print(frame.to_json(orient="records", indent=2, default_handler=str))
-    elif fmt == "table":
-        render_frame(frame)
-    else:
-        raise MixerError(f"--format {fmt}: unknown format (use table, csv or json)")
-
-
-# ---------------------------------------------------------------- commands
+# ---------------------------------------------------------------- workspace and store
 
 
 @app.command()
 def info() -> None:
     """Workspace, schema version, counts, and library versions."""
-    import duckdb
-    import ray
-    import torch
+    from importlib.metadata import version
 
     ws = OPTIONS.open()
     facts = store.store_info(ws.db_path)
-    table = Table(show_header=False)
-    for key, value in [
-        ("workspace", str(ws.root)), ("database", str(ws.db_path)),
-        ("schema version", str(facts.schema_version)), ("domains", str(facts.n_domains)),
-        ("searches", str(facts.n_searches)), ("runs", f"{facts.n_runs} ({facts.n_runs_done} done)"),
-        ("mixer", __version__), ("torch", torch.__version__), ("ray", ray.__version__),
-        ("duckdb", duckdb.__version__),
-    ]:
-        table.add_row(key, value)
-    console.print(table)
+    render_pairs({
+        "workspace": str(ws.root), "database": str(ws.db_path), "schema version": facts.schema_version,
+        "domains": facts.n_domains, "searches": facts.n_searches,
+        "runs": f"{facts.n_runs} ({facts.n_runs_done} done)", "mixer": __version__,
+        **{lib: version(lib) for lib in ("torch", "ray", "duckdb")}})
 
 
 @app.command()
@@ -163,8 +133,7 @@ def sql(
 ) -> None:
     """Query the store with SQL (read-only): tables domains, searches, runs, metrics, proposals,
     recommendations and the view run_summary."""
-    ws = OPTIONS.open()
-    write_frame(store.run_sql(ws.db_path, statement, wait_s=wait), fmt, output)
+    write_frame(store.run_sql(OPTIONS.open().db_path, statement, wait_s=wait), fmt, output)
 
 
 @runs_app.command("list")
@@ -174,8 +143,7 @@ def runs_list(
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
 ) -> None:
     """List runs, newest first."""
-    ws = OPTIONS.open()
-    write_frame(store.list_runs(ws.db_path, search=search, limit=limit or None), fmt, None)
+    write_frame(store.list_runs(OPTIONS.open().db_path, search=search, limit=limit or None), fmt, None)
 
 
 @runs_app.command("import")
@@ -194,17 +162,18 @@ def runs_import(
                                         help="Largest |sum - 1| renormalised as rounding."),
 ) -> None:
     """Import past experiments as finished runs of a named search (idempotent)."""
-    ws = OPTIONS.open()
     spec = store.ImportSpec(
         mixtures_csv=mixtures_csv, metrics_csv=metrics_csv, search=search,
         weight_prefix=weight_prefix, metric_prefix=metric_prefix, metric_suffix=metric_suffix,
         id_column=id_column, fidelity=fidelity, fidelity_column=fidelity_column, target=target,
         sum_tolerance=sum_tolerance)
-    report = store.import_runs(ws.db_path, spec)
+    report = store.import_runs(OPTIONS.open().db_path, spec)
     console.print(f"imported {report.n_runs} runs into search '{search}' ({report.search_id}): "
                   f"{len(report.domains)} domains, {len(report.metrics)} metrics; "
                   f"largest weight-sum correction {report.max_correction:.4g}")
 
+
+# ---------------------------------------------------------------- domains
 
 
 @corpus_app.command("add")
@@ -217,28 +186,29 @@ def corpus_add(
     split_on_blank_lines: bool = typer.Option(False, "--split-on-blank-lines", help="Plain text: one document per blank-line block."),
     skip_bad_lines: bool = typer.Option(False, "--skip-bad-lines", help="JSONL: skip (and count) lines that are not valid."),
     tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="A Hugging Face tokenizer.json (default: bytes)."),
-    val_fraction: float = typer.Option(0.01, "--val-fraction", help="Share of documents held out for validation."),
+    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Share of documents held out for validation."),
     replace: bool = typer.Option(False, "--replace", help="Overwrite an existing domain of this name."),
 ) -> None:
     """Tokenise documents into a domain of the workspace."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-    from mixer.corpus import AddRequest, add_corpus, source_bytes
+    from mixer.config import build
+    from mixer.corpus import AddRequest, source_bytes
     from mixer.ingest import IngestConfig
     from mixer.sources import ReadOptions
+    from search.domains import add_domain
 
-    ws = OPTIONS.open()
     request = AddRequest(
         name=name, sources=list(sources or []), builtin=builtin, tokenizer=tokenizer,
         builtin_max_bytes=int(builtin_max_mb * 1e6) if builtin_max_mb else None,
         read=ReadOptions(text_field=text_field, split_on_blank_lines=split_on_blank_lines,
                          skip_bad_lines=skip_bad_lines),
-        ingest=IngestConfig(val_fraction=val_fraction, replace=replace))
+        ingest=build(IngestConfig, _given(val_fraction=val_fraction, replace=replace), "ingest"))
+    ws = OPTIONS.open()
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                   TransferSpeedColumn(), console=console, transient=True) as bar:
         task = bar.add_task(f"ingesting {name}", total=source_bytes(request.sources) or None)
-        meta = add_corpus(ws, request, progress=lambda n: bar.advance(task, n))
-    store.upsert_domain(ws.db_path, vars(meta))
+        meta = add_domain(ws, request, progress=lambda n: bar.advance(task, n))
     skipped = f", {meta.bad_lines} bad lines skipped" if meta.bad_lines else ""
     console.print(f"domain '{name}': {meta.n_docs} documents, {meta.n_tokens:,} tokens "
                   f"(+{meta.n_val_docs} held out, {meta.n_val_tokens:,} tokens){skipped}")
@@ -247,98 +217,81 @@ def corpus_add(
 @corpus_app.command("list")
 def corpus_list(fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json.")) -> None:
     """Domains of the workspace."""
-    from mixer.domain import list_domains
+    from mixer.corpus import domain_table
 
-    ws = OPTIONS.open()
-    rows = [{"name": m.name, "docs": m.n_docs, "tokens": m.n_tokens, "val_docs": m.n_val_docs,
-             "val_tokens": m.n_val_tokens, "MB": round(m.n_bytes / 1e6, 2),
-             "tokenizer": m.tokenizer.get("kind")} for m in list_domains(ws.domains_dir)]
-    write_frame(pd.DataFrame(rows, columns=["name", "docs", "tokens", "val_docs", "val_tokens", "MB", "tokenizer"]),
-                fmt, None)
+    write_frame(domain_table(OPTIONS.open()), fmt, None)
 
 
 @corpus_app.command("show")
 def corpus_show(name: str = typer.Argument(..., help="Domain name."),
                 verify: bool = typer.Option(False, "--verify", help="Recompute the full content hash.")) -> None:
     """A domain's metadata (and, with --verify, a full hash check)."""
-    from mixer.domain import Domain
+    from mixer.corpus import describe_domain
 
-    ws = OPTIONS.open()
-    if not (ws.domain_dir(name) / "meta.json").exists():
-        raise MixerError(f"no domain named '{name}'")
-    domain = Domain.open(ws.domain_dir(name))
-    if verify:
-        domain.verify_full()
-    print(json.dumps({**vars(domain.meta), "path": str(domain.path),
-                      "verified": "full" if verify else "sizes and sampled hash"}, indent=2))
+    print(json.dumps(describe_domain(OPTIONS.open(), name, verify), indent=2))
 
 
 @corpus_app.command("remove")
 def corpus_remove(name: str = typer.Argument(..., help="Domain name.")) -> None:
     """Delete a domain's files and its row in the store."""
-    from mixer.corpus import remove_corpus
+    from search.domains import remove_domain
 
-    ws = OPTIONS.open()
-    remove_corpus(ws, name)
-    store.remove_domain(ws.db_path, name)
+    remove_domain(OPTIONS.open(), name)
     console.print(f"removed domain '{name}'")
 
+
+# ---------------------------------------------------------------- proxies
 
 
 @proxy_app.command("presets")
 def proxy_presets() -> None:
     """Proxy presets with total, non-embedding and active parameters (byte vocabulary)."""
-    from proxies import PRESETS, preset_parameters
+    from proxies.presets import preset_table
 
-    rows = []
-    for name, cfg in PRESETS.items():
-        counts = preset_parameters(name, 257)
-        rows.append({"preset": name, "d_model": cfg.d_model, "layers": cfg.n_layers, "heads": cfg.n_heads,
-                     "experts": f"{cfg.n_experts} (top-{cfg.top_k})" if cfg.is_moe else "-",
-                     "total": counts["total"], "non_embedding": counts["non_embedding"],
-                     "active": counts["active"]})
-    render_frame(pd.DataFrame(rows))
+    render_frame(preset_table(vocab_size=257))
 
 
 @proxy_app.command("train")
 def proxy_train(
     mixture: str = typer.Option(..., "--mixture", "-m", help="e.g. web=0.5,code=0.5"),
-    preset: str = typer.Option("tiny", "--preset", help="Proxy preset (see `mixer proxy presets`)."),
-    tokens: str = typer.Option("2M", "--tokens", help="Training tokens, e.g. 2M."),
-    seq_len: int = typer.Option(256, "--seq-len"),
-    batch_size: int = typer.Option(16, "--batch-size"),
-    lr: float = typer.Option(3e-3, "--lr"),
-    schedule: str = typer.Option("constant", "--lr-schedule", help="constant or cosine."),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    cpus: float = typer.Option(1.0, "--cpus", help="CPUs for the run (torch threads)."),
-    gpus: float = typer.Option(0.0, "--gpus", help="GPUs (fractional) for the run."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Proxy preset (see `mixer proxy presets`) [default: tiny]."),
+    tokens: Optional[str] = typer.Option(None, "--tokens", help="Training tokens, e.g. 2M [default: 2M]."),
+    seq_len: Optional[int] = typer.Option(None, "--seq-len", help="Sequence length [default: 256]."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Sequences per step [default: 16]."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate [default: 3e-3]."),
+    lr_schedule: Optional[str] = typer.Option(None, "--lr-schedule", help="constant or cosine [default: constant]."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Training seed [default: 0]."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda [default: auto]."),
+    cpus: Optional[float] = typer.Option(None, "--cpus", help="CPUs for the run (torch threads) [default: 1]."),
+    gpus: Optional[float] = typer.Option(None, "--gpus", help="GPUs (fractional) for the run [default: 0]."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS",
                                               help="Join this Ray cluster (default: embedded local one)."),
 ) -> None:
-    """Train one proxy on a mixture and print its loss on every domain."""
-    from mixer.mixture import parse_count
-    from proxies import PRESETS
-    from proxies.runner import RunnerConfig
-    from proxies.train import LRSchedule, TrainConfig
-    from search.single import train_one
+    """Train one proxy on a mixture (a one-run search) and print its loss on every domain."""
+    from mixer.config import build
+    from search import driver
+    from search.spec import ProxySpec
 
-    if schedule not in LRSchedule.__members__:
-        raise MixerError(f"--lr-schedule {schedule}: use constant or cosine")
-    if preset not in PRESETS:
-        raise MixerError(f"unknown proxy preset '{preset}' (see `mixer proxy presets`)")
+    proxy = build(ProxySpec, {
+        "train": _given(preset=preset, tokens=_count(tokens), seq_len=seq_len, batch_size=batch_size, lr=lr,
+                        lr_schedule=lr_schedule, seed=seed, device=device),
+        "runner": _given(address=ray_address, cpus_per_run=cpus, gpus_per_run=gpus)}, "proxy")
     ws = OPTIONS.open()
-    train = TrainConfig(preset=preset, tokens=parse_count(tokens), seq_len=seq_len, batch_size=batch_size,
-                        lr=lr, lr_schedule=schedule, seed=seed, device=device, threads=max(1, int(cpus)))
-    runner = RunnerConfig(address=ray_address, cpus_per_run=cpus, gpus_per_run=gpus)
-    with console.status(f"training {preset} on {tokens} tokens..."):
-        run_id, result = train_one(ws, mixture, train, runner)
-    if result["status"] != "done":
-        raise MixerError(f"run {run_id} failed: {result.get('error')}")
-    frame = pd.DataFrame([{"domain": n, "val_loss": v} for n, v in result["val_loss"].items()])
-    render_frame(frame, title=f"run {run_id}: {result['tokens_trained']:,} tokens, "
-                              f"{result['tokens_per_s']:,.0f} tokens/s")
+    with console.status(f"training {proxy.train.preset} on {proxy.train.tokens:,} tokens..."):
+        run_id, result = driver.train_mixture(ws, mixture, proxy)
+    if not result.done:
+        raise MixerError(f"run {run_id} failed: {result.error}")
+    render_rows([{"domain": n, "val_loss": v} for n, v in result.proxy.val_loss.items()],
+                title=f"run {run_id}: {result.proxy.tokens_trained:,} tokens, {result.proxy.tokens_per_s:,.0f} tokens/s")
 
+
+def _count(text: str | None) -> int | None:
+    from mixer.mixture import parse_count
+
+    return parse_count(text) if text is not None else None
+
+
+# ---------------------------------------------------------------- searches
 
 
 def _run_with_progress(run, budget: int, label: str):
@@ -355,16 +308,24 @@ def _run_with_progress(run, budget: int, label: str):
         try:
             return run(update)
         except KeyboardInterrupt:
-            console.print("interrupted: finished runs are stored; continue with `mixer search resume`")
+            console.print(f"interrupted: finished runs are stored; continue with `mixer search resume {label}`")
             raise typer.Exit(130)
 
 
 def _render_recommendation(name: str, rec) -> None:
-    weights = sorted(rec.mixture.as_dict().items(), key=lambda kv: -kv[1])
-    render_frame(pd.DataFrame([{"domain": n, "weight": w} for n, w in weights if w > 0]),
-                 title=f"{name}: recommended mixture")
+    render_mixture(rec.mixture.as_dict(), title=f"{name}: recommended mixture")
     if rec.predicted is not None:
         console.print(f"predicted target {rec.predicted:.4f} ± {rec.predicted_std or 0:.4f}")
+
+
+def _check_search_flags(evaluator: str, table: str | None, fidelities: str | None, preset_or_tokens) -> None:
+    """Flag combinations that cannot mean anything, named in the user's flags."""
+    if fidelities and preset_or_tokens:
+        raise MixerError("give either --fidelities or --preset/--tokens, not both")
+    if evaluator not in ("proxy", "table"):
+        raise MixerError(f"--evaluator {evaluator}: use proxy or table")
+    if evaluator == "table" and not table:
+        raise MixerError("--evaluator table needs --table SEARCH (runs imported with `mixer runs import`)")
 
 
 @search_app.command("start")
@@ -374,66 +335,57 @@ def search_start(
     option: list[str] = typer.Option([], "--option", help="Backend option KEY=VALUE (repeat)."),
     evaluator: str = typer.Option("proxy", "--evaluator", help="proxy (train on Ray) or table (imported runs)."),
     table: Optional[str] = typer.Option(None, "--table", help="Imported search answering the table evaluator."),
-    target: str = typer.Option("avg", "--target", help="avg, a domain/metric name, or weights a=0.7,b=0.3."),
+    target: Optional[str] = typer.Option(None, "--target", help="avg, a domain/metric name, or weights a=0.7,b=0.3 [default: avg]."),
     maximize: bool = typer.Option(False, "--maximize", help="Maximise the target (scores), not minimise."),
-    runs: int = typer.Option(32, "--runs", help="Run budget."),
+    runs: Optional[int] = typer.Option(None, "--runs", help="Run budget [default: 32]."),
     max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Cost budget (see --fidelity-cost)."),
-    parallel: int = typer.Option(2, "--parallel", help="Runs in flight at once (and proposals per batch)."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Proxy preset (default tiny)."),
-    tokens: Optional[str] = typer.Option(None, "--tokens", help="Tokens per proxy run (default 5M)."),
-    fidelities: Optional[str] = typer.Option(
-        None, "--fidelities", help="Fidelities to run at: PRESET:TOKENS,... (proxy) or table labels."),
-    target_fidelity: Optional[str] = typer.Option(
-        None, "--target-fidelity", help="The fidelity optimised (default: the last of --fidelities)."),
-    fidelity_cost: list[str] = typer.Option(
-        [], "--fidelity-cost", help="LABEL=COST per fidelity (repeat or comma-separate); else measured."),
-    seq_len: int = typer.Option(256, "--seq-len"),
-    batch_size: int = typer.Option(16, "--batch-size"),
+    parallel: Optional[int] = typer.Option(None, "--parallel", help="Runs in flight at once (and proposals per batch) [default: 2]."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Proxy preset [default: tiny]."),
+    tokens: Optional[str] = typer.Option(None, "--tokens", help="Tokens per proxy run [default: 2M]."),
+    fidelities: Optional[str] = typer.Option(None, help="Fidelities to run at: PRESET:TOKENS,... (proxy) or table labels."),
+    target_fidelity: Optional[str] = typer.Option(None, help="The fidelity optimised (default: the last of --fidelities)."),
+    fidelity_cost: list[str] = typer.Option([], help="LABEL=COST per fidelity (repeat or comma-separate); else measured."),
+    seq_len: Optional[int] = typer.Option(None, "--seq-len", help="Sequence length [default: 256]."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Sequences per step [default: 16]."),
     domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains (default: all)."),
-    max_epochs: float = typer.Option(4.0, "--max-epochs", help="Largest repetition of a domain in a proposal."),
-    seed: int = typer.Option(0, "--seed"),
+    max_epochs: Optional[float] = typer.Option(None, "--max-epochs", help="Largest repetition of a domain in a proposal [default: 4]."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Search seed [default: 0]."),
     validate: bool = typer.Option(False, "--validate", help="Train the recommendation once more and record it."),
-    cpus: float = typer.Option(1.0, "--cpus", help="CPUs per run."),
-    gpus: float = typer.Option(0.0, "--gpus", help="GPUs (fractional) per run."),
-    ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS"),
+    cpus: Optional[float] = typer.Option(None, "--cpus", help="CPUs per run [default: 1]."),
+    gpus: Optional[float] = typer.Option(None, "--gpus", help="GPUs (fractional) per run [default: 0]."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS", help="Join this Ray cluster."),
 ) -> None:
     """Create a search and run it to its budget, then recommend a mixture."""
-    from mixer.mixture import parse_count
     from search import driver
     from search.backends import parse_options
     from search.fidelity import parse_costs
     from search.spec import SearchSpec
 
-    if fidelities and (preset or tokens):
-        raise MixerError("give either --fidelities or --preset/--tokens, not both")
+    _check_search_flags(evaluator, table, fidelities, preset or tokens)
+    spec = SearchSpec.from_flat(_given(
+        name=name, backend=backend, options=parse_options(option), evaluator=evaluator, table=table, target=target,
+        maximize=maximize, runs=runs, max_cost=max_cost, parallel=parallel, preset=preset, tokens=_count(tokens),
+        fidelities=_split(fidelities), target_fidelity=target_fidelity, fidelity_costs=parse_costs(fidelity_cost),
+        seq_len=seq_len, batch_size=batch_size, domains=_split(domains), max_epochs=max_epochs, seed=seed,
+        validate=validate, cpus_per_run=cpus, gpus_per_run=gpus, ray_address=ray_address))
     ws = OPTIONS.open()
-    spec = SearchSpec(
-        name=name or f"{backend}-{len(store.list_searches(ws.db_path)) + 1}", backend=backend,
-        options=parse_options(option), evaluator=evaluator, table=table, target=target, maximize=maximize,
-        runs=runs, max_cost=max_cost, parallel=parallel, preset=preset or "tiny",
-        tokens=parse_count(tokens or "5M"), fidelities=_split(fidelities), target_fidelity=target_fidelity,
-        fidelity_costs=parse_costs(fidelity_cost), seq_len=seq_len, batch_size=batch_size,
-        domains=_split(domains), max_epochs=max_epochs, seed=seed, validate=validate,
-        cpus_per_run=cpus, gpus_per_run=gpus, ray_address=ray_address)
     search = driver.create(ws, spec)
-    console.print(f"search '{search.name}' ({search.id}): {backend} on {evaluator}, {runs} runs")
-    rec = _run_with_progress(lambda cb: driver.run(ws, search.id, cb), runs, search.name)
+    console.print(f"search '{search.name}' ({search.id}): {backend} on {evaluator}, {spec.budget.runs} runs")
+    rec = _run_with_progress(lambda cb: driver.run(ws, search.id, cb), spec.budget.runs, search.name)
     if rec is not None:
         _render_recommendation(search.name, rec)
-
-
-def _split(text: str | None) -> list[str] | None:
-    return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
 @search_app.command("resume")
 def search_resume(search: str = typer.Argument(..., help="Search name or id.")) -> None:
     """Continue a search after Ctrl-C, a crash or kill -9: finished runs are reused."""
     from search import driver
+    from search.views import load_spec
 
     ws = OPTIONS.open()
     record = store.get_search(ws.db_path, search)
-    rec = _run_with_progress(lambda cb: driver.run(ws, record.id, cb), record.config.get("runs", 0), record.name)
+    budget = load_spec(record).budget.runs if record.backend != "import" else 0
+    rec = _run_with_progress(lambda cb: driver.run(ws, record.id, cb), budget, record.name)
     if rec is not None:
         _render_recommendation(record.name, rec)
 
@@ -460,8 +412,7 @@ def search_status(search: str = typer.Argument(..., help="Search name or id.")) 
 
     ws = OPTIONS.open()
     summary, runs = views.status(ws, store.get_search(ws.db_path, search))
-    for key, value in summary.items():
-        console.print(f"{key}: {value}")
+    render_pairs(summary)
     render_frame(runs[["run_id", "status", "fidelity", "target_value", "mixture", "error"]].tail(10))
 
 
@@ -473,9 +424,7 @@ def best(search: Optional[str] = typer.Argument(None, help="Search name or id (d
     ws = OPTIONS.open()
     record = views.resolve(ws, search)
     rec = views.recommendation(ws, record)
-    weights = sorted(rec["mixture"].items(), key=lambda kv: -kv[1])
-    render_frame(pd.DataFrame([{"domain": n, "weight": w} for n, w in weights if w > 0]),
-                 title=f"{record.name}: recommended mixture")
+    render_mixture(rec["mixture"], title=f"{record.name}: recommended mixture")
     if rec["predicted"] is not None:
         console.print(f"predicted {record.target}: {rec['predicted']:.4f} ± {rec['predicted_std'] or 0:.4f}")
     if rec["validation_run_id"]:
@@ -530,18 +479,19 @@ def plot(
 
 @app.command()
 def demo(
-    runs: int = typer.Option(16, "--runs", help="Proxy runs in the search."),
-    parallel: int = typer.Option(2, "--parallel", help="Runs in flight at once."),
-    tokens: str = typer.Option("600k", "--tokens", help="Tokens per tiny proxy run."),
+    runs: Optional[int] = typer.Option(None, "--runs", help="Proxy runs in the search [default: 16]."),
+    parallel: Optional[int] = typer.Option(None, "--parallel", help="Runs in flight at once [default: 2]."),
+    tokens: Optional[str] = typer.Option(None, "--tokens", help="Tokens per tiny proxy run [default: 600k]."),
 ) -> None:
     """The main job: built-in data -> RegMix search with tiny proxies on Ray -> validated mixture."""
-    from mixer.mixture import parse_count
+    from mixer.config import build
     from search.demo import DemoConfig, run_demo
 
+    cfg = build(DemoConfig, _given(runs=runs, parallel=parallel, tokens=_count(tokens)), "demo")
     ws = OPTIONS.open()
-    cfg = DemoConfig(runs=runs, parallel=parallel, tokens=parse_count(tokens))
-    console.print(f"workspace {ws.root}: building domains from built-in data, then {runs} tiny proxy runs on Ray")
-    name, table = _run_with_progress(lambda cb: run_demo(ws, cfg, cb), runs, "demo search")
+    console.print(f"workspace {ws.root}: building domains from built-in data, then {cfg.runs} "
+                  "tiny proxy runs on Ray")
+    name, table = _run_with_progress(lambda cb: run_demo(ws, cfg, cb), cfg.runs, "demo search")
     render_frame(table.drop(columns=["weights"]), title=f"{name}: held-out loss per domain (lower is better)")
     console.print(f"recommended mixture: {table.weights[0]}")
     console.print("next: `mixer sql \"select * from run_summary\"`, `mixer best`, "

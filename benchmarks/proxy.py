@@ -14,7 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -80,7 +79,7 @@ def ray_wall(domains_dir: Path, workers: int, jobs: int, tokens: int) -> float:
         list(runner.run(batch[:workers], parallel=workers))  # warm the workers
         start = time.perf_counter()
         results = [r for _, r in runner.run(batch, parallel=workers)]
-        assert all(r["status"] == "done" for r in results)
+        assert all(r.status == "done" for r in results)
         return time.perf_counter() - start
     finally:
         ray.shutdown()

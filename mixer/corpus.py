@@ -7,8 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from mixer.builtin import builtin_documents
-from mixer.domain import DomainMeta, list_domains
+from mixer.domain import META, Domain, DomainMeta, list_domains
 from mixer.errors import MixerError
 from mixer.ingest import IngestConfig, ingest_domain
 from mixer.sources import ReadOptions, ReadStats, read_documents
@@ -63,8 +65,29 @@ def add_corpus(ws: Workspace, req: AddRequest, progress: Callable[[int], None] |
                          progress=progress, bad_lines=lambda: stats.bad_lines)
 
 
-def remove_corpus(ws: Workspace, name: str) -> None:
+def _existing_domain_dir(ws: Workspace, name: str) -> Path:
     path = ws.domain_dir(name)
-    if not (path / "meta.json").exists():
+    if not (path / META).is_file() or path.is_symlink():
         raise MixerError(f"no domain named '{name}'")
-    shutil.rmtree(path)
+    return path
+
+
+def remove_corpus(ws: Workspace, name: str) -> None:
+    shutil.rmtree(_existing_domain_dir(ws, name))
+
+
+def describe_domain(ws: Workspace, name: str, verify: bool = False) -> dict:
+    """A domain's metadata; `verify` recomputes its full content hash first."""
+    domain = Domain.open(_existing_domain_dir(ws, name))
+    if verify:
+        domain.verify_full()
+    return {**vars(domain.meta), "path": str(domain.path),
+            "verified": "full" if verify else "sizes and sampled hash"}
+
+
+def domain_table(ws: Workspace) -> pd.DataFrame:
+    """One row per domain: documents, tokens, held-out split, size, tokenizer."""
+    rows = [{"name": m.name, "docs": m.n_docs, "tokens": m.n_tokens, "val_docs": m.n_val_docs,
+             "val_tokens": m.n_val_tokens, "MB": round(m.n_bytes / 1e6, 2), "tokenizer": m.tokenizer.get("kind")}
+            for m in list_domains(ws.domains_dir)]
+    return pd.DataFrame(rows, columns=["name", "docs", "tokens", "val_docs", "val_tokens", "MB", "tokenizer"])

@@ -23,6 +23,7 @@ import numpy as np
 from mixer.domain import (TRAIN_OFFSETS, TRAIN_TOKENS, VAL_OFFSETS, VAL_TOKENS, DomainMeta,
                           files_fingerprint)
 from mixer.errors import MixerError
+from mixer.names import check_name
 from mixer.tokenizers import Tokenizer, token_dtype
 
 _SCRATCH = "all.bin"
@@ -73,12 +74,6 @@ def _chunks(docs: Iterable[str], chunk_bytes: int) -> Iterator[list[str]]:
         yield chunk
 
 
-def _check_name(name: str) -> None:
-    if not name or name.startswith(".") or any(c in name for c in "/\\=,: ") or len(name) > 100:
-        raise MixerError(f"bad domain name '{name}': use letters, digits, '-', '_' or '.' "
-                         "(no '/', '=', ',', ':' or spaces)")
-
-
 def clean_stale_temporaries(domains_dir: Path) -> None:
     if domains_dir.is_dir():
         for p in domains_dir.glob(_TMP_PREFIX + "*"):
@@ -90,7 +85,7 @@ def ingest_domain(domains_dir: Path, name: str, documents: Iterable[str], tokeni
                   progress: Callable[[int], None] | None = None, bad_lines: Callable[[], int] = lambda: 0
                   ) -> DomainMeta:
     """Tokenise `documents` into `domains_dir/name`, atomically."""
-    _check_name(name)
+    check_name(name, "domain")
     final = domains_dir / name
     if final.exists() and not cfg.replace:
         raise MixerError(f"domain '{name}' already exists; use --replace to overwrite it")

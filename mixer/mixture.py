@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import yaml
 
+from mixer.config import parse_pairs
 from mixer.errors import MixerError
 
 SUM_TOLERANCE = 1e-6
@@ -75,20 +76,11 @@ class Mixture:
     def parse(cls, text: str, known_domains: Iterable[str] | None = None) -> "Mixture":
         """Parse `web=0.5,code=0.3,math=0.2` (the CLI form)."""
         weights: dict[str, float] = {}
-        for part in text.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            name, sep, value = part.partition("=")
-            if not sep:
-                raise MixerError(f"bad mixture entry '{part}': expected NAME=WEIGHT")
-            name = name.strip()
-            if name in weights:
-                raise MixerError(f"domain '{name}' appears twice in the mixture")
+        for name, value in parse_pairs(text, "mixture entry", form="NAME=WEIGHT").items():
             try:
                 weights[name] = float(value)
             except ValueError:
-                raise MixerError(f"bad weight for domain '{name}': '{value.strip()}'") from None
+                raise MixerError(f"bad weight for domain '{name}': '{value}'") from None
         return cls(weights, known_domains)
 
     def as_dict(self) -> dict[str, float]:

@@ -62,31 +62,52 @@ def dirichlet_candidates(prior: np.ndarray, n: int, rng: np.random.Generator, cf
     return x / x.sum(axis=1, keepdims=True)
 
 
+def repetition_caps(tokens: np.ndarray, token_budget: int | None, max_epochs: float) -> np.ndarray:
+    """Largest weight per domain [K] so that no domain repeats more than `max_epochs` times
+    within `token_budget` (no caps without a budget). Fails when no mixture can respect them."""
+    if not token_budget:
+        return np.full(len(tokens), np.inf)
+    caps = max_epochs * np.asarray(tokens, dtype=np.float64) / token_budget
+    if caps.sum() < 1.0:
+        raise MixerError(f"a budget of {token_budget} tokens repeats these domains ({int(np.sum(tokens))} tokens) "
+                         f"more than max_epochs={max_epochs:g} times whatever the mixture; "
+                         "lower the token budget or raise max_epochs")
+    return caps
+
+
+def draw_within_caps(prior: np.ndarray, n: int, rng: np.random.Generator, cfg: SamplerConfig,
+                     caps: np.ndarray | None = None) -> np.ndarray:
+    """n candidate mixtures [n, K] around `prior` [K] that respect `caps` [K], drawing
+    batches until there are n (at most `max_draws_per_sample` draws per mixture)."""
+    kept, total, draws = [], 0, 0
+    while total < n:
+        if draws > cfg.max_draws_per_sample * n + 10_000:
+            raise MixerError(f"only {total} of {n} sampled mixtures respect the repetition caps; "
+                             "lower the token budget or raise max_epochs")
+        batch = dirichlet_candidates(prior, max(n - total, 64), rng, cfg)
+        draws += len(batch)
+        if caps is not None:
+            batch = batch[(batch <= caps[None, :] + 1e-12).all(axis=1)]
+        kept.append(batch)
+        total += len(batch)
+    return np.concatenate(kept)[:n]
+
+
 def sample_mixtures(tokens: Mapping[str, int], n: int, seed: int, cfg: SamplerConfig | None = None
                     ) -> list[Mixture]:
-    """n distinct mixtures over the domains of `tokens` (name -> token count)."""
+    """n mixtures over the domains of `tokens` (name -> token count), pairwise at least
+    `min_distance` apart in L1."""
     cfg = cfg or SamplerConfig()
     names = list(tokens)
-    counts = np.array([float(tokens[k]) for k in names])
     prior = np.array(list(prior_from_tokens(tokens, cfg.temperature).values()))
-    cap = (cfg.max_epochs * counts / cfg.token_budget) if cfg.token_budget else np.full(len(names), np.inf)
-    if cap.sum() < 1.0:
-        raise MixerError(f"a budget of {cfg.token_budget} tokens repeats the data more than "
-                         f"{cfg.max_epochs:g} times whatever the mixture; lower the budget or raise max_epochs")
+    caps = repetition_caps(np.array([float(tokens[k]) for k in names]), cfg.token_budget, cfg.max_epochs)
     rng = np.random.default_rng(seed)
     kept: list[np.ndarray] = []
-    draws = 0
-    while len(kept) < n:
-        if draws > n * cfg.max_draws_per_sample:
-            raise MixerError(f"only {len(kept)} of {n} mixtures satisfy the caps and distance; "
-                             "relax max_epochs or min_distance")
-        batch = dirichlet_candidates(prior, max(64, 2 * (n - len(kept))), rng, cfg)
-        draws += len(batch)
-        batch = batch[(batch <= cap[None, :] + 1e-12).all(axis=1)]
-        for x in batch:
-            if kept and np.abs(np.asarray(kept) - x).sum(axis=1).min() < cfg.min_distance:
-                continue
-            kept.append(x)
+    for _ in range(cfg.max_draws_per_sample):
+        for x in draw_within_caps(prior, max(64, 2 * (n - len(kept))), rng, cfg, caps):
+            if not kept or np.abs(np.asarray(kept) - x).sum(axis=1).min() >= cfg.min_distance:
+                kept.append(x)
             if len(kept) == n:
-                break
-    return [Mixture(dict(zip(names, x))) for x in kept]
+                return [Mixture(dict(zip(names, x))) for x in kept]
+    raise MixerError(f"only {len(kept)} of {n} mixtures are at least min_distance={cfg.min_distance:g} apart; "
+                     "lower min_distance")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mixer.errors import MixerError
+from mixer.names import check_name
 
 DEFAULT_WORKSPACE = ".mixer"
 ENV_VAR = "MIXER_WORKSPACE"
@@ -37,7 +38,8 @@ class Workspace:
         return self.root / "runs"
 
     def domain_dir(self, name: str) -> Path:
-        return self.domains_dir / name
+        """The folder of domain `name`; the name is checked, so the path stays inside."""
+        return self.domains_dir / check_name(name, "domain")
 
 
 def resolve_workspace_path(explicit: str | os.PathLike | None) -> Path:

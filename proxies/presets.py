@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pandas as pd
+
 from mixer.errors import MixerError
 from proxies.model import ProxyConfig
 
@@ -37,3 +39,14 @@ def preset_parameters(name: str, vocab_size: int) -> dict[str, int]:
 
     with torch.device("meta"):
         return parameter_counts(ProxyLM(preset_config(name, vocab_size)))
+
+
+def preset_table(vocab_size: int) -> pd.DataFrame:
+    """One row per preset: shape, experts, and total, non-embedding and active parameters."""
+    rows = []
+    for name, cfg in PRESETS.items():
+        counts = preset_parameters(name, vocab_size)
+        rows.append({"preset": name, "d_model": cfg.d_model, "layers": cfg.n_layers, "heads": cfg.n_heads,
+                     "experts": f"{cfg.n_experts} (top-{cfg.top_k})" if cfg.is_moe else "-",
+                     "total": counts["total"], "non_embedding": counts["non_embedding"], "active": counts["active"]})
+    return pd.DataFrame(rows)

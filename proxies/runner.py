@@ -17,7 +17,9 @@ failed results and are not retried.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import socket
 import tempfile
 import time
@@ -31,6 +33,7 @@ from mixer.errors import MixerError
 from mixer.mixture import Mixture, Schedule
 from proxies.train import ProxyResult, TrainConfig
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _DOMAIN_FILES = (META, TRAIN_TOKENS, TRAIN_OFFSETS, VAL_TOKENS, VAL_OFFSETS)
 
 
@@ -91,7 +94,7 @@ def _materialise(name: str, files: dict[str, bytes]) -> Path:
 
 
 def run_job(wire: dict, domain_sources: dict) -> dict:
-    """Worker side: open the domains, train, return the result as a dict."""
+    """Worker side: open the domains, train, return the result as plain data."""
     import ray
 
     from proxies.train import train_proxy
@@ -106,12 +109,10 @@ def run_job(wire: dict, domain_sources: dict) -> dict:
             domains[name] = Domain.open(path)
         result = train_proxy(train, domains, _mixture_from_wire(wire["mixture"]))
     except MixerError as exc:  # a bad config or bad data: deterministic, not retried
-        result = ProxyResult(status="failed", error=str(exc))
-    out = result.to_dict()
-    out["started_at"], out["finished_at"] = started, time.time()
-    out["node"] = socket.gethostname()
-    out["node_id"] = ray.get_runtime_context().get_node_id()
-    return out
+        result = ProxyResult.failed(str(exc))
+    result.started_at, result.finished_at = started, time.time()
+    result.node, result.node_id = socket.gethostname(), ray.get_runtime_context().get_node_id()
+    return result.to_dict()
 
 
 class ProxyRunner:
@@ -128,6 +129,8 @@ class ProxyRunner:
 
         if not ray.is_initialized():
             address = self.cfg.address or os.environ.get("RAY_ADDRESS")
+            if not address:  # a private cluster on this machine: its token-auth notice is not actionable
+                logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)
             try:
                 # "local" always starts a fresh embedded cluster, never a stale one left behind.
                 ray.init(address=address or "local", num_cpus=None if address else self.cfg.num_cpus,
@@ -175,8 +178,8 @@ class ProxyRunner:
             self.start()
         return self._remote.remote(job.to_wire(), self._domain_sources(job.domains))
 
-    def run(self, jobs: Iterable[ProxyJob], parallel: int | None = None) -> Iterator[tuple[ProxyJob, dict]]:
-        """Yield (job, result dict) as runs finish, keeping at most `parallel` in flight."""
+    def run(self, jobs: Iterable[ProxyJob], parallel: int | None = None) -> Iterator[tuple[ProxyJob, ProxyResult]]:
+        """Yield (job, result) as runs finish, keeping at most `parallel` in flight."""
         import ray
 
         pending = list(jobs)[::-1]
@@ -190,6 +193,16 @@ class ProxyRunner:
             for ref in done:
                 job = in_flight.pop(ref)
                 try:
-                    yield job, ray.get(ref)
+                    result = ProxyResult.from_dict(ray.get(ref))
                 except ray.exceptions.RayError as exc:  # retries exhausted
-                    yield job, {"status": "failed", "error": f"worker failed: {str(exc).splitlines()[0]}"}
+                    result = ProxyResult.failed(f"worker failed: {worker_error(exc)}")
+                yield job, result
+
+
+def worker_error(exc: BaseException) -> str:
+    """The underlying cause of a Ray task failure as one plain line (no ANSI colours)."""
+    cause = getattr(exc, "cause", None) or exc
+    text = str(cause).strip()
+    lines = [ln for ln in _ANSI.sub("", text).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.lstrip().startswith(("ray::", "Traceback", "File ", "^"))]
+    return (useful[-1] if useful else lines[-1] if lines else type(cause).__name__).strip()

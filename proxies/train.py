@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 
 import numpy as np
@@ -67,25 +67,51 @@ class TrainConfig:
 
 
 @dataclass
+class CurvePoint:
+    """One periodic measurement: the training loss and each domain's held-out loss."""
+
+    step: int
+    tokens: int
+    train_loss: float
+    val: dict[str, float]
+
+
+@dataclass
 class ProxyResult:
     status: str                                    # done | failed
     error: str | None = None
     val_loss: dict[str, float] = field(default_factory=dict)
     eval_loss: dict[str, float] = field(default_factory=dict)
-    curve: list[dict] = field(default_factory=list)  # {step, tokens, train_loss, val: {domain: loss}}
+    curve: list[CurvePoint] = field(default_factory=list)
     steps: int = 0
     tokens_trained: int = 0
     tokens_per_s: float = 0.0
     wall_s: float = 0.0
     params: dict[str, int] = field(default_factory=dict)
     epochs: dict[str, float] = field(default_factory=dict)
+    node: str | None = None                        # host it ran on (set by the Ray runner)
+    node_id: str | None = None                     # Ray node id
+    started_at: float | None = None                # worker-side epoch seconds, start-up included
+    finished_at: float | None = None
     moe: dict = field(default_factory=dict)
     """MoE only: expert_share {domain: [E]}, the share of the domain's held-out tokens sent to
     each expert (averaged over layers); layer_load [[E] per layer], each expert's share of
     assignments averaged over training steps."""
 
     def to_dict(self) -> dict:
+        """Plain JSON-able data: how a result crosses the wire from a Ray worker."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> "ProxyResult":
+        known = {f.name for f in fields(cls)}
+        result = cls(**{k: v for k, v in doc.items() if k in known})
+        result.curve = [p if isinstance(p, CurvePoint) else CurvePoint(**p) for p in result.curve]
+        return result
+
+    @classmethod
+    def failed(cls, error: str) -> "ProxyResult":
+        return cls(status="failed", error=error)
 
 
 def pick_device(name: str) -> torch.device:
@@ -189,88 +215,103 @@ class _ThroughputClock:
         return self._elapsed
 
 
+class _DomainLosses:
+    """Each domain's mean training loss since the last controller call."""
+
+    def __init__(self, names: list[str], device: torch.device):
+        self.names = names
+        self.total = torch.zeros(len(names), device=device)
+        self.count = torch.zeros(len(names), device=device)
+
+    def add(self, domain: torch.Tensor, per_sequence: torch.Tensor) -> None:
+        self.total.index_add_(0, domain, per_sequence.detach())
+        self.count.index_add_(0, domain, torch.ones_like(per_sequence))
+
+    def take(self) -> dict[str, float]:
+        means, seen = (self.total / self.count.clamp(min=1)).tolist(), self.count.tolist()
+        self.total.zero_()
+        self.count.zero_()
+        return {n: m for n, m, c in zip(self.names, means, seen) if c > 0}
+
+
+def _train_step(model: ProxyLM, optimizer: torch.optim.Optimizer, batch, cfg: TrainConfig, step: int,
+                device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step; returns the mean loss and the per-sequence losses [batch]."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr_at(step, cfg)
+    with _autocast(device):
+        logits = model(batch.inputs)
+    per_token = F.cross_entropy(logits.float().flatten(0, 1), batch.targets.flatten(), reduction="none")
+    per_sequence = per_token.view(batch.targets.shape).mean(dim=1)
+    loss = per_sequence.mean()
+    (loss + model.aux_loss()).backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss, per_sequence
+
+
+def _curve_point(model: ProxyLM, val_windows: dict, cfg: TrainConfig, device: torch.device, tokens: int,
+                 loss: torch.Tensor, step: int) -> CurvePoint:
+    val = {n: evaluate(model, w, cfg.batch_size, device)[0] for n, w in val_windows.items()}
+    return CurvePoint(step + 1, tokens, loss.item(), val)
+
+
 def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixture | Schedule,
                 eval_sets: Mapping[str, np.ndarray] | None = None,
                 controller: Controller | None = None) -> ProxyResult:
-    """Train one proxy; see the module docstring. `domains` are all measured; the mixture
-    decides which are trained on."""
+    """Train one proxy (module docstring); every domain is measured, the mixture trains."""
     device = pick_device(cfg.device)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    torch.set_num_threads(cfg.threads or torch.get_num_threads())
     torch.manual_seed(cfg.seed)
-    first = next(iter(domains.values()))
-    model = ProxyLM(preset_config(cfg.preset, first.meta.vocab_size)).to(device)
-    optimizer = _optimizer(model, cfg, device)
+    model = ProxyLM(preset_config(cfg.preset, next(iter(domains.values())).meta.vocab_size)).to(device)
+    optimizer, moe_layers = _optimizer(model, cfg, device), model.moe_layers()
     loader = MixtureLoader(domains, mixture, LoaderConfig(
-        seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=cfg.seed, device=str(device),
-        total_steps=cfg.steps))
+        seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=cfg.seed, device=str(device), total_steps=cfg.steps))
     val_windows = {n: _windows(d.val_tokens, cfg.seq_len, cfg.eval_tokens) for n, d in domains.items()}
-    extra_windows = {n: _windows(t, cfg.seq_len, cfg.eval_tokens) for n, t in (eval_sets or {}).items()}
     eval_every = cfg.eval_every or max(1, cfg.steps // 10)
     result = ProxyResult(status="done", params=parameter_counts(model))
-    moe_layers = model.moe_layers()
     load_sum = torch.zeros(len(moe_layers), model.cfg.n_experts or 1, device=device)
-    interval_loss = torch.zeros(len(loader.names), device=device)
-    interval_count = torch.zeros(len(loader.names), device=device)
-    tokens_per_step = cfg.batch_size * cfg.seq_len
+    domain_losses = _DomainLosses(loader.names, device)
     clock = _ThroughputClock(device, warmup_steps=2 if cfg.steps > 4 else 0)
     wall_start = time.perf_counter()
 
     for step in range(cfg.steps):
         clock.step_begins(step)
         batch = next(loader)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg)
-        with _autocast(device):
-            logits = model(batch.inputs)
-        per_token = F.cross_entropy(logits.float().flatten(0, 1), batch.targets.flatten(), reduction="none")
-        per_sequence = per_token.view(batch.targets.shape).mean(dim=1)
-        loss = per_sequence.mean()
-        (loss + model.aux_loss()).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        loss, per_sequence = _train_step(model, optimizer, batch, cfg, step, device)
         for i, layer in enumerate(moe_layers):
             load_sum[i] += layer.last_routing.load
-        interval_loss.index_add_(0, batch.domain, per_sequence.detach())
-        interval_count.index_add_(0, batch.domain, torch.ones_like(per_sequence))
-        check_now = device.type == "cpu" or (step + 1) % eval_every == 0  # no GPU sync otherwise
-        if check_now and not math.isfinite(loss.item()):
+        domain_losses.add(batch.domain, per_sequence)
+        if (device.type == "cpu" or (step + 1) % eval_every == 0) and not math.isfinite(loss.item()):  # no GPU sync
             result.status, result.error = "failed", f"diverged at step {step + 1}: loss is {loss.item()}"
             break
         clock.step_ends(step)
-        result.steps, result.tokens_trained = step + 1, (step + 1) * tokens_per_step
-
+        result.steps, result.tokens_trained = step + 1, (step + 1) * cfg.batch_size * cfg.seq_len
         if controller and cfg.controller_every and (step + 1) % cfg.controller_every == 0:
-            means = (interval_loss / interval_count.clamp(min=1)).tolist()
-            seen = interval_count.tolist()
-            new = controller(step + 1, {n: m for n, m, c in zip(loader.names, means, seen) if c > 0})
-            interval_loss.zero_()
-            interval_count.zero_()
-            if new is not None:
+            if (new := controller(step + 1, domain_losses.take())) is not None:
                 loader.set_mixture(new)
         if (step + 1) % eval_every == 0 or step + 1 == cfg.steps:
             clock.pause()
-            val = {n: evaluate(model, w, cfg.batch_size, device)[0] for n, w in val_windows.items()}
-            result.curve.append({"step": step + 1, "tokens": result.tokens_trained,
-                                 "train_loss": loss.item(), "val": val})
+            result.curve.append(_curve_point(model, val_windows, cfg, device, result.tokens_trained, loss, step))
             clock.resume(step + 1)
-            if not all(math.isfinite(v) for v in val.values()):
+            if not all(math.isfinite(v) for v in result.curve[-1].val.values()):
                 result.status, result.error = "failed", f"diverged by step {step + 1}: non-finite loss"
                 break
 
     result.wall_s = time.perf_counter() - wall_start
-    result.tokens_per_s = clock.steps * tokens_per_step / clock.seconds() if clock.steps else 0.0
+    result.tokens_per_s = clock.steps * cfg.batch_size * cfg.seq_len / clock.seconds() if clock.steps else 0.0
     result.epochs = loader.epochs()
     if result.status == "done":
-        _final_measurements(model, cfg, device, val_windows, extra_windows, result)
+        _final_measurements(model, cfg, device, val_windows, eval_sets or {}, result)
         if moe_layers:
             result.moe["layer_load"] = (load_sum / max(1, result.steps)).tolist()
     return result
 
 
 def _final_measurements(model: ProxyLM, cfg: TrainConfig, device: torch.device, val_windows: dict,
-                        extra_windows: dict, result: ProxyResult) -> None:
+                        eval_sets: Mapping[str, np.ndarray], result: ProxyResult) -> None:
+    extra_windows = {n: _windows(t, cfg.seq_len, cfg.eval_tokens) for n, t in eval_sets.items()}
     shares = {}
     for name, windows in val_windows.items():
         result.val_loss[name], routing = evaluate(model, windows, cfg.batch_size, device)

@@ -14,58 +14,53 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from mixer.builtin import BUILTINS
-from mixer.corpus import AddRequest, add_corpus
 from mixer.domain import list_domains
 from mixer.mixture import Mixture
 from mixer.workspace import Workspace
+from proxies.train import TrainConfig
 from search import driver
-from search.spec import SearchSpec
-from store import list_searches, proposed_run_ids, search_runs, upsert_domain
+from search.domains import ensure_builtin_domains
+from search.spec import Budget, ProxySpec, SearchSpec
+from store import next_search_name, proposed_run_ids, search_runs
 
 
 @dataclass
 class DemoConfig:
     runs: int = 16
     parallel: int = 2
-    tokens: int = 600_000
+    tokens: int = 600_000          # per tiny proxy run
     seq_len: int = 128
     batch_size: int = 16
     builtin_mb: float = 2.0        # text per built-in domain
     seed: int = 0
 
 
-def ensure_builtin_domains(ws: Workspace, cfg: DemoConfig) -> list[str]:
-    present = {m.name for m in list_domains(ws.domains_dir)}
-    for name in BUILTINS:
-        if name not in present:
-            meta = add_corpus(ws, AddRequest(name=name, builtin=name, builtin_max_bytes=int(cfg.builtin_mb * 1e6)))
-            upsert_domain(ws.db_path, vars(meta))
-    return list(BUILTINS)
-
-
 def run_demo(ws: Workspace, cfg: DemoConfig, progress: driver.ProgressCallback | None = None
              ) -> tuple[str, pd.DataFrame]:
     """Returns the search name and the comparison: one row per mixture with its target and
     per-domain held-out losses."""
-    domains = ensure_builtin_domains(ws, cfg)
-    name = f"demo-{len(list_searches(ws.db_path)) + 1}"
-    spec = SearchSpec(name=name, backend="regmix", evaluator="proxy", target="avg", runs=cfg.runs,
-                      parallel=cfg.parallel, seed=cfg.seed, validate=True, preset="tiny", tokens=cfg.tokens,
-                      seq_len=cfg.seq_len, batch_size=cfg.batch_size, domains=domains)
+    domains = ensure_builtin_domains(ws, int(cfg.builtin_mb * 1e6))
+    train = TrainConfig(preset="tiny", tokens=cfg.tokens, seq_len=cfg.seq_len, batch_size=cfg.batch_size)
+    spec = SearchSpec(name=next_search_name(ws.db_path, "demo"), backend="regmix", seed=cfg.seed, validate=True,
+                      budget=Budget(runs=cfg.runs, parallel=cfg.parallel),
+                      proxy=ProxySpec(train=train, domains=domains))
     search = driver.create(ws, spec)
     driver.run(ws, search.name, progress)
     metas = {m.name: m for m in list_domains(ws.domains_dir) if m.name in domains}
     baselines = {"uniform": Mixture.uniform(domains),
                  "token-share": Mixture.normalized({n: m.n_tokens for n, m in metas.items()})}
     driver.evaluate_extra(driver.SearchSession(ws, search), baselines)
+    return search.name, _comparison(ws, search, domains)
+
+
+def _comparison(ws: Workspace, search, domains: list[str]) -> pd.DataFrame:
     runs = search_runs(ws.db_path, search.id).set_index("run_id")
     rows = []
     for label in ("validation", "uniform", "token-share"):
-        run = runs.loc[f"{name}/{label}"]
+        run = runs.loc[f"{search.name}/{label}"]
         rows.append({"mixture": "recommended" if label == "validation" else label, "avg_val_loss": run.target_value,
                      **{d: (run.final_values or {}).get(d) for d in domains},
                      "weights": run.mixture})
     best_search_run = runs[runs.index.isin(proposed_run_ids(ws.db_path, search.id))].target_value.min()
     rows.append({"mixture": "best search run", "avg_val_loss": best_search_run})
-    return name, pd.DataFrame(rows)
+    return pd.DataFrame(rows)

@@ -6,31 +6,33 @@ optionally validate the recommendation with one more real run.
 
 Everything the loop needs is in the store: the spec (searches.config) and the runs. The
 proposal RNG is seeded by (seed, runs so far), so a resumed search proposes what the
-uninterrupted one would have. On resume, queued or running runs (a crash, Ctrl-C or
-`kill -9` left them) are evaluated again under the same ids; finished ones are reused.
+uninterrupted one would have; each run's training seed is derived from (seed, run index)
+and stored with it. On resume, queued or running runs (a crash, Ctrl-C or `kill -9` left
+them) are evaluated again under the same ids; finished ones are reused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from mixer.errors import MixerError
 from mixer.workspace import Workspace
-from search.backends import Backend, Proposal, Recommendation, backend_config, make_backend
+from mixer.mixture import Mixture
+from search.backends import Backend, Proposal, Recommendation, make_backend, typed_options
+from search.evaluation import Evaluator, RunResult
 from search.evaluators import SearchContext, build_context
 from search.fidelity import split_proxy_label
 from search.history import History
 from search.recording import finished_run, result_metrics
-from search.spec import EvaluatorKind, SearchSpec
-from search.targets import Target
-from mixer.mixture import Mixture
-from store import (RunRecord, SearchRecord, create_search, get_search, new_id, proposed_run_ids,
-                   record_proposals, run_seconds, search_runs, set_search_status, write_recommendation,
-                   write_runs)
+from search.spec import Budget, EvaluatorKind, ProxySpec, SearchSpec
+from store import (RunRecord, SearchRecord, create_search, get_search, new_id, next_search_name,
+                   proposed_run_ids, record_proposals, run_seconds, search_runs, set_search_status,
+                   write_recommendation, write_runs)
 
 
 @dataclass
@@ -49,7 +51,7 @@ class SearchSession:
     def __init__(self, ws: Workspace, search: SearchRecord):
         self.ws, self.search = ws, search
         self.spec = SearchSpec.from_json(search.config)
-        self.target = Target(self.spec.target, self.spec.maximize)
+        self.target = self.spec.target
         self.context: SearchContext = build_context(ws, self.spec)
         self.target.check(self.context.measured)
         self.backend: Backend = make_backend(self.spec.backend, self.spec.options, self.context.space)
@@ -66,34 +68,41 @@ class SearchSession:
 
     def history(self, runs: pd.DataFrame | None = None) -> History:
         runs = self.runs() if runs is None else runs
-        return History.from_runs(self.context.space.domains, runs, self.spec.maximize, self.costs())
+        return History.from_runs(self.context.space.domains, runs, self.target, self.costs())
 
     def target_value(self, finals: dict) -> float:
         measured = [d for d in self.context.space.domains if d in finals] or None
         return self.target.value(finals, measured)
 
 
-def create(ws: Workspace, spec: SearchSpec) -> SearchRecord:
-    """Validate everything (backend options, target, evaluator inputs) and store the search."""
-    backend_config(spec.backend, spec.options)
+def create(ws: Workspace, spec: SearchSpec, min_domains: int = 2) -> SearchRecord:
+    """Validate everything (backend options, target, evaluator inputs) and store the search;
+    without a name it is called BACKEND-N (the first N not taken)."""
+    spec.options = typed_options(spec.backend, spec.options)
     context = build_context(ws, spec)
-    Target(spec.target, spec.maximize).check(context.measured)
+    if len(context.space.domains) < min_domains:
+        raise MixerError(f"a mixture search needs at least {min_domains} domains, has "
+                         f"{len(context.space.domains)}")
+    spec.target.check(context.measured)
+    spec.name = spec.name or next_search_name(ws.db_path, spec.backend)
     record = SearchRecord(id=new_id("s"), name=spec.name, backend=spec.backend, evaluator=spec.evaluator.value,
-                          config=spec.to_json(), target=spec.target,
-                          direction="maximize" if spec.maximize else "minimize")
+                          config=spec.to_json(), target=spec.target.spec, direction=spec.target.direction)
     create_search(ws.db_path, record)
     return record
 
 
-def run(ws: Workspace, search_ref: str, progress: ProgressCallback | None = None) -> Recommendation | None:
+def run(ws: Workspace, search_ref: str, progress: ProgressCallback | None = None,
+        evaluator: Callable[[Evaluator], Evaluator] | None = None) -> Recommendation | None:
     """Run (or resume) a search to its budget and recommend; None if it was cancelled
-    while running."""
+    while running. `evaluator` may wrap the search's own evaluator."""
     search = get_search(ws.db_path, search_ref)
     if search.status == "done":
         raise MixerError(f"search '{search.name}' is already finished; see `mixer best {search.name}`")
     if search.status == "cancelled":
         raise MixerError(f"search '{search.name}' was cancelled; start a new one (runs can be imported)")
     session = SearchSession(ws, search)
+    if evaluator is not None:
+        session.context.evaluator = evaluator(session.context.evaluator)
     set_search_status(ws.db_path, search.id, "running")
     try:
         _rerun_unfinished(session, progress)
@@ -130,28 +139,34 @@ def _spent(session: SearchSession) -> tuple[int, float]:
 
 def _budget_spent(session: SearchSession) -> bool:
     n, cost = _spent(session)
-    return n >= session.spec.runs or (session.spec.max_cost is not None and cost >= session.spec.max_cost)
+    budget = session.spec.budget
+    return n >= budget.runs or (budget.max_cost is not None and cost >= budget.max_cost)
+
+
+def run_seed(search_seed: int, index: int) -> int:
+    """The training seed of a search's run `index`: distinct per run, reproducible."""
+    return int(np.random.SeedSequence([search_seed, index]).generate_state(1)[0] % 2**31)
 
 
 def _one_round(session: SearchSession, progress: ProgressCallback | None) -> bool:
     spec = session.spec
     n_so_far, _ = _spent(session)
-    n = min(spec.parallel, spec.runs - n_so_far)
+    n = min(spec.budget.parallel, spec.budget.runs - n_so_far)
     rng = np.random.default_rng([spec.seed, n_so_far])
     proposals = session.backend.propose(session.history(), n, rng)
     if not proposals:
         return False  # pool exhausted
-    records = [_proposed_run(session, f"{session.search.name}/{n_so_far + i:04d}", p)
-               for i, p in enumerate(proposals)]
+    records = [_proposed_run(session, n_so_far + i, p) for i, p in enumerate(proposals)]
     record_proposals(session.ws.db_path, session.search.id, spec.backend, n_so_far, records)
     _evaluate(session, records, progress)
     return True
 
 
-def _proposed_run(session: SearchSession, run_id: str, proposal: Proposal) -> RunRecord:
+def _proposed_run(session: SearchSession, index: int, proposal: Proposal) -> RunRecord:
     spec = session.spec
-    record = RunRecord(id=run_id, search_id=session.search.id, mixture=proposal.mixture.as_dict(), status="queued",
-                       fidelity=proposal.fidelity, seed=spec.seed, pool_key=proposal.pool_key)
+    record = RunRecord(id=f"{session.search.name}/{index:04d}", search_id=session.search.id,
+                       mixture=proposal.mixture.as_dict(), status="queued", fidelity=proposal.fidelity,
+                       seed=run_seed(spec.seed, index), pool_key=proposal.pool_key)
     if spec.evaluator is EvaluatorKind.proxy:
         record.fidelity = proposal.fidelity or spec.fidelity_label
         record.preset, record.tokens = split_proxy_label(record.fidelity)
@@ -173,30 +188,45 @@ def _optional_int(value) -> int | None:
     return None if pd.isna(value) else int(value)
 
 
-def _evaluate(session: SearchSession, records: list[RunRecord], progress: ProgressCallback | None) -> None:
+def _evaluate(session: SearchSession, records: list[RunRecord], progress: ProgressCallback | None
+              ) -> dict[str, RunResult]:
+    """Evaluate runs, recording each result as it arrives; returns run id -> result."""
     db = session.ws.db_path
     for run in records:
         run.status = "running"
     write_runs(db, records)
+    results = {}
     for run, result in session.context.evaluator.evaluate(records):
-        finals = result.get("val_loss") or {}
-        target = session.target_value(finals) if result.get("status") == "done" else None
-        write_runs(db, [finished_run(run, result, target)], result_metrics(run.id, result))
+        _record_result(session, run, result)
+        results[run.id] = result
         if progress:
             history = session.history().at_fidelity(session.context.space.target_fidelity)
-            best = None if not len(history) else float(-history.y.max() if session.spec.maximize else history.y.min())
-            progress(Progress(_spent(session)[0], session.spec.runs, best))
+            best = session.target.value_of(float(history.y.min())) if len(history) else None
+            progress(Progress(_spent(session)[0], session.spec.budget.runs, best))
+    return results
 
 
-def evaluate_extra(session: SearchSession, mixtures: dict[str, Mixture]) -> dict[str, str]:
+def _record_result(session: SearchSession, run: RunRecord, result: RunResult) -> None:
+    target = session.target_value(result.values) if result.done else None
+    write_runs(session.ws.db_path, [finished_run(run, result, target)], result_metrics(run.id, result))
+
+
+class ExtraRun(NamedTuple):
+    run_id: str
+    result: RunResult
+
+
+def evaluate_extra(session: SearchSession, mixtures: dict[str, Mixture], seed: int | None = None
+                   ) -> dict[str, ExtraRun]:
     """Train extra mixtures (a validation, baselines) at the search's fidelity, outside its
-    budget; returns label -> run id (`<search>/<label>`)."""
+    budget; returns label -> the run (id `<search>/<label>`) and its result."""
     spec = session.spec
+    train = spec.proxy.train
     records = [RunRecord(id=f"{session.search.name}/{label}", search_id=session.search.id, mixture=m.as_dict(),
-                         status="queued", fidelity=spec.fidelity_label, preset=spec.preset, tokens=spec.tokens,
-                         seed=spec.seed) for label, m in mixtures.items()]
-    _evaluate(session, records, None)
-    return {label: r.id for label, r in zip(mixtures, records)}
+                         status="queued", fidelity=spec.fidelity_label, preset=train.preset, tokens=train.tokens,
+                         seed=spec.seed if seed is None else seed) for label, m in mixtures.items()]
+    results = _evaluate(session, records, None)
+    return {label: ExtraRun(r.id, results[r.id]) for label, r in zip(mixtures, records)}
 
 
 def _recommend(session: SearchSession) -> Recommendation:
@@ -204,12 +234,32 @@ def _recommend(session: SearchSession) -> Recommendation:
     if len(history) == 0:
         raise MixerError(f"search '{session.search.name}' has no finished runs to recommend from")
     rec = session.backend.recommend(history)
-    if session.spec.maximize and rec.predicted is not None:
-        rec.predicted = -rec.predicted
+    if rec.predicted is not None:
+        rec.predicted = session.target.value_of(rec.predicted)
     validation_id = None
     if session.spec.validate:
-        validation_id = evaluate_extra(session, {"validation": rec.mixture})["validation"]
+        validation_id = evaluate_extra(session, {"validation": rec.mixture})["validation"].run_id
         rec.evidence["validation_run"] = validation_id
     write_recommendation(session.ws.db_path, session.search.id, rec.mixture.as_dict(), rec.predicted,
                          rec.predicted_std, rec.evidence, validation_id)
     return rec
+
+
+def train_mixture(ws: Workspace, mixture_text: str, proxy: ProxySpec) -> tuple[str, RunResult]:
+    """`mixer proxy train`: a one-run search (`proxy-train-N`) on every domain of the
+    workspace; returns the run id and its result."""
+    from search.evaluators import search_domains
+
+    names = list(search_domains(ws, proxy.domains))
+    mixture = Mixture.parse(mixture_text, known_domains=names)
+    spec = SearchSpec(name=next_search_name(ws.db_path, "proxy-train"), backend="random",
+                      budget=Budget(runs=1, parallel=1), seed=proxy.train.seed,
+                      proxy=replace(proxy, domains=names, max_epochs=None))
+    record = create(ws, spec, min_domains=1)
+    session = SearchSession(ws, record)
+    set_search_status(ws.db_path, record.id, "running")
+    try:
+        extra = evaluate_extra(session, {"run": mixture})["run"]
+    finally:
+        set_search_status(ws.db_path, record.id, "done")
+    return extra.run_id, extra.result

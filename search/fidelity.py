@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mixer.config import parse_pairs
 from mixer.errors import MixerError
 from mixer.mixture import parse_count
 
@@ -86,17 +87,15 @@ def split_proxy_label(label: str) -> tuple[str, int]:
 
 def parse_costs(pairs: list[str] | str | None) -> dict[str, float]:
     """`LABEL=COST` items (repeated or comma-separated) -> {label: cost}, costs > 0."""
-    items = [p for pair in ([pairs] if isinstance(pairs, str) else pairs or []) for p in pair.split(",") if p.strip()]
     costs = {}
-    for item in items:
-        label, sep, value = item.rpartition("=")
+    for label, value in parse_pairs(pairs or [], "--fidelity-cost", form="LABEL=COST").items():
         try:
             cost = float(value)
         except ValueError:
             cost = float("nan")
-        if not sep or not label.strip() or not cost > 0:
-            raise MixerError(f"bad --fidelity-cost '{item}': expected LABEL=COST with COST > 0")
-        costs[label.strip()] = cost
+        if not cost > 0 or cost == float("inf"):
+            raise MixerError(f"bad --fidelity-cost '{label}={value}': expected LABEL=COST with COST > 0")
+        costs[label] = cost
     return costs
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from search.targets import Target
+
 
 @dataclass
 class History:
@@ -33,14 +35,15 @@ class History:
         return cls(domains, np.zeros((0, len(domains))), np.zeros(0))
 
     @classmethod
-    def from_runs(cls, domains: list[str], runs: pd.DataFrame, maximize: bool = False,
+    def from_runs(cls, domains: list[str], runs: pd.DataFrame, target: Target = Target(),
                   costs: dict[str | None, float] | None = None) -> "History":
-        """From `store.search_runs`: done runs with a target become rows."""
+        """From `store.search_runs`: done runs with a target become rows, y in the
+        minimise orientation (`target.loss`)."""
         done = runs[(runs.status == "done") & runs.target_value.notna()]
         X = np.array([[m.get(d, 0.0) for d in domains] for m in done.mixture], dtype=np.float64).reshape(-1, len(domains))
         y = done.target_value.to_numpy(dtype=np.float64)
         pending = runs[runs.status.isin(["queued", "running"])]
-        return cls(domains, X, -y if maximize else y, list(done.fidelity), list(done.run_id),
+        return cls(domains, X, target.loss(y), list(done.fidelity), list(done.run_id),
                    list(done.pool_key) if "pool_key" in done else [None] * len(done),
                    list(pending.pool_key) if "pool_key" in pending else [], dict(costs or {}))
 

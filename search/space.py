@@ -7,8 +7,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from mixer.errors import MixerError
-from mixer.sampling import SamplerConfig, dirichlet_candidates
+from mixer.sampling import SamplerConfig, draw_within_caps
 from search.fidelity import Fidelities
 
 
@@ -44,15 +43,4 @@ class SearchSpace:
         prior = self.prior if centre is None else centre
         sampler = self.sampler if strength is None else replace(self.sampler, min_strength=strength[0],
                                                                   max_strength=strength[1])
-        kept, total, draws = [], 0, 0
-        while total < n:
-            if draws > 200 * n + 10_000:
-                raise MixerError(f"only {total} of {n} sampled mixtures respect the repetition caps; "
-                                 "lower --tokens or raise --max-epochs")
-            batch = dirichlet_candidates(prior, max(n - total, 64), rng, sampler)
-            draws += len(batch)
-            if self.caps is not None:
-                batch = batch[(batch <= self.caps[None, :] + 1e-12).all(axis=1)]
-            kept.append(batch)
-            total += len(batch)
-        return np.concatenate(kept)[:n]
+        return draw_within_caps(prior, n, rng, sampler, self.caps)

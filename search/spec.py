@@ -1,14 +1,36 @@
-"""SearchSpec: everything `mixer search start` was told, stored with the search as JSON so
-that `resume` rebuilds exactly the same search."""
+"""SearchSpec: everything a search was told, nested by component (as torchtitan nests its
+job config), stored with the search as versioned JSON so that `resume` rebuilds exactly the
+same search.
+
+    SearchSpec
+      name, backend, options, seed, validate
+      budget:   runs, max_cost, parallel
+      target:   spec ("avg", a name, or a=0.7,b=0.3), maximize
+      fidelity: labels, target, costs
+      proxy:    train (proxies.TrainConfig), runner (proxies.RunnerConfig), domains, max_epochs
+      table:    search (an imported search whose runs answer proposals)
+
+Exactly one of `proxy` and `table` is set; it says which evaluator runs the proposals.
+Defaults live in these dataclasses (and TrainConfig/RunnerConfig) only: the CLI passes
+only what the user typed. Errors name the Python argument (`budget.runs`); the CLI maps
+those names to its flags.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import Any
 
+from mixer.config import build, to_data
 from mixer.errors import MixerError
-from mixer.mixture import parse_count
+from mixer.names import check_name
+from proxies.runner import RunnerConfig
+from proxies.train import TrainConfig
 from search.fidelity import proxy_label, split_proxy_label
+from search.targets import Target
+
+SPEC_VERSION = 2
 
 
 class EvaluatorKind(str, Enum):
@@ -17,75 +39,147 @@ class EvaluatorKind(str, Enum):
 
 
 @dataclass
-class SearchSpec:
-    name: str
-    backend: str = "regmix"
-    options: dict = field(default_factory=dict)
-    evaluator: EvaluatorKind = EvaluatorKind.proxy
-    target: str = "avg"
-    maximize: bool = False
-    runs: int = 32
-    parallel: int = 2
-    seed: int = 0
-    max_cost: float | None = None     # stop once the runs' cost (fidelity costs) reaches this
-    fidelities: list[str] | None = None   # labels to run at (proxy: PRESET:TOKENS; table: its labels)
-    target_fidelity: str | None = None    # the one optimised (proxy default: the last of fidelities)
-    fidelity_costs: dict = field(default_factory=dict)  # label -> cost of one run (else measured)
-    validate: bool = False
-    # proxy evaluator
-    preset: str = "tiny"
-    tokens: int = 5_000_000
-    seq_len: int = 256
-    batch_size: int = 16
-    lr: float = 3e-3
-    domains: list[str] | None = None  # default: every domain of the workspace
-    max_epochs: float = 4.0           # repetition cap of the candidate sampler
-    cpus_per_run: float = 1.0
-    gpus_per_run: float = 0.0
-    ray_address: str | None = None
-    # table evaluator
-    table: str | None = None          # an imported search whose runs answer proposals
+class Budget:
+    runs: int = 32                    # proposed runs (validation and baselines are extra)
+    max_cost: float | None = None     # stop once the runs' fidelity costs reach this
+    parallel: int = 2                 # runs in flight at once, and proposals per batch
 
     def __post_init__(self):
-        self.evaluator = EvaluatorKind(self.evaluator)
-        if self.runs < 1 or self.parallel < 1:
-            raise MixerError("--runs and --parallel must be at least 1")
-        if self.evaluator is EvaluatorKind.table and not self.table:
-            raise MixerError("--evaluator table needs --table SEARCH (runs imported with `mixer runs import`)")
-        if self.evaluator is EvaluatorKind.table and self.validate:
-            raise MixerError("--validate trains the recommendation and needs --evaluator proxy")
+        if self.runs < 1:
+            raise MixerError(f"budget.runs must be at least 1, got {self.runs}")
+        if self.parallel < 1:
+            raise MixerError(f"budget.parallel must be at least 1, got {self.parallel}")
         if self.max_cost is not None and not self.max_cost > 0:
-            raise MixerError("--max-cost must be positive")
-        if self.evaluator is EvaluatorKind.proxy:
+            raise MixerError(f"budget.max_cost must be positive, got {self.max_cost}")
+
+
+@dataclass
+class FidelitySpec:
+    labels: list[str] | None = None   # fidelities to run at (proxy: PRESET:TOKENS; table: its labels)
+    target: str | None = None         # the one optimised (proxy default: the last label)
+    costs: dict[str, float] = field(default_factory=dict)  # label -> cost of one run, else measured
+
+    def __post_init__(self):
+        bad = [label for label, cost in self.costs.items() if not cost > 0]
+        if bad:
+            raise MixerError(f"fidelity.costs must be positive; {', '.join(bad)} is not")
+
+
+@dataclass
+class ProxySpec:
+    train: TrainConfig = field(default_factory=TrainConfig)   # preset and tokens: the target fidelity
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
+    domains: list[str] | None = None  # default: every domain of the workspace
+    max_epochs: float | None = 4.0    # largest repetition of a domain in a proposal (None: no cap)
+
+    def __post_init__(self):
+        if self.max_epochs is not None and not self.max_epochs > 0:
+            raise MixerError(f"proxy.max_epochs must be positive, got {self.max_epochs}")
+
+
+@dataclass
+class TableSpec:
+    search: str                       # an imported search (`mixer runs import`)
+
+
+@dataclass
+class SearchSpec:
+    name: str | None = None           # None: BACKEND-N, chosen when the search is created
+    backend: str = "regmix"
+    options: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    validate: bool = False            # train the recommendation once more (proxy only)
+    budget: Budget = field(default_factory=Budget)
+    target: Target = field(default_factory=Target)
+    fidelity: FidelitySpec = field(default_factory=FidelitySpec)
+    proxy: ProxySpec | None = None
+    table: TableSpec | None = None
+    version: int = SPEC_VERSION
+
+    def __post_init__(self):
+        if self.name is not None:
+            check_name(self.name, "search")
+        if self.version != SPEC_VERSION:
+            raise MixerError(f"search spec version {self.version} is not {SPEC_VERSION}; upgrade mixer")
+        if self.proxy is not None and self.table is not None:
+            raise MixerError("a search runs on proxies or answers from a table, not both")
+        if self.table is None and self.proxy is None:
+            self.proxy = ProxySpec()
+        if self.table is not None and self.validate:
+            raise MixerError("validate trains the recommendation and needs the proxy evaluator")
+        if self.proxy is not None:
             self._normalize_proxy_fidelities()
 
     def _normalize_proxy_fidelities(self) -> None:
-        """Labels as stored (`tiny:2000000`); preset and tokens become the target's."""
-        if self.fidelities:
-            self.fidelities = [proxy_label(f) for f in self.fidelities]
-            self.target_fidelity = proxy_label(self.target_fidelity) if self.target_fidelity else self.fidelities[-1]
-            self.preset, self.tokens = split_proxy_label(self.target_fidelity)
-        elif self.target_fidelity:
-            raise MixerError("--target-fidelity needs --fidelities")
-        self.fidelity_costs = {proxy_label(k): float(v) for k, v in self.fidelity_costs.items()}
+        """Labels as stored (`tiny:2000000`); the target's preset and tokens become train's."""
+        fid = self.fidelity
+        if fid.labels:
+            fid.labels = [proxy_label(f) for f in fid.labels]
+            fid.target = proxy_label(fid.target) if fid.target else fid.labels[-1]
+            preset, tokens = split_proxy_label(fid.target)
+            self.proxy.train = replace(self.proxy.train, preset=preset, tokens=tokens)
+        elif fid.target:
+            raise MixerError("fidelity.target needs fidelity.labels")
+        fid.costs = {proxy_label(k): float(v) for k, v in fid.costs.items()}
+
+    @property
+    def evaluator(self) -> EvaluatorKind:
+        return EvaluatorKind.table if self.table is not None else EvaluatorKind.proxy
 
     @property
     def fidelity_label(self) -> str:
-        """The target fidelity of a proxy search."""
-        return f"{self.preset}:{self.tokens}"
+        """The target fidelity of a proxy search (`PRESET:TOKENS`)."""
+        return f"{self.proxy.train.preset}:{self.proxy.train.tokens}"
 
     @property
     def proxy_fidelities(self) -> list[str]:
-        return self.fidelities or [self.fidelity_label]
+        return self.fidelity.labels or [self.fidelity_label]
 
     def to_json(self) -> dict:
-        return {**asdict(self), "evaluator": self.evaluator.value}
+        return to_data(self)
 
     @classmethod
     def from_json(cls, doc: dict) -> "SearchSpec":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in doc.items() if k in known})
+        """The stored spec; a version-1 (flat) spec of an older workspace is upgraded."""
+        if "version" not in doc:
+            doc = nest_flat_settings(doc)
+        return build(cls, doc, "search")
+
+    @classmethod
+    def from_flat(cls, flat: dict) -> "SearchSpec":
+        """From flat settings named as `mixer search start`'s flags (runs, tokens, ...);
+        what is not given keeps its default."""
+        return build(cls, nest_flat_settings(flat), "search")
 
 
-def parse_tokens(text: str | int) -> int:
-    return parse_count(text)
+_NESTING = {  # flat name -> path in the nested spec
+    "runs": "budget.runs", "max_cost": "budget.max_cost", "parallel": "budget.parallel",
+    "target": "target.spec", "maximize": "target.maximize",
+    "fidelities": "fidelity.labels", "target_fidelity": "fidelity.target", "fidelity_costs": "fidelity.costs",
+    "preset": "proxy.train.preset", "tokens": "proxy.train.tokens", "seq_len": "proxy.train.seq_len",
+    "batch_size": "proxy.train.batch_size", "lr": "proxy.train.lr", "cpus_per_run": "proxy.runner.cpus_per_run",
+    "gpus_per_run": "proxy.runner.gpus_per_run", "ray_address": "proxy.runner.address",
+    "domains": "proxy.domains", "max_epochs": "proxy.max_epochs", "table": "table.search",
+}
+_TOP_LEVEL = ("name", "backend", "options", "seed", "validate")
+
+
+def nest_flat_settings(flat: dict) -> dict:
+    """Flat settings (version 1 of the stored spec, and the CLI's flags) nested by component;
+    only the keys given (None: not given), so every other setting keeps its default."""
+    flat = dict(flat)
+    evaluator = flat.pop("evaluator", "table" if flat.get("table") else "proxy")
+    if evaluator == "table" and not flat.get("table"):
+        raise MixerError("the table evaluator needs a table search (`mixer runs import`)")
+    nested: dict[str, Any] = {"version": SPEC_VERSION, "proxy" if evaluator != "table" else "table": {}}
+    for key, value in flat.items():
+        if key not in _NESTING and key not in _TOP_LEVEL:
+            raise MixerError(f"unknown search setting '{key}'")
+        if value is None or (evaluator == "table" and _NESTING.get(key, "").startswith("proxy.")):
+            continue  # not given, or a proxy setting of a table search (which trains nothing)
+        *parents, leaf = _NESTING.get(key, key).split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested

@@ -9,12 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from mixer.config import parse_pairs
 from mixer.errors import MixerError
 
 
 @dataclass(frozen=True)
 class Target:
-    spec: str
+    """The one place that knows the direction: backends minimise `loss(value)`; everything
+    shown or stored is in the user's orientation (`value_of(loss)`)."""
+
+    spec: str = "avg"
     maximize: bool = False
 
     def __post_init__(self):
@@ -29,12 +33,11 @@ class Target:
         if "=" not in self.spec:
             return {self.spec: 1.0}
         out = {}
-        for part in self.spec.split(","):
-            name, _, value = part.partition("=")
+        for name, value in parse_pairs(self.spec, "target", form="NAME=WEIGHT").items():
             try:
-                out[name.strip()] = float(value)
+                out[name] = float(value)
             except ValueError:
-                raise MixerError(f"bad target weight in '{part}'") from None
+                raise MixerError(f"bad target weight '{name}={value}': not a number") from None
         return out
 
     def check(self, available: Iterable[str]) -> None:
@@ -57,6 +60,15 @@ class Target:
             raise MixerError(f"run has no value for target {', '.join(missing)}")
         return float(sum(w * finals[n] for n, w in weights.items()))
 
-    def loss(self, value: float) -> float:
-        """What the backends minimise: the value, or its negative with --maximize."""
+    @property
+    def direction(self) -> str:
+        return "maximize" if self.maximize else "minimize"
+
+    def loss(self, value):
+        """What the backends minimise: the value, or its negative when maximising
+        (a float or an array)."""
         return -value if self.maximize else value
+
+    def value_of(self, loss):
+        """Back to the user's orientation (the inverse of `loss`)."""
+        return -loss if self.maximize else loss

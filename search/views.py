@@ -13,6 +13,7 @@ from mixer.export import ExportContext, export_mixture
 from mixer.mixture import Mixture
 from mixer.workspace import Workspace
 from search.driver import SearchSession
+from search.spec import SearchSpec
 from store import get_search, latest_recommendation, list_searches, search_runs
 from store.records import SearchRecord
 
@@ -36,20 +37,31 @@ def recommendation(ws: Workspace, search: SearchRecord) -> dict:
     return rec
 
 
+def load_spec(search: SearchRecord) -> SearchSpec | None:
+    """The typed spec of a search mixer ran; None for imported runs."""
+    return None if search.backend == "import" else SearchSpec.from_json(search.config)
+
+
+def _target_fidelity(search: SearchRecord) -> str | None:
+    spec = load_spec(search)
+    return spec.fidelity.target if spec is not None else None
+
+
 def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     runs = search_runs(ws.db_path, search.id)
     counts = runs.status.value_counts().to_dict()
     done = runs[runs.status == "done"]
-    if search.config.get("target_fidelity"):
-        done = done[done.fidelity == search.config["target_fidelity"]]
-    best = None
+    if _target_fidelity(search):
+        done = done[done.fidelity == _target_fidelity(search)]
+    best = "-"
     if len(done):
         row = done.loc[done.target_value.idxmax() if search.direction == "maximize" else done.target_value.idxmin()]
-        best = {"run": row.run_id, "target": float(row.target_value)}
+        best = f"{float(row.target_value):.6g} ({row.run_id})"
+    by_fidelity = runs.fidelity.fillna("-").value_counts()
     summary = {"search": search.name, "id": search.id, "backend": search.backend, "evaluator": search.evaluator,
                "target": search.target, "direction": search.direction, "status": search.status,
-               "runs": len(runs), **{f"runs_{k}": v for k, v in counts.items()},
-               "runs_by_fidelity": runs.fidelity.fillna("-").value_counts().to_dict(), "best": best}
+               "runs": len(runs), **{f"runs {k}": v for k, v in counts.items()},
+               "runs by fidelity": ", ".join(f"{label}: {n}" for label, n in by_fidelity.items()), "best": best}
     return summary, runs
 
 
@@ -69,18 +81,17 @@ def predict(ws: Workspace, search: SearchRecord, mixtures_csv: Path) -> pd.DataF
     if len(history) < 3:
         raise MixerError(f"search '{search.name}' has {len(history)} finished runs; predictions need 3")
     mean, std = session.backend.predict(history, X)
-    if session.spec.maximize:
-        mean = -mean
-    return frame.assign(predicted=mean, predicted_std=std)
+    return frame.assign(predicted=session.target.value_of(mean), predicted_std=std)
 
 
 def export(ws: Workspace, search: SearchRecord, fmt: str, path_template: str | None) -> str:
     rec = recommendation(ws, search)
     metas = {m.name: m for m in list_domains(ws.domains_dir)}
-    tokens = search.config.get("tokens")
+    spec = load_spec(search)
+    proxy = spec.proxy if spec is not None else None
     ctx = ExportContext(paths={n: str(ws.domain_dir(n)) for n in metas}, path_template=path_template,
-                        domain_tokens={n: m.n_tokens for n, m in metas.items()}, token_budget=tokens,
-                        seed=search.config.get("seed", 0))
+                        domain_tokens={n: m.n_tokens for n, m in metas.items()},
+                        token_budget=proxy.train.tokens if proxy else None, seed=spec.seed if spec else 0)
     return export_mixture(Mixture.normalized(rec["mixture"]), fmt, ctx)
 
 
@@ -90,7 +101,7 @@ def plot(ws: Workspace, search: SearchRecord, out: Path) -> None:
 
     runs = search_runs(ws.db_path, search.id)
     done = runs[(runs.status == "done") & runs.target_value.notna() & ~runs.run_id.str.endswith("/validation")]
-    target_fidelity = search.config.get("target_fidelity")
+    target_fidelity = _target_fidelity(search)
     if target_fidelity:  # a multi-fidelity search: best-so-far and fit at the target fidelity
         done = done[done.fidelity == target_fidelity]
     if done.empty:

@@ -28,13 +28,20 @@ def _is_lock_error(exc: Exception) -> bool:
     return any(m in text for m in _LOCK_MARKERS)
 
 
-def connect(path: Path, read_only: bool, wait_s: float = DEFAULT_WAIT_S) -> duckdb.DuckDBPyConnection:
+SANDBOX = {  # `mixer sql`: no file, network or extension access beyond the store; settings locked
+    "enable_external_access": False, "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False, "lock_configuration": True,
+}
+
+
+def connect(path: Path, read_only: bool, wait_s: float = DEFAULT_WAIT_S, sandbox: bool = False
+            ) -> duckdb.DuckDBPyConnection:
     """Open the database, retrying while another process holds its lock."""
     deadline = time.monotonic() + max(wait_s, 0.0)
     delay = 0.02
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path), read_only=read_only, config=dict(SANDBOX) if sandbox else {})
         except duckdb.Error as exc:
             if _is_lock_error(exc):
                 if time.monotonic() >= deadline:
@@ -90,13 +97,14 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int = SCHEMA_VERSION) -> int
 
 
 @contextmanager
-def open_db(path: Path, read_only: bool = False, wait_s: float = DEFAULT_WAIT_S
+def open_db(path: Path, read_only: bool = False, wait_s: float = DEFAULT_WAIT_S, sandbox: bool = False
             ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived connection; a writable one is migrated to the current schema first."""
+    """A short-lived connection; a writable one is migrated to the current schema first.
+    `sandbox` (read-only only) also shuts out files, network, extensions and settings."""
     if read_only and not path.exists():
         with open_db(path, read_only=False, wait_s=wait_s):
             pass
-    con = connect(path, read_only=read_only, wait_s=wait_s)
+    con = connect(path, read_only=read_only, wait_s=wait_s, sandbox=sandbox and read_only)
     try:
         if not read_only:
             migrate(con)

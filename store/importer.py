@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mixer.errors import MixerError
+from mixer.names import check_name
 from store.db import DEFAULT_WAIT_S, first_row, transaction
 from store.records import MetricRow, RunRecord, SearchRecord, new_id
 from store.writes import insert_search, upsert_runs
@@ -98,6 +99,7 @@ def _ids(frame: pd.DataFrame, spec: ImportSpec, path: Path) -> pd.Series:
 
 def import_runs(db: Path, spec: ImportSpec, wait_s: float = DEFAULT_WAIT_S) -> ImportReport:
     """Validate everything first, then write the search and all runs in one transaction."""
+    check_name(spec.search, "search")
     if spec.fidelity and spec.fidelity_column:
         raise MixerError("give either --fidelity or --fidelity-column, not both")
     mix = read_csv(spec.mixtures_csv)
@@ -119,26 +121,9 @@ def import_runs(db: Path, spec: ImportSpec, wait_s: float = DEFAULT_WAIT_S) -> I
     if spec.target and spec.target not in metric_cols:
         raise MixerError(f"target '{spec.target}' is not among the imported metrics "
                          f"({', '.join(sorted(metric_cols))})")
-    weights = _numeric(mix, weight_cols, spec.mixtures_csv)
+    weights, max_correction = _normalised_weights(_numeric(mix, weight_cols, spec.mixtures_csv), mix_ids, spec)
     values = _numeric(met, metric_cols, met_path)
-    if (weights < 0).any():
-        row = int(np.argwhere(weights < 0)[0][0])
-        raise MixerError(f"{spec.mixtures_csv}: negative weight in run '{mix_ids[row]}'")
-    sums = weights.sum(axis=1)
-    worst = int(np.argmax(np.abs(sums - 1.0)))
-    if abs(sums[worst] - 1.0) > spec.sum_tolerance:
-        raise MixerError(f"{spec.mixtures_csv}: weights of run '{mix_ids[worst]}' sum to "
-                         f"{sums[worst]:.6g}, more than {spec.sum_tolerance:g} from 1")
-    weights = weights / sums[:, None]
-    max_correction = float(np.max(np.abs(sums - 1.0)))
-
-    if spec.fidelity_column:
-        if spec.fidelity_column not in mix.columns:
-            raise MixerError(f"fidelity column '{spec.fidelity_column}' not found in {spec.mixtures_csv}")
-        fidelities = mix[spec.fidelity_column].astype(str).tolist()
-    else:
-        fidelities = [spec.fidelity] * len(mix)
-
+    fidelities = _fidelities(mix, spec)
     domain_names = list(weight_cols)
     metric_names = list(metric_cols)
     with transaction(db, wait_s) as con:
@@ -147,6 +132,27 @@ def import_runs(db: Path, spec: ImportSpec, wait_s: float = DEFAULT_WAIT_S) -> I
                                  values, fidelities)
         upsert_runs(con, runs, metrics)
     return ImportReport(search_id, len(runs), domain_names, metric_names, max_correction)
+
+
+def _normalised_weights(weights: np.ndarray, ids: pd.Series, spec: ImportSpec) -> tuple[np.ndarray, float]:
+    """Rows renormalised to sum 1 (rounding within the tolerance), and the largest correction."""
+    if (weights < 0).any():
+        row = int(np.argwhere(weights < 0)[0][0])
+        raise MixerError(f"{spec.mixtures_csv}: negative weight in run '{ids[row]}'")
+    sums = weights.sum(axis=1)
+    worst = int(np.argmax(np.abs(sums - 1.0)))
+    if abs(sums[worst] - 1.0) > spec.sum_tolerance:
+        raise MixerError(f"{spec.mixtures_csv}: weights of run '{ids[worst]}' sum to "
+                         f"{sums[worst]:.6g}, more than {spec.sum_tolerance:g} from 1")
+    return weights / sums[:, None], float(np.max(np.abs(sums - 1.0)))
+
+
+def _fidelities(mix: pd.DataFrame, spec: ImportSpec) -> list[str | None]:
+    if not spec.fidelity_column:
+        return [spec.fidelity] * len(mix)
+    if spec.fidelity_column not in mix.columns:
+        raise MixerError(f"fidelity column '{spec.fidelity_column}' not found in {spec.mixtures_csv}")
+    return mix[spec.fidelity_column].astype(str).tolist()
 
 
 def _records(spec, search_id, mix_ids, domain_names, weights, metric_names, values, fidelities):

@@ -1,5 +1,7 @@
-"""Read-only queries. `run_sql` is what `mixer sql` runs: the connection is opened
-read-only, so a statement that writes is refused by DuckDB itself."""
+"""Read-only queries. `run_sql` is what `mixer sql` runs: one SELECT-type statement (SELECT,
+WITH, DESCRIBE, SHOW, SUMMARIZE) on a read-only connection that can reach no file, network,
+extension or setting beyond the store, so nothing typed can change the store or the machine.
+Saving a result is `--output FILE`, written by mixer, never by SQL."""
 
 from __future__ import annotations
 
@@ -16,16 +18,30 @@ from store.records import SearchRecord
 
 
 def run_sql(db: Path, sql: str, wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
-    """Run one user statement on a read-only connection."""
-    with open_db(db, read_only=True, wait_s=wait_s) as con:
+    """Run one user query in the sandbox (module docstring)."""
+    with open_db(db, read_only=True, wait_s=wait_s, sandbox=True) as con:
         try:
+            _check_one_query(con, sql)
             return con.execute(sql).df()
         except duckdb.Error as exc:
             first = str(exc).splitlines()[0]
             if "read-only" in first.lower():
                 raise MixerError("mixer sql is read-only: the statement would change the store "
                                  "and was refused") from None
+            if "disabled by configuration" in first or "configuration has been locked" in first:
+                raise MixerError(f"mixer sql reads the store only: {first}") from None
             raise MixerError(f"SQL error: {first}") from None
+
+
+def _check_one_query(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    statements = con.extract_statements(sql)
+    if len(statements) != 1:
+        raise MixerError(f"mixer sql runs exactly one statement, got {len(statements)}")
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        name = kind.name if hasattr(kind, "name") else str(kind)
+        raise MixerError(f"mixer sql is read-only: a {name} statement was refused (use SELECT, WITH, "
+                         "DESCRIBE or SHOW; save results with --output FILE)")
 
 
 @dataclass
@@ -132,3 +148,14 @@ def run_seconds(db: Path, fidelities: list[str], wait_s: float = DEFAULT_WAIT_S)
             " WHERE r.status = 'done' AND m.split = 'perf' AND m.name = 'wall_s' AND m.value > 0"
             " AND list_contains(?, r.fidelity) GROUP BY r.fidelity", [fidelities]).fetchall()
     return {label: float(seconds) for label, seconds in rows}
+
+
+def next_search_name(db: Path, prefix: str, wait_s: float = DEFAULT_WAIT_S) -> str:
+    """`PREFIX-N` with the smallest N >= 1 not taken by a search."""
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        taken = {r[0] for r in con.execute("SELECT name FROM searches WHERE starts_with(name, ?)",
+                                           [f"{prefix}-"]).fetchall()}
+    n = 1
+    while f"{prefix}-{n}" in taken:
+        n += 1
+    return f"{prefix}-{n}"

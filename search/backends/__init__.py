@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
+from mixer.config import build, parse_pairs, to_data
 from mixer.errors import MixerError
 from search.backends.base import Backend, Proposal, Recommendation
 from search.backends.bayesopt import BayesOptBackend, BayesOptConfig
@@ -20,42 +20,27 @@ REGISTRY: dict[str, tuple[type, type]] = {
 
 
 def parse_options(pairs: list[str]) -> dict[str, str]:
-    """`--option key=value` strings -> dict."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise MixerError(f"bad --option '{pair}': expected KEY=VALUE")
-        out[key.strip()] = value.strip()
-    return out
+    """`--option KEY=VALUE` strings -> {key: text}; values are typed by `backend_config`."""
+    return parse_pairs(pairs, "--option", split_commas=False, form="KEY=VALUE")
 
 
 def backend_config(name: str, options: dict[str, Any]) -> Any:
-    """The backend's typed config from user options; unknown names fail here, at creation."""
+    """The backend's typed config from user options: unknown names and values of the wrong
+    type fail here, at creation, naming the option and the type it expects."""
     if name not in REGISTRY:
         raise MixerError(f"unknown backend '{name}' (choose from {', '.join(REGISTRY)})")
-    config_cls = REGISTRY[name][1]
-    fields = {f.name: f for f in dataclasses.fields(config_cls)}
-    unknown = [k for k in options if k not in fields]
-    if unknown:
-        raise MixerError(f"backend {name} has no option {', '.join(unknown)} "
-                         f"(options: {', '.join(fields) or 'none'})")
-    typed = {}
-    for key, value in options.items():
-        kind = type(fields[key].default)
-        try:
-            typed[key] = value if not isinstance(value, str) or kind is str else (
-                kind(float(value)) if kind in (int, float) else kind(value))
-        except (TypeError, ValueError):
-            raise MixerError(f"backend {name}: bad value {value!r} for option {key}") from None
-    try:
-        return config_cls(**typed)
-    except (TypeError, ValueError) as exc:
-        raise MixerError(f"backend {name}: {exc}") from None
+    return build(REGISTRY[name][1], options, f"backend {name}")
+
+
+def typed_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The given options as typed values (what a search stores)."""
+    config = backend_config(name, options)
+    return {key: to_data(getattr(config, key)) for key in options}
 
 
 def make_backend(name: str, options: dict[str, Any], space: SearchSpace) -> Backend:
     return REGISTRY[name][0](backend_config(name, options), space)
 
 
-__all__ = ["REGISTRY", "Backend", "Proposal", "Recommendation", "backend_config", "make_backend", "parse_options"]
+__all__ = ["REGISTRY", "Backend", "Proposal", "Recommendation", "backend_config", "make_backend", "parse_options",
+           "typed_options"]

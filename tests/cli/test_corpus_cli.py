@@ -2,25 +2,23 @@ import json
 
 import pytest
 
-from tests.cli.test_foundation_cli import _one_error_line
-from tests.conftest import run_mixer
-from tests.fixtures import synthetic_documents, write_jsonl
+from tests.conftest import mixer_cli, one_error_line, synthetic_documents, write_jsonl
 
 
 def test_add_list_show_remove(workspace, tmp_path):
     src = write_jsonl(tmp_path / "web.jsonl", synthetic_documents(0, 100, "ab c"))
-    added = run_mixer("corpus", "add", "web", str(src), workspace=workspace)
+    added = mixer_cli("corpus", "add", "web", str(src), workspace=workspace)
     assert added.returncode == 0, added.stderr
-    listed = run_mixer("corpus", "list", "--format", "json", workspace=workspace)
+    listed = mixer_cli("corpus", "list", "--format", "json", workspace=workspace)
     (row,) = json.loads(listed.stdout)
     assert row["name"] == "web" and row["docs"] + row["val_docs"] == 100
-    stored = run_mixer("sql", "select name, n_tokens from domains", "--format", "json", workspace=workspace)
+    stored = mixer_cli("sql", "select name, n_tokens from domains", "--format", "json", workspace=workspace)
     assert json.loads(stored.stdout) == [{"name": "web", "n_tokens": row["tokens"]}]
-    shown = run_mixer("corpus", "show", "web", "--verify", workspace=workspace)
+    shown = mixer_cli("corpus", "show", "web", "--verify", workspace=workspace)
     assert json.loads(shown.stdout)["verified"] == "full"
-    assert run_mixer("corpus", "remove", "web", workspace=workspace).returncode == 0
-    assert json.loads(run_mixer("corpus", "list", "-f", "json", workspace=workspace).stdout) == []
-    assert json.loads(run_mixer("sql", "select * from domains", "-f", "json", workspace=workspace).stdout) == []
+    assert mixer_cli("corpus", "remove", "web", workspace=workspace).returncode == 0
+    assert json.loads(mixer_cli("corpus", "list", "-f", "json", workspace=workspace).stdout) == []
+    assert json.loads(mixer_cli("sql", "select * from domains", "-f", "json", workspace=workspace).stdout) == []
 
 
 @pytest.mark.parametrize("setup, args, needle", [
@@ -38,6 +36,20 @@ def test_corpus_errors(workspace, tmp_path, setup, args, needle):
     tok = tmp_path / "tokenizer.json"
     tok.write_text("{ not a tokenizer")
     if setup == "dup":
-        assert run_mixer("corpus", "add", "web", str(src), workspace=workspace).returncode == 0
+        assert mixer_cli("corpus", "add", "web", str(src), workspace=workspace).returncode == 0
     args = [str(src) if a == "SRC" else str(tok) if a == "TOK" else a for a in args]
-    assert needle in _one_error_line(run_mixer(*args, workspace=workspace))
+    assert needle in one_error_line(mixer_cli(*args, workspace=workspace))
+
+
+@pytest.mark.parametrize("command", ["show", "remove"])
+@pytest.mark.parametrize("name", ["../../victim", "/abs/victim", "-rf", ".hidden", "a b", "quote'd", "tab\there",
+                                  "rtl\u202eevil", "new\nline"])
+def test_domain_names_cannot_reach_outside_the_workspace(workspace, tmp_path, command, name):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "meta.json").write_text("{}")
+    assert mixer_cli("info", workspace=workspace).returncode == 0
+    target = name.replace("/abs/victim", str(victim))
+    args = ["--", target] if target.startswith("-") else [target]
+    assert "bad domain name" in one_error_line(mixer_cli("corpus", command, *args, workspace=workspace))
+    assert (victim / "meta.json").read_text() == "{}"

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,15 +12,13 @@ import pytest
 import yaml
 
 from store import run_sql
-from tests.cli.test_foundation_cli import _one_error_line
-from tests.conftest import ROOT, run_mixer
-from tests.fixtures import synthetic_documents, write_jsonl
+from tests.conftest import ROOT, mixer_cli, one_error_line, run_mixer, synthetic_documents, write_jsonl
 
 QUICK = ["--preset", "tiny", "--tokens", "16k", "--seq-len", "64", "--batch-size", "8", "--cpus", "1"]
 
 
 @pytest.fixture(scope="module")
-def searched(tmp_path_factory):
+def searched(tmp_path_factory):  # every test using it is slow: it starts Ray
     """A workspace with three domains and one finished, validated regmix search."""
     tmp = tmp_path_factory.mktemp("search")
     ws = tmp / "ws"
@@ -32,6 +31,7 @@ def searched(tmp_path_factory):
     return ws, result
 
 
+@pytest.mark.slow
 def test_search_runs_to_budget_and_validates(searched):
     ws, result = searched
     assert "recommended mixture" in result.stdout
@@ -44,6 +44,7 @@ def test_search_runs_to_budget_and_validates(searched):
     assert rec[0]["validation_run_id"] == "s1/validation" and rec[0]["predicted"] > 0
 
 
+@pytest.mark.slow
 def test_best_export_predict_plot_status_list(searched, tmp_path):
     ws, _ = searched
     best = run_mixer("best", workspace=ws)
@@ -62,18 +63,32 @@ def test_best_export_predict_plot_status_list(searched, tmp_path):
     assert run_mixer("plot", "s1", "-o", str(png), workspace=ws).returncode == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     status = run_mixer("search", "status", "s1", workspace=ws)
-    assert "status: done" in status.stdout and "runs: 6" in status.stdout
+    assert re.search(r"│ status +│ done +│", status.stdout) and re.search(r"│ runs +│ 6 +│", status.stdout)
     listed = json.loads(run_mixer("search", "list", "-f", "json", workspace=ws).stdout)
     assert [(s["name"], s["status"], s["runs"]) for s in listed] == [("s1", "done", 6)]
+
+
+@pytest.fixture(scope="module")
+def three_domains(tmp_path_factory):
+    """A workspace with the same three domains and no search (built in-process, fast)."""
+    tmp = tmp_path_factory.mktemp("domains")
+    ws = tmp / "ws"
+    for i, (name, alphabet) in enumerate([("web", "abc "), ("code", "{}();\n"), ("math", "0123+=")]):
+        src = write_jsonl(tmp / f"{name}.jsonl", synthetic_documents(i, 60, alphabet))
+        assert mixer_cli("corpus", "add", name, str(src), workspace=ws).returncode == 0
+    return ws
 
 
 @pytest.mark.parametrize("args, needle", [
     (["search", "start", "--backend", "gp", "--tokens", "16k"], "unknown backend 'gp'"),
     (["search", "start", "--option", "depth=3", "--tokens", "16k"], "has no option depth"),
+    (["search", "start", "--option", "top_k=2.7", "--tokens", "16k"], "regmix.top_k expects int, got '2.7'"),
     (["search", "start", "--target", "physics", "--tokens", "16k"], "unknown target physics"),
     (["search", "start", "--domains", "web,nope", "--tokens", "16k"], "unknown domain(s): nope"),
     (["search", "start", "--tokens", "10M"], "more than --max-epochs 4 times"),
-    (["search", "start", "--name", "s1", "--tokens", "16k"], "already exists"),
+    (["search", "start", "--runs", "0", "--tokens", "16k"], "--runs must be at least 1, got 0"),
+    (["search", "start", "--name", "a/b", "--tokens", "16k"], "bad search name 'a/b'"),
+    (["search", "start", "--evaluator", "table"], "--evaluator table needs --table SEARCH"),
     (["search", "start", "--fidelities", "tiny:8k", "--preset", "tiny"], "either --fidelities or --preset"),
     (["search", "start", "--fidelities", "tiny:8k,1m:4k", "--backend", "bayesopt", "--target-fidelity", "tiny:8k"],
      "must have the largest model"),
@@ -83,26 +98,36 @@ def test_best_export_predict_plot_status_list(searched, tmp_path):
     (["search", "start", "--fidelities", "huge:8k,tiny:16k", "--backend", "bayesopt"], "unknown proxy preset 'huge'"),
     (["search", "status", "ghost"], "no search named 'ghost'"),
     (["search", "resume", "ghost"], "no search named 'ghost'"),
-    (["search", "resume", "s1"], "already finished"),
     (["search", "cancel", "ghost"], "no search named 'ghost'"),
     (["best", "ghost"], "no search named 'ghost'"),
     (["export", "ghost"], "no search named 'ghost'"),
-    (["export", "s1", "--format", "csv"], "unknown export format 'csv'"),
     (["plot", "ghost", "-o", "x.png"], "no search named 'ghost'"),
-    (["plot", "s1", "-o", "x.txt"], "use a .png"),
     (["predict", "ghost", "--mixtures", "m.csv"], "no search named 'ghost'"),
+])
+def test_search_command_errors(three_domains, args, needle):
+    assert needle in one_error_line(mixer_cli(*args, workspace=three_domains))
+    assert "ghost" in args or json.loads(mixer_cli("search", "list", "-f", "json", workspace=three_domains).stdout) == []
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["search", "start", "--name", "s1", "--tokens", "16k"], "already exists"),
+    (["search", "resume", "s1"], "already finished"),
+    (["export", "s1", "--format", "csv"], "unknown export format 'csv'"),
+    (["plot", "s1", "-o", "x.txt"], "use a .png"),
     (["predict", "s1", "--mixtures", "/no/file.csv"], "file not found"),
 ])
-def test_search_command_errors(searched, args, needle):
+@pytest.mark.slow
+def test_errors_on_a_finished_search(searched, args, needle):
     ws, _ = searched
-    assert needle in _one_error_line(run_mixer(*args, workspace=ws))
+    assert needle in one_error_line(mixer_cli(*args, workspace=ws))
 
 
 def test_commands_in_an_empty_workspace(workspace):
-    assert "no domains" in _one_error_line(run_mixer("search", "start", workspace=workspace))
-    assert "no search has a recommendation" in _one_error_line(run_mixer("best", workspace=workspace))
+    assert "no domains" in one_error_line(mixer_cli("search", "start", workspace=workspace))
+    assert "no search has a recommendation" in one_error_line(mixer_cli("best", workspace=workspace))
 
 
+@pytest.mark.slow
 def test_kill_9_of_the_driver_then_resume(searched):
     ws, _ = searched
     cmd = [sys.executable, "-c", "import cli; cli.app()", "--workspace", str(ws), "search", "start", "--name", "k9",
@@ -134,6 +159,7 @@ def test_kill_9_of_the_driver_then_resume(searched):
     assert after.set_index("run_id").target[finished_before.index].tolist() == finished_before.tolist()
 
 
+@pytest.mark.slow
 def test_bayesopt_at_two_proxy_fidelities_with_measured_costs(searched):
     ws, _ = searched
     result = run_mixer("search", "start", "--name", "mf", "--backend", "bayesopt", "--fidelities", "tiny:8k,tiny:16k",
@@ -153,4 +179,4 @@ def test_bayesopt_at_two_proxy_fidelities_with_measured_costs(searched):
     assert evidence["target_fidelity"] == "tiny:16000" and evidence["costs"]["tiny:16000"] == 1.0
     assert evidence["costs"]["tiny:8000"] > 0 and evidence["costs"]["tiny:8000"] != pytest.approx(0.5, abs=1e-9)
     status = run_mixer("search", "status", "mf", workspace=ws).stdout
-    assert "runs_by_fidelity: {'tiny:8000': " in status
+    assert re.search(r"│ runs by fidelity │ tiny:8000: \d, tiny:16000: \d", status), status

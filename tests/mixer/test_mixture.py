@@ -18,8 +18,8 @@ def test_parse_and_canonical_round_trips():
     ("a=0.5,b=-0.1,c=0.6", "negative"),
     ("a=nan,b=1", "not finite"),
     ("a=0.5,b=0.4", "sum to 0.9"),
-    ("a=0.5,a=0.5", "appears twice"),
-    ("a0.5", "expected NAME=WEIGHT"),
+    ("a=0.5,a=0.5", "names .a. twice"),
+    ("a0.5", "bad mixture entry .a0.5.: expected NAME=WEIGHT"),
     ("a=half,b=0.5", "bad weight for domain 'a'"),
     ("", "at least one domain"),
 ])

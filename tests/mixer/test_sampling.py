@@ -27,7 +27,7 @@ def test_repetition_cap_for_a_token_budget():
 
 
 def test_impossible_budget_is_refused():
-    with pytest.raises(MixerError, match="repeats the data"):
+    with pytest.raises(MixerError, match="repeats these domains"):
         sample_mixtures(TOKENS, 10, seed=0, cfg=SamplerConfig(token_budget=10**12, max_epochs=1))
 
 

@@ -1,16 +1,16 @@
 import pytest
 import torch
 
-from proxies import PRESETS, ProxyLM, parameter_counts, preset_config
+from proxies import PRESETS, ProxyLM, parameter_counts, preset_config, preset_parameters
 from proxies.model import ProxyConfig
 
 
 @pytest.mark.parametrize("name, low, high", [("tiny", 80e3, 120e3), ("1m", 0.8e6, 1.2e6), ("5m", 4e6, 6e6),
                                              ("20m", 16e6, 24e6), ("60m", 50e6, 70e6)])
 def test_presets_are_named_by_non_embedding_parameters(name, low, high):
-    counts = parameter_counts(ProxyLM(preset_config(name, 257)))
+    counts = preset_parameters(name, 257)  # on the meta device: no memory, no init
     assert low <= counts["non_embedding"] <= high
-    moe = parameter_counts(ProxyLM(preset_config(f"moe-{name}", 257)))
+    moe = preset_parameters(f"moe-{name}", 257)
     assert moe["total"] > 2.5 * counts["total"] * 0.9
     assert abs(moe["active_non_embedding"] - counts["non_embedding"]) / counts["non_embedding"] < 0.05
 
@@ -57,8 +57,10 @@ def test_balanced_router_gives_balance_loss_of_one():
     assert float(layer.last_aux_loss) == pytest.approx(1.0)  # E * (1 * 1/E) with all load on one
 
 
-def test_all_presets_build():
-    assert {"tiny", "1m", "5m", "20m", "60m", "moe-tiny", "moe-1m"} <= set(PRESETS)
+def test_meta_device_counts_equal_a_real_model():
+    for name in ("tiny", "moe-tiny"):
+        assert preset_parameters(name, 257) == parameter_counts(ProxyLM(preset_config(name, 257)))
+    assert set(PRESETS) == {p for d in ("tiny", "1m", "5m", "20m", "60m") for p in (d, f"moe-{d}")}
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -15,6 +15,8 @@ import time
 import pytest
 
 
+pytestmark = pytest.mark.slow  # starts Ray
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -76,7 +78,7 @@ def test_proxies_run_on_the_second_node(two_node_cluster, small_domains):
         jobs = [ProxyJob(f"r{{i}}", TrainConfig(preset="tiny", tokens=8192, seq_len=64, batch_size=8,
                          threads=1, seed=i, eval_tokens=2048), Mixture.parse("alpha=1"), ["alpha"])
                 for i in range(2)]
-        results = [r for _, r in runner.run(jobs, parallel=2)]
+        results = [r.to_dict() for _, r in runner.run(jobs, parallel=2)]
         second = [n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("second_node")]
         print(json.dumps({{"results": results, "second": second, "nodes": len(ray.nodes())}}))
     """)

@@ -10,6 +10,8 @@ from mixer import Mixture
 from proxies.runner import ProxyJob, ProxyRunner, RunnerConfig
 from proxies.train import TrainConfig
 
+pytestmark = pytest.mark.slow  # starts Ray
+
 TINY = dict(preset="tiny", tokens=16_384, seq_len=64, batch_size=8, threads=1, eval_tokens=4096)
 
 
@@ -36,11 +38,11 @@ def test_four_proxies_run_in_parallel_and_stream_back(embedded_ray, domains_dir)
     runner = ProxyRunner(domains_dir, RunnerConfig(cpus_per_run=0.5))
     results = dict((job.run_id, r) for job, r in runner.run([_job(i) for i in range(4)], parallel=4))
     assert sorted(results) == [f"run-{i}" for i in range(4)]
-    assert all(r["status"] == "done" and set(r["val_loss"]) == {"alpha", "beta", "gamma"} for r in results.values())
-    spans = sorted((r["started_at"], r["finished_at"]) for r in results.values())
+    assert all(r.status == "done" and set(r.val_loss) == {"alpha", "beta", "gamma"} for r in results.values())
+    spans = sorted((r.started_at, r.finished_at) for r in results.values())
     overlapping = sum(1 for s, _ in spans[1:] if s < spans[0][1])
     assert overlapping >= 2, spans  # they really ran at the same time
-    assert len({round(r["val_loss"]["alpha"], 6) for r in results.values()}) == 4  # different seeds
+    assert len({round(r.val_loss["alpha"], 6) for r in results.values()}) == 4  # different seeds
 
 
 def test_object_store_transport_gives_the_same_result(embedded_ray, domains_dir):
@@ -48,15 +50,15 @@ def test_object_store_transport_gives_the_same_result(embedded_ray, domains_dir)
     shipped = ProxyRunner(domains_dir, RunnerConfig(domain_transport="object_store"))
     (_, a), = list(by_path.run([_job(7)]))
     (_, b), = list(shipped.run([_job(7)]))
-    assert a["status"] == b["status"] == "done"
-    assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-6)
+    assert a.status == b.status == "done"
+    assert a.val_loss == pytest.approx(b.val_loss, abs=1e-6)
 
 
 def test_deterministic_failures_come_back_failed(embedded_ray, domains_dir):
     runner = ProxyRunner(domains_dir, RunnerConfig(max_retries=3))
     results = {job.run_id: r for job, r in runner.run([_job(1, lr=float("inf")), _job(2, preset="nope")])}
-    assert results["run-1"]["status"] == "failed" and "diverged" in results["run-1"]["error"]
-    assert results["run-2"]["status"] == "failed" and "unknown proxy preset" in results["run-2"]["error"]
+    assert results["run-1"].status == "failed" and "diverged" in results["run-1"].error
+    assert results["run-2"].status == "failed" and "unknown proxy preset" in results["run-2"].error
 
 
 def test_worker_death_is_retried_with_the_runner_options(embedded_ray, tmp_path, domains_dir):

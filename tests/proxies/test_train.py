@@ -1,6 +1,5 @@
 import math
 
-import numpy as np
 import pytest
 
 from mixer import Mixture
@@ -9,19 +8,21 @@ from proxies import TrainConfig, train_proxy
 QUICK = dict(preset="tiny", seq_len=64, batch_size=8, threads=2, eval_tokens=8192)
 
 
+@pytest.mark.slow  # trains hundreds of steps
 def test_loss_falls_and_results_are_complete(small_domains):
     result = train_proxy(TrainConfig(tokens=120_000, **QUICK), small_domains,
                          Mixture.parse("alpha=0.4,beta=0.4,gamma=0.2"))
     assert result.status == "done" and result.steps == 120_000 // (8 * 64)
     first, last = result.curve[0], result.curve[-1]
-    assert last["train_loss"] < first["train_loss"] and last["train_loss"] < 0.5 * math.log(257)
-    assert all(a["val"]["alpha"] >= b["val"]["alpha"] - 0.05 for a, b in zip(result.curve, result.curve[1:]))
+    assert last.train_loss < first.train_loss and last.train_loss < 0.5 * math.log(257)
+    assert all(a.val["alpha"] >= b.val["alpha"] - 0.05 for a, b in zip(result.curve, result.curve[1:]))
     assert set(result.val_loss) == {"alpha", "beta", "gamma"}
     assert all(math.isfinite(v) and v < math.log(257) for v in result.val_loss.values())
     assert result.tokens_per_s > 0 and result.params["non_embedding"] > 80_000
     assert result.epochs["alpha"] > 0
 
 
+@pytest.mark.slow  # trains hundreds of steps
 def test_per_domain_losses_follow_the_mixture(small_domains):
     cfg = TrainConfig(tokens=80_000, **QUICK)
     on_alpha = train_proxy(cfg, small_domains, Mixture.parse("alpha=1"))
@@ -30,6 +31,7 @@ def test_per_domain_losses_follow_the_mixture(small_domains):
     assert on_gamma.val_loss["gamma"] < on_alpha.val_loss["gamma"] - 0.3
 
 
+@pytest.mark.slow  # trains hundreds of steps
 def test_same_seed_same_losses(small_domains):
     cfg = TrainConfig(tokens=40_000, seed=3, **QUICK)
     a = train_proxy(cfg, small_domains, Mixture.parse("alpha=0.5,beta=0.5"))
@@ -45,6 +47,7 @@ def test_divergence_is_a_failed_run_with_a_reason(small_domains):
     assert result.val_loss == {}
 
 
+@pytest.mark.slow  # trains hundreds of steps
 def test_moe_keeps_every_expert_in_use_and_stats_add_up(small_domains):
     result = train_proxy(TrainConfig(tokens=120_000, **{**QUICK, "preset": "moe-tiny"}), small_domains,
                          Mixture.parse("alpha=0.4,beta=0.4,gamma=0.2"))
@@ -56,6 +59,7 @@ def test_moe_keeps_every_expert_in_use_and_stats_add_up(small_domains):
     assert result.params["active"] < 0.5 * result.params["total"]
 
 
+@pytest.mark.slow  # trains hundreds of steps
 def test_controller_can_change_the_mixture(small_domains):
     calls = []
 

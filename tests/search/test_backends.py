@@ -4,38 +4,15 @@ import pytest
 from mixer import MixerError
 from search.backends import backend_config, make_backend, parse_options
 from search.history import History
-from search.fidelity import Fidelities
-from search.space import Pool, SearchSpace
-
-DOMAINS = ["a", "b", "c", "d"]
-OPTIMUM = np.array([0.4, 0.3, 0.2, 0.1])
-
-
-def truth(X: np.ndarray) -> np.ndarray:
-    """A smooth loss with its minimum inside the simplex."""
-    return 2.0 + ((X - OPTIMUM) ** 2).sum(axis=1) * 5
-
-
-def _history(n: int, seed: int = 0) -> History:
-    X = np.random.default_rng(seed).dirichlet(np.ones(4), size=n)
-    return History(DOMAINS, X, truth(X), ["f"] * n, [f"r{i}" for i in range(n)], [None] * n)
-
-
-def _space(pool: bool = False) -> SearchSpace:
-    space = SearchSpace(DOMAINS, prior=np.full(4, 0.25), fidelity=Fidelities.single("f"))
-    if pool:
-        X = np.random.default_rng(9).dirichlet(np.ones(4), size=200)
-        space.pool = Pool([f"p{i}" for i in range(200)], X, ["f"] * 200)
-    return space
-
+from tests.conftest import DOMAINS, OPTIMUM, make_history, make_space, truth
 
 FAST = {"n_candidates": 20_000, "screen_top": 500, "n_models": 3}
 
 
 @pytest.mark.parametrize("name, options", [("random", {}), ("regmix", FAST), ("bayesopt", {"n_candidates": 256})])
 def test_every_proposal_is_a_valid_mixture(name, options):
-    backend = make_backend(name, options, _space())
-    for history in (History.empty(DOMAINS), _history(30)):
+    backend = make_backend(name, options, make_space())
+    for history in (History.empty(DOMAINS), make_history(30)):
         proposals = backend.propose(history, 5, np.random.default_rng(1))
         assert len(proposals) == 5
         for p in proposals:
@@ -44,8 +21,8 @@ def test_every_proposal_is_a_valid_mixture(name, options):
 
 
 def test_regmix_recommends_near_the_optimum_with_calibrated_prediction():
-    backend = make_backend("regmix", FAST, _space())
-    history = _history(60)
+    backend = make_backend("regmix", FAST, make_space())
+    history = make_history(60)
     rec = backend.recommend(history)
     chosen = rec.mixture.vector(DOMAINS)
     assert np.abs(chosen - OPTIMUM).sum() < 0.25
@@ -55,16 +32,16 @@ def test_regmix_recommends_near_the_optimum_with_calibrated_prediction():
 
 
 def test_regmix_proposals_improve_on_random_ones():
-    history = _history(40)
-    regmix = make_backend("regmix", FAST, _space()).propose(history, 8, np.random.default_rng(2))
-    rand = make_backend("random", {}, _space()).propose(history, 8, np.random.default_rng(2))
+    history = make_history(40)
+    regmix = make_backend("regmix", FAST, make_space()).propose(history, 8, np.random.default_rng(2))
+    rand = make_backend("random", {}, make_space()).propose(history, 8, np.random.default_rng(2))
     score = lambda ps: truth(np.array([p.mixture.vector(DOMAINS) for p in ps])).mean()  # noqa: E731
     assert score(regmix) < score(rand) - 0.1
 
 
 @pytest.mark.parametrize("name", ["random", "regmix", "bayesopt"])
 def test_pool_mode_picks_unused_entries_once(name):
-    space = _space(pool=True)
+    space = make_space(pool=True)
     backend = make_backend(name, FAST if name == "regmix" else {}, space)
     history = History(DOMAINS, space.pool.X[:10], truth(space.pool.X[:10]), ["f"] * 10,
                       [f"r{i}" for i in range(10)], [f"p{i}" for i in range(10)], pending_keys=["p10"])
@@ -76,8 +53,8 @@ def test_pool_mode_picks_unused_entries_once(name):
 
 
 def test_random_recommends_its_best_run():
-    history = _history(20)
-    rec = make_backend("random", {}, _space()).recommend(history)
+    history = make_history(20)
+    rec = make_backend("random", {}, make_space()).recommend(history)
     assert np.allclose(rec.mixture.vector(DOMAINS), history.X[np.argmin(history.y)])
 
 
@@ -88,7 +65,11 @@ def test_options_are_typed_and_checked_at_creation():
         backend_config("gp", {})
     with pytest.raises(MixerError, match="has no option depth"):
         backend_config("regmix", {"depth": "3"})
-    with pytest.raises(MixerError, match="bad value 'many'"):
+    with pytest.raises(MixerError, match="regmix.top_k expects int, got 'many'"):
         backend_config("regmix", {"top_k": "many"})
+    with pytest.raises(MixerError, match="regmix.top_k expects int, got '2.7'"):
+        backend_config("regmix", {"top_k": "2.7"})
+    with pytest.raises(MixerError, match="regmix.regressor expects 'auto' | 'lightgbm' | 'linear', got 'tree'"):
+        backend_config("regmix", {"regressor": "tree"})
     with pytest.raises(MixerError, match="expected KEY=VALUE"):
         parse_options(["top_k"])

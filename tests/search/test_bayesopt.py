@@ -8,7 +8,7 @@ from search.backends import backend_config, make_backend
 from search.fidelity import table_fidelities
 from search.history import History
 from search.space import Pool, SearchSpace
-from tests.search.test_backends import DOMAINS, OPTIMUM, _history, _space, truth
+from tests.conftest import DOMAINS, OPTIMUM, make_history, make_space, truth
 
 FAST = {"n_candidates": 512, "recommend_candidates": 4000}
 COSTS = {"cheap": 1.0, "full": 10.0}
@@ -19,7 +19,7 @@ def cheap_truth(X: np.ndarray) -> np.ndarray:
     return truth(X) + 0.8 + 0.3 * X[:, 3]
 
 
-def _mf_space(pool: bool = False) -> SearchSpace:
+def _mfmake_space(pool: bool = False) -> SearchSpace:
     space = SearchSpace(DOMAINS, prior=np.full(4, 0.25), fidelity=table_fidelities(["cheap", "full"], "full", COSTS))
     if pool:
         X = np.random.default_rng(9).dirichlet(np.ones(4), size=60)
@@ -28,7 +28,7 @@ def _mf_space(pool: bool = False) -> SearchSpace:
     return space
 
 
-def _mf_history(n_cheap: int, n_full: int) -> History:
+def _mfmake_history(n_cheap: int, n_full: int) -> History:
     rng = np.random.default_rng(3)
     history = History.empty(DOMAINS)
     for i, x in enumerate(rng.dirichlet(np.ones(4), size=n_cheap + n_full)):
@@ -39,8 +39,8 @@ def _mf_history(n_cheap: int, n_full: int) -> History:
 
 
 def test_single_fidelity_proposals_are_deterministic_distinct_and_promising():
-    backend = make_backend("bayesopt", FAST, _space())
-    history = _history(15)
+    backend = make_backend("bayesopt", FAST, make_space())
+    history = make_history(15)
     first = backend.propose(history, 4, np.random.default_rng(5))
     again = backend.propose(history, 4, np.random.default_rng(5))
     X = np.array([p.mixture.vector(DOMAINS) for p in first])
@@ -50,8 +50,8 @@ def test_single_fidelity_proposals_are_deterministic_distinct_and_promising():
 
 
 def test_recommends_near_the_optimum_with_its_posterior():
-    backend = make_backend("bayesopt", FAST, _space())
-    history = _history(30)
+    backend = make_backend("bayesopt", FAST, make_space())
+    history = make_history(30)
     rec = backend.recommend(history)
     chosen = rec.mixture.vector(DOMAINS)
     assert np.abs(chosen - OPTIMUM).sum() < 0.25
@@ -61,14 +61,14 @@ def test_recommends_near_the_optimum_with_its_posterior():
 
 
 def test_first_proposals_are_prior_draws_at_the_cheapest_fidelity():
-    backend = make_backend("bayesopt", FAST, _mf_space())
+    backend = make_backend("bayesopt", FAST, _mfmake_space())
     proposals = backend.propose(History.empty(DOMAINS), 3, np.random.default_rng(0))
     assert [p.fidelity for p in proposals] == ["cheap"] * 3
 
 
 def test_multi_fidelity_predicts_the_target_from_mostly_cheap_runs():
-    backend = make_backend("bayesopt", FAST, _mf_space())
-    history = _mf_history(n_cheap=30, n_full=4)
+    backend = make_backend("bayesopt", FAST, _mfmake_space())
+    history = _mfmake_history(n_cheap=30, n_full=4)
     rec = backend.recommend(history)
     chosen = rec.mixture.vector(DOMAINS)
     assert np.abs(chosen - OPTIMUM).sum() < 0.3
@@ -84,17 +84,17 @@ def test_multi_fidelity_predicts_the_target_from_mostly_cheap_runs():
 
 def test_costs_steer_the_fidelity():
     """With the cheap fidelity nearly free it is chosen; priced like the target, the target is."""
-    history = _mf_history(n_cheap=20, n_full=6)
+    history = _mfmake_history(n_cheap=20, n_full=6)
     rng = np.random.default_rng(2)
-    free = make_backend("bayesopt", FAST, _mf_space()).propose(
+    free = make_backend("bayesopt", FAST, _mfmake_space()).propose(
         History(**{**history.__dict__, "costs": {"cheap": 0.01, "full": 10.0}}), 1, rng)
-    dear = make_backend("bayesopt", FAST, _mf_space()).propose(
+    dear = make_backend("bayesopt", FAST, _mfmake_space()).propose(
         History(**{**history.__dict__, "costs": {"cheap": 10.0, "full": 10.0}}), 1, np.random.default_rng(2))
     assert free[0].fidelity == "cheap" and dear[0].fidelity == "full"
 
 
 def test_pool_mode_proposes_each_mixture_fidelity_pair_once():
-    space = _mf_space(pool=True)
+    space = _mfmake_space(pool=True)
     backend = make_backend("bayesopt", FAST, space)
     history = History.empty(DOMAINS)
     seen = []
@@ -114,4 +114,4 @@ def test_bad_options_fail_at_creation():
     with pytest.raises(MixerError, match="local_fraction"):
         backend_config("bayesopt", {"local_fraction": "2"})
     with pytest.raises(MixerError, match="needs at least 2 finished runs"):
-        make_backend("bayesopt", {}, _space()).recommend(_history(1))
+        make_backend("bayesopt", {}, make_space()).recommend(make_history(1))

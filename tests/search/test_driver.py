@@ -7,10 +7,11 @@ import pytest
 from mixer import MixerError
 from mixer.workspace import open_workspace
 from search import driver
+from mixer.config import build
 from search.spec import SearchSpec
 from store import ImportSpec, import_runs, latest_recommendation, proposed_run_ids, run_sql, search_runs
 from tests.conftest import REGMIX, needs_regmix
-from tests.search.test_backends import OPTIMUM, truth
+from tests.conftest import OPTIMUM, truth
 
 
 @pytest.fixture
@@ -27,10 +28,15 @@ def table_ws(tmp_path):
     return ws
 
 
-def _spec(**kw):
-    base = dict(name="s", backend="regmix", evaluator="table", table="past", target="loss", runs=24, parallel=4,
-                options={"n_candidates": 20_000, "screen_top": 500, "n_models": 3})
-    return SearchSpec(**{**base, **kw})
+def _spec(name="s", backend="regmix", table="past", target="loss", maximize=False, runs=24, parallel=4,
+          max_cost=None, options=None, fidelities=None, target_fidelity=None, fidelity_costs=None, validate=False):
+    """A table search spec from flat keywords (the nested spec has one field per component)."""
+    options = {"n_candidates": 20_000, "screen_top": 500, "n_models": 3} if options is None else options
+    return build(SearchSpec, dict(
+        name=name, backend=backend, options=options, validate=validate,
+        budget=dict(runs=runs, parallel=parallel, max_cost=max_cost), target=dict(spec=target, maximize=maximize),
+        fidelity=dict(labels=fidelities, target=target_fidelity, costs=fidelity_costs or {}),
+        table=dict(search=table)), "search")
 
 
 def test_table_search_end_to_end(table_ws):
@@ -55,23 +61,29 @@ def test_maximize_flips_the_direction(table_ws):
     assert rec.evidence["best_observed"] == pytest.approx(-best)  # backends minimise -value
 
 
-def test_resume_after_a_crash_reruns_only_unfinished_runs(table_ws, monkeypatch):
+class FailingEvaluator:
+    """Wraps a search's evaluator; calls `on_batch(n)` before the n-th batch (1-based)."""
+
+    def __init__(self, inner, on_batch):
+        self.inner, self.on_batch, self.batches = inner, on_batch, 0
+
+    def evaluate(self, runs):
+        self.batches += 1
+        self.on_batch(self.batches)
+        yield from self.inner.evaluate(runs)
+
+
+def test_resume_after_a_crash_reruns_only_unfinished_runs(table_ws):
     search = driver.create(table_ws, _spec(name="crashy", runs=12))
-    real = driver._evaluate
-    calls = {"n": 0}
 
-    def crash_on_third_round(session, records, progress):
-        calls["n"] += 1
-        if calls["n"] == 3:
+    def ctrl_c_on_third(n):
+        if n == 3:
             raise KeyboardInterrupt  # Ctrl-C after the third round was recorded as queued
-        real(session, records, progress)
 
-    monkeypatch.setattr(driver, "_evaluate", crash_on_third_round)
     with pytest.raises(KeyboardInterrupt):
-        driver.run(table_ws, search.name)
+        driver.run(table_ws, search.name, evaluator=lambda inner: FailingEvaluator(inner, ctrl_c_on_third))
     before = search_runs(table_ws.db_path, search.id)
     assert (before.status == "done").sum() == 8 and before.status.isin(["queued", "running"]).sum() == 4
-    monkeypatch.setattr(driver, "_evaluate", real)
     driver.run(table_ws, search.name)
     after = search_runs(table_ws.db_path, search.id)
     assert len(after) == 12 and (after.status == "done").all() and after.run_id.is_unique
@@ -79,21 +91,27 @@ def test_resume_after_a_crash_reruns_only_unfinished_runs(table_ws, monkeypatch)
     assert list(kept.target_value) == list(before[before.status == "done"].target_value)
 
 
-def test_cancel_stops_a_running_search_after_its_round(table_ws, monkeypatch):
+def test_cancel_stops_a_running_search_after_its_round(table_ws):
     search = driver.create(table_ws, _spec(name="stopme"))
-    real = driver._evaluate
 
-    def cancel_from_elsewhere(session, records, progress):
-        real(session, records, progress)
-        driver.cancel(table_ws, search.name)  # as `mixer search cancel` in another process
+    def cancel_from_elsewhere(n):
+        if n == 2:
+            driver.cancel(table_ws, search.name)  # as `mixer search cancel` in another process
 
-    monkeypatch.setattr(driver, "_evaluate", cancel_from_elsewhere)
-    assert driver.run(table_ws, search.name) is None
-    assert len(search_runs(table_ws.db_path, search.id)) == 4
+    assert driver.run(table_ws, search.name, evaluator=lambda inner: FailingEvaluator(inner, cancel_from_elsewhere)) is None
+    assert len(search_runs(table_ws.db_path, search.id)) == 8
     with pytest.raises(MixerError, match="already cancelled"):
         driver.cancel(table_ws, search.name)
     with pytest.raises(MixerError, match="was cancelled"):
         driver.run(table_ws, search.name)
+
+
+def test_every_run_has_its_own_stored_seed(table_ws):
+    search = driver.create(table_ws, _spec(name="seeds", runs=8, backend="random", options={}))
+    driver.run(table_ws, search.name)
+    seeds = search_runs(table_ws.db_path, search.id).seed
+    assert seeds.notna().all() and seeds.nunique() == 8
+    assert list(seeds) == [driver.run_seed(0, i) for i in range(8)]  # reproducible from (search seed, index)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -101,8 +119,9 @@ def test_cancel_stops_a_running_search_after_its_round(table_ws, monkeypatch):
     (dict(options={"bogus": "1"}), "has no option bogus"),
     (dict(target="latency"), "unknown target latency"),
     (dict(table="missing"), "no search named 'missing'"),
-    (dict(evaluator="table", table=None), "needs --table"),
-    (dict(validate=True), "needs --evaluator proxy"),
+    (dict(validate=True), "validate trains the recommendation and needs the proxy evaluator"),
+    (dict(runs=0), "budget.runs must be at least 1, got 0"),
+    (dict(name="../x"), "bad search name '../x'"),
 ])
 def test_bad_searches_fail_at_creation_and_store_nothing(table_ws, change, message):
     with pytest.raises(MixerError, match=message):
@@ -171,12 +190,12 @@ def test_single_fidelity_backend_on_a_two_fidelity_table_uses_the_target(two_fid
 
 
 @pytest.mark.parametrize("change, message", [
-    (dict(MF, target_fidelity=None), "choose one with --target-fidelity"),
+    (dict(MF, target_fidelity=None), "choose one with fidelity.target"),
     (dict(MF, fidelity_costs={}), "need costs: give --fidelity-cost"),
     (dict(fidelities=["cheap", "full"], target_fidelity="full"), "backend regmix searches one fidelity"),
     (dict(MF, target_fidelity="huge"), "has no runs at fidelity huge"),
     (dict(MF, fidelity_costs={"cheap": 1, "full": 10, "mid": 3}), "names mid, not a fidelity"),
-    (dict(MF, max_cost=0), "--max-cost must be positive"),
+    (dict(MF, max_cost=0), "budget.max_cost must be positive"),
 ])
 def test_bad_multi_fidelity_searches_fail_at_creation(two_fidelity_ws, change, message):
     with pytest.raises(MixerError, match=message):

@@ -22,4 +22,6 @@ def test_unknown_names_fail_early():
         Target("nope").check(FINALS)
     with pytest.raises(MixerError, match="bad target weight"):
         Target("web=x").weights
-    Target("avg").check([])
+    Target("avg").check([])  # avg names nothing, so any run can be measured
+    with pytest.raises(MixerError, match="unknown target code"):
+        Target("web=0.5,code=0.5").check(["web"])

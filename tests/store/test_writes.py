@@ -1,3 +1,4 @@
+import duckdb
 import pytest
 
 from mixer.errors import MixerError
@@ -45,7 +46,7 @@ def test_status_transitions_keep_start_time_and_set_finish(db):
 
 def test_a_failed_transaction_writes_nothing(db):
     bad = RunRecord(id="r2", search_id="s1", mixture={"a": 1.0}, status="exploded")  # CHECK fails
-    with pytest.raises(Exception):
+    with pytest.raises(duckdb.ConstraintException, match="CHECK constraint"):
         write_runs(db, [_run(), bad], _metrics())
     with open_db(db) as con:
         assert first_row(con, "SELECT count(*) FROM runs")[0] == 0

@@ -1,0 +1,84 @@
+"""Rendering results for a terminal or a file: rich tables, CSV, JSON, Parquet.
+
+The CLI's only output helpers; nothing here computes anything.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from mixer.errors import MixerError
+
+console = Console(soft_wrap=True)
+
+
+def cell(value) -> str:
+    """One table cell: floats to 6 significant digits, mixtures as their largest weights."""
+    if isinstance(value, float):
+        return "" if pd.isna(value) else f"{value:.6g}"
+    if isinstance(value, Mapping):
+        top = sorted(((v, k) for k, v in value.items() if v), reverse=True)
+        text = " ".join(f"{k}={v:.3f}" for v, k in top[:4])
+        return text + (f" +{len(top) - 4}" if len(top) > 4 else "")
+    if value is None or (not isinstance(value, (list, tuple)) and pd.isna(value)):
+        return ""
+    return str(value)
+
+
+def render_frame(frame: pd.DataFrame, title: str | None = None) -> None:
+    table = Table(title=title, show_lines=False)
+    for col in frame.columns:
+        table.add_column(str(col), overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(cell(v) for v in row))
+    console.print(table)
+
+
+def render_rows(rows: list[dict], title: str | None = None) -> None:
+    render_frame(pd.DataFrame(rows), title=title)
+
+
+def render_pairs(pairs: Mapping[str, object], title: str | None = None) -> None:
+    """A two-column key/value table."""
+    table = Table(title=title, show_header=False)
+    for key, value in pairs.items():
+        table.add_row(str(key), cell(value))
+    console.print(table)
+
+
+def render_mixture(mixture: Mapping[str, float], title: str) -> None:
+    weights = sorted(mixture.items(), key=lambda kv: -kv[1])
+    render_frame(pd.DataFrame([{"domain": n, "weight": w} for n, w in weights if w > 0]), title=title)
+
+
+def write_frame(frame: pd.DataFrame, fmt: str, output: Path | None) -> None:
+    """Render as a rich table, CSV or JSON on stdout, or write Parquet/CSV/JSON to a file."""
+    if output is not None:
+        _write_file(frame, output)
+    elif fmt == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif fmt == "json":
+        print(frame.to_json(orient="records", indent=2, default_handler=str, date_format="iso"))
+    elif fmt == "table":
+        render_frame(frame)
+    else:
+        raise MixerError(f"--format {fmt}: unknown format (use table, csv or json)")
+
+
+def _write_file(frame: pd.DataFrame, output: Path) -> None:
+    suffix = output.suffix.lower()
+    if suffix not in (".parquet", ".csv", ".json"):
+        raise MixerError(f"--output {output}: unknown file type (use .parquet, .csv or .json)")
+    if suffix == ".parquet":
+        frame.to_parquet(output, index=False)
+    elif suffix == ".csv":
+        frame.to_csv(output, index=False)
+    else:
+        output.write_text(frame.to_json(orient="records", indent=2, default_handler=str, date_format="iso"))
+    print(f"wrote {len(frame)} rows to {output}")
