@@ -124,8 +124,8 @@ def parse_count(text: str | int) -> int:
         value = float(number) * scale
     except ValueError:
         raise MixerError(f"bad count '{text}': use a number with an optional K, M or B suffix") from None
-    if value < 0 or value != value or value != int(value):
-        raise MixerError(f"bad count '{text}': must be a whole non-negative number")
+    if not math.isfinite(value) or value < 0 or value != int(value):
+        raise MixerError(f"bad count '{text}': must be a whole, finite, non-negative number")
     return int(value)
 
 

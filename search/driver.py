@@ -28,6 +28,7 @@ from search.evaluation import Evaluator, RunResult
 from search.evaluators import SearchContext, build_context
 from search.fidelity import split_proxy_label
 from search.history import History
+from search.novelty import novel_proposals
 from search.recording import finished_run, result_metrics
 from search.spec import Budget, EvaluatorKind, ProxySpec, SearchSpec
 from store import (RunRecord, SearchRecord, create_search, get_search, new_id, next_search_name,
@@ -152,14 +153,32 @@ def _one_round(session: SearchSession, progress: ProgressCallback | None) -> boo
     spec = session.spec
     n_so_far, _ = _spent(session)
     n = min(spec.budget.parallel, spec.budget.runs - n_so_far)
-    rng = np.random.default_rng([spec.seed, n_so_far])
-    proposals = session.backend.propose(session.history(), n, rng)
+    proposals = _novel_batch(session, n, n_so_far)
     if not proposals:
-        return False  # pool exhausted
+        return False  # pool exhausted, or nothing new left to propose
     records = [_proposed_run(session, n_so_far + i, p) for i, p in enumerate(proposals)]
     record_proposals(session.ws.db_path, session.search.id, spec.backend, n_so_far, records)
     _evaluate(session, records, progress)
     return True
+
+
+def _novel_batch(session: SearchSession, n: int, n_so_far: int, attempts: int = 4) -> list[Proposal]:
+    """Up to n proposals, none a near-duplicate of a live run (search.novelty): the backend
+    is asked again, then the prior sampler fills what is still missing."""
+    from search.backends.random import RandomBackend, RandomConfig
+
+    space, history, runs = session.context.space, session.history(), session.runs()
+    default = session.spec.fidelity_label if session.spec.proxy is not None else space.target_fidelity
+    if space.pool is not None:  # table entries are distinct runs by construction
+        return session.backend.propose(history, n, np.random.default_rng([session.spec.seed, n_so_far]))
+    kept: list[Proposal] = []
+    for attempt in range(attempts + 1):
+        rng = np.random.default_rng([session.spec.seed, n_so_far, attempt] if attempt else [session.spec.seed, n_so_far])
+        source = session.backend if attempt < attempts else RandomBackend(RandomConfig(), space)
+        kept = novel_proposals(kept + source.propose(history, n + attempt * n, rng), runs, space.domains, default)
+        if len(kept) >= n:
+            break
+    return kept[:n]
 
 
 def _proposed_run(session: SearchSession, index: int, proposal: Proposal) -> RunRecord:

@@ -40,7 +40,7 @@ def _check_one_query(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     kind = statements[0].type
     if kind != duckdb.StatementType.SELECT:
         name = kind.name if hasattr(kind, "name") else str(kind)
-        raise MixerError(f"mixer sql is read-only: a {name} statement was refused (use SELECT, WITH, "
+        raise MixerError(f"mixer sql is read-only: statement type {name} was refused (use SELECT, WITH, "
                          "DESCRIBE or SHOW; save results with --output FILE)")
 
 

@@ -80,10 +80,16 @@ def write_runs(db: Path, runs: list[RunRecord], metrics: list[MetricRow] = (),
 
 def upsert_runs(con: duckdb.DuckDBPyConnection, runs: list[RunRecord], metrics: Iterable[MetricRow] = ()
                 ) -> None:
-    """`write_runs` inside the caller's transaction."""
+    """`write_runs` inside the caller's transaction. A run id that another search owns is
+    refused: one search never overwrites another's runs."""
     runs_df = _runs_frame(runs)
     metrics_df = _metrics_frame(metrics)
     con.register("new_runs", runs_df)
+    clash = first_row(con, "SELECT r.id, r.search_id FROM runs r JOIN new_runs n ON n.id = r.id "
+                           "WHERE r.search_id <> n.search_id LIMIT 1")
+    if clash:
+        con.unregister("new_runs")
+        raise MixerError(f"run '{clash[0]}' belongs to another search ({clash[1]}); not overwritten")
     con.execute("""
         INSERT INTO runs (id, search_id, mixture, schedule, fidelity, preset, n_params, tokens,
                           seed, status, error, target, config_hash, pool_key, started_at, finished_at)

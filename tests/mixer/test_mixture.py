@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from mixer import MixerError, Mixture, Schedule
+from mixer.mixture import parse_count
 
 
 def test_parse_and_canonical_round_trips():
@@ -55,3 +56,9 @@ def test_schedule_pieces():
         Schedule((0.1,), (a,))
     with pytest.raises(MixerError):
         Schedule((0.0, 0.5, 0.5), (a, b, a))
+
+
+@pytest.mark.parametrize("text", ["inf", "1e400", "-5", "2.5", "nan", "2X"])
+def test_bad_counts_are_one_clear_error(text):
+    with pytest.raises(MixerError, match=f"bad count '{text}'"):
+        parse_count(text)

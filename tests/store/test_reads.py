@@ -50,11 +50,11 @@ def test_reader_reports_busy_after_its_wait(db):
 
 
 @pytest.mark.parametrize("statement, message", [
-    ("COPY (SELECT 1) TO 'OUT/x.csv'", "read-only: a COPY statement"),
-    ("EXPORT DATABASE 'OUT/dump'", "read-only: a EXPORT statement"),
-    ("INSTALL httpfs", "read-only: a LOAD statement"),
-    ("SET threads = 1", "read-only: a SET statement"),
-    ("ATTACH 'OUT/other.duckdb'", "read-only: a ATTACH statement"),
+    ("COPY (SELECT 1) TO 'OUT/x.csv'", "read-only: statement type COPY"),
+    ("EXPORT DATABASE 'OUT/dump'", "read-only: statement type EXPORT"),
+    ("INSTALL httpfs", "read-only: statement type LOAD"),
+    ("SET threads = 1", "read-only: statement type SET"),
+    ("ATTACH 'OUT/other.duckdb'", "read-only: statement type ATTACH"),
     ("SELECT 1; DROP TABLE runs", "exactly one statement, got 2"),
     ("SELECT * FROM read_csv('/etc/passwd')", "reads the store only"),
     ("SELECT * FROM read_text('/etc/hostname')", "reads the store only"),

@@ -56,3 +56,13 @@ def test_a_failed_transaction_writes_nothing(db):
 def test_search_names_are_unique(db):
     with pytest.raises(MixerError, match="already exists"):
         create_search(db, SearchRecord(id="s2", name="demo", backend="random", evaluator="proxy"))
+
+
+def test_a_run_id_of_another_search_is_never_overwritten(db):
+    write_runs(db, [_run()])
+    create_search(db, SearchRecord(id="s9", name="other", backend="random", evaluator="proxy"))
+    thief = RunRecord(id="r1", search_id="s9", mixture={"b": 1.0}, status="done")
+    with pytest.raises(MixerError, match="run 'r1' belongs to another search"):
+        write_runs(db, [thief])
+    with open_db(db) as con:
+        assert first_row(con, "SELECT search_id FROM runs WHERE id = 'r1'")[0] == "s1"

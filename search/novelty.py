@@ -1,0 +1,34 @@
+"""No wasted runs: a proposal closer than `MIN_DISTANCE` (L1) to a run already finished,
+queued or running at the same fidelity, or to an earlier proposal of the same batch, is
+dropped. Two runs of one search on (nearly) the same mixture teach a model nothing the
+first did not (each run has its own seed, so seed noise is measured by replicates, on
+purpose, not by accident). Pool mode (a table) is exempt: its entries are distinct runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from search.backends import Proposal
+
+MIN_DISTANCE = 0.02   # L1 between weight vectors, i.e. 1% of the mass moved
+
+
+def novel_proposals(proposals: list[Proposal], runs: pd.DataFrame, domains: list[str],
+                    default_fidelity: str | None = None, min_distance: float = MIN_DISTANCE) -> list[Proposal]:
+    """The proposals that are at least `min_distance` from every live run and each other
+    (a proposal without a fidelity runs at `default_fidelity`)."""
+    live = runs[runs.status.isin(["done", "queued", "running"])]
+    taken: dict[str | None, list[np.ndarray]] = {}
+    for mixture, fidelity in zip(live.mixture, live.fidelity):
+        taken.setdefault(None if pd.isna(fidelity) else fidelity, []).append(
+            np.array([dict(mixture).get(d, 0.0) for d in domains]))
+    kept = []
+    for p in proposals:
+        x = p.mixture.vector(domains)
+        near = taken.setdefault(p.fidelity or default_fidelity, [])
+        if near and np.abs(np.asarray(near) - x).sum(axis=1).min() < min_distance:
+            continue
+        near.append(x)
+        kept.append(p)
+    return kept
