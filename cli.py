@@ -7,14 +7,19 @@ traceback unless `--debug`.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from mixer.layout import check_layout
+from mixer.layout import ShadowedPackageError, check_layout
 
-check_layout()  # before importing `store`: another distribution may own the name
+try:
+    check_layout()  # before importing `store`: another distribution may own the name
+except ShadowedPackageError as exc:
+    print(f"mixer: error: {exc}", file=sys.stderr)
+    sys.exit(2)
 
 import typer  # noqa: E402
 
@@ -23,13 +28,16 @@ from mixer import MixerError, __version__, open_workspace  # noqa: E402
 from mixer.render import console, render_frame, render_mixture, render_pairs, render_rows, write_frame  # noqa: E402
 from mixer.workspace import Workspace  # noqa: E402
 
-# Library errors name Python arguments; the CLI speaks in flags.
+# Library errors name Python arguments (`budget.runs`, `search.budget.runs`); the CLI speaks in flags.
 FLAGS = {
     "budget.runs": "--runs", "budget.parallel": "--parallel", "budget.max_cost": "--max-cost",
     "fidelity.labels": "--fidelities", "fidelity.target": "--target-fidelity", "fidelity.costs": "--fidelity-cost",
-    "proxy.max_epochs": "--max-epochs", "proxy.train.lr_schedule": "--lr-schedule", "max_epochs=": "--max-epochs ", "validate": "--validate",
-    "the proxy evaluator": "--evaluator proxy", "the token budget": "--tokens",
+    "proxy.max_epochs": "--max-epochs", "proxy.train.lr_schedule": "--lr-schedule",
+    "max_epochs": "--max-epochs", "validate": "--validate", "the proxy evaluator": "--evaluator proxy",
+    "the token budget": "--tokens",
 }
+_FLAG_NAMES = re.compile(r"(?<![\w.-])(?:search\.)?(" + "|".join(
+    re.escape(name) for name in sorted(FLAGS, key=len, reverse=True)) + r")(?![\w])")
 
 
 @dataclass
@@ -45,10 +53,8 @@ OPTIONS = Options()
 
 
 def user_message(exc: MixerError) -> str:
-    text = str(exc)
-    for name, flag in FLAGS.items():
-        text = text.replace(name, flag)
-    return text
+    """The error in the CLI's words: whole Python argument names become their flags."""
+    return _FLAG_NAMES.sub(lambda m: FLAGS[m.group(1)], str(exc))
 
 
 class MixerApp(typer.Typer):
@@ -384,8 +390,8 @@ def search_resume(search: str = typer.Argument(..., help="Search name or id.")) 
 
     ws = OPTIONS.open()
     record = store.get_search(ws.db_path, search)
-    budget = load_spec(record).budget.runs if record.backend != "import" else 0
-    rec = _run_with_progress(lambda cb: driver.run(ws, record.id, cb), budget, record.name)
+    spec = load_spec(record)
+    rec = _run_with_progress(lambda cb: driver.run(ws, record.id, cb), spec.budget.runs if spec else 0, record.name)
     if rec is not None:
         _render_recommendation(record.name, rec)
 

@@ -187,14 +187,3 @@ def to_data(obj: Any) -> Any:
     if hasattr(obj, "item") and callable(obj.item):  # numpy scalar
         return obj.item()
     return obj
-
-
-def describe_options(cls: type) -> list[tuple[str, str, Any]]:
-    """(name, type, default) of each option of a config dataclass, for help texts."""
-    hints = typing.get_type_hints(cls)
-    rows = []
-    for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-        rows.append((f.name, type_name(hints[f.name]), to_data(default)))
-    return rows

@@ -70,7 +70,7 @@ def repetition_caps(tokens: np.ndarray, token_budget: int | None, max_epochs: fl
     caps = max_epochs * np.asarray(tokens, dtype=np.float64) / token_budget
     if caps.sum() < 1.0:
         raise MixerError(f"a budget of {token_budget} tokens repeats these domains ({int(np.sum(tokens))} tokens) "
-                         f"more than max_epochs={max_epochs:g} times whatever the mixture; "
+                         f"more than max_epochs {max_epochs:g} times whatever the mixture; "
                          "lower the token budget or raise max_epochs")
     return caps
 

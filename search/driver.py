@@ -50,6 +50,9 @@ class SearchSession:
     """One search's spec, target, space, backend and evaluator, rebuilt from the store."""
 
     def __init__(self, ws: Workspace, search: SearchRecord):
+        if search.backend == "import":
+            raise MixerError(f"search '{search.name}' holds imported runs, not a search; search over them with "
+                             f"`mixer search start --evaluator table --table {search.name}`")
         self.ws, self.search = ws, search
         self.spec = SearchSpec.from_json(search.config)
         self.target = self.spec.target
@@ -167,13 +170,14 @@ def _novel_batch(session: SearchSession, n: int, n_so_far: int, attempts: int = 
     is asked again, then the prior sampler fills what is still missing."""
     from search.backends.random import RandomBackend, RandomConfig
 
-    space, history, runs = session.context.space, session.history(), session.runs()
+    space, runs = session.context.space, session.runs()
+    history = session.history(runs)
     default = session.spec.fidelity_label if session.spec.proxy is not None else space.target_fidelity
     if space.pool is not None:  # table entries are distinct runs by construction
         return session.backend.propose(history, n, np.random.default_rng([session.spec.seed, n_so_far]))
     kept: list[Proposal] = []
     for attempt in range(attempts + 1):
-        rng = np.random.default_rng([session.spec.seed, n_so_far, attempt] if attempt else [session.spec.seed, n_so_far])
+        rng = np.random.default_rng([session.spec.seed, n_so_far] + ([attempt] if attempt else []))
         source = session.backend if attempt < attempts else RandomBackend(RandomConfig(), space)
         kept = novel_proposals(kept + source.propose(history, n + attempt * n, rng), runs, space.domains, default)
         if len(kept) >= n:
@@ -235,15 +239,14 @@ class ExtraRun(NamedTuple):
     result: RunResult
 
 
-def evaluate_extra(session: SearchSession, mixtures: dict[str, Mixture], seed: int | None = None
-                   ) -> dict[str, ExtraRun]:
+def evaluate_extra(session: SearchSession, mixtures: dict[str, Mixture]) -> dict[str, ExtraRun]:
     """Train extra mixtures (a validation, baselines) at the search's fidelity, outside its
     budget; returns label -> the run (id `<search>/<label>`) and its result."""
     spec = session.spec
     train = spec.proxy.train
     records = [RunRecord(id=f"{session.search.name}/{label}", search_id=session.search.id, mixture=m.as_dict(),
                          status="queued", fidelity=spec.fidelity_label, preset=train.preset, tokens=train.tokens,
-                         seed=spec.seed if seed is None else seed) for label, m in mixtures.items()]
+                         seed=spec.seed) for label, m in mixtures.items()]
     results = _evaluate(session, records, None)
     return {label: ExtraRun(r.id, results[r.id]) for label, r in zip(mixtures, records)}
 

@@ -89,7 +89,7 @@ def _check_backend_fidelities(backend: str, fidelity: Fidelities) -> None:
 
 
 def search_domains(ws: Workspace, requested: list[str] | None) -> dict[str, DomainMeta]:
-    """The domains a proxy search mixes (default: all of the workspace), at least 2."""
+    """The domains a proxy search mixes (default: all of the workspace)."""
     metas = {m.name: m for m in list_domains(ws.domains_dir)}
     if not metas:
         raise MixerError(f"no domains in workspace {ws.root}; add some with `mixer corpus add` "
@@ -98,8 +98,6 @@ def search_domains(ws: Workspace, requested: list[str] | None) -> dict[str, Doma
     unknown = [n for n in names if n not in metas]
     if unknown:
         raise MixerError(f"unknown domain(s): {', '.join(unknown)} (known: {', '.join(sorted(metas))})")
-    if len(names) < 2:
-        raise MixerError("a mixture search needs at least 2 domains")
     return {n: metas[n] for n in names}
 
 
@@ -112,9 +110,8 @@ def _proxy_context(ws: Workspace, spec: SearchSpec) -> SearchContext:
     for label in spec.proxy_fidelities:
         preset_config(split_proxy_label(label)[0], vocab_size)  # unknown presets fail here
     tokens = np.array([metas[n].n_tokens for n in names], dtype=np.float64)
-    max_epochs = spec.proxy.max_epochs
-    sampler = SamplerConfig(token_budget=spec.proxy.train.tokens, max_epochs=max_epochs or SamplerConfig.max_epochs)
-    caps = repetition_caps(tokens, sampler.token_budget, max_epochs) if max_epochs else None
+    max_epochs, sampler = spec.proxy.max_epochs, SamplerConfig()
+    caps = repetition_caps(tokens, spec.proxy.train.tokens, max_epochs) if max_epochs else None
     _check_backend_fidelities(spec.backend, Fidelities(spec.proxy_fidelities, spec.fidelity_label))
     fidelity = proxy_fidelities(spec.proxy_fidelities, spec.fidelity_label, vocab_size, spec.fidelity.costs)
     prior = prior_from_tokens(dict(zip(names, tokens)), sampler.temperature)

@@ -27,7 +27,8 @@ def result_metrics(run_id: str, result: RunResult) -> list[MetricRow]:
     perf = {"tokens_per_s": proxy.tokens_per_s, "wall_s": proxy.wall_s, "run_s": result.wall_s,
             **{f"params_{k}": v for k, v in proxy.params.items()},
             **{f"epochs_{k}": v for k, v in proxy.epochs.items()}}
-    rows.extend(MetricRow(run_id, final_step, "perf", k, float(v), final_tokens) for k, v in perf.items() if v)
+    rows.extend(MetricRow(run_id, final_step, "perf", k, float(v), final_tokens) for k, v in perf.items()
+                if v is not None)
     for domain, shares in proxy.moe.get("expert_share", {}).items():
         rows.extend(MetricRow(run_id, final_step, "moe", f"share/{domain}/{e}", s) for e, s in enumerate(shares))
     for layer, load in enumerate(proxy.moe.get("layer_load", [])):

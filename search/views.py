@@ -51,8 +51,9 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     runs = search_runs(ws.db_path, search.id)
     counts = runs.status.value_counts().to_dict()
     done = runs[runs.status == "done"]
-    if _target_fidelity(search):
-        done = done[done.fidelity == _target_fidelity(search)]
+    target_fidelity = _target_fidelity(search)
+    if target_fidelity:
+        done = done[done.fidelity == target_fidelity]
     best = "-"
     if len(done):
         row = done.loc[done.target_value.idxmax() if search.direction == "maximize" else done.target_value.idxmin()]

@@ -76,5 +76,5 @@ def test_a_shadowing_package_fails_loudly(installed, tmp_path):
     (shadow / "__init__.py").write_text("")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     result = subprocess.run([str(script), "--help"], cwd=work, capture_output=True, text=True, env=env, timeout=120)
-    assert result.returncode != 0
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert f"'store' is shadowed by {shadow / '__init__.py'}" in result.stderr

@@ -201,3 +201,12 @@ def test_bad_multi_fidelity_searches_fail_at_creation(two_fidelity_ws, change, m
     with pytest.raises(MixerError, match=message):
         driver.create(two_fidelity_ws, _spec(**change))
     assert run_sql(two_fidelity_ws.db_path, "SELECT count(*) AS n FROM searches")["n"].tolist() == [1]
+
+
+def test_an_imported_table_is_not_a_search_to_run_or_predict_from(table_ws, tmp_path):
+    from search import views
+    from store import get_search
+
+    (tmp_path / "m.csv").write_text("a,b,c,d\n0.25,0.25,0.25,0.25\n")
+    with pytest.raises(MixerError, match="search 'past' holds imported runs.*--evaluator table --table past"):
+        views.predict(table_ws, get_search(table_ws.db_path, "past"), tmp_path / "m.csv")
