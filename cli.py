@@ -433,6 +433,8 @@ def best(search: Optional[str] = typer.Argument(None, help="Search name or id (d
     render_mixture(rec["mixture"], title=f"{record.name}: recommended mixture")
     if rec["predicted"] is not None:
         console.print(f"predicted {record.target}: {rec['predicted']:.4f} ± {rec['predicted_std'] or 0:.4f}")
+    for line in views.explain(rec):
+        console.print(line)
     if rec["validation_run_id"]:
         console.print(f"validation run: {rec['validation_run_id']}")
 
@@ -489,19 +491,22 @@ def demo(
     parallel: Optional[int] = typer.Option(None, "--parallel", help="Runs in flight at once [default: 2]."),
     tokens: Optional[str] = typer.Option(None, "--tokens", help="Tokens per tiny proxy run [default: 600k]."),
 ) -> None:
-    """The main job: built-in data -> RegMix search with tiny proxies on Ray -> validated mixture."""
+    """The main job: built-in data -> RegMix search with tiny proxies on Ray -> the recommendation
+    against uniform and token-share, 3 seeds each."""
     from mixer.config import build
+    from search import views
     from search.demo import DemoConfig, run_demo
 
     cfg = build(DemoConfig, _given(runs=runs, parallel=parallel, tokens=_count(tokens)), "demo")
     ws = OPTIONS.open()
-    console.print(f"workspace {ws.root}: building domains from built-in data, then {cfg.runs} "
-                  "tiny proxy runs on Ray")
-    name, table = _run_with_progress(lambda cb: run_demo(ws, cfg, cb), cfg.runs, "demo search")
-    render_frame(table.drop(columns=["weights"]), title=f"{name}: held-out loss per domain (lower is better)")
-    console.print(f"recommended mixture: {table.weights[0]}")
-    console.print("next: `mixer sql \"select * from run_summary\"`, `mixer best`, "
-                  f"`mixer export --format megatron`, `mixer plot {name} -o {name}.png`")
+    console.print(f"workspace {ws.root}")
+    result = _run_with_progress(lambda cb: run_demo(ws, cfg, cb, say=console.print), cfg.runs, "demo search")
+    render_frame(result.table, title=f"{result.search}: held-out loss, mean over {cfg.seeds} seeds (lower is better)")
+    console.print(f"recommendation: {views.RULE_TEXT.get(result.rule, result.rule)}")
+    for v in result.verdicts:
+        console.print(f"the recommendation {v.sentence()}")
+    console.print(f"next: `mixer best {result.search}`, `mixer export {result.search} --format megatron`, "
+                  f"`mixer plot {result.search} -o {result.search}.png`, `mixer sql \"select * from run_summary\"`")
 
 
 if __name__ == "__main__":

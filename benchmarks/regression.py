@@ -18,7 +18,7 @@ from scipy.stats import pearsonr, spearmanr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import parser, report  # noqa: E402
-from search.backends.regmix import RegMixConfig, RegMixModel  # noqa: E402
+from search.backends.regmix import RegMixConfig, RegMixModel, fit_checked  # noqa: E402
 
 REGMIX = Path(__file__).resolve().parents[2] / "shared" / "peers" / "regmix"
 TARGET = "metric/the_pile_pile_cc_val_loss"
@@ -45,10 +45,10 @@ def main() -> None:
     X1, y1 = load("test", "1m")
     X60, y60 = load("test", "60m")
     figures = {}
-    for label, cfg in [("", RegMixConfig()), ("_single_lgbm", RegMixConfig(n_models=1)),
+    for label, cfg in [("", RegMixConfig()), ("_single_lgbm", RegMixConfig(regressor="lightgbm", n_models=1)),
                        ("_linear", RegMixConfig(regressor="linear"))]:
         start = time.perf_counter()
-        model = RegMixModel(cfg).fit(X, y)
+        model = fit_checked(cfg, X, y).model
         fit_s = time.perf_counter() - start
         figures[f"spearman_1m{label}"], figures[f"pearson_1m{label}"] = scores(model, X1, y1)
         figures[f"spearman_60m{label}"], figures[f"pearson_60m{label}"] = scores(model, X60, y60)

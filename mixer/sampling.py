@@ -4,7 +4,10 @@ Each sample draws a concentration `s` log-uniformly from [min_strength, max_stre
 Dirichlet(s * K * prior) vector, where K is the number of domains and prior is the token
 share raised to `temperature` (0.5 flattens it towards uniform, 1 keeps it, 0 is uniform).
 Small concentrations give sparse, extreme mixtures; large ones stay near the prior, so one
-batch covers both corners and centre of the simplex. Then:
+batch covers both edges and centre of the simplex. The default lowest concentration, 0.3,
+was 0.1: on five domains with a token-share prior that put 0.6% of draws exactly on a
+one-hot corner and 7.9% above 0.9 on one domain; 0.3 gives 0% and 1.1% while a draw still
+has 0.12 zero weights on average (measured on 1e5 draws). Then:
 
 - weights below `min_weight` are zeroed and the rest renormalised (RegMix's 0.001 grid);
 - with a `token_budget`, a mixture that would repeat a domain more than `max_epochs` times
@@ -26,7 +29,7 @@ from mixer.mixture import Mixture
 @dataclass
 class SamplerConfig:
     temperature: float = 0.5
-    min_strength: float = 0.1
+    min_strength: float = 0.3
     max_strength: float = 5.0
     min_weight: float = 1e-3
     token_budget: int | None = None
@@ -79,7 +82,7 @@ def draw_within_caps(prior: np.ndarray, n: int, rng: np.random.Generator, cfg: S
                      caps: np.ndarray | None = None) -> np.ndarray:
     """n candidate mixtures [n, K] around `prior` [K] that respect `caps` [K], drawing
     batches until there are n (at most `max_draws_per_sample` draws per mixture)."""
-    kept, total, draws = [], 0, 0
+    kept, total, draws = [np.zeros((0, len(prior)))], 0, 0
     while total < n:
         if draws > cfg.max_draws_per_sample * n + 10_000:
             raise MixerError(f"only {total} of {n} sampled mixtures respect the repetition caps; "

@@ -51,7 +51,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"               # auto: cuda when available
     eval_every: int = 0                # 0: ten evaluations over the run
-    eval_tokens: int = 32_768          # held-out tokens per domain per evaluation (cap)
+    eval_tokens: int = 32_768          # held-out tokens per domain at the end of the run (cap)
+    curve_eval_tokens: int = 4_096     # ... at the intermediate points of the curve (a fixed slice of those)
     controller_every: int = 0          # 0: no controller calls
     threads: int | None = None         # torch CPU threads (the Ray runner sets it)
 
@@ -269,6 +270,7 @@ def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixtur
     loader = MixtureLoader(domains, mixture, LoaderConfig(
         seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=cfg.seed, device=str(device), total_steps=cfg.steps))
     val_windows = {n: _windows(d.val_tokens, cfg.seq_len, cfg.eval_tokens) for n, d in domains.items()}
+    curve_windows = {n: w[:max(1, cfg.curve_eval_tokens // cfg.seq_len)] for n, w in val_windows.items()}
     eval_every = cfg.eval_every or max(1, cfg.steps // 10)
     result = ProxyResult(status="done", params=parameter_counts(model))
     load_sum = torch.zeros(len(moe_layers), model.cfg.n_experts or 1, device=device)
@@ -291,9 +293,9 @@ def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixtur
         if controller and cfg.controller_every and (step + 1) % cfg.controller_every == 0:
             if (new := controller(step + 1, domain_losses.take())) is not None:
                 loader.set_mixture(new)
-        if (step + 1) % eval_every == 0 or step + 1 == cfg.steps:
+        if (step + 1) % eval_every == 0 and step + 1 < cfg.steps:  # the last point is the final measurement
             clock.pause()
-            result.curve.append(_curve_point(model, val_windows, cfg, device, result.tokens_trained, loss, step))
+            result.curve.append(_curve_point(model, curve_windows, cfg, device, result.tokens_trained, loss, step))
             clock.resume(step + 1)
             if not all(math.isfinite(v) for v in result.curve[-1].val.values()):
                 result.status, result.error = "failed", f"diverged by step {step + 1}: non-finite loss"
@@ -304,6 +306,9 @@ def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixtur
     result.epochs = loader.epochs()
     if result.status == "done":
         _final_measurements(model, cfg, device, val_windows, eval_sets or {}, result)
+        result.curve.append(CurvePoint(result.steps, result.tokens_trained, loss.item(), dict(result.val_loss)))
+        if not all(math.isfinite(v) for v in result.val_loss.values()):
+            result.status, result.error = "failed", f"diverged by step {result.steps}: non-finite loss"
         if moe_layers:
             result.moe["layer_load"] = (load_sum / max(1, result.steps)).tolist()
     return result

@@ -4,14 +4,17 @@
    library's source, C/C++ headers of installed packages, Python docs, licence files).
 2. Runs a RegMix search with tiny proxies on the embedded Ray cluster, every run stored in
    the workspace's DuckDB file.
-3. Trains the recommendation once more (validation) next to two baselines, the uniform and
-   the token-share mixtures, at the same fidelity, and returns the comparison.
+3. Trains the recommendation (search.guard chose it) next to two baselines, the uniform and
+   the token-share mixtures, each with 3 replicate seeds (the same seeds for all three) at
+   the search's fidelity, and says whether each win is larger than the seed std.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from mixer.domain import list_domains
@@ -19,6 +22,7 @@ from mixer.mixture import Mixture
 from mixer.workspace import Workspace
 from proxies.train import TrainConfig
 from search import driver
+from search.compare import SeedStats, Verdict, verdict
 from search.domains import ensure_builtin_domains
 from search.spec import Budget, ProxySpec, SearchSpec
 from store import next_search_name, proposed_run_ids, search_runs
@@ -32,35 +36,52 @@ class DemoConfig:
     seq_len: int = 128
     batch_size: int = 16
     builtin_mb: float = 2.0        # text per built-in domain
+    seeds: int = 3                 # replicate seeds of the recommendation and of each baseline
     seed: int = 0
 
 
-def run_demo(ws: Workspace, cfg: DemoConfig, progress: driver.ProgressCallback | None = None
-             ) -> tuple[str, pd.DataFrame]:
-    """Returns the search name and the comparison: one row per mixture with its target and
-    per-domain held-out losses."""
+@dataclass
+class DemoResult:
+    search: str
+    table: pd.DataFrame            # one row per mixture: target mean and std over seeds, per-domain means
+    verdicts: list[Verdict]        # the recommendation against each baseline
+    rule: str                      # how the recommendation was chosen (search.guard)
+
+
+def run_demo(ws: Workspace, cfg: DemoConfig, progress: driver.ProgressCallback | None = None,
+             say: Callable[[str], None] = lambda _: None) -> DemoResult:
+    say("building domains from built-in data (stored once per workspace)")
     domains = ensure_builtin_domains(ws, int(cfg.builtin_mb * 1e6))
     train = TrainConfig(preset="tiny", tokens=cfg.tokens, seq_len=cfg.seq_len, batch_size=cfg.batch_size)
-    spec = SearchSpec(name=next_search_name(ws.db_path, "demo"), backend="regmix", seed=cfg.seed, validate=True,
+    spec = SearchSpec(name=next_search_name(ws.db_path, "demo"), backend="regmix", seed=cfg.seed, validate=False,
                       budget=Budget(runs=cfg.runs, parallel=cfg.parallel),
                       proxy=ProxySpec(train=train, domains=domains))
     search = driver.create(ws, spec)
-    driver.run(ws, search.name, progress)
+    say(f"searching: {cfg.runs} tiny proxy runs on Ray")
+    rec = driver.run(ws, search.name, progress)
     metas = {m.name: m for m in list_domains(ws.domains_dir) if m.name in domains}
-    baselines = {"uniform": Mixture.uniform(domains),
-                 "token-share": Mixture.normalized({n: m.n_tokens for n, m in metas.items()})}
-    driver.evaluate_extra(driver.SearchSession(ws, search), baselines)
-    return search.name, _comparison(ws, search, domains)
+    mixtures = {"recommended": rec.mixture, "uniform": Mixture.uniform(domains),
+                "token-share": Mixture.normalized({n: m.n_tokens for n, m in metas.items()})}
+    say(f"measuring the recommendation and both baselines with {cfg.seeds} seeds each "
+        f"({cfg.seeds * len(mixtures)} runs)")
+    extra = driver.evaluate_extra(driver.SearchSession(ws, search), mixtures, seeds=cfg.seeds)
+    table, stats = _comparison(ws, search, domains, mixtures, extra)
+    verdicts = [verdict(stats["recommended"], stats[b]) for b in ("uniform", "token-share")]
+    return DemoResult(search.name, table, verdicts, rec.evidence.get("rule", "model"))
 
 
-def _comparison(ws: Workspace, search, domains: list[str]) -> pd.DataFrame:
+def _comparison(ws: Workspace, search, domains: list[str], mixtures: dict[str, Mixture],
+                extra: dict[str, driver.ExtraRun]) -> tuple[pd.DataFrame, dict[str, SeedStats]]:
     runs = search_runs(ws.db_path, search.id).set_index("run_id")
-    rows = []
-    for label in ("validation", "uniform", "token-share"):
-        run = runs.loc[f"{search.name}/{label}"]
-        rows.append({"mixture": "recommended" if label == "validation" else label, "avg_val_loss": run.target_value,
-                     **{d: (run.final_values or {}).get(d) for d in domains},
-                     "weights": run.mixture})
-    best_search_run = runs[runs.index.isin(proposed_run_ids(ws.db_path, search.id))].target_value.min()
-    rows.append({"mixture": "best search run", "avg_val_loss": best_search_run})
-    return pd.DataFrame(rows)
+    rows, stats = [], {}
+    for label in mixtures:
+        seeded = [runs.loc[run.run_id] for key, run in extra.items() if key.split("/")[0] == label]
+        stats[label] = SeedStats(label, tuple(float(r.target_value) for r in seeded))
+        rows.append({"mixture": label, "avg_val_loss": stats[label].mean, "std": stats[label].std,
+                     "seeds": len(seeded),
+                     **{d: float(np.mean([r.final_values[d] for r in seeded])) for d in domains}})
+    own = runs[runs.index.isin(proposed_run_ids(ws.db_path, search.id)) & runs.target_value.notna()]
+    best = own.loc[own.target_value.idxmin()]
+    rows.append({"mixture": f"best search run ({best.name.split('/')[-1]})", "avg_val_loss": best.target_value,
+                 "std": float("nan"), "seeds": 1, **{d: best.final_values.get(d) for d in domains}})
+    return pd.DataFrame(rows), stats

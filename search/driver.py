@@ -24,9 +24,10 @@ from mixer.errors import MixerError
 from mixer.workspace import Workspace
 from mixer.mixture import Mixture
 from search.backends import Backend, Proposal, Recommendation, make_backend, typed_options
-from search.evaluation import Evaluator, RunResult
+from search.evaluation import Evaluator, RunResult, RunStatus
 from search.evaluators import SearchContext, build_context
 from search.fidelity import split_proxy_label
+from search.guard import guard
 from search.history import History
 from search.novelty import novel_proposals
 from search.recording import finished_run, result_metrics
@@ -239,25 +240,57 @@ class ExtraRun(NamedTuple):
     result: RunResult
 
 
-def evaluate_extra(session: SearchSession, mixtures: dict[str, Mixture]) -> dict[str, ExtraRun]:
+def replicate_seed(search_seed: int, replicate: int) -> int:
+    """Training seed of an extra run's replicate: shared by every mixture compared (paired
+    seeds), and apart from the search's own run seeds (`run_seed`), so the best run is
+    measured again, not replayed."""
+    return int(np.random.SeedSequence([search_seed, 2**32 - 1, replicate]).generate_state(1)[0] % 2**31)
+
+
+def evaluate_extra(session: SearchSession, mixtures: dict[str, Mixture], seeds: int = 1) -> dict[str, ExtraRun]:
     """Train extra mixtures (a validation, baselines) at the search's fidelity, outside its
-    budget; returns label -> the run (id `<search>/<label>`) and its result."""
+    budget, each with `seeds` replicate seeds; returns label -> run, where a label is the
+    mixture's (id `<search>/<label>`, seed: the search's) or, with several seeds,
+    `<label>/seed-<k>` (seed `replicate_seed(seed, k)`). Finished ones are reused."""
     spec = session.spec
     train = spec.proxy.train
-    records = [RunRecord(id=f"{session.search.name}/{label}", search_id=session.search.id, mixture=m.as_dict(),
-                         status="queued", fidelity=spec.fidelity_label, preset=train.preset, tokens=train.tokens,
-                         seed=spec.seed) for label, m in mixtures.items()]
+    plan = ({label: (m, spec.seed) for label, m in mixtures.items()} if seeds == 1 else
+            {f"{label}/seed-{k}": (m, replicate_seed(spec.seed, k)) for label, m in mixtures.items()
+             for k in range(seeds)})
+    done = session.runs()
+    done = done[done.status == "done"].set_index("run_id")
+    records, reused = [], {}
+    for label, (mixture, seed) in plan.items():
+        run_id = f"{session.search.name}/{label}"
+        if run_id in done.index and done.loc[run_id].mixture == mixture.as_dict():
+            reused[label] = ExtraRun(run_id, RunResult(RunStatus.done, values=dict(done.loc[run_id].final_values)))
+            continue
+        records.append(RunRecord(id=run_id, search_id=session.search.id, mixture=mixture.as_dict(),
+                                 status="queued", fidelity=spec.fidelity_label, preset=train.preset,
+                                 tokens=train.tokens, seed=seed))
     results = _evaluate(session, records, None)
-    return {label: ExtraRun(r.id, results[r.id]) for label, r in zip(mixtures, records)}
+    by_id = {r.id: ExtraRun(r.id, results[r.id]) for r in records}
+    return {label: reused.get(label) or by_id[f"{session.search.name}/{label}"] for label in plan}
+
+
+def recommend_from(session: SearchSession, history: History) -> Recommendation:
+    """The guarded recommendation (search.guard) from these runs, in the user's orientation."""
+    if len(history) == 0:
+        raise MixerError(f"search '{session.search.name}' has no finished runs to recommend from")
+    rec = guard(session.backend.recommend(history), session.backend, history, session.context.space.target_fidelity)
+    value_of = session.target.value_of
+    if rec.predicted is not None:
+        rec.predicted = float(value_of(rec.predicted))
+    for key in ("best_observed", "predicted_at_best_run"):
+        if key in rec.evidence:
+            rec.evidence[key] = float(value_of(rec.evidence[key]))
+    if "model_pick" in rec.evidence:
+        rec.evidence["model_pick"]["predicted"] = float(value_of(rec.evidence["model_pick"]["predicted"]))
+    return rec
 
 
 def _recommend(session: SearchSession) -> Recommendation:
-    history = session.history()
-    if len(history) == 0:
-        raise MixerError(f"search '{session.search.name}' has no finished runs to recommend from")
-    rec = session.backend.recommend(history)
-    if rec.predicted is not None:
-        rec.predicted = session.target.value_of(rec.predicted)
+    rec = recommend_from(session, session.history())
     validation_id = None
     if session.spec.validate:
         validation_id = evaluate_extra(session, {"validation": rec.mixture})["validation"].run_id

@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 
 from search.backends import Proposal
-
-MIN_DISTANCE = 0.02   # L1 between weight vectors, i.e. 1% of the mass moved
+from search.backends.base import MIN_DISTANCE
 
 
 def novel_proposals(proposals: list[Proposal], runs: pd.DataFrame, domains: list[str],

@@ -37,6 +37,36 @@ def recommendation(ws: Workspace, search: SearchRecord) -> dict:
     return rec
 
 
+RULE_TEXT = {"model": "the model's optimum",
+             "no-model": "the best run (this backend has no model)",
+             "model:no-target-run": "the model's optimum (no run at the target fidelity yet)",
+             "best-run:weak-model": "the best run, because the model cannot be trusted yet",
+             "best-run:no-predicted-gain": "the best run, because the model predicts no clear gain over it"}
+
+
+def explain(rec: dict) -> list[str]:
+    """What `mixer best` says under the mixture: how it was chosen, how good the fit is,
+    and a plain warning when the model cannot be trusted."""
+    evidence = rec["evidence"]
+    lines = []
+    rule = evidence.get("rule")
+    if rule:
+        best_run = f" {evidence['best_run']}" if rule.startswith("best-run") else ""
+        lines.append(f"chosen: {RULE_TEXT.get(rule, rule)}{best_run}")
+    quality = evidence.get("quality")
+    if quality:
+        fit = f"fit: {quality['runs']} runs for {quality['domains']} domains"
+        if quality.get("cv_spearman") is not None:
+            fit += (f", cross-validated Spearman {quality['cv_spearman']:.2f}, "
+                    f"error {quality['cv_rmse']:.4f} (out of fold)")
+        lines.append(fit)
+    if rule == "best-run:weak-model":
+        lines.append(f"warning: {evidence.get('reason')}; until a search has more runs, its best run is the answer")
+    elif rule == "best-run:no-predicted-gain":
+        lines.append(f"note: {evidence.get('reason')}")
+    return lines
+
+
 def load_spec(search: SearchRecord) -> SearchSpec | None:
     """The typed spec of a search mixer ran; None for imported runs."""
     return None if search.backend == "import" else SearchSpec.from_json(search.config)
@@ -97,7 +127,7 @@ def export(ws: Workspace, search: SearchRecord, fmt: str, path_template: str | N
 
 
 def plot(ws: Workspace, search: SearchRecord, out: Path) -> None:
-    from search.backends.regmix import RegMixConfig, RegMixModel
+    from search.backends.regmix import RegMixConfig, fit_checked
     from search.plot import plot_search
 
     runs = search_runs(ws.db_path, search.id)
@@ -111,11 +141,6 @@ def plot(ws: Workspace, search: SearchRecord, out: Path) -> None:
     domains = sorted({d for m in done.mixture for d in m})
     X = np.array([[m.get(d, 0.0) for d in domains] for m in done.mixture])
     y = done.target_value.to_numpy(dtype=float)
-    predicted = None
-    if len(y) >= 6:  # out-of-fold predictions, 3 folds
-        predicted = np.empty(len(y))
-        for fold in range(3):
-            test = np.arange(len(y)) % 3 == fold
-            predicted[test] = RegMixModel(RegMixConfig(n_models=1)).fit(X[~test], y[~test]).predict(X[test])[0]
+    predicted = fit_checked(RegMixConfig(n_models=1), X, y).out_of_fold if len(y) >= 3 else None
     plot_search(out, search.name, list(y), search.direction == "maximize",
                 rec["mixture"] if rec else None, y, predicted)

@@ -14,7 +14,10 @@ import numpy as np
 
 from mixer.mixture import Mixture
 from search.history import History
+from search.quality import FitQuality
 from search.space import SearchSpace
+
+MIN_DISTANCE = 0.02   # L1 between two runs' weights below which the second is a duplicate (search.novelty)
 
 
 @dataclass
@@ -40,8 +43,12 @@ class Backend(Protocol):
 
     def recommend(self, history: History) -> Recommendation: ...
 
+    def quality(self, history: History) -> FitQuality:
+        """The model's out-of-fold fit quality on the target-fidelity runs (search.quality)."""
+        ...
+
     def predict(self, history: History, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and std [m] of the target (minimise orientation) at mixtures X [m, D]."""
+        """Mean and calibrated std [m] of the target (minimise orientation) at mixtures X [m, D]."""
         ...
 
 
@@ -61,3 +68,32 @@ def pool_proposals(space: SearchSpace, history: History, order: np.ndarray, n: i
 def unused_pool(space: SearchSpace, history: History) -> np.ndarray:
     used = set(k for k in history.pool_keys if k) | set(k for k in history.pending_keys if k)
     return space.pool.available(used)
+
+
+def space_filling_design(space: SearchSpace, size: int, seed: int) -> np.ndarray:
+    """`size` mixtures [size, D] spread over the prior: k-means centroids of 64 x size draws
+    of the prior's sampler. Centroids cover where the prior puts its mass evenly (iid
+    draws clump, and 4 of 10 landed on one corner in a user's search), and, being means,
+    stay off the simplex's corners, where a maximin design would put its first points."""
+    from sklearn.cluster import KMeans
+
+    draws = space.candidates(64 * size, np.random.default_rng([seed, size]))
+    centroids = KMeans(n_clusters=size, n_init=1, random_state=seed).fit(draws).cluster_centers_
+    centroids = np.maximum(centroids, 0.0)
+    return centroids / centroids.sum(axis=1, keepdims=True)
+
+
+def initial_design(space: SearchSpace, history: History, n: int, rng: np.random.Generator, size: int, seed: int,
+                   fidelity: str | None = None) -> list[Proposal]:
+    """The next n points of the search's space-filling design of `size` mixtures (the same
+    design whatever the batch size: points already run are skipped); past the design, or in
+    pool mode (random unused table entries), prior draws."""
+    if space.pool is not None:
+        return pool_proposals(space, history, rng.permutation(len(unused_pool(space, history))), n)
+    fidelity = fidelity if fidelity is not None else space.target_fidelity
+    design = space_filling_design(space, size, seed)
+    done = history.at_fidelity(fidelity).X
+    if len(done):
+        design = design[np.abs(design[:, None, :] - done[None, :, :]).sum(axis=2).min(axis=1) >= MIN_DISTANCE]
+    points = list(design[:n]) + list(space.candidates(max(n - len(design), 0), rng))
+    return [Proposal(to_mixture(space.domains, x), fidelity) for x in points[:n]]

@@ -26,7 +26,12 @@ of 4; 2.8 s and 2.8 s with one fidelity.
 
 Recommendation: the mixture with the best posterior mean at the target fidelity, among the
 candidates plus every mixture run so far (pool mode: the pool's mixtures), with its
-posterior std.
+posterior std combined with the GP's out-of-fold error (`search.quality`). The driver's
+guard (`search.guard`) replaces it with the best target-fidelity run when the model is
+weak or the pick is not predicted better than that run by more than its std, so one
+target-fidelity run never makes an unevaluated corner the answer.
+
+Initial design: `n_initial` space-filling points at the cheapest fidelity.
 """
 
 from __future__ import annotations
@@ -38,10 +43,13 @@ import numpy as np
 import torch
 
 from mixer.errors import MixerError
-from search.backends.base import Proposal, Recommendation, to_mixture, unused_pool
+from search.backends.base import Proposal, Recommendation, initial_design, to_mixture, unused_pool
 from search.gp import MixtureGP, fingerprint
 from search.history import History
+from search.quality import MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality, out_of_fold
 from search.space import SearchSpace
+
+CHECKED_RUNS = 64   # target-fidelity runs cross-validated for the fit quality (5 refits in all)
 
 
 @dataclass
@@ -72,6 +80,7 @@ class BayesOptBackend:
     def __init__(self, config: BayesOptConfig, space: SearchSpace):
         self.config, self.space = config, space
         self._fitted: tuple[bytes, MixtureGP] | None = None
+        self._quality: tuple[bytes, FitQuality] | None = None
 
     # -- the model -------------------------------------------------------------------------
 
@@ -89,6 +98,30 @@ class BayesOptBackend:
         if self._fitted is None or self._fitted[0] != key:
             self._fitted = (key, MixtureGP(len(self.space.domains), self.space.fidelity).fit(Z, y))
         return self._fitted[1]
+
+    def quality(self, history: History) -> FitQuality:
+        """Out-of-fold quality on target-fidelity runs: each fold's GP sees every other run,
+        of any fidelity; at most `CHECKED_RUNS` runs are checked (5 refits in all)."""
+        Z, y = self._training_set(history)
+        key = fingerprint(Z, y)
+        if self._quality is None or self._quality[0] != key:
+            checked = np.random.default_rng(0).permutation(self._target_rows(history))[:CHECKED_RUNS]
+            oof = (out_of_fold(lambda _, test: self._fold_predict(Z, y, test), checked)
+                   if len(checked) >= MIN_RUNS_TO_CHECK else (None, None))
+            self._quality = (key, fit_quality(y[checked], *oof, len(self.space.domains)))
+        return self._quality[1]
+
+    def _target_rows(self, history: History) -> np.ndarray:
+        """Rows of the training set (`_training_set`) at the target fidelity."""
+        labels = [f for f in history.fidelity if f in self.space.fidelity.labels]
+        return np.flatnonzero([f == self.space.target_fidelity for f in labels])
+
+    def _fold_predict(self, Z: np.ndarray, y: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        keep = np.setdiff1d(np.arange(len(y)), test)
+        if len(keep) < 2 or np.ptp(y[keep]) == 0:
+            return np.full(len(test), y[keep].mean()), np.zeros(len(test))
+        gp = MixtureGP(len(self.space.domains), self.space.fidelity).fit(Z[keep], y[keep])
+        return gp.predict_target(Z[test, :len(self.space.domains)])
 
     def _costs(self, history: History) -> dict[str | None, float]:
         prior = self.space.fidelity.cost_table()
@@ -128,10 +161,11 @@ class BayesOptBackend:
         return max(2, self.config.n_initial or max(4, len(self.space.domains) // 4))
 
     def _initial(self, history: History, n: int, rng: np.random.Generator) -> list[Proposal]:
-        """Prior draws at the cheapest fidelity (pool mode: unused entries there, in random order)."""
+        """The space-filling design at the cheapest fidelity (pool mode: unused entries
+        there first, in random order)."""
         cheapest = self.space.fidelity.cheapest()
         if self.space.pool is None:
-            return [Proposal(to_mixture(self.space.domains, x), cheapest) for x in self.space.candidates(n, rng)]
+            return initial_design(self.space, history, n, rng, self._n_initial(), self.config.seed, cheapest)
         pool = self.space.pool
         free = unused_pool(self.space, history)
         free = rng.permutation(free)
@@ -170,7 +204,7 @@ class BayesOptBackend:
             project=gp.project_to_target)
 
     def recommend(self, history: History) -> Recommendation:
-        gp = self._fit(history)
+        gp, quality = self._fit(history), self.quality(history)
         if self.space.pool is not None:
             candidates = np.unique(self.space.pool.X, axis=0)
         else:
@@ -179,18 +213,18 @@ class BayesOptBackend:
                                          history.X])
         mean, std = gp.predict_target(candidates)
         best = int(np.argmin(mean))
-        at_target = history.at_fidelity(self.space.target_fidelity)
         labels = self.space.fidelity.labels
         evidence = {"runs": len(history), "target_fidelity": self.space.target_fidelity,
                     "runs_by_fidelity": {str(label): history.fidelity.count(label) for label in labels},
                     "costs": {str(label): cost for label, cost in self._costs(history).items()},
-                    "candidates": len(candidates),
-                    "best_observed_at_target": float(at_target.y.min()) if len(at_target) else None}
-        return Recommendation(to_mixture(self.space.domains, candidates[best]), float(mean[best]), float(std[best]),
-                              evidence)
+                    "candidates": len(candidates)}
+        return Recommendation(to_mixture(self.space.domains, candidates[best]), float(mean[best]),
+                              float(calibrated_std(std[best:best + 1], quality)[0]), evidence)
 
     def predict(self, history: History, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self._fit(history).predict_target(X)
+        mean, std = self._fit(history).predict_target(X)
+        quality = self.quality(history)
+        return mean, calibrated_std(std, quality)
 
 
 def _optimize_discrete(acquisition, q: int, choices: torch.Tensor, screen: int) -> torch.Tensor:

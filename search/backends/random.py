@@ -10,6 +10,7 @@ import numpy as np
 from search.backends.base import Proposal, Recommendation, pool_proposals, to_mixture, unused_pool
 from search.backends.regmix import RegMixBackend, RegMixConfig
 from search.history import History
+from search.quality import FitQuality
 from search.space import SearchSpace
 
 
@@ -38,6 +39,12 @@ class RandomBackend:
                               {"runs": len(history), "best_run": history.run_ids[best],
                                "best_observed": float(history.y[best])})
 
+    def quality(self, history: History) -> FitQuality:
+        return self._model().quality(history)
+
     def predict(self, history: History, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._model().predict(history, X)
+
+    def _model(self) -> RegMixBackend:
         """Random search has no model of its own: RegMix's default regressor answers."""
-        return RegMixBackend(RegMixConfig(), self.space).predict(history, X)
+        return RegMixBackend(RegMixConfig(), self.space)

@@ -1,11 +1,16 @@
 """`regmix`: regression from mixture to target, as RegMix (Liu et al., 2025).
 
 Fit: an ensemble of `n_models` LightGBM regressors (different seeds, row and column
-subsampling), or a linear regression. The ensemble's spread is the uncertainty. With the
-default `auto` regressor a search that has fewer runs than `lightgbm_from` (2 x domains)
-fits bootstrapped Bayesian ridge regressions on the weights and their squares instead:
-trees cannot learn from a handful of points, a linear model can (RegMix's own linear fit
-ranks at Spearman ~90), and the squares let it place an optimum inside the simplex.
+subsampling), bootstrapped Bayesian ridge regressions on the weights and their squares
+(`ridge`), or a linear regression. Trees cannot learn from a handful of points, a linear
+model can (RegMix's own linear fit ranks at Spearman ~90), and the squares let it place an
+optimum inside the simplex. The default `auto` fits ridge below 2 x domains runs, and from
+there whichever of ridge and LightGBM has the lower out-of-fold error on this search's own
+runs (the evidence says which).
+
+Uncertainty: the ensemble's spread combined with the out-of-fold error of the chosen
+regressor (`search.quality.calibrated_std`): the spread alone missed real errors by 38
+standard deviations on a 16-run search.
 Simulate: `n_candidates` mixtures from the prior's Dirichlet sampler (1e6 by default). The
 first ensemble member screens all of them (a few seconds for 1e6 on 2 cores), the whole
 ensemble re-scores the best `screen_top`, and the recommendation is the mean of the
@@ -15,7 +20,8 @@ Measured on RegMix's published 1M tables (benchmarks/regression.py): the default
 Spearman 99.3 on the 1M test runs and 98.7 on the 60M runs, against RegMix's 98.45 and
 98.64; a single default LightGBM model reaches 99.0 / 98.6.
 
-Propose: the first `n_initial` runs (default max(4, domains / 4)) come from the prior;
+Propose: the first `n_initial` runs (default max(4, domains / 4)) are a space-filling design
+(`search.backends.base.initial_design`);
 then each batch is the best predicted candidates not yet run (in pool mode, the best
 predicted unused pool entries), which is RegMix's recommendation made sequential. On
 RegMix's 512-run pool (benchmarks/search.py) this finds a top-1% run in a median of 5 runs,
@@ -26,26 +32,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
 from mixer.errors import MixerError
-from search.backends.base import Proposal, Recommendation, pool_proposals, to_mixture, unused_pool
+from search.backends.base import (Proposal, Recommendation, initial_design, pool_proposals, to_mixture,
+                                  unused_pool)
 from search.history import History
+from search.quality import MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality, out_of_fold
 from search.space import SearchSpace
 
 
 class Regressor(str, Enum):
-    auto = "auto"          # ridge on few runs, LightGBM from `lightgbm_from` runs on
+    auto = "auto"          # ridge on few runs, then the lower out-of-fold error of ridge and LightGBM
     lightgbm = "lightgbm"
+    ridge = "ridge"        # bootstrapped Bayesian ridge on weights and their squares
     linear = "linear"
 
 
 @dataclass
 class RegMixConfig:
     regressor: Regressor = Regressor.auto
-    lightgbm_from: int = 0         # auto: switch to LightGBM at this many runs (0: 2 x domains)
     n_models: int = 5
     n_estimators: int = 200
     learning_rate: float = 0.05
@@ -53,7 +61,7 @@ class RegMixConfig:
     n_candidates: int = 1_000_000
     screen_top: int = 2_000
     top_k: int = 100
-    n_initial: int = 0             # 0: max(4, domains / 4) random runs before the first fit
+    n_initial: int = 0             # 0: max(4, domains / 4) space-filling runs before the first fit
     seed: int = 0
 
     def __post_init__(self):
@@ -67,26 +75,26 @@ def _with_squares(X: np.ndarray) -> np.ndarray:
     return np.hstack([X, X * X])
 
 
-class RegMixModel:
-    """fit(X [n, D], y [n]) then predict(X [m, D]) -> (mean [m], std [m])."""
+def auto_regressors(n_runs: int, n_domains: int) -> list[Regressor]:
+    """The regressors `auto` chooses between at this many runs."""
+    return [Regressor.ridge] if n_runs < 2 * n_domains else [Regressor.ridge, Regressor.lightgbm]
 
-    def __init__(self, cfg: RegMixConfig):
-        self.cfg = cfg
+
+class RegMixModel:
+    """fit(X [n, D], y [n]) then predict(X [m, D]) -> (mean [m], ensemble std [m])."""
+
+    def __init__(self, cfg: RegMixConfig, regressor: Regressor):
+        self.cfg, self.regressor = cfg, regressor
         self.models: list = []
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "RegMixModel":
         if len(y) < 3:
             raise MixerError(f"regmix needs at least 3 finished runs to fit, has {len(y)}")
-        regressor = self.cfg.regressor
-        if regressor is Regressor.auto:
-            switch = self.cfg.lightgbm_from or 2 * X.shape[1]
-            regressor = Regressor.lightgbm if len(y) >= switch else None
-        if regressor is Regressor.linear:
+        if self.regressor is Regressor.linear:
             from sklearn.linear_model import LinearRegression
 
             self.models = [LinearRegression().fit(X, y)]
-            return self
-        if regressor is None:  # few runs: a Bayesian ridge on weights and their squares, bootstrapped
+        elif self.regressor is Regressor.ridge:
             from sklearn.linear_model import BayesianRidge
             from sklearn.pipeline import make_pipeline
             from sklearn.preprocessing import FunctionTransformer
@@ -95,14 +103,14 @@ class RegMixModel:
             samples = [np.arange(len(y))] + [rng.integers(0, len(y), len(y)) for _ in range(self.cfg.n_models - 1)]
             self.models = [make_pipeline(FunctionTransformer(_with_squares), BayesianRidge()).fit(X[i], y[i])
                            for i in samples]
-            return self
-        import lightgbm as lgb
+        else:
+            import lightgbm as lgb
 
-        self.models = [lgb.LGBMRegressor(
-            n_estimators=self.cfg.n_estimators, learning_rate=self.cfg.learning_rate,
-            num_leaves=self.cfg.num_leaves, min_child_samples=min(5, max(1, len(y) // 4)),
-            subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=self.cfg.seed + i,
-            verbosity=-1, n_jobs=-1).fit(X, y) for i in range(self.cfg.n_models)]
+            self.models = [lgb.LGBMRegressor(
+                n_estimators=self.cfg.n_estimators, learning_rate=self.cfg.learning_rate,
+                num_leaves=self.cfg.num_leaves, min_child_samples=min(5, max(1, len(y) // 4)),
+                subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=self.cfg.seed + i,
+                verbosity=-1, n_jobs=-1).fit(X, y) for i in range(self.cfg.n_models)]
         return self
 
     def predict_first(self, X: np.ndarray) -> np.ndarray:
@@ -113,19 +121,27 @@ class RegMixModel:
         return preds.mean(axis=0), preds.std(axis=0)
 
 
-def cross_validated_spearman(cfg: RegMixConfig, X: np.ndarray, y: np.ndarray, folds: int = 5) -> float | None:
-    """Spearman of out-of-fold predictions (fit quality reported with a recommendation)."""
-    from scipy.stats import spearmanr
+class FittedRegMix(NamedTuple):
+    model: RegMixModel
+    quality: FitQuality
+    out_of_fold: np.ndarray | None     # [n] each run's prediction by a model fitted without it
 
-    if len(y) < 2 * folds:
-        return None
-    order = np.random.default_rng(0).permutation(len(y))
-    out = np.empty(len(y))
-    for f in range(folds):
-        test = order[f::folds]
-        train = np.setdiff1d(order, test)
-        out[test] = RegMixModel(RegMixConfig(**{**cfg.__dict__, "n_models": 1})).fit(X[train], y[train]).predict(X[test])[0]
-    return float(spearmanr(out, y)[0])
+
+def fit_checked(cfg: RegMixConfig, X: np.ndarray, y: np.ndarray) -> FittedRegMix:
+    """The model of the configured regressor (for `auto`, the candidate with the lowest
+    out-of-fold RMSE) fitted on every run, with its out-of-fold quality."""
+    choices = auto_regressors(len(y), X.shape[1]) if cfg.regressor is Regressor.auto else [cfg.regressor]
+    checked = []
+    for regressor in choices:
+        def fold_fit(train: np.ndarray, test: np.ndarray, regressor=regressor):
+            if len(train) < 3:
+                return np.full(len(test), y[train].mean() if len(train) else 0.0), np.zeros(len(test))
+            return RegMixModel(cfg, regressor).fit(X[train], y[train]).predict(X[test])
+
+        oof = out_of_fold(fold_fit, np.arange(len(y))) if len(y) >= MIN_RUNS_TO_CHECK else (None, None)
+        checked.append((regressor, fit_quality(y, *oof, X.shape[1]), oof[0]))
+    regressor, quality, oof_mean = min(checked, key=lambda c: np.inf if c[1].cv_rmse is None else c[1].cv_rmse)
+    return FittedRegMix(RegMixModel(cfg, regressor).fit(X, y), quality, oof_mean)
 
 
 class RegMixBackend:
@@ -134,20 +150,22 @@ class RegMixBackend:
 
     def __init__(self, config: RegMixConfig, space: SearchSpace):
         self.config, self.space = config, space
+        self._fitted: tuple[bytes, FittedRegMix] | None = None
 
     def _n_initial(self) -> int:
         return self.config.n_initial or max(4, len(self.space.domains) // 4)
 
-    def _fit(self, history: History) -> RegMixModel:
+    def _fit(self, history: History) -> FittedRegMix:
         target = history.at_fidelity(self.space.target_fidelity) if self.space.pool is None else history
-        return RegMixModel(self.config).fit(target.X, target.y)
+        key = target.X.tobytes() + target.y.tobytes()
+        if self._fitted is None or self._fitted[0] != key:
+            self._fitted = (key, fit_checked(self.config, target.X, target.y))
+        return self._fitted[1]
 
     def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Proposal]:
         if len(history) < self._n_initial():
-            from search.backends.random import RandomBackend, RandomConfig
-
-            return RandomBackend(RandomConfig(), self.space).propose(history, n, rng)
-        model = self._fit(history)
+            return initial_design(self.space, history, n, rng, self._n_initial(), self.config.seed)
+        model = self._fit(history).model
         if self.space.pool is not None:
             available = unused_pool(self.space, history)
             scores = model.predict(self.space.pool.X[available])[0]
@@ -159,18 +177,22 @@ class RegMixBackend:
                 for x in best[np.argsort(mean)[:n]]]
 
     def recommend(self, history: History) -> Recommendation:
-        model = self._fit(history)
+        fitted = self._fit(history)
         rng = np.random.default_rng(self.config.seed)
         candidates = self.space.candidates(self.config.n_candidates, rng)
-        screened = candidates[np.argsort(model.predict_first(candidates))[: self.config.screen_top]]
-        mean, _ = model.predict(screened)
+        screened = candidates[np.argsort(fitted.model.predict_first(candidates))[: self.config.screen_top]]
+        mean, _ = fitted.model.predict(screened)
         top = screened[np.argsort(mean)[: self.config.top_k]]
         choice = top.mean(axis=0)
-        predicted, std = model.predict(choice[None, :])
-        evidence = {"runs": len(history), "regressor": self.config.regressor.value, "top_k": len(top),
-                    "candidates": len(candidates),
-                    "cv_spearman": cross_validated_spearman(self.config, history.X, history.y)}
+        predicted, std = self.predict(history, choice[None, :])
+        evidence = {"runs": len(history), "regressor": fitted.model.regressor.value, "top_k": len(top),
+                    "candidates": len(candidates)}
         return Recommendation(to_mixture(self.space.domains, choice), float(predicted[0]), float(std[0]), evidence)
 
+    def quality(self, history: History) -> FitQuality:
+        return self._fit(history).quality
+
     def predict(self, history: History, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self._fit(history).predict(X)
+        fitted = self._fit(history)
+        mean, spread = fitted.model.predict(X)
+        return mean, calibrated_std(spread, fitted.quality)

@@ -55,7 +55,7 @@ def test_recommends_near_the_optimum_with_its_posterior():
     rec = backend.recommend(history)
     chosen = rec.mixture.vector(DOMAINS)
     assert np.abs(chosen - OPTIMUM).sum() < 0.25
-    assert abs(rec.predicted - truth(chosen[None])[0]) < 0.05 and 0 < rec.predicted_std < 0.1
+    assert abs(rec.predicted - truth(chosen[None])[0]) < 0.05 and 0 < rec.predicted_std < 0.2  # out-of-fold error included
     mean, std = backend.predict(history, history.X[:5])
     assert np.abs(mean - history.y[:5]).max() < 0.05 and (std >= 0).all()
 

@@ -1,5 +1,5 @@
 """The demo end to end on a tiny budget: built-in domains, a RegMix search on Ray, the
-recommendation validated next to the two baselines."""
+recommendation measured next to the two baselines with replicate seeds."""
 
 import numpy as np
 import pytest
@@ -12,17 +12,25 @@ from store import run_sql
 pytestmark = pytest.mark.slow  # starts Ray and trains
 
 
-def test_demo_compares_the_recommendation_with_both_baselines(tmp_path):
+def test_demo_compares_the_recommendation_with_both_baselines_over_seeds(tmp_path):
     ws = open_workspace(tmp_path / "ws")
-    cfg = DemoConfig(runs=4, parallel=2, tokens=16_384, seq_len=64, batch_size=8, builtin_mb=0.2)
-    name, table = run_demo(ws, cfg)
-    assert name == "demo-1"
-    assert list(table.mixture) == ["recommended", "uniform", "token-share", "best search run"]
-    assert np.isfinite(table.avg_val_loss.astype(float)).all()
+    cfg = DemoConfig(runs=4, parallel=2, tokens=16_384, seq_len=64, batch_size=8, builtin_mb=0.2, seeds=2)
+    result = run_demo(ws, cfg)
+    table = result.table
+    assert result.search == "demo-1"
+    assert list(table.mixture[:3]) == ["recommended", "uniform", "token-share"]
+    assert table.mixture[3].startswith("best search run (")
+    assert np.isfinite(table[list(BUILTINS)].to_numpy(dtype=float)).all()  # every domain, every row
     for row in table.iloc[:3].itertuples():
-        assert set(row.weights) <= set(BUILTINS) and sum(row.weights.values()) == pytest.approx(1.0)
+        assert row.seeds == 2 and row.std >= 0
         assert row.avg_val_loss == pytest.approx(np.mean([getattr(row, d) for d in BUILTINS]))
+    assert [v.baseline for v in result.verdicts] == ["uniform", "token-share"]
+    assert result.rule == "best-run:weak-model"  # 4 runs for 5 domains cannot train a model
     runs = run_sql(ws.db_path, "SELECT run_id, seed, status FROM run_summary WHERE search = 'demo-1' ORDER BY run_id")
-    assert len(runs) == 4 + 3 and (runs.status == "done").all()
-    assert runs[runs.run_id.str.match(r"demo-1/\d{4}")].seed.nunique() == 4  # every proposal its own seed
+    assert len(runs) == 4 + 3 * 2 and (runs.status == "done").all()
+    own = runs[runs.run_id.str.match(r"demo-1/\d{4}")]
+    replicates = runs[runs.run_id.str.contains("/seed-")]
+    assert own.seed.nunique() == 4  # every proposal its own seed
+    assert replicates.groupby(replicates.run_id.str.split("/").str[1]).seed.apply(tuple).nunique() == 1  # paired
+    assert not set(replicates.seed) & set(own.seed)  # the best run is measured again, not replayed
     assert run_sql(ws.db_path, "SELECT count(*) AS n FROM domains").n[0] == len(BUILTINS)

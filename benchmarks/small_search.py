@@ -1,0 +1,159 @@
+"""Small real searches, as a user runs them: can the recommendation be trusted?
+
+    python benchmarks/small_search.py [--json out.json] [--tokens 600000] [--seeds 3]
+
+The five domains of ../shared/corpus/, tiny proxies (byte tokenizer), budgets of 8 and 16
+runs (2 in parallel), 3 search seeds per backend. Each backend runs one 16-run search per
+seed; its 8-run recommendation is the one the guarded backend gives from the first 8 runs
+(an 8-run search proposes exactly those: proposals depend on the seed and the runs so
+far, not on the budget). Each recommendation, and the uniform and token-share mixtures,
+is then trained with 3 replicate seeds, the same seeds for every mixture of a search seed
+(the baselines once per search seed, shared by the backends).
+
+Figures per backend and budget:
+- `regret_vs_best_observed`: mean over search seeds of (recommendation's 3-seed mean minus
+  the best run the search observed); the best observed value is one lucky seed, so
+  slightly positive is expected even for a perfect choice;
+- `wins_vs_uniform`, `wins_vs_token_share`: fraction of search seeds where the
+  recommendation beats the baseline by more than the seed std (search.compare);
+- `duplicate_runs`: pairs of runs of one search closer than the novelty distance;
+- `coverage_1sd`: fraction of replicate runs within the recommendation's predicted +-1 std
+  (0.68 is honest; none for random, which predicts nothing).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import parser, report  # noqa: E402
+from mixer.corpus import AddRequest, add_corpus  # noqa: E402
+from mixer.domain import list_domains  # noqa: E402
+from mixer.mixture import Mixture  # noqa: E402
+from mixer.workspace import Workspace, open_workspace  # noqa: E402
+from proxies.train import TrainConfig  # noqa: E402
+from search import driver  # noqa: E402
+from search.backends.base import MIN_DISTANCE  # noqa: E402
+from search.compare import SeedStats, verdict  # noqa: E402
+from search.history import History  # noqa: E402
+from search.spec import Budget, ProxySpec, SearchSpec  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+DOMAINS = ["math", "reviews", "shakespeare", "speeches", "wikipedia"]
+BACKENDS = ["random", "regmix", "bayesopt"]
+BUDGETS = [8, 16]
+
+
+def build_workspace(root: Path) -> Workspace:
+    ws = open_workspace(root)
+    for name in DOMAINS:
+        add_corpus(ws, AddRequest(name=name, sources=[CORPUS / f"{name}.jsonl"]))
+    return ws
+
+
+def duplicates(runs) -> int:
+    X = np.array([[m.get(d, 0.0) for d in DOMAINS] for m in runs.mixture])
+    distance = np.abs(X[:, None, :] - X[None, :, :]).sum(axis=2)
+    return int(np.triu(distance < MIN_DISTANCE, k=1).sum())
+
+
+def one_search(ws: Workspace, backend: str, seed: int, tokens: int, replicates: int,
+               baselines: dict[str, SeedStats]) -> dict:
+    """One 16-run search, its 8- and 16-run recommendations, and their replicate runs; the
+    baselines are trained in the first search of each seed (`baselines` empty) and reused
+    by the others (the same replicate seeds, so comparisons stay paired)."""
+    train = TrainConfig(preset="tiny", tokens=tokens, seq_len=128, batch_size=16)
+    spec = SearchSpec(name=f"{backend}-s{seed}", backend=backend, seed=seed, validate=False,
+                      budget=Budget(runs=max(BUDGETS), parallel=2), proxy=ProxySpec(train=train, domains=DOMAINS))
+    start = time.perf_counter()
+    record = driver.create(ws, spec)
+    driver.run(ws, record.name)
+    session = driver.SearchSession(ws, record)
+    runs = session.runs().sort_values("run_id")
+    own = runs[runs.run_id.str.match(rf"{record.name}/\d{{4}}$")]
+    recs = {}
+    for budget in BUDGETS:
+        history = History.from_runs(DOMAINS, own.iloc[:budget], session.target, session.costs())
+        recs[budget] = driver.recommend_from(session, history)
+    metas = {m.name: m for m in list_domains(ws.domains_dir)}
+    mixtures = {f"rec{b}": r.mixture for b, r in recs.items()}
+    if not baselines:
+        mixtures |= {"uniform": Mixture.uniform(DOMAINS),
+                     "token-share": Mixture.normalized({n: metas[n].n_tokens for n in DOMAINS})}
+    extra = driver.evaluate_extra(session, mixtures, seeds=replicates)
+    values = {label: SeedStats(label, tuple(float(session.target_value(r.result.values))
+                                            for key, r in extra.items() if key.split("/")[0] == label))
+              for label in mixtures}
+    baselines.update({k: v for k, v in values.items() if not k.startswith("rec")})
+    values |= baselines
+    out = {"wall_s": time.perf_counter() - start}
+    for budget, rec in recs.items():
+        stats = values[f"rec{budget}"]
+        best = float(own.iloc[:budget].target_value.min())
+        inside = ([abs(v - rec.predicted) <= rec.predicted_std for v in stats.values]
+                  if rec.predicted is not None and rec.evidence.get("rule") != "no-model" else [])
+        out[budget] = {"regret": stats.mean - best, "rec_mean": stats.mean, "best": best,
+                       "rule": rec.evidence.get("rule"), "inside": inside,
+                       "win_uniform": verdict(stats, values["uniform"]).significant,
+                       "win_token_share": verdict(stats, values["token-share"]).significant,
+                       "duplicates": duplicates(own.iloc[:budget])}
+    out["baselines"] = {k: values[k].mean for k in ("uniform", "token-share")}
+    return out
+
+
+def summarise(results: dict) -> dict:
+    figures = {}
+    for backend, by_seed in results.items():
+        for budget in BUDGETS:
+            rows = [r[budget] for r in by_seed]
+            inside = [x for r in rows for x in r["inside"]]
+            key = f"{backend}_{budget}"
+            figures[f"regret_vs_best_observed_{key}"] = float(np.mean([r["regret"] for r in rows]))
+            figures[f"wins_vs_uniform_{key}"] = float(np.mean([r["win_uniform"] for r in rows]))
+            figures[f"wins_vs_token_share_{key}"] = float(np.mean([r["win_token_share"] for r in rows]))
+            figures[f"duplicate_runs_{key}"] = int(sum(r["duplicates"] for r in rows))
+            figures[f"coverage_1sd_{key}"] = float(np.mean(inside)) if inside else "none"
+            figures[f"rules_{key}"] = ",".join(str(r["rule"]) for r in rows)
+        figures[f"wall_s_{backend}"] = float(sum(r["wall_s"] for r in by_seed))
+    return figures
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--tokens", type=int, default=600_000, help="tokens per tiny proxy run")
+    p.add_argument("--seeds", type=int, default=3, help="search seeds per backend")
+    p.add_argument("--replicates", type=int, default=3, help="replicate seeds per measured mixture")
+    p.add_argument("--backends", default=",".join(BACKENDS))
+    args = p.parse_args()
+    if not CORPUS.is_dir():
+        sys.exit(f"the shared corpus is not at {CORPUS}")
+    start = time.perf_counter()
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = build_workspace(Path(tmp) / "ws")
+        baselines: dict[int, dict] = {seed: {} for seed in range(args.seeds)}
+        for backend in args.backends.split(","):
+            for seed in range(args.seeds):
+                results.setdefault(backend, []).append(
+                    one_search(ws, backend, seed, args.tokens, args.replicates, baselines[seed]))
+                r = results[backend][-1]
+                print(f"{backend} seed {seed}: " + "; ".join(
+                    f"{b} runs: rec {r[b]['rec_mean']:.4f} best {r[b]['best']:.4f} ({r[b]['rule']})" for b in BUDGETS)
+                    + f"; uniform {r['baselines']['uniform']:.4f} token-share {r['baselines']['token-share']:.4f}"
+                    + f"; {r['wall_s']:.0f} s", flush=True)
+    figures = summarise(results)
+    figures["total_wall_s"] = time.perf_counter() - start
+    goals = {f"wins_vs_uniform_{b}_16": "> 0.5" for b in BACKENDS} | {f"duplicate_runs_{b}_{n}": "0" for b in BACKENDS
+                                                                       for n in BUDGETS}
+    goals |= {"total_wall_s": "< 3600"}
+    report("Small real searches (5 domains, tiny proxies)", figures, goals, args.json)
+
+
+if __name__ == "__main__":
+    main()

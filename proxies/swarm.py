@@ -1,0 +1,184 @@
+"""Swarm training: N dense proxies of one preset on N mixtures as one batched computation.
+
+A 1m proxy cannot fill an accelerator: its kernels are too small and launch-bound. Here the
+N models' parameters are stacked (`torch.func.stack_module_state`) and `Swarm.forward` runs
+`ProxyLM.forward` for all of them with batched matmuls: every linear layer is one `bmm`
+over the swarm and attention is one `scaled_dot_product_attention` call over members x
+batch. (`torch.func.vmap` of `functional_call` was the first version: it gives the same
+numbers, but attention has no batching rule, so vmap loops over the members there.) The
+sum of the members' losses is backpropagated once; members share no parameter, so each
+gets exactly its own gradient. Each member keeps what a single run has:
+
+- its own initialisation (the model built after `torch.manual_seed(seed)`, as `train_proxy`),
+- its own `MixtureLoader` stream (its mixture and seed),
+- its own optimiser state (AdamW is elementwise, so one AdamW over stacked tensors is N
+  independent ones) and its own gradient clipping (the norm is taken per member).
+
+So a member's losses equal those of `train_proxy` with the same config and seed, to float
+tolerance (tests/proxies/test_swarm.py). A member that diverges is marked failed; the
+others go on.
+
+MoE presets are not batched: their token dispatch (top-k routing, then gathering each
+expert's tokens) has data-dependent shapes, which `vmap` cannot batch; they run one at a
+time (`train_proxy`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mixer.domain import Domain
+from mixer.errors import MixerError
+from mixer.loader import LoaderConfig, MixtureLoader
+from mixer.mixture import Mixture
+from proxies.model import ProxyLM, apply_rope, parameter_counts
+from proxies.presets import preset_config
+from proxies.train import CurvePoint, ProxyResult, TrainConfig, _autocast, _windows, lr_at, pick_device
+
+
+class Swarm:
+    """N stacked dense proxies: `params` name -> [N, ...] leaf tensors (the names and shapes
+    of `ProxyLM`'s parameters with a leading member dim), run by `forward`."""
+
+    def __init__(self, cfg: TrainConfig, vocab_size: int, seeds: Sequence[int], device: torch.device):
+        self.cfg = preset_config(cfg.preset, vocab_size)
+        if self.cfg.is_moe:
+            raise MixerError(f"preset {cfg.preset} is a mixture of experts: swarms batch dense presets only")
+        if not self.cfg.tie_embeddings:
+            raise MixerError(f"preset {cfg.preset} has untied embeddings: swarms batch tied presets only")
+        models = []
+        for seed in seeds:
+            torch.manual_seed(seed)
+            models.append(ProxyLM(self.cfg).to(device))
+        self.params_per_member = parameter_counts(models[0])
+        params, _ = torch.func.stack_module_state(models)
+        self.params = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+        self.rope = (models[0].rope_cos, models[0].rope_sin)
+        self.size = len(seeds)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [N, B, T] -> logits [N, B, T, vocab]: `ProxyLM.forward` of every member,
+        each matmul one batched matmul over the swarm."""
+        p, (n, b, t), d = self.params, tokens.shape, self.cfg.d_model
+        heads = self.cfg.n_heads
+        x = p["embed.weight"][torch.arange(n, device=tokens.device)[:, None, None], tokens]
+        for i in range(self.cfg.n_layers):
+            block = f"blocks.{i}."
+            h = _norm(x, p[block + "attn_norm.weight"])
+            q, k, v = (_linear(h, p[block + "attn.qkv.weight"]).view(n * b, t, 3, heads, d // heads)
+                       .permute(2, 0, 3, 1, 4))
+            q, k = apply_rope(q, *self.rope), apply_rope(k, *self.rope)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(n, b, t, d)
+            x = x + _linear(y, p[block + "attn.out.weight"])
+            gate, up = _linear(_norm(x, p[block + "mlp_norm.weight"]), p[block + "mlp.gate_up.weight"]).chunk(2, -1)
+            x = x + _linear(F.silu(gate) * up, p[block + "mlp.down.weight"])
+        return _linear(_norm(x, p["norm.weight"]), p["embed.weight"])
+
+    def losses(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Mean next-token loss [N] of every member on its tokens [N, B, T + 1]."""
+        logits = self.forward(tokens[..., :-1])
+        per_token = F.cross_entropy(logits.float().flatten(0, 2), tokens[..., 1:].flatten(), reduction="none")
+        return per_token.view(self.size, -1).mean(dim=1)
+
+    @torch.no_grad()
+    def evaluate(self, windows: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
+        """Mean token cross-entropy [N] of every member over the same windows [n, T + 1]."""
+        total = torch.zeros(self.size, device=device, dtype=torch.float64)
+        count = 0
+        for start in range(0, len(windows), batch_size):
+            batch = windows[start:start + batch_size].to(device).expand(self.size, -1, -1)
+            with _autocast(device):
+                logits = self.forward(batch[..., :-1])
+            loss = F.cross_entropy(logits.float().flatten(0, 2), batch[..., 1:].flatten(), reduction="none")
+            total += loss.view(self.size, -1).sum(dim=1).double()
+            count += batch[0, :, 1:].numel()
+        return total / count
+
+
+def _linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x [N, ..., in] times each member's weight [N, out, in] -> [N, ..., out] (one bmm)."""
+    n, out = weight.shape[0], weight.shape[1]
+    return torch.bmm(x.reshape(n, -1, x.shape[-1]), weight.transpose(1, 2)).view(*x.shape[:-1], out)
+
+
+def _norm(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """RMSNorm of x [N, ..., d] with each member's weight [N, d]."""
+    scale = weight.view(weight.shape[0], *([1] * (x.dim() - 2)), weight.shape[1])
+    return F.rms_norm(x, (x.shape[-1],), eps=1e-6) * scale
+
+
+def _stacked_optimizer(stacked: list[torch.Tensor], cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW as `proxies.train._optimizer`, on stacked tensors (one more leading dim): no
+    weight decay on what is a vector per member (norm weights)."""
+    groups = [{"params": [p for p in stacked if p.dim() >= 3], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in stacked if p.dim() < 3], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), fused=device.type == "cuda")
+
+
+def clip_per_member(grads: list[torch.Tensor], max_norm: float) -> None:
+    """Scale each member's gradients [N, ...] so that its own total norm is at most max_norm
+    (as `clip_grad_norm_` does for one model)."""
+    squares = sum(g.float().pow(2).flatten(1).sum(dim=1) for g in grads)
+    scale = (max_norm / (squares.sqrt() + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(scale.view(-1, *([1] * (g.dim() - 1))).to(g.dtype))
+
+
+def train_swarm(cfg: TrainConfig, domains: Mapping[str, Domain], members: Sequence[tuple[Mixture, int]]
+                ) -> list[ProxyResult]:
+    """Train one proxy per (mixture, seed) of `members`, all with `cfg` otherwise; results
+    in the members' order, each as `train_proxy` reports it."""
+    device = pick_device(cfg.device)
+    torch.set_num_threads(cfg.threads or torch.get_num_threads())
+    swarm = Swarm(cfg, next(iter(domains.values())).meta.vocab_size, [seed for _, seed in members], device)
+    stacked = list(swarm.params.values())
+    optimizer = _stacked_optimizer(stacked, cfg, device)
+    loaders = [MixtureLoader(domains, mixture, LoaderConfig(seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=seed,
+                                                            device=str(device), total_steps=cfg.steps))
+               for mixture, seed in members]
+    val_windows = {n: _windows(d.val_tokens, cfg.seq_len, cfg.eval_tokens) for n, d in domains.items()}
+    curve_windows = {n: w[:max(1, cfg.curve_eval_tokens // cfg.seq_len)] for n, w in val_windows.items()}
+    eval_every = cfg.eval_every or max(1, cfg.steps // 10)
+    results = [ProxyResult(status="done", params=swarm.params_per_member) for _ in members]
+    start = time.perf_counter()
+    loss = torch.zeros(len(members))
+    for step in range(cfg.steps):
+        tokens = torch.stack([next(loader).tokens for loader in loaders])
+        with _autocast(device):
+            member_losses = swarm.losses(tokens)
+        member_losses.sum().backward()  # members share no parameter: each gets its own gradient
+        loss = member_losses.detach()
+        clip_per_member([p.grad for p in stacked], cfg.grad_clip)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if (step + 1) % eval_every == 0 and step + 1 < cfg.steps:
+            _record_point(swarm, results, curve_windows, cfg, device, step + 1, loss)
+    elapsed = time.perf_counter() - start
+    finals = {n: swarm.evaluate(w, cfg.batch_size, device).tolist() for n, w in val_windows.items()}
+    for i, (result, loader) in enumerate(zip(results, loaders)):
+        result.steps, result.tokens_trained = cfg.steps, cfg.steps * cfg.batch_size * cfg.seq_len
+        result.wall_s, result.tokens_per_s = elapsed, result.tokens_trained / max(elapsed, 1e-9)
+        result.epochs = loader.epochs()
+        result.val_loss = {n: float(v[i]) for n, v in finals.items()}
+        result.curve.append(CurvePoint(cfg.steps, result.tokens_trained, float(loss[i]), dict(result.val_loss)))
+        if result.status == "done" and not all(math.isfinite(v) for v in result.val_loss.values()):
+            result.status, result.error = "failed", f"diverged by step {cfg.steps}: non-finite loss"
+    return results
+
+
+def _record_point(swarm: Swarm, results: list[ProxyResult], windows: dict, cfg: TrainConfig,
+                  device: torch.device, step: int, loss: torch.Tensor) -> None:
+    val = {n: swarm.evaluate(w, cfg.batch_size, device).tolist() for n, w in windows.items()}
+    for i, result in enumerate(results):
+        point = CurvePoint(step, step * cfg.batch_size * cfg.seq_len, float(loss[i]), {n: v[i] for n, v in val.items()})
+        if result.status == "done" and not np.isfinite([point.train_loss, *point.val.values()]).all():
+            result.status, result.error = "failed", f"diverged by step {step}: non-finite loss"
+        result.curve.append(point)

@@ -1,0 +1,52 @@
+"""Comparing mixtures measured with several seeds: is the recommendation's win larger than
+seed noise?
+
+A win counts when the recommendation's mean beats the baseline's by more than the seed
+std (the pooled std of the two mixtures' replicate runs). With 3 seeds this is a plain
+effect-size rule, not a test at a chosen significance level; the table shows the numbers
+it rests on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SeedStats:
+    """A mixture's target over replicate seeds (values in the user's orientation)."""
+
+    label: str
+    values: tuple[float, ...]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.values, ddof=1)) if len(self.values) > 1 else float("nan")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    baseline: str
+    gain: float          # how much better the recommendation's mean is (positive: better)
+    seed_std: float      # pooled std of the two mixtures' seeds
+    significant: bool    # gain > seed_std
+
+    def sentence(self) -> str:
+        if self.significant:
+            return (f"beats {self.baseline} by {self.gain:.4f}, more than the seed std {self.seed_std:.4f}")
+        if self.gain > 0:
+            return (f"is better than {self.baseline} by {self.gain:.4f}, which is NOT larger than the seed std "
+                    f"{self.seed_std:.4f}: not a significant win")
+        return f"does NOT beat {self.baseline} ({-self.gain:.4f} worse; seed std {self.seed_std:.4f})"
+
+
+def verdict(recommended: SeedStats, baseline: SeedStats, maximize: bool = False) -> Verdict:
+    gain = recommended.mean - baseline.mean if maximize else baseline.mean - recommended.mean
+    seed_std = float(np.sqrt((recommended.std ** 2 + baseline.std ** 2) / 2))
+    return Verdict(baseline.label, gain, seed_std, bool(gain > seed_std))

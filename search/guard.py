@@ -1,0 +1,74 @@
+"""The recommendation guard: a backend's pick becomes the answer only when its model has
+earned trust and predicts the pick better than what was already run.
+
+Rules, in order (the one that decided is stored in the evidence as `rule`):
+1. `no-model`: the backend recommends an observed run itself (random search).
+2. `best-run:weak-model`: fewer target-fidelity runs than `min_runs_per_domain` x domains,
+   too few to cross-validate, or an out-of-fold Spearman below `min_cv_spearman`: the
+   best observed run at the target fidelity is the answer.
+3. `best-run:no-predicted-gain`: the model predicts its pick better than the best run by
+   no more than the pick's (calibrated) std: the best run is the answer.
+4. `model`: otherwise the backend's pick, with the predicted gain in the evidence.
+
+The best run's own value is a minimum over noisy runs (optimistic), so gains are
+measured against the model's prediction at the best run's mixture, and the answer's
+`predicted` value is that prediction, not the lucky observation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from search.backends.base import Backend, Recommendation, to_mixture
+from search.history import History
+from search.quality import FitQuality
+
+
+@dataclass(frozen=True)
+class GuardConfig:
+    min_runs_per_domain: float = 2.0
+    min_cv_spearman: float = 0.5
+
+
+def weak_model_reason(quality: FitQuality, cfg: GuardConfig = GuardConfig()) -> str | None:
+    """Why the model cannot be trusted yet, in a user's words; None when it can."""
+    needed = int(np.ceil(cfg.min_runs_per_domain * quality.domains))
+    if quality.runs < needed:
+        return (f"{quality.runs} runs for {quality.domains} domains: a model needs about {needed} "
+                f"({cfg.min_runs_per_domain:g} per domain)")
+    if quality.cv_spearman is None:
+        return f"{quality.runs} runs are too few to cross-validate the model"
+    if quality.cv_spearman < cfg.min_cv_spearman:
+        return (f"the model ranks held-out runs poorly (cross-validated Spearman {quality.cv_spearman:.2f} "
+                f"< {cfg.min_cv_spearman:g})")
+    return None
+
+
+def guard(rec: Recommendation, backend: Backend, history: History, target_fidelity: str | None,
+          cfg: GuardConfig = GuardConfig()) -> Recommendation:
+    """The recommendation to give (values in minimise orientation), with `rule`, `quality`
+    and, where a model was consulted, `predicted_gain` in its evidence."""
+    at_target = history.at_fidelity(target_fidelity)
+    evidence = dict(rec.evidence)
+    if rec.predicted is None or not len(at_target):
+        evidence["rule"] = "no-model" if rec.predicted is None else "model:no-target-run"
+        return Recommendation(rec.mixture, rec.predicted, rec.predicted_std, evidence)
+    quality = backend.quality(history)
+    best = int(np.argmin(at_target.y))
+    best_x = at_target.X[best]
+    (at_best,), (at_best_std,) = backend.predict(history, best_x[None, :])
+    evidence.update(quality=quality.as_dict(), best_run=at_target.run_ids[best],
+                    best_observed=float(at_target.y[best]), predicted_at_best_run=float(at_best),
+                    model_pick={"mixture": rec.mixture.as_dict(), "predicted": rec.predicted,
+                                "predicted_std": rec.predicted_std},
+                    predicted_gain=float(at_best - rec.predicted))
+    reason = weak_model_reason(quality, cfg)
+    if reason is None and at_best - rec.predicted > rec.predicted_std:
+        evidence["rule"] = "model"
+        return Recommendation(rec.mixture, rec.predicted, rec.predicted_std, evidence)
+    evidence["rule"] = "best-run:weak-model" if reason else "best-run:no-predicted-gain"
+    evidence["reason"] = reason or (f"the model's pick is predicted better than the best run by "
+                                    f"{at_best - rec.predicted:.4g}, within its std {rec.predicted_std:.4g}")
+    return Recommendation(to_mixture(history.domains, best_x), float(at_best), float(at_best_std), evidence)

@@ -1,0 +1,73 @@
+"""The recommendation guard: a weak model answers with the best run, labelled; a strong one
+with its own pick; one target-fidelity run never crowns an unevaluated corner."""
+
+import numpy as np
+
+from search.backends import make_backend
+from search.guard import GuardConfig, guard, weak_model_reason
+from search.history import History
+from search.quality import FitQuality
+from tests.conftest import DOMAINS, OPTIMUM, make_history, make_space, truth
+from tests.search.test_bayesopt import _mfmake_history, _mfmake_space
+
+FAST = {"n_candidates": 20_000, "screen_top": 500, "n_models": 3}
+
+
+def _guarded(name: str, history: History, options: dict | None = None, space=None):
+    backend = make_backend(name, FAST if options is None else options, space or make_space())
+    return guard(backend.recommend(history), backend, history, (space or make_space()).target_fidelity)
+
+
+def test_a_weak_model_yields_the_best_observed_run_labelled():
+    rng = np.random.default_rng(4)
+    X = rng.dirichlet(np.ones(4), size=6)
+    history = History(DOMAINS, X, rng.normal(3.0, 0.05, size=6), ["f"] * 6, [f"r{i}" for i in range(6)], [None] * 6)
+    rec = _guarded("regmix", history)
+    best = int(np.argmin(history.y))
+    assert np.allclose(rec.mixture.vector(DOMAINS), X[best])
+    assert rec.evidence["rule"] == "best-run:weak-model" and rec.evidence["best_run"] == f"r{best}"
+    assert "6 runs for 4 domains" in rec.evidence["reason"]
+    assert rec.evidence["model_pick"]["mixture"] != rec.mixture.as_dict()
+
+
+def test_noise_without_signal_is_a_weak_model_even_with_many_runs():
+    rng = np.random.default_rng(5)
+    X = rng.dirichlet(np.ones(4), size=40)
+    history = History(DOMAINS, X, rng.normal(3.0, 0.05, size=40), ["f"] * 40, [f"r{i}" for i in range(40)],
+                      [None] * 40)
+    rec = _guarded("regmix", history)
+    assert rec.evidence["rule"].startswith("best-run:")
+    assert np.allclose(rec.mixture.vector(DOMAINS), X[np.argmin(history.y)])
+
+
+def test_a_strong_model_recommends_its_own_pick_with_the_predicted_gain():
+    history = make_history(40)
+    rec = _guarded("regmix", history)
+    assert rec.evidence["rule"] == "model"
+    assert np.abs(rec.mixture.vector(DOMAINS) - OPTIMUM).sum() < 0.25
+    assert rec.evidence["predicted_gain"] > rec.predicted_std
+    assert truth(rec.mixture.vector(DOMAINS)[None])[0] < history.y.min()
+
+
+def test_bayesopt_with_one_target_run_recommends_that_evaluated_mixture():
+    space = _mfmake_space()
+    history = _mfmake_history(n_cheap=30, n_full=1)
+    rec = _guarded("bayesopt", history, {"n_candidates": 256}, space)
+    full = history.at_fidelity("full")
+    assert np.allclose(rec.mixture.vector(DOMAINS), full.X[0])
+    assert rec.evidence["rule"] == "best-run:weak-model"
+
+
+def test_random_search_answers_with_its_best_run_and_says_it_has_no_model():
+    history = make_history(12)
+    rec = _guarded("random", history, {})
+    assert rec.evidence["rule"] == "no-model"
+    assert np.allclose(rec.mixture.vector(DOMAINS), history.X[np.argmin(history.y)])
+
+
+def test_weak_model_reasons_name_the_shortfall():
+    assert "3 runs for 5 domains" in weak_model_reason(FitQuality(3, 5))
+    assert "too few to cross-validate" in weak_model_reason(FitQuality(12, 5))
+    assert "Spearman 0.20" in weak_model_reason(FitQuality(12, 5, 0.2, 0.1, 1.0))
+    assert weak_model_reason(FitQuality(12, 5, 0.8, 0.1, 1.0)) is None
+    assert weak_model_reason(FitQuality(12, 5, 0.8, 0.1, 1.0), GuardConfig(min_runs_per_domain=3)) is not None
