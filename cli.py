@@ -359,6 +359,7 @@ def search_start(
     validate: bool = typer.Option(False, "--validate", help="Train the recommendation once more and record it."),
     cpus: Optional[float] = typer.Option(None, "--cpus", help="CPUs per run [default: 1]."),
     gpus: Optional[float] = typer.Option(None, "--gpus", help="GPUs (fractional) per run [default: 0]."),
+    swarm: Optional[int] = typer.Option(None, "--swarm", help="Train up to N dense runs of a batch as one batched task [default: 1]."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS", help="Join this Ray cluster."),
 ) -> None:
     """Create a search and run it to its budget, then recommend a mixture."""
@@ -373,7 +374,7 @@ def search_start(
         maximize=maximize, runs=runs, max_cost=max_cost, parallel=parallel, preset=preset, tokens=_count(tokens),
         fidelities=_split(fidelities), target_fidelity=target_fidelity, fidelity_costs=parse_costs(fidelity_cost),
         seq_len=seq_len, batch_size=batch_size, domains=_split(domains), max_epochs=max_epochs, seed=seed,
-        validate=validate, cpus_per_run=cpus, gpus_per_run=gpus, ray_address=ray_address))
+        validate=validate, cpus_per_run=cpus, gpus_per_run=gpus, swarm=swarm, ray_address=ray_address))
     ws = OPTIONS.open()
     search = driver.create(ws, spec)
     console.print(f"search '{search.name}' ({search.id}): {backend} on {evaluator}, {spec.budget.runs} runs")
@@ -489,7 +490,7 @@ def plot(
 def demo(
     runs: Optional[int] = typer.Option(None, "--runs", help="Proxy runs in the search [default: 16]."),
     parallel: Optional[int] = typer.Option(None, "--parallel", help="Runs in flight at once [default: 2]."),
-    tokens: Optional[str] = typer.Option(None, "--tokens", help="Tokens per tiny proxy run [default: 600k]."),
+    tokens: Optional[str] = typer.Option(None, "--tokens", help="Tokens per tiny proxy run [default: 1.2M]."),
 ) -> None:
     """The main job: built-in data -> RegMix search with tiny proxies on Ray -> the recommendation
     against uniform and token-share, 3 seeds each."""

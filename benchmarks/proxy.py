@@ -25,7 +25,8 @@ from mixer import Mixture  # noqa: E402
 from mixer.corpus import AddRequest, add_corpus  # noqa: E402
 from mixer.domain import open_domains  # noqa: E402
 from mixer.workspace import open_workspace  # noqa: E402
-from proxies import ProxyLM, TrainConfig, parameter_counts, preset_config, train_proxy  # noqa: E402
+from proxies import ProxyLM, TrainConfig, preset_config, train_proxy  # noqa: E402
+from proxies.model import flops_per_token  # noqa: E402
 from proxies.runner import ProxyJob, ProxyRunner, RunnerConfig  # noqa: E402
 
 
@@ -107,13 +108,6 @@ def run_overhead(domains_dir: Path, workers: int = 2, jobs: int = 8, tokens: int
         ray.shutdown()
 
 
-def flops_per_token(preset: str, vocab: int, seq_len: int) -> float:
-    """6 x (active non-embedding parameters + output projection) + attention (PaLM appendix B)."""
-    cfg = preset_config(preset, vocab)
-    counts = parameter_counts(ProxyLM(cfg))
-    return 6 * (counts["active_non_embedding"] + cfg.d_model * vocab) + 12 * cfg.n_layers * cfg.d_model * seq_len
-
-
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--device", default="cpu")
@@ -137,7 +131,7 @@ def main() -> None:
                 tps = proxy_tps(domains, preset, 60, "cuda", **gpu_shape)
                 key = preset.replace("-", "_")
                 figures[f"tokens_per_s_{key}_bf16"] = tps
-                figures[f"mfu_{key}_bf16"] = tps * flops_per_token(preset, vocab, 1024) / (args.peak_tflops * 1e12)
+                figures[f"mfu_{key}_bf16"] = tps * flops_per_token(preset_config(preset, vocab), 1024) / (args.peak_tflops * 1e12)
         else:
             one = ray_wall(Path(tmp) / "ws" / "domains", 1, 8, 120_000)
             two = ray_wall(Path(tmp) / "ws" / "domains", 2, 8, 120_000)

@@ -169,3 +169,11 @@ def parameter_counts(model: ProxyLM) -> dict[str, int]:
         inactive += per_expert * (cfg.n_experts - cfg.top_k)
     return {"total": total, "non_embedding": total - embedding, "active": total - inactive,
             "active_non_embedding": total - embedding - inactive}
+
+
+def flops_per_token(cfg: ProxyConfig, seq_len: int) -> float:
+    """Training FLOPs per token: 6 x (active non-embedding parameters + the output
+    projection) + attention (PaLM, appendix B); what model FLOPs utilisation counts."""
+    with torch.device("meta"):
+        counts = parameter_counts(ProxyLM(cfg))
+    return 6 * (counts["active_non_embedding"] + cfg.d_model * cfg.vocab_size) + 12 * cfg.n_layers * cfg.d_model * seq_len

@@ -9,6 +9,9 @@ its filesystem: `domain_transport="path"`), else through Ray's object store: the
 puts each domain's files once, and a worker materialises them in a local cache directory
 keyed by content hash. Jobs and results cross the wire as plain JSON-able dicts.
 
+With `swarm` > 1, runs of one dense preset and budget are packed into swarms trained as
+one batched task (proxies.swarm); a swarm's results arrive together.
+
 Results stream back as runs finish (`ray.wait`). A worker that dies is retried up to
 `max_retries` times by Ray; deterministic failures (divergence, a bad config) come back as
 failed results and are not retried.
@@ -52,9 +55,12 @@ class RunnerConfig:
     domain_transport: DomainTransport = DomainTransport.auto
     num_cpus: int | None = None                  # size of an embedded cluster (default: all cores)
     resources: dict[str, float] = field(default_factory=dict)  # extra per-run resources
+    swarm: int = 1                               # runs of one preset and budget trained as one batched task
 
     def __post_init__(self):
         self.domain_transport = DomainTransport(self.domain_transport)
+        if self.swarm < 1:
+            raise MixerError(f"swarm must be at least 1, got {self.swarm}")
 
 
 @dataclass
@@ -93,26 +99,51 @@ def _materialise(name: str, files: dict[str, bytes]) -> Path:
     return target
 
 
-def run_job(wire: dict, domain_sources: dict) -> dict:
-    """Worker side: open the domains, train, return the result as plain data."""
+def _open_domains(domain_sources: dict) -> dict[str, Domain]:
     import ray
 
+    domains = {}
+    for name, source in domain_sources.items():
+        # Ray resolves object refs only at the top level of a task's arguments.
+        path = Path(source) if isinstance(source, str) else _materialise(name, ray.get(source))
+        domains[name] = Domain.open(path)
+    return domains
+
+
+def _stamped(result: ProxyResult, started: float) -> dict:
+    import ray
+
+    result.started_at, result.finished_at = started, time.time()
+    result.node, result.node_id = socket.gethostname(), ray.get_runtime_context().get_node_id()
+    return result.to_dict()
+
+
+def run_job(wire: dict, domain_sources: dict) -> dict:
+    """Worker side: open the domains, train, return the result as plain data."""
     from proxies.train import train_proxy
 
     started = time.time()
     try:
-        train = TrainConfig(**wire["train"])
-        domains = {}
-        for name, source in domain_sources.items():
-            # Ray resolves object refs only at the top level of a task's arguments.
-            path = Path(source) if isinstance(source, str) else _materialise(name, ray.get(source))
-            domains[name] = Domain.open(path)
-        result = train_proxy(train, domains, _mixture_from_wire(wire["mixture"]))
+        result = train_proxy(TrainConfig(**wire["train"]), _open_domains(domain_sources),
+                             _mixture_from_wire(wire["mixture"]))
     except MixerError as exc:  # a bad config or bad data: deterministic, not retried
         result = ProxyResult.failed(str(exc))
-    result.started_at, result.finished_at = started, time.time()
-    result.node, result.node_id = socket.gethostname(), ray.get_runtime_context().get_node_id()
-    return result.to_dict()
+    return _stamped(result, started)
+
+
+def run_swarm_job(wires: list[dict], domain_sources: dict) -> list[dict]:
+    """Worker side of a swarm: the runs (same preset, budget and domains; own mixture and
+    seed) trained as one batched computation (proxies.swarm); results in order."""
+    from proxies.swarm import train_swarm
+
+    started = time.time()
+    try:
+        train = TrainConfig(**wires[0]["train"])
+        members = [(_mixture_from_wire(w["mixture"]), w["train"]["seed"]) for w in wires]
+        results = train_swarm(train, _open_domains(domain_sources), members)
+    except MixerError as exc:
+        results = [ProxyResult.failed(str(exc)) for _ in wires]
+    return [_stamped(r, started) for r in results]
 
 
 class ProxyRunner:
@@ -129,6 +160,8 @@ class ProxyRunner:
 
         if not ray.is_initialized():
             address = self.cfg.address or os.environ.get("RAY_ADDRESS")
+            if address:
+                check_reachable(address)
             if not address:  # a private cluster on this machine: its token-auth notice is not actionable
                 logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)
             try:
@@ -138,7 +171,20 @@ class ProxyRunner:
                          namespace="mixer")
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise MixerError(f"cannot connect to Ray at {address}: {str(exc).splitlines()[0]}") from None
+        self.check_feasible()
         self._remote = ray.remote(run_job).options(**self.task_options())
+
+    def check_feasible(self) -> None:
+        """Fail now, not hang: Ray queues a task no node can hold forever (its warning hidden)."""
+        import ray
+
+        needs = {"CPU": self.cfg.cpus_per_run, "GPU": self.cfg.gpus_per_run, **self.cfg.resources}
+        nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+        for name, need in needs.items():
+            most = max((node.get(name, 0.0) for node in nodes), default=0.0)
+            if need and most < need:
+                raise MixerError(f"a run asks for {need:g} {name}, but no node of the Ray cluster has more than "
+                                 f"{most:g}; lower --cpus/--gpus or add nodes")
 
     def task_options(self) -> dict:
         """Ray task options of every run: resources, and retries after worker deaths only."""
@@ -178,25 +224,68 @@ class ProxyRunner:
             self.start()
         return self._remote.remote(job.to_wire(), self._domain_sources(job.domains))
 
-    def run(self, jobs: Iterable[ProxyJob], parallel: int | None = None) -> Iterator[tuple[ProxyJob, ProxyResult]]:
-        """Yield (job, result) as runs finish, keeping at most `parallel` in flight."""
+    def submit_swarm(self, jobs: list[ProxyJob]):
         import ray
 
-        pending = list(jobs)[::-1]
+        if self._remote is None:
+            self.start()
+        task = ray.remote(run_swarm_job).options(**self.task_options())
+        return task.remote([j.to_wire() for j in jobs], self._domain_sources(jobs[0].domains))
+
+    def _packs(self, jobs: list[ProxyJob]) -> list[list[ProxyJob]]:
+        """Jobs grouped into swarms of up to `swarm` runs that differ only in mixture and
+        seed (dense presets only: see proxies.swarm); singles stay single."""
+        from proxies.presets import preset_config
+
+        if self.cfg.swarm == 1:
+            return [[job] for job in jobs]
+        groups: dict[str, list[ProxyJob]] = {}
+        for job in jobs:
+            key = json.dumps({**job.to_wire()["train"], "seed": 0, "domains": job.domains}, sort_keys=True)
+            groups.setdefault(key, []).append(job)
+        packs = []
+        for group in groups.values():
+            if preset_config(group[0].train.preset, 257).is_moe or isinstance(group[0].mixture, Schedule):
+                packs.extend([job] for job in group)
+            else:
+                packs.extend(group[i:i + self.cfg.swarm] for i in range(0, len(group), self.cfg.swarm))
+        return packs
+
+    def run(self, jobs: Iterable[ProxyJob], parallel: int | None = None) -> Iterator[tuple[ProxyJob, ProxyResult]]:
+        """Yield (job, result) as runs finish, keeping at most `parallel` runs in flight (a
+        swarm's runs finish together: a swarm stopped midway is trained again whole)."""
+        import ray
+
+        pending = self._packs(list(jobs))[::-1]
         in_flight: dict = {}
-        limit = parallel or len(pending) or 1
+        limit = parallel or sum(map(len, pending)) or 1
         while pending or in_flight:
-            while pending and len(in_flight) < limit:
-                job = pending.pop()
-                in_flight[self.submit(job)] = job
+            while pending and (not in_flight or sum(map(len, in_flight.values())) + len(pending[-1]) <= limit):
+                pack = pending.pop()
+                in_flight[self.submit(pack[0]) if len(pack) == 1 else self.submit_swarm(pack)] = pack
             done, _ = ray.wait(list(in_flight), num_returns=1)
             for ref in done:
-                job = in_flight.pop(ref)
+                pack = in_flight.pop(ref)
                 try:
-                    result = ProxyResult.from_dict(ray.get(ref))
+                    answer = ray.get(ref)
+                    results = [ProxyResult.from_dict(a) for a in (answer if isinstance(answer, list) else [answer])]
                 except ray.exceptions.RayError as exc:  # retries exhausted
-                    result = ProxyResult.failed(f"worker failed: {worker_error(exc)}")
-                yield job, result
+                    results = [ProxyResult.failed(f"worker failed: {worker_error(exc)}") for _ in pack]
+                yield from zip(pack, results)
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A Ray address (host:port, ray://host:port) must answer a TCP connect within seconds;
+    `ray.init` would otherwise retry for minutes. "auto" and "local" are not checked."""
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise MixerError(f"cannot connect to Ray at {address}: expected HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise MixerError(f"cannot connect to Ray at {address}: {exc.strerror or exc}") from None
 
 
 def worker_error(exc: BaseException) -> str:

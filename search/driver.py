@@ -106,6 +106,9 @@ def run(ws: Workspace, search_ref: str, progress: ProgressCallback | None = None
     if search.status == "cancelled":
         raise MixerError(f"search '{search.name}' was cancelled; start a new one (runs can be imported)")
     session = SearchSession(ws, search)
+    start = getattr(session.context.evaluator, "start", None)
+    if start is not None:
+        start()  # an unreachable cluster or an impossible resource request fails here, before any run
     if evaluator is not None:
         session.context.evaluator = evaluator(session.context.evaluator)
     set_search_status(ws.db_path, search.id, "running")

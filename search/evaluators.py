@@ -38,6 +38,10 @@ class ProxyEvaluator:
         self.proxy, self.parallel, self.domains = proxy, parallel, domains
         self.runner = ProxyRunner(ws.domains_dir, proxy.runner)
 
+    def start(self) -> None:
+        """Connect to Ray and check the run's resources before any run is marked running."""
+        self.runner.start()
+
     def evaluate(self, runs: list[RunRecord]) -> Iterator[tuple[RunRecord, RunResult]]:
         from proxies.runner import ProxyJob
 

@@ -158,7 +158,7 @@ _NESTING = {  # flat name -> path in the nested spec
     "fidelities": "fidelity.labels", "target_fidelity": "fidelity.target", "fidelity_costs": "fidelity.costs",
     "preset": "proxy.train.preset", "tokens": "proxy.train.tokens", "seq_len": "proxy.train.seq_len",
     "batch_size": "proxy.train.batch_size", "lr": "proxy.train.lr", "cpus_per_run": "proxy.runner.cpus_per_run",
-    "gpus_per_run": "proxy.runner.gpus_per_run", "ray_address": "proxy.runner.address",
+    "gpus_per_run": "proxy.runner.gpus_per_run", "ray_address": "proxy.runner.address", "swarm": "proxy.runner.swarm",
     "domains": "proxy.domains", "max_epochs": "proxy.max_epochs", "table": "table.search",
 }
 _TOP_LEVEL = ("name", "backend", "options", "seed", "validate")

@@ -57,7 +57,25 @@ def read_csv(path: Path) -> pd.DataFrame:
         raise MixerError(f"cannot parse CSV {path}: {str(exc).splitlines()[0]}") from None
     if frame.empty:
         raise MixerError(f"{path} has a header but no rows")
+    _check_header(path)
     return frame
+
+
+def _check_header(path: Path) -> None:
+    """Header names exactly as written: pandas renames a repeated `arxiv` to `arxiv.1` and
+    keeps `arxiv ` apart from `arxiv`, which would silently become new domains."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8", errors="replace") as f:
+        header = next(csv.reader(f), [])
+    for name in header:
+        if name != name.strip():
+            raise MixerError(f"{path}: column {name!r} has leading or trailing spaces")
+    seen = set()
+    for name in header:
+        if name in seen:
+            raise MixerError(f"{path}: column '{name}' appears more than once in the header")
+        seen.add(name)
 
 
 def _prefixed(frame: pd.DataFrame, prefix: str, suffix: str, path: Path, what: str) -> dict[str, str]:
@@ -74,10 +92,10 @@ def _prefixed(frame: pd.DataFrame, prefix: str, suffix: str, path: Path, what: s
 
 def _numeric(frame: pd.DataFrame, columns: dict[str, str], path: Path) -> np.ndarray:
     block = frame[list(columns.values())].apply(pd.to_numeric, errors="coerce")
-    bad = block.isna().to_numpy()
+    bad = ~np.isfinite(block.to_numpy(dtype=np.float64))
     if bad.any():
         row, col = map(int, np.argwhere(bad)[0])
-        raise MixerError(f"{path}: non-numeric or missing value in column "
+        raise MixerError(f"{path}: non-numeric, infinite or missing value in column "
                          f"'{block.columns[col]}' at data row {row + 1}")
     return block.to_numpy(dtype=np.float64)
 
@@ -100,6 +118,8 @@ def _ids(frame: pd.DataFrame, spec: ImportSpec, path: Path) -> pd.Series:
 def import_runs(db: Path, spec: ImportSpec, wait_s: float = DEFAULT_WAIT_S) -> ImportReport:
     """Validate everything first, then write the search and all runs in one transaction."""
     check_name(spec.search, "search")
+    if not 0 <= spec.sum_tolerance < 1:  # also refuses nan
+        raise MixerError(f"--sum-tolerance must be at least 0 and below 1, got {spec.sum_tolerance}")
     if spec.fidelity and spec.fidelity_column:
         raise MixerError("give either --fidelity or --fidelity-column, not both")
     mix = read_csv(spec.mixtures_csv)
@@ -140,6 +160,8 @@ def _normalised_weights(weights: np.ndarray, ids: pd.Series, spec: ImportSpec) -
         row = int(np.argwhere(weights < 0)[0][0])
         raise MixerError(f"{spec.mixtures_csv}: negative weight in run '{ids[row]}'")
     sums = weights.sum(axis=1)
+    if (sums == 0).any():
+        raise MixerError(f"{spec.mixtures_csv}: every weight of run '{ids[int(np.argmax(sums == 0))]}' is zero")
     worst = int(np.argmax(np.abs(sums - 1.0)))
     if abs(sums[worst] - 1.0) > spec.sum_tolerance:
         raise MixerError(f"{spec.mixtures_csv}: weights of run '{ids[worst]}' sum to "

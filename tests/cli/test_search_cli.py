@@ -180,3 +180,19 @@ def test_bayesopt_at_two_proxy_fidelities_with_measured_costs(searched):
     assert evidence["costs"]["tiny:8000"] > 0 and evidence["costs"]["tiny:8000"] != pytest.approx(0.5, abs=1e-9)
     status = run_mixer("search", "status", "mf", workspace=ws).stdout
     assert re.search(r"│ runs by fidelity │ tiny:8000: \d, tiny:16000: \d", status), status
+
+
+def test_an_unreachable_ray_address_fails_in_seconds_and_leaves_no_run_running(three_domains):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.perf_counter()
+    result = mixer_cli("search", "start", "--name", "unreachable", "--ray-address", f"127.0.0.1:{port}", *QUICK,
+                       workspace=three_domains)
+    assert f"cannot connect to Ray at 127.0.0.1:{port}" in one_error_line(result)
+    assert time.perf_counter() - start < 20
+    runs = mixer_cli("sql", "select count(*) as n from runs r join searches s on r.search_id = s.id "
+                     "where s.name = 'unreachable'", "-f", "json", workspace=three_domains)
+    assert json.loads(runs.stdout) == [{"n": 0}]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import ray
 
-from mixer import Mixture
+from mixer import Mixture, MixerError
 from proxies.runner import ProxyJob, ProxyRunner, RunnerConfig
 from proxies.train import TrainConfig
 
@@ -78,3 +78,23 @@ def test_worker_death_is_retried_with_the_runner_options(embedded_ray, tmp_path,
     marker.unlink()
     with pytest.raises(ray.exceptions.WorkerCrashedError):
         ray.get(ray.remote(dies_once).options(**no_retry).remote(str(marker)))
+
+
+def test_swarms_pack_runs_of_one_config_and_give_each_its_own_result(embedded_ray, domains_dir):
+    jobs = [_job(0, "alpha=1"), _job(1, "beta=1"), _job(2, "gamma=1"), _job(3, tokens=8192), _job(4, preset="moe-1m")]
+    runner = ProxyRunner(domains_dir, RunnerConfig(cpus_per_run=1, swarm=2))
+    assert [[j.run_id for j in pack] for pack in runner._packs(jobs)] == [
+        ["run-0", "run-1"], ["run-2"], ["run-3"], ["run-4"]]  # same config in swarms of 2; others alone
+    swarmed = dict((job.run_id, r) for job, r in runner.run(jobs[:2], parallel=2))
+    alone = dict((job.run_id, r) for job, r in ProxyRunner(domains_dir).run(jobs[:2], parallel=2))
+    for run_id in ("run-0", "run-1"):
+        assert swarmed[run_id].status == "done"
+        assert swarmed[run_id].val_loss == pytest.approx(alone[run_id].val_loss, abs=2e-4)
+    assert swarmed["run-0"].val_loss["alpha"] < swarmed["run-1"].val_loss["alpha"]
+
+
+def test_a_run_no_node_can_hold_fails_at_once(embedded_ray, domains_dir):
+    with pytest.raises(MixerError, match="a run asks for 64 CPU, but no node of the Ray cluster has more than 2"):
+        ProxyRunner(domains_dir, RunnerConfig(cpus_per_run=64)).start()
+    with pytest.raises(MixerError, match="a run asks for 1 GPU"):
+        ProxyRunner(domains_dir, RunnerConfig(gpus_per_run=1)).start()

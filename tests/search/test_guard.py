@@ -51,8 +51,8 @@ def test_a_strong_model_recommends_its_own_pick_with_the_predicted_gain():
 
 def test_bayesopt_with_one_target_run_recommends_that_evaluated_mixture():
     space = _mfmake_space()
-    history = _mfmake_history(n_cheap=30, n_full=1)
-    rec = _guarded("bayesopt", history, {"n_candidates": 256}, space)
+    history = _mfmake_history(n_cheap=12, n_full=1)
+    rec = _guarded("bayesopt", history, {"n_candidates": 256, "recommend_candidates": 512}, space)
     full = history.at_fidelity("full")
     assert np.allclose(rec.mixture.vector(DOMAINS), full.X[0])
     assert rec.evidence["rule"] == "best-run:weak-model"

@@ -66,6 +66,8 @@ def test_one_file_holding_weights_and_metrics(tmp_path):
     (dict(target="bogus"), "target 'bogus' is not among"),
     (dict(fidelity_column="fid"), "not both"),
     (dict(sum_tolerance=0.0001), "run .3. sum to 0.999"),
+    (dict(sum_tolerance=float("nan")), "--sum-tolerance must be at least 0"),
+    (dict(sum_tolerance=-0.1), "--sum-tolerance must be at least 0"),
 ])
 def test_bad_specs_name_the_problem_and_write_nothing(tmp_path, change, message):
     db = tmp_path / "i.duckdb"
@@ -79,10 +81,14 @@ def test_bad_specs_name_the_problem_and_write_nothing(tmp_path, change, message)
 @pytest.mark.parametrize("content, message", [
     (b"", "is empty"),
     (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe\xfa" * 50, "not a text CSV|cannot parse|non-numeric"),
-    (b"index,w_a,w_b\n1,0.5,zero\n", "non-numeric or missing value in column 'w_b'"),
+    (b"index,w_a,w_b\n1,0.5,zero\n", "non-numeric, infinite or missing value in column 'w_b'"),
     (b"index,w_a,w_b\n1,0.5,0.5\n1,0.5,0.5\n", "appears more than once"),
     (b"index,w_a,w_b\n1,-0.5,1.5\n", "negative weight"),
     (b"index,w_a,w_b\n", "no rows"),
+    (b"index,w_a,w_a\n1,0.5,0.5\n", "column 'w_a' appears more than once"),
+    (b"index,w_a,w_b \n1,0.5,0.5\n", "column 'w_b ' has leading or trailing spaces"),
+    (b"index,w_a,w_b\n1,inf,0.5\n", "infinite or missing value in column 'w_a'"),
+    (b"index,w_a,w_b\n1,0,0\n", "every weight of run '1' is zero"),
 ])
 def test_bad_csv_files(tmp_path, content, message):
     path = tmp_path / "bad.csv"
