@@ -9,7 +9,8 @@ numbers, but attention has no batching rule, so vmap loops over the members ther
 sum of the members' losses is backpropagated once; members share no parameter, so each
 gets exactly its own gradient. Each member keeps what a single run has:
 
-- its own initialisation (the model built after `torch.manual_seed(seed)`, as `train_proxy`),
+- its own initialisation (the model built after `torch.manual_seed(init_seed or seed)`, as
+  `train_proxy`),
 - its own `MixtureLoader` stream (its mixture and seed),
 - its own optimiser state (AdamW is elementwise, so one AdamW over stacked tensors is N
   independent ones) and its own gradient clipping (the norm is taken per member).
@@ -145,7 +146,8 @@ def train_swarm(cfg: TrainConfig, domains: Mapping[str, Domain], members: Sequen
     None: `compile_helps`."""
     device = pick_device(cfg.device)
     torch.set_num_threads(cfg.threads or torch.get_num_threads())
-    swarm = Swarm(cfg, next(iter(domains.values())).meta.vocab_size, [seed for _, seed in members], device)
+    init_seeds = [seed if cfg.init_seed is None else cfg.init_seed for _, seed in members]
+    swarm = Swarm(cfg, next(iter(domains.values())).meta.vocab_size, init_seeds, device)
     stacked = list(swarm.params.values())
     optimizer = _stacked_optimizer(stacked, cfg, device)
     loaders = [MixtureLoader(domains, mixture, LoaderConfig(seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=seed,

@@ -48,7 +48,8 @@ class TrainConfig:
     min_lr_frac: float = 0.1           # cosine floor, as a fraction of lr
     weight_decay: float = 0.1
     grad_clip: float = 1.0
-    seed: int = 0
+    seed: int = 0                      # data order (and the initialisation, without init_seed)
+    init_seed: int | None = None       # model initialisation (None: seed)
     device: str = "auto"               # auto: cuda when available
     eval_every: int = 0                # 0: ten evaluations over the run
     eval_tokens: int = 32_768          # held-out tokens per domain at the end of the run (cap)
@@ -264,7 +265,7 @@ def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixtur
     """Train one proxy (module docstring); every domain is measured, the mixture trains."""
     device = pick_device(cfg.device)
     torch.set_num_threads(cfg.threads or torch.get_num_threads())
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed if cfg.init_seed is None else cfg.init_seed)
     model = ProxyLM(preset_config(cfg.preset, next(iter(domains.values())).meta.vocab_size)).to(device)
     optimizer, moe_layers = _optimizer(model, cfg, device), model.moe_layers()
     loader = MixtureLoader(domains, mixture, LoaderConfig(

@@ -1,10 +1,12 @@
 """Comparing mixtures measured with several seeds: is the recommendation's win larger than
 seed noise?
 
-A win counts when the recommendation's mean beats the baseline's by more than the seed
-std (the pooled std of the two mixtures' replicate runs). With 3 seeds this is a plain
-effect-size rule, not a test at a chosen significance level; the table shows the numbers
-it rests on.
+Replicates are paired: replicate k of every mixture uses the same seed (initialisation and
+data order), so the difference between two mixtures at one seed is free of that seed's
+luck. A win counts when the mean paired gain is larger than the std of the paired gains
+(with unpaired values, the pooled std of the two mixtures). With 3 seeds this is a plain
+effect-size rule (a t statistic above sqrt(3)), not a test at a chosen level; the table
+shows the numbers it rests on.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class SeedStats:
 class Verdict:
     baseline: str
     gain: float          # how much better the recommendation's mean is (positive: better)
-    seed_std: float      # pooled std of the two mixtures' seeds
+    seed_std: float      # std of the paired gains (unpaired: pooled std of the two mixtures)
     significant: bool    # gain > seed_std
 
     def sentence(self) -> str:
@@ -46,7 +48,14 @@ class Verdict:
         return f"does NOT beat {self.baseline} ({-self.gain:.4f} worse; seed std {self.seed_std:.4f})"
 
 
-def verdict(recommended: SeedStats, baseline: SeedStats, maximize: bool = False) -> Verdict:
-    gain = recommended.mean - baseline.mean if maximize else baseline.mean - recommended.mean
-    seed_std = float(np.sqrt((recommended.std ** 2 + baseline.std ** 2) / 2))
+def verdict(recommended: SeedStats, baseline: SeedStats, maximize: bool = False, paired: bool = True) -> Verdict:
+    """The recommendation against a baseline; `paired`: their values are replicate k
+    against replicate k (the same seeds)."""
+    sign = 1.0 if maximize else -1.0
+    if paired and len(recommended.values) == len(baseline.values) > 1:
+        gains = sign * (np.array(recommended.values) - np.array(baseline.values))
+        gain, seed_std = float(gains.mean()), float(gains.std(ddof=1))
+    else:
+        gain = sign * (recommended.mean - baseline.mean)
+        seed_std = float(np.sqrt((recommended.std ** 2 + baseline.std ** 2) / 2))
     return Verdict(baseline.label, gain, seed_std, bool(gain > seed_std))

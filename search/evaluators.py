@@ -48,7 +48,7 @@ class ProxyEvaluator:
         by_id = {r.id: r for r in runs}
         threads = max(1, int(self.proxy.runner.cpus_per_run))
         jobs = [ProxyJob(r.id, replace(self.proxy.train, preset=r.preset, tokens=r.tokens, seed=r.seed,
-                                       threads=threads),
+                                       init_seed=r.init_seed, threads=threads),
                          Mixture(r.mixture), self.domains) for r in runs]
         for job, result in self.runner.run(jobs, parallel=self.parallel):
             yield by_id[job.run_id], RunResult.from_proxy(result)
@@ -120,6 +120,7 @@ def _proxy_context(ws: Workspace, spec: SearchSpec) -> SearchContext:
     fidelity = proxy_fidelities(spec.proxy_fidelities, spec.fidelity_label, vocab_size, spec.fidelity.costs)
     prior = prior_from_tokens(dict(zip(names, tokens)), sampler.temperature)
     space = SearchSpace(domains=names, prior=np.array(list(prior.values())), sampler=sampler, fidelity=fidelity,
+                        seed=spec.seed,
                         caps=caps)
     return SearchContext(space, ProxyEvaluator(ws, spec.proxy, spec.budget.parallel, names), names)
 

@@ -31,6 +31,7 @@ class SearchSpace:
     pool: Pool | None = None
     fidelity: Fidelities = field(default_factory=lambda: Fidelities.single(None))
     caps: np.ndarray | None = None          # [D] largest weight per domain (repetition caps)
+    seed: int = 0                           # the search's seed (what fixed designs derive from)
 
     @property
     def target_fidelity(self) -> str | None:

@@ -101,7 +101,7 @@ def search_runs(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT_S) -> pd.
     """Every run of a search with its mixture and final per-domain values (dict columns)."""
     with open_db(db, read_only=True, wait_s=wait_s) as con:
         return con.execute(
-            "SELECT run_id, status, mixture, fidelity, pool_key, preset, n_params, tokens, seed, target_value,"
+            "SELECT run_id, status, mixture, fidelity, pool_key, preset, n_params, tokens, seed, init_seed, target_value,"
             " final_values, error FROM run_summary WHERE search_id = ? ORDER BY created_at, run_id",
             [search_id]).df()
 

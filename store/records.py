@@ -44,6 +44,7 @@ class RunRecord:
     n_params: int | None = None
     tokens: int | None = None
     seed: int | None = None
+    init_seed: int | None = None      # model initialisation seed when not `seed`
     error: str | None = None
     target: float | None = None
     schedule: dict | None = None

@@ -121,5 +121,18 @@ V3_POOL_KEY = [
     LEFT JOIN finals f ON f.run_id = r.id""",
 ]
 
-MIGRATIONS: list[list[str]] = [V1_CORE, V2_SEARCH, V3_POOL_KEY]
+V4_INIT_SEED = [
+    # The seed of a run's model initialisation when it is not the run's seed (a search's own
+    # runs share one initialisation; their seeds set the data order).
+    "ALTER TABLE runs ADD COLUMN init_seed BIGINT",
+    "DROP VIEW run_summary",
+    """CREATE VIEW run_summary AS""" + _FINAL_VALUES + """    SELECT r.id AS run_id, s.name AS search, r.search_id, r.status, r.mixture, r.fidelity,
+           r.pool_key, r.preset, r.n_params, r.tokens, r.seed, r.init_seed, r.target AS target_value,
+           f.final_values, r.error, r.created_at, r.finished_at
+    FROM runs r
+    LEFT JOIN searches s ON s.id = r.search_id
+    LEFT JOIN finals f ON f.run_id = r.id""",
+]
+
+MIGRATIONS: list[list[str]] = [V1_CORE, V2_SEARCH, V3_POOL_KEY, V4_INIT_SEED]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -14,7 +14,7 @@ from store.db import DEFAULT_WAIT_S, first_row, transaction
 from store.records import MetricRow, RunRecord, SearchRecord
 
 _RUN_COLUMNS = ["id", "search_id", "names", "weights", "schedule", "fidelity", "preset",
-                "n_params", "tokens", "seed", "status", "error", "target", "config_hash", "pool_key"]
+                "n_params", "tokens", "seed", "init_seed", "status", "error", "target", "config_hash", "pool_key"]
 
 
 def create_search(db: Path, search: SearchRecord, wait_s: float = DEFAULT_WAIT_S) -> None:
@@ -49,10 +49,10 @@ def _runs_frame(runs: Iterable[RunRecord]) -> pd.DataFrame:
         names = list(r.mixture)
         rows.append([r.id, r.search_id, names, [float(r.mixture[n]) for n in names],
                      json.dumps(r.schedule) if r.schedule else None, r.fidelity, r.preset,
-                     r.n_params, r.tokens, r.seed, r.status, r.error, r.target, r.config_hash,
+                     r.n_params, r.tokens, r.seed, r.init_seed, r.status, r.error, r.target, r.config_hash,
                      r.pool_key])
     frame = pd.DataFrame(rows, columns=_RUN_COLUMNS)
-    for col in ("n_params", "tokens", "seed"):
+    for col in ("n_params", "tokens", "seed", "init_seed"):
         frame[col] = frame[col].astype("Int64")
     frame["target"] = frame["target"].astype("Float64")
     return frame
@@ -92,9 +92,9 @@ def upsert_runs(con: duckdb.DuckDBPyConnection, runs: list[RunRecord], metrics: 
         raise MixerError(f"run '{clash[0]}' belongs to another search ({clash[1]}); not overwritten")
     con.execute("""
         INSERT INTO runs (id, search_id, mixture, schedule, fidelity, preset, n_params, tokens,
-                          seed, status, error, target, config_hash, pool_key, started_at, finished_at)
+                          seed, init_seed, status, error, target, config_hash, pool_key, started_at, finished_at)
         SELECT id, search_id, MAP(names, weights), schedule, fidelity, preset, n_params,
-               tokens, seed, status, error, target, config_hash, pool_key,
+               tokens, seed, init_seed, status, error, target, config_hash, pool_key,
                CASE WHEN status <> 'queued' THEN current_timestamp END,
                CASE WHEN status IN ('done', 'failed') THEN current_timestamp END
         FROM new_runs
@@ -102,6 +102,7 @@ def upsert_runs(con: duckdb.DuckDBPyConnection, runs: list[RunRecord], metrics: 
             mixture = excluded.mixture, schedule = excluded.schedule,
             fidelity = excluded.fidelity, preset = excluded.preset,
             n_params = excluded.n_params, tokens = excluded.tokens, seed = excluded.seed,
+            init_seed = excluded.init_seed,
             status = excluded.status, error = excluded.error, target = excluded.target,
             config_hash = excluded.config_hash, pool_key = excluded.pool_key,
             started_at = coalesce(runs.started_at, excluded.started_at),

@@ -85,13 +85,13 @@ def space_filling_design(space: SearchSpace, size: int, seed: int) -> np.ndarray
 
 def initial_design(space: SearchSpace, history: History, n: int, rng: np.random.Generator, size: int, seed: int,
                    fidelity: str | None = None) -> list[Proposal]:
-    """The next n points of the search's space-filling design of `size` mixtures (the same
-    design whatever the batch size: points already run are skipped); past the design, or in
-    pool mode (random unused table entries), prior draws."""
+    """The next n points of the search's space-filling design of `size` mixtures (fixed by
+    the search's seed and `seed`, whatever the batch size: points already run are skipped);
+    past the design, or in pool mode (random unused table entries), prior draws."""
     if space.pool is not None:
         return pool_proposals(space, history, rng.permutation(len(unused_pool(space, history))), n)
     fidelity = fidelity if fidelity is not None else space.target_fidelity
-    design = space_filling_design(space, size, seed)
+    design = space_filling_design(space, size, int(np.random.SeedSequence([space.seed, seed]).generate_state(1)[0]))
     done = history.at_fidelity(fidelity).X
     if len(done):
         design = design[np.abs(design[:, None, :] - done[None, :, :]).sum(axis=2).min(axis=1) >= MIN_DISTANCE]

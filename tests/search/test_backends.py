@@ -73,3 +73,22 @@ def test_options_are_typed_and_checked_at_creation():
         backend_config("regmix", {"regressor": "tree"})
     with pytest.raises(MixerError, match="expected KEY=VALUE"):
         parse_options(["top_k"])
+
+
+def test_initial_design_is_fixed_by_the_search_seed_spread_out_and_off_the_corners():
+    from dataclasses import replace
+
+    from search.backends.base import initial_design
+
+    space = make_space()
+    vectors = lambda ps: np.array([p.mixture.vector(DOMAINS) for p in ps])  # noqa: E731
+    design = vectors(initial_design(space, History.empty(DOMAINS), 6, np.random.default_rng(0), 6, 0))
+    half = vectors(initial_design(space, History.empty(DOMAINS), 3, np.random.default_rng(9), 6, 0))
+    assert np.allclose(design[:3], half)  # the same design whatever the batch and round
+    done = History(DOMAINS, half, truth(half), ["f"] * 3, ["r0", "r1", "r2"], [None] * 3)
+    rest = vectors(initial_design(space, done, 3, np.random.default_rng(1), 6, 0))
+    assert np.allclose(rest, design[3:])  # points already run are skipped
+    other = vectors(initial_design(replace(space, seed=1), History.empty(DOMAINS), 6, np.random.default_rng(0), 6, 0))
+    assert not np.allclose(other, design)
+    distances = np.abs(design[:, None] - design[None]).sum(axis=2) + np.eye(6) * 9
+    assert distances.min() > 0.1 and design.max() < 0.9

@@ -1,13 +1,22 @@
-"""Seed-aware comparison: a win counts only beyond the seed std."""
+"""Seed-aware comparison: a win counts only beyond the seed noise of the comparison."""
+
+import pytest
 
 from search.compare import SeedStats, verdict
 
+REC = SeedStats("recommended", (2.00, 2.05, 2.10))
 
-def test_a_win_counts_only_beyond_the_seed_std():
-    rec = SeedStats("recommended", (2.00, 2.01, 2.02))
-    assert verdict(rec, SeedStats("uniform", (2.10, 2.11, 2.12))).significant
-    close = verdict(rec, SeedStats("uniform", (2.01, 2.02, 2.03)))
-    assert not close.significant and "NOT larger than the seed std" in close.sentence()
-    worse = verdict(rec, SeedStats("uniform", (1.90, 1.91, 1.92)))
+
+def test_a_consistent_paired_win_counts_even_when_seeds_differ_a_lot():
+    baseline = SeedStats("uniform", (2.02, 2.07, 2.13))  # each seed a little worse
+    paired = verdict(REC, baseline)
+    assert paired.significant and paired.gain == pytest.approx(0.0233, abs=1e-3)
+    assert not verdict(REC, baseline, paired=False).significant  # unpaired: lost in the seed spread
+
+
+def test_an_inconsistent_or_losing_comparison_does_not_count():
+    mixed = verdict(REC, SeedStats("uniform", (2.06, 2.00, 2.16)))
+    assert not mixed.significant and "NOT larger than the seed std" in mixed.sentence()
+    worse = verdict(REC, SeedStats("uniform", (1.95, 2.00, 2.05)))
     assert not worse.significant and "does NOT beat" in worse.sentence()
-    assert verdict(rec, SeedStats("uniform", (1.90, 1.91, 1.92)), maximize=True).significant
+    assert verdict(REC, SeedStats("uniform", (1.95, 2.00, 2.06)), maximize=True).significant

@@ -29,11 +29,12 @@ def table_ws(tmp_path):
 
 
 def _spec(name="s", backend="regmix", table="past", target="loss", maximize=False, runs=24, parallel=4,
-          max_cost=None, options=None, fidelities=None, target_fidelity=None, fidelity_costs=None, validate=False):
+          max_cost=None, options=None, fidelities=None, target_fidelity=None, fidelity_costs=None, validate=False,
+          seed=0):
     """A table search spec from flat keywords (the nested spec has one field per component)."""
     options = {"n_candidates": 20_000, "screen_top": 500, "n_models": 3} if options is None else options
     return build(SearchSpec, dict(
-        name=name, backend=backend, options=options, validate=validate,
+        name=name, backend=backend, options=options, validate=validate, seed=seed,
         budget=dict(runs=runs, parallel=parallel, max_cost=max_cost), target=dict(spec=target, maximize=maximize),
         fidelity=dict(labels=fidelities, target=target_fidelity, costs=fidelity_costs or {}),
         table=dict(search=table)), "search")
@@ -106,12 +107,13 @@ def test_cancel_stops_a_running_search_after_its_round(table_ws):
         driver.run(table_ws, search.name)
 
 
-def test_every_run_has_its_own_stored_seed(table_ws):
-    search = driver.create(table_ws, _spec(name="seeds", runs=8, backend="random", options={}))
+def test_every_run_has_its_own_stored_seed_and_shares_the_search_initialisation(table_ws):
+    search = driver.create(table_ws, _spec(name="seeds", runs=8, backend="random", options={}, seed=3))
     driver.run(table_ws, search.name)
-    seeds = search_runs(table_ws.db_path, search.id).seed
-    assert seeds.notna().all() and seeds.nunique() == 8
-    assert list(seeds) == [driver.run_seed(0, i) for i in range(8)]  # reproducible from (search seed, index)
+    runs = search_runs(table_ws.db_path, search.id)
+    assert runs.seed.notna().all() and runs.seed.nunique() == 8
+    assert list(runs.seed) == [driver.run_seed(3, i) for i in range(8)]  # reproducible from (search seed, index)
+    assert (runs.init_seed == 3).all()  # one initialisation: runs differ by mixture and data order
 
 
 @pytest.mark.parametrize("change, message", [
