@@ -34,7 +34,7 @@ FLAGS = {
     "fidelity.labels": "--fidelities", "fidelity.target": "--target-fidelity", "fidelity.costs": "--fidelity-cost",
     "proxy.max_epochs": "--max-epochs", "proxy.train.lr_schedule": "--lr-schedule",
     "max_epochs": "--max-epochs", "validate": "--validate", "the proxy evaluator": "--evaluator proxy",
-    "the token budget": "--tokens",
+    "the token budget": "--tokens", "proxy.runner.swarm": "--swarm",
 }
 _FLAG_NAMES = re.compile(r"(?<![\w.-])(?:search\.)?(" + "|".join(
     re.escape(name) for name in sorted(FLAGS, key=len, reverse=True)) + r")(?![\w])")
@@ -166,13 +166,14 @@ def runs_import(
     target: Optional[str] = typer.Option(None, "--target", help="Metric that is the search's target."),
     sum_tolerance: float = typer.Option(store.importer.DEFAULT_SUM_TOLERANCE, "--sum-tolerance",
                                         help="Largest |sum - 1| renormalised as rounding."),
+    maximize: bool = typer.Option(False, "--maximize", help="The metrics are scores: higher is better."),
 ) -> None:
     """Import past experiments as finished runs of a named search (idempotent)."""
     spec = store.ImportSpec(
         mixtures_csv=mixtures_csv, metrics_csv=metrics_csv, search=search,
         weight_prefix=weight_prefix, metric_prefix=metric_prefix, metric_suffix=metric_suffix,
         id_column=id_column, fidelity=fidelity, fidelity_column=fidelity_column, target=target,
-        sum_tolerance=sum_tolerance)
+        sum_tolerance=sum_tolerance, maximize=maximize)
     report = store.import_runs(OPTIONS.open().db_path, spec)
     console.print(f"imported {report.n_runs} runs into search '{search}' ({report.search_id}): "
                   f"{len(report.domains)} domains, {len(report.metrics)} metrics; "
@@ -318,10 +319,15 @@ def _run_with_progress(run, budget: int, label: str):
             raise typer.Exit(130)
 
 
-def _render_recommendation(name: str, rec) -> None:
+def _render_recommendation(name: str, rec, target: str) -> None:
+    from search import views
+
     render_mixture(rec.mixture.as_dict(), title=f"{name}: recommended mixture")
-    if rec.predicted is not None:
-        console.print(f"predicted target {rec.predicted:.4f} ± {rec.predicted_std or 0:.4f}")
+    for line in views.explain({"predicted": rec.predicted, "predicted_std": rec.predicted_std,
+                               "evidence": rec.evidence}, target):
+        console.print(line)
+    console.print(f"next: `mixer export {name} --format megatron --path-template ...`, `mixer plot {name} -o "
+                  f"{name}.png`, `mixer sql \"select run_id, target_value from run_summary where search = '{name}'\"`")
 
 
 def _check_search_flags(evaluator: str, table: str | None, fidelities: str | None, preset_or_tokens) -> None:
@@ -359,7 +365,7 @@ def search_start(
     validate: bool = typer.Option(False, "--validate", help="Train the recommendation once more and record it."),
     cpus: Optional[float] = typer.Option(None, "--cpus", help="CPUs per run [default: 1]."),
     gpus: Optional[float] = typer.Option(None, "--gpus", help="GPUs (fractional) per run [default: 0]."),
-    swarm: Optional[int] = typer.Option(None, "--swarm", help="Train up to N dense runs of a batch as one batched task [default: 1]."),
+    swarm: Optional[int] = typer.Option(None, "--swarm", help="Train up to N dense runs of a batch (at most --parallel) as one batched task [default: 1]."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS", help="Join this Ray cluster."),
 ) -> None:
     """Create a search and run it to its budget, then recommend a mixture."""
@@ -380,7 +386,7 @@ def search_start(
     console.print(f"search '{search.name}' ({search.id}): {backend} on {evaluator}, {spec.budget.runs} runs")
     rec = _run_with_progress(lambda cb: driver.run(ws, search.id, cb), spec.budget.runs, search.name)
     if rec is not None:
-        _render_recommendation(search.name, rec)
+        _render_recommendation(search.name, rec, spec.target.spec)
 
 
 @search_app.command("resume")
@@ -394,7 +400,7 @@ def search_resume(search: str = typer.Argument(..., help="Search name or id.")) 
     spec = load_spec(record)
     rec = _run_with_progress(lambda cb: driver.run(ws, record.id, cb), spec.budget.runs if spec else 0, record.name)
     if rec is not None:
-        _render_recommendation(record.name, rec)
+        _render_recommendation(record.name, rec, record.target or "target")
 
 
 @search_app.command("cancel")
@@ -403,7 +409,8 @@ def search_cancel(search: str = typer.Argument(..., help="Search name or id.")) 
     from search import driver
 
     record = driver.cancel(OPTIONS.open(), search)
-    console.print(f"search '{record.name}' cancelled")
+    console.print(f"search '{record.name}' marked cancelled: a running driver stops after its current round "
+                  "and records no recommendation")
 
 
 @search_app.command("list")
@@ -432,9 +439,7 @@ def best(search: Optional[str] = typer.Argument(None, help="Search name or id (d
     record = views.resolve(ws, search)
     rec = views.recommendation(ws, record)
     render_mixture(rec["mixture"], title=f"{record.name}: recommended mixture")
-    if rec["predicted"] is not None:
-        console.print(f"predicted {record.target}: {rec['predicted']:.4f} ± {rec['predicted_std'] or 0:.4f}")
-    for line in views.explain(rec):
+    for line in views.explain(rec, record.target or "target"):
         console.print(line)
     if rec["validation_run_id"]:
         console.print(f"validation run: {rec['validation_run_id']}")
@@ -442,15 +447,23 @@ def best(search: Optional[str] = typer.Argument(None, help="Search name or id (d
 
 @app.command()
 def predict(
-    search: str = typer.Argument(..., help="Search name or id."),
+    search: str = typer.Argument(..., help="Search name or id (imported runs too)."),
     mixtures: Path = typer.Option(..., "--mixtures", help="CSV: one column per domain, one mixture per row."),
+    weight_prefix: str = typer.Option("", "--weight-prefix", help="Weight columns start with this (stripped)."),
+    id_column: Optional[str] = typer.Option(None, "--id-column", help="A column kept as the row's id."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Model: random, regmix or bayesopt [default: the search's; regmix for imports]."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
 ) -> None:
-    """Predict the target of given mixtures with the search's fitted model (mean and std)."""
+    """Predict the target of given mixtures with a model of the search's runs (mean and std)."""
     from search import views
 
     ws = OPTIONS.open()
-    write_frame(views.predict(ws, store.get_search(ws.db_path, search), mixtures), fmt, None)
+    request = views.PredictRequest(mixtures, weight_prefix, id_column, backend)
+    record = store.get_search(ws.db_path, search)
+    write_frame(views.predict(ws, record, request), fmt, None)
+    warning = views.predict_warning(ws, record, backend)
+    if warning:
+        print(f"mixer: warning: {warning}; treat these predictions as rough", file=sys.stderr)
 
 
 @app.command()

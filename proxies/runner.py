@@ -60,7 +60,7 @@ class RunnerConfig:
     def __post_init__(self):
         self.domain_transport = DomainTransport(self.domain_transport)
         if self.swarm < 1:
-            raise MixerError(f"swarm must be at least 1, got {self.swarm}")
+            raise MixerError(f"proxy.runner.swarm must be at least 1, got {self.swarm}")
 
 
 @dataclass

@@ -41,11 +41,13 @@ class Verdict:
 
     def sentence(self) -> str:
         if self.significant:
-            return (f"beats {self.baseline} by {self.gain:.4f}, more than the seed std {self.seed_std:.4f}")
+            return (f"beats {self.baseline} by {self.gain:.4f}, more than the std of the per-seed differences "
+                    f"{self.seed_std:.4f}")
         if self.gain > 0:
-            return (f"is better than {self.baseline} by {self.gain:.4f}, which is NOT larger than the seed std "
-                    f"{self.seed_std:.4f}: not a significant win")
-        return f"does NOT beat {self.baseline} ({-self.gain:.4f} worse; seed std {self.seed_std:.4f})"
+            return (f"is better than {self.baseline} by {self.gain:.4f}, which is NOT larger than the std of the "
+                    f"per-seed differences {self.seed_std:.4f}: not a significant win")
+        return f"does NOT beat {self.baseline} ({-self.gain:.4f} worse; std of the per-seed differences " \
+               f"{self.seed_std:.4f})"
 
 
 def verdict(recommended: SeedStats, baseline: SeedStats, maximize: bool = False, paired: bool = True) -> Verdict:

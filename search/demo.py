@@ -6,7 +6,8 @@
    the workspace's DuckDB file.
 3. Trains the recommendation (search.guard chose it) next to two baselines, the uniform and
    the token-share mixtures, each with 3 replicate seeds (the same seeds for all three) at
-   the search's fidelity, and says whether each win is larger than the seed std.
+   the search's fidelity, and says whether each win is larger than the seed noise of the
+   comparison (search.compare).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from search import driver
 from search.compare import SeedStats, Verdict, verdict
 from search.domains import ensure_builtin_domains
 from search.spec import Budget, ProxySpec, SearchSpec
-from store import next_search_name, proposed_run_ids, search_runs
+from store import next_search_name, search_runs
 
 
 @dataclass
@@ -44,6 +45,7 @@ class DemoConfig:
 class DemoResult:
     search: str
     table: pd.DataFrame            # one row per mixture: target mean and std over seeds, per-domain means
+                                   # (the search's own runs share one initialisation; these vary it)
     verdicts: list[Verdict]        # the recommendation against each baseline
     rule: str                      # how the recommendation was chosen (search.guard)
 
@@ -80,8 +82,4 @@ def _comparison(ws: Workspace, search, domains: list[str], mixtures: dict[str, M
         rows.append({"mixture": label, "avg_val_loss": stats[label].mean, "std": stats[label].std,
                      "seeds": len(seeded),
                      **{d: float(np.mean([r.final_values[d] for r in seeded])) for d in domains}})
-    own = runs[runs.index.isin(proposed_run_ids(ws.db_path, search.id)) & runs.target_value.notna()]
-    best = own.loc[own.target_value.idxmin()]
-    rows.append({"mixture": f"best search run ({best.name.split('/')[-1]})", "avg_val_loss": best.target_value,
-                 "std": float("nan"), "seeds": 1, **{d: best.final_values.get(d) for d in domains}})
     return pd.DataFrame(rows), stats

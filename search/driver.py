@@ -94,6 +94,7 @@ def create(ws: Workspace, spec: SearchSpec, min_domains: int = 2) -> SearchRecor
         raise MixerError(f"a mixture search needs at least {min_domains} domains, has "
                          f"{len(context.space.domains)}")
     spec.target.check(context.measured)
+    _start(context.evaluator)
     spec.name = spec.name or next_search_name(ws.db_path, spec.backend)
     record = SearchRecord(id=new_id("s"), name=spec.name, backend=spec.backend, evaluator=spec.evaluator.value,
                           config=spec.to_json(), target=spec.target.spec, direction=spec.target.direction)
@@ -111,19 +112,17 @@ def run(ws: Workspace, search_ref: str, progress: ProgressCallback | None = None
     if search.status == "cancelled":
         raise MixerError(f"search '{search.name}' was cancelled; start a new one (runs can be imported)")
     session = SearchSession(ws, search)
-    start = getattr(session.context.evaluator, "start", None)
-    if start is not None:
-        start()  # an unreachable cluster or an impossible resource request fails here, before any run
+    _start(session.context.evaluator)
     if evaluator is not None:
         session.context.evaluator = evaluator(session.context.evaluator)
     set_search_status(ws.db_path, search.id, "running")
     try:
         _rerun_unfinished(session, progress)
-        while not _budget_spent(session):
-            if get_search(ws.db_path, search.id).status == "cancelled":
-                return None
+        while not _budget_spent(session) and not _cancelled(session):
             if not _one_round(session, progress):
                 break
+        if _cancelled(session):  # also when `search cancel` came during the last round
+            return None
         recommendation = _recommend(session)
     except BaseException:
         if get_search(ws.db_path, search.id).status == "running":
@@ -131,6 +130,18 @@ def run(ws: Workspace, search_ref: str, progress: ProgressCallback | None = None
         raise
     set_search_status(ws.db_path, search.id, "done")
     return recommendation
+
+
+def _cancelled(session: SearchSession) -> bool:
+    return get_search(session.ws.db_path, session.search.id).status == "cancelled"
+
+
+def _start(evaluator: Evaluator) -> None:
+    """Connect an evaluator that needs it (Ray): an unreachable cluster or a resource
+    request no node can hold fails here, before a search is stored or a run marked."""
+    start = getattr(evaluator, "start", None)
+    if start is not None:
+        start()
 
 
 def cancel(ws: Workspace, search_ref: str) -> SearchRecord:
@@ -165,13 +176,31 @@ def _one_round(session: SearchSession, progress: ProgressCallback | None) -> boo
     spec = session.spec
     n_so_far, _ = _spent(session)
     n = min(spec.budget.parallel, spec.budget.runs - n_so_far)
-    proposals = _novel_batch(session, n, n_so_far)
+    proposals = _affordable(session, _novel_batch(session, n, n_so_far))
     if not proposals:
         return False  # pool exhausted, or nothing new left to propose
     records = [_proposed_run(session, n_so_far + i, p) for i, p in enumerate(proposals)]
     record_proposals(session.ws.db_path, session.search.id, spec.backend, n_so_far, records)
     _evaluate(session, records, progress)
     return True
+
+
+def _affordable(session: SearchSession, proposals: list[Proposal]) -> list[Proposal]:
+    """The proposals, in order, that the cost budget can still pay for (all without one):
+    a run the budget cannot pay for is never started."""
+    budget = session.spec.budget
+    if budget.max_cost is None:
+        return proposals
+    costs = session.costs()
+    default = session.spec.fidelity_label if session.spec.proxy is not None else session.context.space.target_fidelity
+    left = budget.max_cost - _spent(session)[1]
+    kept = []
+    for p in proposals:
+        cost = costs.get(p.fidelity or default, 1.0)
+        if cost <= left + 1e-9:
+            kept.append(p)
+            left -= cost
+    return kept
 
 
 def _novel_batch(session: SearchSession, n: int, n_so_far: int, attempts: int = 4) -> list[Proposal]:

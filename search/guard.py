@@ -4,8 +4,9 @@ earned trust and predicts the pick better than what was already run.
 Rules, in order (the one that decided is stored in the evidence as `rule`):
 1. `no-model`: the backend recommends an observed run itself (random search).
 2. `best-run:weak-model`: fewer target-fidelity runs than `min_runs_per_domain` x domains,
-   too few to cross-validate, or an out-of-fold Spearman below `min_cv_spearman`: the
-   best observed run at the target fidelity is the answer.
+   too few to cross-validate, an out-of-fold Spearman below `min_cv_spearman`, or an
+   out-of-fold error no smaller than the runs' own spread (R^2 <= 0): the best observed run
+   at the target fidelity is the answer.
 3. `best-run:no-predicted-gain`: the model predicts its pick better than the best run by
    no more than the pick's (calibrated) std: the best run is the answer.
 4. `model`: otherwise the backend's pick, with the predicted gain in the evidence.
@@ -43,6 +44,9 @@ def weak_model_reason(quality: FitQuality, cfg: GuardConfig = GuardConfig()) -> 
     if quality.cv_spearman < cfg.min_cv_spearman:
         return (f"the model ranks held-out runs poorly (cross-validated Spearman {quality.cv_spearman:.2f} "
                 f"< {cfg.min_cv_spearman:g})")
+    if quality.cv_r2 is not None and quality.cv_r2 <= 0:
+        return (f"the model's out-of-fold error {quality.cv_rmse:.4g} is not below the runs' own spread "
+                f"{quality.runs_std:.4g}: it predicts no better than their mean")
     return None
 
 

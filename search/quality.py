@@ -34,6 +34,14 @@ class FitQuality:
     cv_spearman: float | None = None
     cv_rmse: float | None = None
     z_rms: float | None = None
+    runs_std: float | None = None    # std of the runs' targets: an error above it is worse than their mean
+
+    @property
+    def cv_r2(self) -> float | None:
+        """1 - out-of-fold MSE / variance of the runs (0: no better than predicting their mean)."""
+        if self.cv_rmse is None or not self.runs_std:
+            return None
+        return 1.0 - (self.cv_rmse / self.runs_std) ** 2
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -54,20 +62,23 @@ def out_of_fold(fit_predict: FoldFit, rows: np.ndarray, folds: int = FOLDS, seed
 
 def fit_quality(y: np.ndarray, mean: np.ndarray | None, std: np.ndarray | None, n_domains: int) -> FitQuality:
     """Summary of out-of-fold predictions mean/std [n] of the runs' targets y [n]."""
+    runs_std = float(np.std(y)) if len(y) > 1 else None
     if mean is None or len(y) < MIN_RUNS_TO_CHECK:
-        return FitQuality(len(y), n_domains)
+        return FitQuality(len(y), n_domains, runs_std=runs_std)
     from scipy.stats import spearmanr
 
     residual = y - mean
     rho = spearmanr(mean, y)[0] if np.ptp(mean) > 0 and np.ptp(y) > 0 else 0.0
     z = residual / np.maximum(std, 1e-12)
     return FitQuality(len(y), n_domains, float(rho), float(np.sqrt(np.mean(residual ** 2))),
-                      float(np.sqrt(np.mean(z ** 2))))
+                      float(np.sqrt(np.mean(z ** 2))), runs_std)
 
 
 def calibrated_std(model_std: np.ndarray, quality: FitQuality) -> np.ndarray:
     """The model's std [m] combined with its out-of-fold RMSE, sqrt(std^2 + rmse^2): the
     error it made on runs it had not seen (seed noise included) is a floor under its
-    own spread. A model too young to be checked keeps its own std."""
+    own spread. A model too young to be checked (fewer than MIN_RUNS_TO_CHECK runs) gets
+    the runs' own spread as that floor: untested, it knows no better than they vary."""
     std = np.asarray(model_std, dtype=np.float64)
-    return np.sqrt(std ** 2 + (quality.cv_rmse or 0.0) ** 2)
+    floor = quality.cv_rmse if quality.cv_rmse is not None else (quality.runs_std or 0.0)
+    return np.sqrt(std ** 2 + floor ** 2)

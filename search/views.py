@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,33 +33,50 @@ def resolve(ws: Workspace, search_ref: str | None) -> SearchRecord:
 def recommendation(ws: Workspace, search: SearchRecord) -> dict:
     rec = latest_recommendation(ws.db_path, search.id)
     if rec is None:
-        raise MixerError(f"search '{search.name}' has no recommendation yet "
-                         f"(status {search.status}; `mixer search resume {search.name}` finishes it)")
+        raise MixerError(f"search '{search.name}' has no recommendation: {_no_recommendation_hint(search)}")
     return rec
 
 
+def _no_recommendation_hint(search: SearchRecord) -> str:
+    if search.backend == "import":
+        return (f"it holds imported runs; search over them with `mixer search start --evaluator table "
+                f"--table {search.name}`, or fit them with `mixer predict {search.name}`")
+    if search.status == "cancelled":
+        return "it was cancelled before recommending; start a new search"
+    if search.status == "done":
+        return "it ended without finished runs to recommend from"
+    return f"it is {search.status}; `mixer search resume {search.name}` finishes it"
+
+
 RULE_TEXT = {"model": "the model's optimum",
-             "no-model": "the best run (this backend has no model)",
+             "no-model": "the best run{run} (this backend has no model)",
              "model:no-target-run": "the model's optimum (no run at the target fidelity yet)",
-             "best-run:weak-model": "the best run, because the model cannot be trusted yet",
-             "best-run:no-predicted-gain": "the best run, because the model predicts no clear gain over it"}
+             "best-run:weak-model": "the best run{run}, because the model cannot be trusted yet",
+             "best-run:no-predicted-gain": "the best run{run}, because the model predicts no clear gain over it"}
 
 
-def explain(rec: dict) -> list[str]:
-    """What `mixer best` says under the mixture: how it was chosen, how good the fit is,
-    and a plain warning when the model cannot be trusted."""
-    evidence = rec["evidence"]
+def explain(rec: dict, target: str) -> list[str]:
+    """What `mixer best` (and `search start`) print under the mixture: the predicted value,
+    how the mixture was chosen, how good the fit is, and a plain warning when the model
+    cannot be trusted. `rec`: mixture, predicted, predicted_std, evidence."""
+    evidence, rule = rec["evidence"], rec["evidence"].get("rule")
     lines = []
-    rule = evidence.get("rule")
+    if rec["predicted"] is not None:
+        at = " (the model's value at this mixture)" if rule and rule.startswith("best-run") else ""
+        lines.append(f"predicted {target}: {rec['predicted']:.4f} ± {rec['predicted_std'] or 0:.4f}{at}")
     if rule:
-        best_run = f" {evidence['best_run']}" if rule.startswith("best-run") else ""
-        lines.append(f"chosen: {RULE_TEXT.get(rule, rule)}{best_run}")
+        observed = evidence.get("best_observed")
+        run = (f" {evidence['best_run']} (observed {observed:.4f}, one run)" if "best_run" in evidence
+               and observed is not None else "")
+        lines.append("chosen: " + RULE_TEXT.get(rule, rule).format(run=run))
     quality = evidence.get("quality")
     if quality:
         fit = f"fit: {quality['runs']} runs for {quality['domains']} domains"
         if quality.get("cv_spearman") is not None:
-            fit += (f", cross-validated Spearman {quality['cv_spearman']:.2f}, "
-                    f"error {quality['cv_rmse']:.4f} (out of fold)")
+            fit += (f", cross-validated Spearman {quality['cv_spearman']:.2f}, error {quality['cv_rmse']:.4f} "
+                    f"out of fold (the runs spread {quality.get('runs_std') or 0:.4f})")
+        else:
+            fit += ", too few to cross-validate: ± is the runs' own spread"
         lines.append(fit)
     if rule == "best-run:weak-model":
         lines.append(f"warning: {evidence.get('reason')}; until a search has more runs, its best run is the answer")
@@ -96,23 +114,95 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     return summary, runs
 
 
-def predict(ws: Workspace, search: SearchRecord, mixtures_csv: Path) -> pd.DataFrame:
-    from store.importer import read_csv
+SUM_TOLERANCE = 0.01   # as `runs import`: weights rounded in a CSV are renormalised within it
 
-    session = SearchSession(ws, search)
-    domains = session.context.space.domains
-    frame = read_csv(mixtures_csv)
-    unknown = [c for c in frame.columns if c not in domains]
-    if unknown:
-        raise MixerError(f"{mixtures_csv}: column(s) {', '.join(unknown)} are not domains of search "
-                         f"'{search.name}' ({', '.join(domains)})")
+
+@dataclass
+class PredictRequest:
+    mixtures_csv: Path
+    weight_prefix: str = ""          # weight columns start with this (stripped: domain names)
+    id_column: str | None = None     # kept in the output; every other column must be a weight
+    backend: str | None = None       # the model (default: the search's backend; regmix for imports)
+
+
+def predict(ws: Workspace, search: SearchRecord, request: PredictRequest) -> pd.DataFrame:
+    """The target predicted at the CSV's mixtures by a model of the search's runs, with
+    its calibrated std; works on imported runs too."""
+    backend, history, target = _model_of(ws, search, request.backend)
+    domains = history.domains
+    frame, weights = _mixtures_frame(request, domains, search.name)
     X = np.array([Mixture.normalized({d: float(row.get(d, 0.0)) for d in domains}).vector(domains)
-                  for row in frame.to_dict("records")])
-    history = session.history()
+                  for row in weights.to_dict("records")])
     if len(history) < 3:
         raise MixerError(f"search '{search.name}' has {len(history)} finished runs; predictions need 3")
-    mean, std = session.backend.predict(history, X)
-    return frame.assign(predicted=session.target.value_of(mean), predicted_std=std)
+    mean, std = backend.predict(history, X)
+    return frame.assign(predicted=target.value_of(mean), predicted_std=std)
+
+
+def predict_warning(ws: Workspace, search: SearchRecord, backend_name: str | None = None) -> str | None:
+    """Why the model behind `predict` cannot be trusted yet (search.guard's rule), or None."""
+    from search.guard import weak_model_reason
+
+    backend, history, _ = _model_of(ws, search, backend_name)
+    return weak_model_reason(backend.quality(history))
+
+
+def _model_of(ws: Workspace, search: SearchRecord, backend_name: str | None):
+    """(backend, history, target) of a search: its own session, or for imported runs a
+    fresh backend over them (one fidelity; the import's --target)."""
+    from search.backends import make_backend
+    from search.fidelity import Fidelities
+    from search.history import History
+    from search.space import SearchSpace
+    from search.targets import Target
+
+    if search.backend != "import":
+        session = SearchSession(ws, search)
+        backend = make_backend(backend_name, {}, session.context.space) if backend_name else session.backend
+        return backend, session.history(), session.target
+    runs = search_runs(ws.db_path, search.id)
+    runs = runs[(runs.status == "done") & runs.target_value.notna()]
+    if runs.empty:
+        raise MixerError(f"imported search '{search.name}' has no target values; import it with --target METRIC")
+    labels = sorted({f for f in runs.fidelity if isinstance(f, str)}) or [None]
+    if len(labels) > 1:
+        raise MixerError(f"imported search '{search.name}' holds several fidelities ({', '.join(labels)}); "
+                         "search over it with --evaluator table --target-fidelity to model one")
+    domains = sorted({d for m in runs.mixture for d in m})
+    target = Target(search.target or "avg", maximize=search.direction == "maximize")
+    history = History.from_runs(domains, runs, target)
+    space = SearchSpace(domains, prior=history.X.mean(axis=0), fidelity=Fidelities.single(labels[0]))
+    return make_backend(backend_name or "regmix", {}, space), history, target
+
+
+def _mixtures_frame(request: PredictRequest, domains: list[str], search: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The CSV as read, and its weights renamed to domain names."""
+    from store.importer import read_csv
+
+    frame = read_csv(request.mixtures_csv)
+    if request.id_column and request.id_column not in frame.columns:
+        raise MixerError(f"{request.mixtures_csv}: no id column '{request.id_column}'")
+    columns = [c for c in frame.columns if c != request.id_column]
+    if request.weight_prefix:
+        columns = [c for c in columns if c.startswith(request.weight_prefix)]
+        if not columns:
+            raise MixerError(f"{request.mixtures_csv}: no column starts with '{request.weight_prefix}'")
+    weights = frame[columns].rename(columns=lambda c: c[len(request.weight_prefix):])
+    unknown = [c for c in weights.columns if c not in domains]
+    if unknown:
+        raise MixerError(f"{request.mixtures_csv}: column(s) {', '.join(unknown)} are not domains of search "
+                         f"'{search}' ({', '.join(domains)})")
+    missing = [d for d in domains if d not in weights.columns]
+    if missing:
+        raise MixerError(f"{request.mixtures_csv}: no column for domain(s) {', '.join(missing)} of search '{search}'"
+                         " (give 0 weights explicitly)")
+    values = weights.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    sums = values.sum(axis=1)
+    bad = np.flatnonzero(~np.isfinite(sums) | (values < 0).any(axis=1) | (np.abs(sums - 1.0) > SUM_TOLERANCE))
+    if len(bad):
+        raise MixerError(f"{request.mixtures_csv}: data row {bad[0] + 1} is not a mixture (weights must be "
+                         f"non-negative numbers summing to 1 within {SUM_TOLERANCE:g}; they sum to {sums[bad[0]]:.6g})")
+    return frame, weights
 
 
 def export(ws: Workspace, search: SearchRecord, fmt: str, path_template: str | None) -> str:
@@ -141,6 +231,6 @@ def plot(ws: Workspace, search: SearchRecord, out: Path) -> None:
     domains = sorted({d for m in done.mixture for d in m})
     X = np.array([[m.get(d, 0.0) for d in domains] for m in done.mixture])
     y = done.target_value.to_numpy(dtype=float)
-    predicted = fit_checked(RegMixConfig(n_models=1), X, y).out_of_fold if len(y) >= 3 else None
+    predicted = fit_checked(RegMixConfig(), X, y).out_of_fold if len(y) >= 3 else None  # regmix's default model
     plot_search(out, search.name, list(y), search.direction == "maximize",
                 rec["mixture"] if rec else None, y, predicted)

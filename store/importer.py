@@ -31,6 +31,7 @@ class ImportSpec:
     fidelity_column: str | None = None
     target: str | None = None
     sum_tolerance: float = DEFAULT_SUM_TOLERANCE
+    maximize: bool = False             # the metrics are scores (higher is better)
 
 
 @dataclass
@@ -193,14 +194,18 @@ def _records(spec, search_id, mix_ids, domain_names, weights, metric_names, valu
 
 
 def _ensure_import_search(con: duckdb.DuckDBPyConnection, spec: ImportSpec) -> str:
-    row = first_row(con, "SELECT id, backend FROM searches WHERE name = ?", [spec.search])
+    direction = "maximize" if spec.maximize else "minimize"
+    row = first_row(con, "SELECT id, backend, direction FROM searches WHERE name = ?", [spec.search])
     if row is not None:
         if row[1] != "import":
             raise MixerError(f"search '{spec.search}' exists and is a {row[1]} search, "
                              "not an import; choose another --search name")
+        if row[2] != direction:
+            raise MixerError(f"search '{spec.search}' was imported as {row[2]}d; import into it "
+                             f"{'with' if row[2] == 'maximize' else 'without'} --maximize, or under another name")
         return row[0]
     record = SearchRecord(id=new_id("s"), name=spec.search, backend="import", evaluator="table",
-                          target=spec.target, status="done",
+                          target=spec.target, status="done", direction=direction,
                           config={"source": str(spec.mixtures_csv), "metrics": str(spec.metrics_csv)})
     insert_search(con, record)
     return record.id

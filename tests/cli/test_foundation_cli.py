@@ -3,9 +3,10 @@ nothing; the environment variable, --debug and a lock held by another process ne
 
 import json
 
+import pandas as pd
 import pytest
 
-from tests.conftest import hold_lock, mixer_cli, needs_regmix, one_error_line, regmix_import_args, run_mixer
+from tests.conftest import REGMIX, hold_lock, mixer_cli, needs_regmix, one_error_line, regmix_import_args, run_mixer
 
 
 @needs_regmix
@@ -83,3 +84,20 @@ def test_busy_database_from_the_cli(workspace):
     finally:
         writer.kill()
         writer.wait()
+
+
+@needs_regmix
+@pytest.mark.slow  # cross-validates two regressors on 512 runs
+def test_the_readme_import_can_be_predicted_from_as_published(tmp_path):
+    from scipy.stats import spearmanr
+
+    ws = tmp_path / "ws"
+    assert mixer_cli(*regmix_import_args(), workspace=ws).returncode == 0
+    result = mixer_cli("predict", "regmix-1m", "--mixtures", str(REGMIX / "test_mixture_1m.csv"),
+                       "--weight-prefix", "train_the_pile_", "--id-column", "index", "-f", "json", workspace=ws)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    truth = pd.read_csv(REGMIX / "test_pile_loss_1m.csv").set_index("index")["metric/the_pile_pile_cc_val_loss"]
+    assert len(rows) == len(truth) and all(r["predicted_std"] > 0 for r in rows)
+    rho = spearmanr([r["predicted"] for r in rows], truth.loc[[r["index"] for r in rows]])[0]
+    assert rho > 0.9

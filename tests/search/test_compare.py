@@ -16,7 +16,7 @@ def test_a_consistent_paired_win_counts_even_when_seeds_differ_a_lot():
 
 def test_an_inconsistent_or_losing_comparison_does_not_count():
     mixed = verdict(REC, SeedStats("uniform", (2.06, 2.00, 2.16)))
-    assert not mixed.significant and "NOT larger than the seed std" in mixed.sentence()
+    assert not mixed.significant and "NOT larger than the std of the per-seed differences" in mixed.sentence()
     worse = verdict(REC, SeedStats("uniform", (1.95, 2.00, 2.05)))
     assert not worse.significant and "does NOT beat" in worse.sentence()
     assert verdict(REC, SeedStats("uniform", (1.95, 2.00, 2.06)), maximize=True).significant

@@ -69,5 +69,6 @@ def test_weak_model_reasons_name_the_shortfall():
     assert "3 runs for 5 domains" in weak_model_reason(FitQuality(3, 5))
     assert "too few to cross-validate" in weak_model_reason(FitQuality(12, 5))
     assert "Spearman 0.20" in weak_model_reason(FitQuality(12, 5, 0.2, 0.1, 1.0))
-    assert weak_model_reason(FitQuality(12, 5, 0.8, 0.1, 1.0)) is None
+    assert weak_model_reason(FitQuality(12, 5, 0.8, 0.1, 1.0, runs_std=0.3)) is None
+    assert "no better than their mean" in weak_model_reason(FitQuality(12, 5, 0.8, 0.1, 1.0, runs_std=0.05))
     assert weak_model_reason(FitQuality(12, 5, 0.8, 0.1, 1.0), GuardConfig(min_runs_per_domain=3)) is not None

@@ -28,13 +28,15 @@ def test_quality_scores_a_perfect_and_a_useless_model():
     assert perfect.cv_spearman == pytest.approx(1.0) and perfect.cv_rmse == 0.0
     useless = fit_quality(y, y[::-1].copy(), np.full(10, 0.1), 4)
     assert useless.cv_spearman == pytest.approx(-1.0) and useless.z_rms > 5
-    assert fit_quality(y[:3], y[:3], np.ones(3), 4) == FitQuality(3, 4)
+    assert useless.cv_r2 < 0 and perfect.cv_r2 == pytest.approx(1.0)
+    assert fit_quality(y[:3], y[:3], np.ones(3), 4) == FitQuality(3, 4, runs_std=float(np.std(y[:3])))
 
 
 def test_calibrated_std_never_falls_below_the_out_of_fold_error():
     quality = FitQuality(20, 4, 0.9, 0.05, 30.0)
     assert np.allclose(calibrated_std(np.array([0.0, 0.05]), quality), [0.05, np.sqrt(2) * 0.05])
-    assert np.array_equal(calibrated_std(np.array([0.01]), FitQuality(3, 4)), [0.01])
+    untested = FitQuality(3, 4, runs_std=0.2)  # too few runs to check: their spread is the floor
+    assert calibrated_std(np.array([0.0]), untested) == pytest.approx([0.2])
 
 
 def test_regmix_std_covers_about_two_thirds_of_new_noisy_runs():
