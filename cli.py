@@ -301,21 +301,25 @@ def _count(text: str | None) -> int | None:
 # ---------------------------------------------------------------- searches
 
 
-def _run_with_progress(run, budget: int, label: str):
-    """Run a search with a progress bar showing best-so-far; Ctrl-C leaves it resumable."""
+def _run_with_progress(run, budget: int, label: str, done: int = 0, search: str | None = None):
+    """Run a search with a progress bar showing best-so-far (in a terminal), or one line per
+    finished run (in a log); Ctrl-C leaves it resumable under `search`'s name."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    search = search or label
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
-        task = bar.add_task(label, total=budget)
+                  TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task(label, total=budget, completed=done)
 
         def update(p):
             best = "" if p.best is None else f" best {p.best:.4f}"
             bar.update(task, completed=p.finished, description=f"{label}{best}")
+            if not console.is_terminal:
+                console.print(f"{label}: {p.finished}/{p.budget} runs{best}")
         try:
             return run(update)
         except KeyboardInterrupt:
-            console.print(f"interrupted: finished runs are stored; continue with `mixer search resume {label}`")
+            console.print(f"interrupted: finished runs are stored; continue with `mixer search resume {search}`")
             raise typer.Exit(130)
 
 
@@ -398,7 +402,11 @@ def search_resume(search: str = typer.Argument(..., help="Search name or id.")) 
     ws = OPTIONS.open()
     record = store.get_search(ws.db_path, search)
     spec = load_spec(record)
-    rec = _run_with_progress(lambda cb: driver.run(ws, record.id, cb), spec.budget.runs if spec else 0, record.name)
+    runs = store.search_runs(ws.db_path, record.id)
+    done = int((runs.status == "done").sum())
+    budget = spec.budget.runs if spec else 0
+    console.print(f"resuming '{record.name}': {done} of {budget} runs done")
+    rec = _run_with_progress(lambda cb: driver.run(ws, record.id, cb), budget, record.name, done)
     if rec is not None:
         _render_recommendation(record.name, rec, record.target or "target")
 
@@ -514,7 +522,9 @@ def demo(
     cfg = build(DemoConfig, _given(runs=runs, parallel=parallel, tokens=_count(tokens)), "demo")
     ws = OPTIONS.open()
     console.print(f"workspace {ws.root}")
-    result = _run_with_progress(lambda cb: run_demo(ws, cfg, cb, say=console.print), cfg.runs, "demo search")
+    name = store.next_search_name(ws.db_path, "demo")
+    result = _run_with_progress(lambda cb: run_demo(ws, cfg, cb, say=console.print, name=name), cfg.runs,
+                                "demo search", search=name)
     render_frame(result.table, title=f"{result.search}: held-out loss, mean over {cfg.seeds} seeds (lower is better)")
     console.print(f"recommendation: {views.RULE_TEXT.get(result.rule, result.rule)}")
     for v in result.verdicts:

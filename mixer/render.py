@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from mixer.errors import MixerError
@@ -32,12 +33,32 @@ def cell(value) -> str:
 
 
 def render_frame(frame: pd.DataFrame, title: str | None = None) -> None:
+    """A table that never splits a number: numeric columns keep their full width and text
+    columns fold instead; piped (not a terminal), the table keeps its natural width."""
     table = Table(title=title, show_lines=False)
-    for col in frame.columns:
-        table.add_column(str(col), overflow="fold")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(cell(v) for v in row))
-    console.print(table)
+    cells = [[cell(v) for v in row] for row in frame.itertuples(index=False)]
+    for i, col in enumerate(frame.columns):
+        numeric = pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col])
+        width = max([len(str(col)) if numeric else 0] + [len(row[i]) for row in cells]) if numeric else None
+        table.add_column(str(col), overflow="fold", no_wrap=numeric, min_width=width,
+                         justify="right" if numeric else "left")
+    for row in cells:
+        table.add_row(*row)
+    _print(table)
+
+
+def _print(table: Table) -> None:
+    if console.is_terminal:
+        console.print(table)
+        return
+    unbounded = console.options.update(max_width=1_000_000)
+    natural = Measurement.get(console, unbounded, table).maximum
+    width = console.width
+    console.width = max(width, natural)
+    try:
+        console.print(table)
+    finally:
+        console.width = width
 
 
 def render_rows(rows: list[dict], title: str | None = None) -> None:
@@ -47,9 +68,11 @@ def render_rows(rows: list[dict], title: str | None = None) -> None:
 def render_pairs(pairs: Mapping[str, object], title: str | None = None) -> None:
     """A two-column key/value table."""
     table = Table(title=title, show_header=False)
+    table.add_column(overflow="fold")
+    table.add_column(overflow="fold")
     for key, value in pairs.items():
         table.add_row(str(key), cell(value))
-    console.print(table)
+    _print(table)
 
 
 def render_mixture(mixture: Mapping[str, float], title: str) -> None:

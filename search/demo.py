@@ -51,11 +51,12 @@ class DemoResult:
 
 
 def run_demo(ws: Workspace, cfg: DemoConfig, progress: driver.ProgressCallback | None = None,
-             say: Callable[[str], None] = lambda _: None) -> DemoResult:
+             say: Callable[[str], None] = lambda _: None, name: str | None = None) -> DemoResult:
+    """The demo; its search is `name` (default: demo-N, the first N not taken)."""
     say("building domains from built-in data (stored once per workspace)")
     domains = ensure_builtin_domains(ws, int(cfg.builtin_mb * 1e6))
     train = TrainConfig(preset="tiny", tokens=cfg.tokens, seq_len=cfg.seq_len, batch_size=cfg.batch_size)
-    spec = SearchSpec(name=next_search_name(ws.db_path, "demo"), backend="regmix", seed=cfg.seed, validate=False,
+    spec = SearchSpec(name=name or next_search_name(ws.db_path, "demo"), backend="regmix", seed=cfg.seed, validate=False,
                       budget=Budget(runs=cfg.runs, parallel=cfg.parallel),
                       proxy=ProxySpec(train=train, domains=domains))
     search = driver.create(ws, spec)

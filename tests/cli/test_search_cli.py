@@ -152,6 +152,10 @@ def test_kill_9_of_the_driver_then_resume(searched):
     assert 1 <= (before.status == "done").sum() < 8
     resumed = run_mixer("search", "resume", "k9", workspace=ws, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    n_done = int((before.status == "done").sum())
+    assert f"resuming 'k9': {n_done} of 8 runs done" in resumed.stdout
+    progress = re.findall(r"^k9: (\d+)/8 runs", resumed.stdout, flags=re.M)  # not a terminal: a line per run
+    assert progress and int(progress[-1]) == 8
     after = run_sql(ws / "mixer.duckdb", "SELECT id AS run_id, status, target FROM runs WHERE id LIKE 'k9/%' "
                     "ORDER BY id")
     assert list(after.run_id) == [f"k9/{i:04d}" for i in range(8)] and (after.status == "done").all()

@@ -1,0 +1,33 @@
+"""Tables in a narrow terminal and in pipes never split a number."""
+
+import io
+import re
+
+import pandas as pd
+from rich.console import Console
+
+import mixer.render as render
+
+
+def _rendered(monkeypatch, terminal: bool, width: int = 60) -> str:
+    out = io.StringIO()
+    monkeypatch.setattr(render, "console", Console(file=out, width=width, force_terminal=terminal, soft_wrap=True,
+                                                   color_system=None))
+    frame = pd.DataFrame({"preset": ["20m", "moe-20m"], "description of the preset in words": ["x " * 30] * 2,
+                          "total": [19571712, 123456789012], "tokens_per_s": [1234567.891, 0.000123456]})
+    render.render_frame(frame, title="presets")
+    return out.getvalue()
+
+
+def test_numbers_stay_whole_in_a_narrow_terminal(monkeypatch):
+    text = _rendered(monkeypatch, terminal=True)
+    for number in ("19571712", "123456789012", "1.23457e+06", "0.000123456"):
+        assert number in text, text
+    assert max(len(line) for line in text.splitlines()) <= 60
+
+
+def test_piped_output_keeps_every_row_on_one_line(monkeypatch):
+    text = _rendered(monkeypatch, terminal=False)
+    rows = [line for line in text.splitlines() if re.search(r"\b(20m|moe-20m)\b", line)]
+    assert len(rows) == 2 and all("19571712" in text for _ in rows)
+    assert sum(1 for line in text.splitlines() if "x x" in line) == 2  # the long text is not folded either
