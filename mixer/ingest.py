@@ -13,6 +13,7 @@ import hashlib
 import math
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import numpy as np
 from mixer.domain import (TRAIN_OFFSETS, TRAIN_TOKENS, VAL_OFFSETS, VAL_TOKENS, DomainMeta,
                           files_fingerprint)
 from mixer.errors import MixerError
+from mixer.processes import HOST, pid_alive
 from mixer.names import check_name
 from mixer.tokenizers import Tokenizer, token_dtype
 
@@ -74,10 +76,29 @@ def _chunks(docs: Iterable[str], chunk_bytes: int) -> Iterator[list[str]]:
         yield chunk
 
 
-def clean_stale_temporaries(domains_dir: Path) -> None:
-    if domains_dir.is_dir():
-        for p in domains_dir.glob(_TMP_PREFIX + "*"):
+def clean_stale_temporaries(domains_dir: Path, older_than_s: float = 3600.0) -> None:
+    """Remove temporary folders left by ingests that died (kill -9): a folder named for a
+    process of this machine that no longer runs, or one of unknown owner that is older
+    than an hour. Another `corpus add` running now keeps its folder."""
+    if not domains_dir.is_dir():
+        return
+    for p in domains_dir.glob(_TMP_PREFIX + "*"):
+        owner = _temporary_owner(p.name)
+        stale = (not pid_alive(owner[1]) if owner and owner[0] == HOST
+                 else owner is None and time.time() - p.stat().st_mtime > older_than_s)
+        if stale:
             shutil.rmtree(p, ignore_errors=True)
+
+
+def _temporary_folder(domains_dir: Path, label: str) -> Path:
+    """A temporary folder named for its owner (host and pid) and `label`."""
+    return domains_dir / f"{_TMP_PREFIX}{os.getpid()}@{HOST}@{uuid.uuid4().hex[:8]}-{label}"
+
+
+def _temporary_owner(name: str) -> tuple[str, int] | None:
+    """(host, pid) from a temporary folder's name; None when it does not say."""
+    parts = name[len(_TMP_PREFIX):].split("@", 2)
+    return (parts[1], int(parts[0])) if len(parts) == 3 and parts[0].isdigit() else None
 
 
 def ingest_domain(domains_dir: Path, name: str, documents: Iterable[str], tokenizer: Tokenizer,
@@ -91,7 +112,7 @@ def ingest_domain(domains_dir: Path, name: str, documents: Iterable[str], tokeni
         raise MixerError(f"domain '{name}' already exists; use --replace to overwrite it")
     domains_dir.mkdir(parents=True, exist_ok=True)
     clean_stale_temporaries(domains_dir)
-    tmp = domains_dir / f"{_TMP_PREFIX}{name}-{uuid.uuid4().hex[:8]}"
+    tmp = _temporary_folder(domains_dir, name)
     tmp.mkdir()
     try:
         meta = _write_domain(tmp, name, documents, tokenizer, cfg, progress)
@@ -107,7 +128,7 @@ def ingest_domain(domains_dir: Path, name: str, documents: Iterable[str], tokeni
 
 def _swap_into_place(tmp: Path, final: Path) -> None:
     if final.exists():
-        old = final.with_name(f"{_TMP_PREFIX}old-{final.name}-{uuid.uuid4().hex[:8]}")
+        old = _temporary_folder(final.parent, f"old-{final.name}")
         os.replace(final, old)
         os.replace(tmp, final)
         shutil.rmtree(old, ignore_errors=True)

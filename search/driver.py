@@ -32,6 +32,7 @@ from search.backends import Backend, Proposal, Recommendation, make_backend, typ
 from search.evaluation import Evaluator, RunResult, RunStatus
 from search.evaluators import SearchContext, build_context
 from search.fidelity import split_proxy_label
+from search import lease
 from search.guard import guard
 from search.history import History
 from search.novelty import novel_proposals
@@ -65,6 +66,7 @@ class SearchSession:
         self.context: SearchContext = build_context(ws, self.spec)
         self.target.check(self.context.measured)
         self.backend: Backend = make_backend(self.spec.backend, self.spec.options, self.context.space)
+        self.lease: lease.Lease | None = None       # held while a driver runs the search
 
     def runs(self):
         return search_runs(self.ws.db_path, self.search.id)
@@ -105,17 +107,27 @@ def create(ws: Workspace, spec: SearchSpec, min_domains: int = 2) -> SearchRecor
 def run(ws: Workspace, search_ref: str, progress: ProgressCallback | None = None,
         evaluator: Callable[[Evaluator], Evaluator] | None = None) -> Recommendation | None:
     """Run (or resume) a search to its budget and recommend; None if it was cancelled
-    while running. `evaluator` may wrap the search's own evaluator."""
+    while running. `evaluator` may wrap the search's own evaluator. One driver per search
+    (search.lease): a second one is refused, a dead one's lease taken over."""
     search = get_search(ws.db_path, search_ref)
     if search.status == "done":
         raise MixerError(f"search '{search.name}' is already finished; see `mixer best {search.name}`")
     if search.status == "cancelled":
         raise MixerError(f"search '{search.name}' was cancelled; start a new one (runs can be imported)")
     session = SearchSession(ws, search)
-    _start(session.context.evaluator)
-    if evaluator is not None:
-        session.context.evaluator = evaluator(session.context.evaluator)
-    set_search_status(ws.db_path, search.id, "running")
+    session.lease = lease.acquire(ws, search.id, search.name)
+    try:
+        _start(session.context.evaluator)
+        if evaluator is not None:
+            session.context.evaluator = evaluator(session.context.evaluator)
+        return _drive(session, progress)
+    finally:
+        lease.release(session.lease)
+
+
+def _drive(session: SearchSession, progress: ProgressCallback | None) -> Recommendation | None:
+    db, search_id = session.ws.db_path, session.search.id
+    set_search_status(db, search_id, "running")
     try:
         _rerun_unfinished(session, progress)
         while not _budget_spent(session) and not _cancelled(session):
@@ -125,10 +137,10 @@ def run(ws: Workspace, search_ref: str, progress: ProgressCallback | None = None
             return None
         recommendation = _recommend(session)
     except BaseException:
-        if get_search(ws.db_path, search.id).status == "running":
-            set_search_status(ws.db_path, search.id, "created")  # resumable
+        if get_search(db, search_id).status == "running":
+            set_search_status(db, search_id, "created")  # resumable
         raise
-    set_search_status(ws.db_path, search.id, "done")
+    set_search_status(db, search_id, "done")
     return recommendation
 
 
@@ -268,6 +280,8 @@ def _evaluate(session: SearchSession, records: list[RunRecord], progress: Progre
 
 
 def _record_result(session: SearchSession, run: RunRecord, result: RunResult) -> None:
+    if session.lease is not None:
+        lease.heartbeat(session.lease)
     target = session.target_value(result.values) if result.done else None
     write_runs(session.ws.db_path, [finished_run(run, result, target)], result_metrics(run.id, result))
 

@@ -14,6 +14,7 @@ from mixer.export import ExportContext, export_mixture
 from mixer.mixture import Mixture
 from mixer.workspace import Workspace
 from search.driver import SearchSession
+from search.lease import driver_state
 from search.spec import SearchSpec
 from store import get_search, latest_recommendation, list_searches, search_runs
 from store.records import SearchRecord
@@ -107,10 +108,15 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
         row = done.loc[done.target_value.idxmax() if search.direction == "maximize" else done.target_value.idxmin()]
         best = f"{float(row.target_value):.6g} ({row.run_id})"
     by_fidelity = runs.fidelity.fillna("-").value_counts()
+    driver = driver_state(ws, search.id)
+    state = search.status
+    if state == "running" and not driver.startswith("alive"):
+        state = f"interrupted: no driver runs it; `mixer search resume {search.name}`"
     summary = {"search": search.name, "id": search.id, "backend": search.backend, "evaluator": search.evaluator,
-               "target": search.target, "direction": search.direction, "status": search.status,
+               "target": search.target, "direction": search.direction, "status": state,
                "runs": len(runs), **{f"runs {k}": v for k, v in counts.items()},
-               "runs by fidelity": ", ".join(f"{label}: {n}" for label, n in by_fidelity.items()), "best": best}
+               "runs by fidelity": ", ".join(f"{label}: {n}" for label, n in by_fidelity.items()), "best": best,
+               "driver": driver}
     return summary, runs
 
 

@@ -166,3 +166,21 @@ def test_shared_corpus_and_builtin_python_ingest_end_to_end(ws):
     meta = add_corpus(ws, AddRequest(name="python", builtin="python", builtin_max_bytes=3_000_000))
     assert meta.n_tokens > 2_000_000
     assert sorted(m.name for m in list_domains(ws.domains_dir)) == ["math", "python", "reviews", "shakespeare", "speeches", "wikipedia"]
+
+
+def test_a_running_ingests_temporary_folder_survives_another_ingest(ws, tmp_path):
+    from mixer.ingest import _temporary_folder, clean_stale_temporaries
+
+    ws.domains_dir.mkdir(parents=True, exist_ok=True)
+    mine = _temporary_folder(ws.domains_dir, "busy")  # this process: alive
+    mine.mkdir()
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = ws.domains_dir / mine.name.replace(mine.name.split("@")[0], f".tmp-{finished.stdout.strip()}")
+    dead.mkdir()
+    unknown_new = ws.domains_dir / ".tmp-old-format-new"
+    unknown_old = ws.domains_dir / ".tmp-old-format-old"
+    unknown_new.mkdir()
+    unknown_old.mkdir()
+    os.utime(unknown_old, (0, 0))
+    clean_stale_temporaries(ws.domains_dir)
+    assert sorted(p.name for p in ws.domains_dir.iterdir()) == sorted([mine.name, unknown_new.name])
