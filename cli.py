@@ -394,7 +394,10 @@ def search_start(
 
 
 @search_app.command("resume")
-def search_resume(search: str = typer.Argument(..., help="Search name or id.")) -> None:
+def search_resume(
+    search: str = typer.Argument(..., help="Search name or id."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Train failed runs again (after fixing their data)."),
+) -> None:
     """Continue a search after Ctrl-C, a crash or kill -9: finished runs are reused."""
     from search import driver
     from search.views import load_spec
@@ -406,7 +409,8 @@ def search_resume(search: str = typer.Argument(..., help="Search name or id.")) 
     done = int((runs.status == "done").sum())
     budget = spec.budget.runs if spec else 0
     console.print(f"resuming '{record.name}': {done} of {budget} runs done")
-    rec = _run_with_progress(lambda cb: driver.run(ws, record.id, cb), budget, record.name, done)
+    rec = _run_with_progress(lambda cb: driver.run(ws, record.id, cb, retry_failed=retry_failed), budget,
+                             record.name, done)
     if rec is not None:
         _render_recommendation(record.name, rec, record.target or "target")
 

@@ -26,6 +26,7 @@ from mixer.errors import MixerError
 META = "meta.json"
 TRAIN_TOKENS, TRAIN_OFFSETS = "tokens.bin", "offsets.npy"
 VAL_TOKENS, VAL_OFFSETS = "val.bin", "val_offsets.npy"
+DATA_FILES = (TRAIN_TOKENS, VAL_TOKENS, TRAIN_OFFSETS, VAL_OFFSETS)
 _BLOCK = 1 << 16
 _SAMPLED_BLOCKS = 64
 
@@ -47,6 +48,9 @@ class DomainMeta:
     sources: list[str] = field(default_factory=list)
     bad_lines: int = 0
     format_version: int = 1
+    # the files `fingerprint` covers (domains ingested before offsets were hashed: tokens only)
+    hashed_files: list[str] = field(default_factory=lambda: [TRAIN_TOKENS, VAL_TOKENS])
+    offsets_hash: str | None = None           # sha256 of both offsets files (verify_full)
 
     def write(self, directory: Path) -> None:
         (directory / META).write_text(json.dumps(asdict(self), indent=2))
@@ -76,9 +80,15 @@ def file_fingerprint(path: Path) -> str:
     return digest.hexdigest()[:32]
 
 
-def files_fingerprint(directory: Path) -> str:
-    return hashlib.sha256("".join(file_fingerprint(directory / n) for n in (TRAIN_TOKENS, VAL_TOKENS))
-                          .encode()).hexdigest()[:32]
+def files_fingerprint(directory: Path, names: tuple[str, ...] | list[str] = DATA_FILES) -> str:
+    return hashlib.sha256("".join(file_fingerprint(directory / n) for n in names).encode()).hexdigest()[:32]
+
+
+def offsets_hash(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for name in (TRAIN_OFFSETS, VAL_OFFSETS):
+        digest.update((directory / name).read_bytes())
+    return digest.hexdigest()
 
 
 def content_hash(directory: Path) -> str:
@@ -119,15 +129,16 @@ class Domain:
             if file.stat().st_size != size:
                 raise MixerError(f"domain '{meta.name}': {file} has {file.stat().st_size} bytes, "
                                  f"meta.json says {size}; re-ingest the domain")
-        if verify and files_fingerprint(path) != meta.fingerprint:
-            raise MixerError(f"domain '{meta.name}': token files do not match the hash in meta.json "
+        if verify and files_fingerprint(path, meta.hashed_files) != meta.fingerprint:
+            raise MixerError(f"domain '{meta.name}': data files do not match the hash in meta.json "
                              "(modified or corrupted); re-ingest the domain")
         return cls(path, meta,
                    _memmap(path / TRAIN_TOKENS, dtype), np.load(path / TRAIN_OFFSETS, mmap_mode="r"),
                    _memmap(path / VAL_TOKENS, dtype), np.load(path / VAL_OFFSETS, mmap_mode="r"))
 
     def verify_full(self) -> None:
-        if content_hash(self.path) != self.meta.content_hash:
+        if content_hash(self.path) != self.meta.content_hash or (
+                self.meta.offsets_hash is not None and offsets_hash(self.path) != self.meta.offsets_hash):
             raise MixerError(f"domain '{self.name}': content hash mismatch; re-ingest the domain")
 
     def val_documents(self) -> list[np.ndarray]:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mixer.domain import (TRAIN_OFFSETS, TRAIN_TOKENS, VAL_OFFSETS, VAL_TOKENS, DomainMeta,
-                          files_fingerprint)
+from mixer.domain import (DATA_FILES, TRAIN_OFFSETS, TRAIN_TOKENS, VAL_OFFSETS, VAL_TOKENS, DomainMeta,
+                          files_fingerprint, offsets_hash)
 from mixer.errors import MixerError
 from mixer.processes import HOST, pid_alive
 from mixer.names import check_name
@@ -175,7 +175,8 @@ def _write_domain(tmp: Path, name: str, documents: Iterable[str], tokenizer: Tok
         name=name, tokenizer=tokenizer.spec(), vocab_size=tokenizer.vocab_size, eos_id=tokenizer.eos_id,
         dtype=dtype.name, n_docs=int(len(train_lengths)), n_tokens=int(train_lengths.sum()),
         n_val_docs=int(len(val_lengths)), n_val_tokens=int(val_lengths.sum()), n_bytes=n_bytes,
-        content_hash=digest.hexdigest(), fingerprint=files_fingerprint(tmp))
+        content_hash=digest.hexdigest(), fingerprint=files_fingerprint(tmp, DATA_FILES),
+        hashed_files=list(DATA_FILES), offsets_hash=offsets_hash(tmp))
 
 
 def _copy_documents(tokens: np.ndarray, starts: np.ndarray, keep: np.ndarray, out: Path,

@@ -96,6 +96,7 @@ def create(ws: Workspace, spec: SearchSpec, min_domains: int = 2) -> SearchRecor
         raise MixerError(f"a mixture search needs at least {min_domains} domains, has "
                          f"{len(context.space.domains)}")
     spec.target.check(context.measured)
+    _check_domains(ws, spec, context)
     _start(context.evaluator)
     spec.name = spec.name or next_search_name(ws.db_path, spec.backend)
     record = SearchRecord(id=new_id("s"), name=spec.name, backend=spec.backend, evaluator=spec.evaluator.value,
@@ -105,9 +106,11 @@ def create(ws: Workspace, spec: SearchSpec, min_domains: int = 2) -> SearchRecor
 
 
 def run(ws: Workspace, search_ref: str, progress: ProgressCallback | None = None,
-        evaluator: Callable[[Evaluator], Evaluator] | None = None) -> Recommendation | None:
+        evaluator: Callable[[Evaluator], Evaluator] | None = None, retry_failed: bool = False
+        ) -> Recommendation | None:
     """Run (or resume) a search to its budget and recommend; None if it was cancelled
-    while running. `evaluator` may wrap the search's own evaluator. One driver per search
+    while running. `evaluator` may wrap the search's own evaluator; `retry_failed` trains
+    failed runs again (after their data was fixed, say). One driver per search
     (search.lease): a second one is refused, a dead one's lease taken over."""
     search = get_search(ws.db_path, search_ref)
     if search.status == "done":
@@ -115,21 +118,22 @@ def run(ws: Workspace, search_ref: str, progress: ProgressCallback | None = None
     if search.status == "cancelled":
         raise MixerError(f"search '{search.name}' was cancelled; start a new one (runs can be imported)")
     session = SearchSession(ws, search)
+    _check_domains(ws, session.spec, session.context)
     session.lease = lease.acquire(ws, search.id, search.name)
     try:
         _start(session.context.evaluator)
         if evaluator is not None:
             session.context.evaluator = evaluator(session.context.evaluator)
-        return _drive(session, progress)
+        return _drive(session, progress, retry_failed)
     finally:
         lease.release(session.lease)
 
 
-def _drive(session: SearchSession, progress: ProgressCallback | None) -> Recommendation | None:
+def _drive(session: SearchSession, progress: ProgressCallback | None, retry_failed: bool) -> Recommendation | None:
     db, search_id = session.ws.db_path, session.search.id
     set_search_status(db, search_id, "running")
     try:
-        _rerun_unfinished(session, progress)
+        _rerun_unfinished(session, progress, retry_failed)
         while not _budget_spent(session) and not _cancelled(session):
             if not _one_round(session, progress):
                 break
@@ -146,6 +150,17 @@ def _drive(session: SearchSession, progress: ProgressCallback | None) -> Recomme
 
 def _cancelled(session: SearchSession) -> bool:
     return get_search(session.ws.db_path, session.search.id).status == "cancelled"
+
+
+def _check_domains(ws: Workspace, spec: SearchSpec, context: SearchContext) -> None:
+    """Every domain a proxy search trains on opens and matches its hash (sizes and sampled
+    blocks of every file, as the loader checks): a broken domain fails the search at once
+    instead of failing each of its runs."""
+    from mixer.domain import Domain
+
+    if spec.evaluator is EvaluatorKind.proxy:
+        for name in context.space.domains:
+            Domain.open(ws.domain_dir(name))
 
 
 def _start(evaluator: Evaluator) -> None:
@@ -246,9 +261,9 @@ def _proposed_run(session: SearchSession, index: int, proposal: Proposal) -> Run
     return record
 
 
-def _rerun_unfinished(session: SearchSession, progress: ProgressCallback | None) -> None:
+def _rerun_unfinished(session: SearchSession, progress: ProgressCallback | None, retry_failed: bool = False) -> None:
     runs = session.runs()
-    unfinished = runs[runs.status.isin(["queued", "running"])]
+    unfinished = runs[runs.status.isin(["queued", "running"] + (["failed"] if retry_failed else []))]
     records = [RunRecord(id=r.run_id, search_id=session.search.id, mixture=dict(r.mixture), status="queued",
                          fidelity=r.fidelity, preset=r.preset, tokens=_optional_int(r.tokens),
                          seed=_optional_int(r.seed), init_seed=_optional_int(r.init_seed), pool_key=r.pool_key)

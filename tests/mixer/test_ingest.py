@@ -136,6 +136,34 @@ def test_tampered_token_files_are_refused_when_a_loader_opens_them(ws, tmp_path)
         Domain.open(ws.domain_dir("t"))
 
 
+def test_tampered_offsets_are_refused_too(ws, tmp_path):
+    import numpy as np
+
+    _add(ws, "o", write_jsonl(tmp_path / "o.jsonl", synthetic_documents(7, 40, "ab ")))
+    offsets = ws.domain_dir("o") / "offsets.npy"
+    values = np.load(offsets)
+    values[3] += 1  # one document boundary moved: the token files are untouched
+    np.save(offsets, values)
+    with pytest.raises(MixerError, match="do not match the hash"):
+        Domain.open(ws.domain_dir("o"))
+    with pytest.raises(MixerError, match="content hash mismatch"):
+        Domain.open(ws.domain_dir("o"), verify=False).verify_full()
+
+
+def test_domains_ingested_before_offsets_were_hashed_still_open(ws, tmp_path):
+    import json
+
+    from mixer.domain import files_fingerprint
+
+    _add(ws, "legacy", write_jsonl(tmp_path / "l.jsonl", synthetic_documents(7, 40, "ab ")))
+    meta_path = ws.domain_dir("legacy") / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta.pop("hashed_files"), meta.pop("offsets_hash")
+    meta["fingerprint"] = files_fingerprint(ws.domain_dir("legacy"), ["tokens.bin", "val.bin"])
+    meta_path.write_text(json.dumps(meta))
+    Domain.open(ws.domain_dir("legacy")).verify_full()
+
+
 @pytest.mark.slow
 def test_killed_ingest_leaves_no_half_written_domain(ws, tmp_path):
     big = write_jsonl(tmp_path / "big.jsonl", synthetic_documents(8, 20000, "abcdefghij "))

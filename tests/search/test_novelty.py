@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mixer import Mixture
+from mixer import Mixture, MixerError
 from mixer.ingest import IngestConfig, ingest_domain
 from mixer.tokenizers import ByteTokenizer
 from mixer.workspace import open_workspace
@@ -63,3 +63,29 @@ def test_near_duplicates_of_live_runs_and_of_each_other_are_dropped():
                  Proposal(Mixture({"a": 1.0}), "g")]                  # another fidelity
     kept = novel_proposals(proposals, runs, ["a", "b"])
     assert [(p.mixture.as_dict(), p.fidelity) for p in kept] == [({"b": 1.0}, "f"), ({"a": 1.0}, "g")]
+
+
+class FailingRuns:
+    """Every run fails, as when a domain's data broke after the search was created."""
+
+    def evaluate(self, runs):
+        for run in runs:
+            yield run, RunResult.failed("domain 'a': data files do not match the hash")
+
+
+def test_a_broken_domain_fails_at_creation_and_failed_runs_can_be_retried(four_domains):
+    spec = SearchSpec(name="broken", backend="random", budget=Budget(runs=4, parallel=2),
+                      proxy=ProxySpec(max_epochs=None))
+    tokens = four_domains.domain_dir("a") / "tokens.bin"
+    raw = tokens.read_bytes()
+    tokens.write_bytes(bytes([raw[0] ^ 0xFF]) + raw[1:])
+    with pytest.raises(MixerError, match="domain 'a': data files do not match the hash"):
+        driver.create(four_domains, spec)
+    tokens.write_bytes(raw)
+    search = driver.create(four_domains, spec)
+    with pytest.raises(MixerError, match="no finished runs to recommend from"):
+        driver.run(four_domains, search.name, evaluator=lambda inner: FailingRuns())
+    assert (search_runs(four_domains.db_path, search.id).status == "failed").all()
+    rec = driver.run(four_domains, search.name, evaluator=lambda inner: KnownLosses(), retry_failed=True)
+    runs = search_runs(four_domains.db_path, search.id)
+    assert rec is not None and len(runs) == 4 and (runs.status == "done").all()
