@@ -174,6 +174,18 @@ class ProxyRunner:
         self.check_feasible()
         self._remote = ray.remote(run_job).options(**self.task_options())
 
+    def capacity(self) -> int:
+        """Runs the cluster executes at once: per node, how many runs its CPUs and GPUs hold
+        (times `swarm`, the runs one task trains)."""
+        import ray
+
+        total = 0
+        for node in (n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")):
+            fits = [node.get("CPU", 0.0) // self.cfg.cpus_per_run if self.cfg.cpus_per_run else float("inf"),
+                    node.get("GPU", 0.0) // self.cfg.gpus_per_run if self.cfg.gpus_per_run else float("inf")]
+            total += int(min(min(fits), 1_000_000))
+        return max(1, total) * self.cfg.swarm
+
     def check_feasible(self) -> None:
         """Fail now, not hang: Ray queues a task no node can hold forever (its warning hidden)."""
         import ray

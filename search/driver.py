@@ -278,15 +278,25 @@ def _optional_int(value) -> int | None:
 
 def _evaluate(session: SearchSession, records: list[RunRecord], progress: ProgressCallback | None
               ) -> dict[str, RunResult]:
-    """Evaluate runs, recording each result as it arrives; returns run id -> result."""
+    """Evaluate runs, recording each result as it arrives; returns run id -> result. As
+    many runs are marked running as the evaluator keeps in flight (its `parallel`, capped
+    by what the cluster holds); the others stay queued until a slot frees."""
     db = session.ws.db_path
     for run in records:
+        run.status = "queued"
+    slots = max(1, getattr(session.context.evaluator, "parallel", len(records)))
+    for run in records[:slots]:
         run.status = "running"
     write_runs(db, records)
+    queued = records[slots:]
     results = {}
     for run, result in session.context.evaluator.evaluate(records):
         _record_result(session, run, result)
         results[run.id] = result
+        queued = [r for r in queued if r.id not in results]
+        if queued:  # a slot freed: the next run starts
+            queued[0].status = "running"
+            write_runs(db, [queued.pop(0)])
         if progress:
             history = session.history().at_fidelity(session.context.space.target_fidelity)
             best = session.target.value_of(float(history.y.min())) if len(history) else None

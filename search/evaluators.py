@@ -39,8 +39,10 @@ class ProxyEvaluator:
         self.runner = ProxyRunner(ws.domains_dir, proxy.runner)
 
     def start(self) -> None:
-        """Connect to Ray and check the run's resources before any run is marked running."""
+        """Connect to Ray and check the run's resources before any run is marked running;
+        keep no more runs in flight than the cluster executes at once."""
         self.runner.start()
+        self.parallel = min(self.parallel, self.runner.capacity())
 
     def evaluate(self, runs: list[RunRecord]) -> Iterator[tuple[RunRecord, RunResult]]:
         from proxies.runner import ProxyJob

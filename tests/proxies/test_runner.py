@@ -98,3 +98,9 @@ def test_a_run_no_node_can_hold_fails_at_once(embedded_ray, domains_dir):
         ProxyRunner(domains_dir, RunnerConfig(cpus_per_run=64)).start()
     with pytest.raises(MixerError, match="a run asks for 1 GPU"):
         ProxyRunner(domains_dir, RunnerConfig(gpus_per_run=1)).start()
+
+
+def test_capacity_is_what_the_cluster_runs_at_once(embedded_ray, domains_dir):
+    assert ProxyRunner(domains_dir, RunnerConfig(cpus_per_run=1)).capacity() == 2
+    assert ProxyRunner(domains_dir, RunnerConfig(cpus_per_run=0.5)).capacity() == 4
+    assert ProxyRunner(domains_dir, RunnerConfig(cpus_per_run=1, swarm=4)).capacity() == 8

@@ -291,3 +291,24 @@ def test_best_explains_the_rule_the_observed_value_and_the_fit():
     assert lines[1] == "chosen: the best run s/0006 (observed 3.1684, one run), because the model cannot be trusted yet"
     assert "cross-validated Spearman 0.57, error 0.0678 out of fold (the runs spread 0.0200)" in lines[2]
     assert lines[3].startswith("warning: 8 runs for 5 domains")
+
+
+def test_no_more_runs_are_marked_running_than_the_evaluator_keeps_in_flight(table_ws):
+    search = driver.create(table_ws, _spec(name="slots", runs=8, parallel=8, backend="random", options={}))
+    seen = []
+
+    class TwoAtATime:
+        parallel = 2
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def evaluate(self, runs):
+            for run, result in self.inner.evaluate(runs):
+                states = search_runs(table_ws.db_path, search.id).status.value_counts().to_dict()
+                seen.append(states.get("running", 0))
+                yield run, result
+
+    driver.run(table_ws, search.name, evaluator=TwoAtATime)
+    assert len(seen) == 8 and max(seen) == 2
+    assert (search_runs(table_ws.db_path, search.id).status == "done").all()
