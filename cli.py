@@ -225,8 +225,11 @@ def corpus_add(
 def corpus_list(fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json.")) -> None:
     """Domains of the workspace."""
     from mixer.corpus import domain_table
+    from search.domains import sync_domain_rows
 
-    write_frame(domain_table(OPTIONS.open()), fmt, None)
+    ws = OPTIONS.open()
+    sync_domain_rows(ws)
+    write_frame(domain_table(ws), fmt, None)
 
 
 @corpus_app.command("show")

@@ -9,15 +9,28 @@ from mixer.builtin import BUILTINS
 from mixer.corpus import AddRequest, add_corpus, remove_corpus
 from mixer.domain import DomainMeta, list_domains
 from mixer.workspace import Workspace
+from store import domain_names, upsert_domain
 from store import remove_domain as remove_domain_row
-from store import upsert_domain
 
 
 def add_domain(ws: Workspace, request: AddRequest, progress: Callable[[int], None] | None = None) -> DomainMeta:
     """Ingest a domain (atomically) and record it in the store."""
+    sync_domain_rows(ws)
     meta = add_corpus(ws, request, progress=progress)
     upsert_domain(ws.db_path, vars(meta))
     return meta
+
+
+def sync_domain_rows(ws: Workspace) -> None:
+    """Make the `domains` table match the domain folders (the folders are the truth): a
+    kill -9 between an ingest's rename and its row, or between a removal's two steps,
+    leaves them apart until this runs (on every add, remove and `corpus list`)."""
+    metas = {m.name: m for m in list_domains(ws.domains_dir)}
+    rows = set(domain_names(ws.db_path)) if ws.db_path.exists() else set()
+    for name in sorted(set(metas) - rows):
+        upsert_domain(ws.db_path, vars(metas[name]))
+    for name in sorted(rows - set(metas)):
+        remove_domain_row(ws.db_path, name)
 
 
 def remove_domain(ws: Workspace, name: str) -> None:

@@ -41,6 +41,7 @@ from search.spec import Budget, EvaluatorKind, ProxySpec, SearchSpec
 from store import (RunRecord, SearchRecord, create_search, get_search, new_id, next_search_name,
                    proposed_run_ids, record_proposals, run_seconds, search_runs, set_search_status,
                    write_recommendation, write_runs)
+from store.writes import NameTakenError
 
 
 @dataclass
@@ -98,11 +99,18 @@ def create(ws: Workspace, spec: SearchSpec, min_domains: int = 2) -> SearchRecor
     spec.target.check(context.measured)
     _check_domains(ws, spec, context)
     _start(context.evaluator)
-    spec.name = spec.name or next_search_name(ws.db_path, spec.backend)
-    record = SearchRecord(id=new_id("s"), name=spec.name, backend=spec.backend, evaluator=spec.evaluator.value,
-                          config=spec.to_json(), target=spec.target.spec, direction=spec.target.direction)
-    create_search(ws.db_path, record)
-    return record
+    default_name = spec.name is None
+    for _ in range(20):  # a default name another `search start` took a moment ago: the next one
+        spec.name = spec.name if not default_name else next_search_name(ws.db_path, spec.backend)
+        record = SearchRecord(id=new_id("s"), name=spec.name, backend=spec.backend, evaluator=spec.evaluator.value,
+                              config=spec.to_json(), target=spec.target.spec, direction=spec.target.direction)
+        try:
+            create_search(ws.db_path, record)
+            return record
+        except NameTakenError:
+            if not default_name:
+                raise
+    raise MixerError(f"no free default name for a {spec.backend} search; give one with --name")
 
 
 def run(ws: Workspace, search_ref: str, progress: ProgressCallback | None = None,

@@ -65,6 +65,12 @@ def store_info(db: Path, wait_s: float = DEFAULT_WAIT_S) -> StoreInfo:
         )
 
 
+def domain_names(db: Path, wait_s: float = DEFAULT_WAIT_S) -> list[str]:
+    """Names in the `domains` table."""
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        return [r[0] for r in con.execute("SELECT name FROM domains ORDER BY name").fetchall()]
+
+
 def list_runs(db: Path, search: str | None = None, limit: int | None = None,
               wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
     """Runs (newest first), optionally of one search given by name or id."""

@@ -17,6 +17,10 @@ _RUN_COLUMNS = ["id", "search_id", "names", "weights", "schedule", "fidelity", "
                 "n_params", "tokens", "seed", "init_seed", "status", "error", "target", "config_hash", "pool_key"]
 
 
+class NameTakenError(MixerError):
+    """A search of that name exists (a default name may simply be tried again)."""
+
+
 def create_search(db: Path, search: SearchRecord, wait_s: float = DEFAULT_WAIT_S) -> None:
     with transaction(db, wait_s) as con:
         insert_search(con, search)
@@ -26,7 +30,7 @@ def insert_search(con: duckdb.DuckDBPyConnection, search: SearchRecord) -> None:
     """Insert a new search inside the caller's transaction; a taken name is refused."""
     taken = first_row(con, "SELECT id FROM searches WHERE name = ? OR id = ?", [search.name, search.id])
     if taken:
-        raise MixerError(f"a search named '{search.name}' already exists ({taken[0]})")
+        raise NameTakenError(f"a search named '{search.name}' already exists ({taken[0]})")
     con.execute(
         "INSERT INTO searches (id, name, backend, evaluator, config, target, direction, status)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

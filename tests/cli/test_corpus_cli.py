@@ -53,3 +53,18 @@ def test_domain_names_cannot_reach_outside_the_workspace(workspace, tmp_path, co
     args = ["--", target] if target.startswith("-") else [target]
     assert "bad domain name" in one_error_line(mixer_cli("corpus", command, *args, workspace=workspace))
     assert (victim / "meta.json").read_text() == "{}"
+
+
+def test_a_domain_folder_without_its_row_and_a_row_without_its_folder_are_reconciled(workspace, tmp_path):
+    from mixer.corpus import AddRequest, add_corpus
+    from mixer.workspace import open_workspace
+    from store import upsert_domain
+
+    ws = open_workspace(workspace)
+    src = write_jsonl(tmp_path / "a.jsonl", synthetic_documents(1, 30, "ab "))
+    meta = add_corpus(ws, AddRequest(name="orphan", sources=[src]))  # files only: as a kill -9 before the row
+    ghost = dict(vars(meta), name="ghost")
+    upsert_domain(ws.db_path, ghost)  # a row whose folder is gone: as a kill -9 inside a removal
+    assert mixer_cli("corpus", "list", workspace=workspace).returncode == 0
+    rows = mixer_cli("sql", "select name from domains order by name", "-f", "json", workspace=workspace)
+    assert json.loads(rows.stdout) == [{"name": "orphan"}]

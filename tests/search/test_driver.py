@@ -312,3 +312,17 @@ def test_no_more_runs_are_marked_running_than_the_evaluator_keeps_in_flight(tabl
     driver.run(table_ws, search.name, evaluator=TwoAtATime)
     assert len(seen) == 8 and max(seen) == 2
     assert (search_runs(table_ws.db_path, search.id).status == "done").all()
+
+
+def test_two_default_named_searches_started_at_once_get_different_names(table_ws, monkeypatch):
+    first = driver.create(table_ws, _spec(name=None, backend="random", options={}))
+    real = driver.next_search_name
+    calls = []
+
+    def stale(db, backend):  # the second `search start` read the names before the first stored its own
+        calls.append(1)
+        return first.name if len(calls) == 1 else real(db, backend)
+
+    monkeypatch.setattr(driver, "next_search_name", stale)
+    second = driver.create(table_ws, _spec(name=None, backend="random", options={}))
+    assert first.name == "random-1" and second.name == "random-2" and len(calls) == 2
