@@ -102,6 +102,7 @@ def main(
 ) -> None:
     OPTIONS.workspace = workspace
     OPTIONS.debug = debug
+    store.db.set_wait_notice(lambda text: print(f"mixer: {text}", file=sys.stderr))
 
 
 def _split(text: str | None) -> list[str] | None:

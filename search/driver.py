@@ -41,6 +41,7 @@ from search.spec import Budget, EvaluatorKind, ProxySpec, SearchSpec
 from store import (RunRecord, SearchRecord, create_search, get_search, new_id, next_search_name,
                    proposed_run_ids, record_proposals, run_seconds, search_runs, set_search_status,
                    write_recommendation, write_runs)
+from store.db import WRITER_WAIT_S
 from store.writes import NameTakenError
 
 
@@ -139,7 +140,7 @@ def run(ws: Workspace, search_ref: str, progress: ProgressCallback | None = None
 
 def _drive(session: SearchSession, progress: ProgressCallback | None, retry_failed: bool) -> Recommendation | None:
     db, search_id = session.ws.db_path, session.search.id
-    set_search_status(db, search_id, "running")
+    set_search_status(db, search_id, "running", wait_s=WRITER_WAIT_S)
     try:
         _rerun_unfinished(session, progress, retry_failed)
         while not _budget_spent(session) and not _cancelled(session):
@@ -150,9 +151,9 @@ def _drive(session: SearchSession, progress: ProgressCallback | None, retry_fail
         recommendation = _recommend(session)
     except BaseException:
         if get_search(db, search_id).status == "running":
-            set_search_status(db, search_id, "created")  # resumable
+            set_search_status(db, search_id, "created", wait_s=WRITER_WAIT_S)  # resumable
         raise
-    set_search_status(db, search_id, "done")
+    set_search_status(db, search_id, "done", wait_s=WRITER_WAIT_S)
     return recommendation
 
 
@@ -215,7 +216,7 @@ def _one_round(session: SearchSession, progress: ProgressCallback | None) -> boo
     if not proposals:
         return False  # pool exhausted, or nothing new left to propose
     records = [_proposed_run(session, n_so_far + i, p) for i, p in enumerate(proposals)]
-    record_proposals(session.ws.db_path, session.search.id, spec.backend, n_so_far, records)
+    record_proposals(session.ws.db_path, session.search.id, spec.backend, n_so_far, records, wait_s=WRITER_WAIT_S)
     _evaluate(session, records, progress)
     return True
 
@@ -295,7 +296,7 @@ def _evaluate(session: SearchSession, records: list[RunRecord], progress: Progre
     slots = max(1, getattr(session.context.evaluator, "parallel", len(records)))
     for run in records[:slots]:
         run.status = "running"
-    write_runs(db, records)
+    write_runs(db, records, wait_s=WRITER_WAIT_S)
     queued = records[slots:]
     results = {}
     for run, result in session.context.evaluator.evaluate(records):
@@ -304,7 +305,7 @@ def _evaluate(session: SearchSession, records: list[RunRecord], progress: Progre
         queued = [r for r in queued if r.id not in results]
         if queued:  # a slot freed: the next run starts
             queued[0].status = "running"
-            write_runs(db, [queued.pop(0)])
+            write_runs(db, [queued.pop(0)], wait_s=WRITER_WAIT_S)
         if progress:
             history = session.history().at_fidelity(session.context.space.target_fidelity)
             best = session.target.value_of(float(history.y.min())) if len(history) else None
@@ -316,7 +317,8 @@ def _record_result(session: SearchSession, run: RunRecord, result: RunResult) ->
     if session.lease is not None:
         lease.heartbeat(session.lease)
     target = session.target_value(result.values) if result.done else None
-    write_runs(session.ws.db_path, [finished_run(run, result, target)], result_metrics(run.id, result))
+    write_runs(session.ws.db_path, [finished_run(run, result, target)], result_metrics(run.id, result),
+               wait_s=WRITER_WAIT_S)
 
 
 class ExtraRun(NamedTuple):
@@ -380,7 +382,7 @@ def _recommend(session: SearchSession) -> Recommendation:
         validation_id = evaluate_extra(session, {"validation": rec.mixture})["validation"].run_id
         rec.evidence["validation_run"] = validation_id
     write_recommendation(session.ws.db_path, session.search.id, rec.mixture.as_dict(), rec.predicted,
-                         rec.predicted_std, rec.evidence, validation_id)
+                         rec.predicted_std, rec.evidence, validation_id, wait_s=WRITER_WAIT_S)
     return rec
 
 
@@ -396,9 +398,9 @@ def train_mixture(ws: Workspace, mixture_text: str, proxy: ProxySpec) -> tuple[s
                       proxy=replace(proxy, domains=names, max_epochs=None))
     record = create(ws, spec, min_domains=1)
     session = SearchSession(ws, record)
-    set_search_status(ws.db_path, record.id, "running")
+    set_search_status(ws.db_path, record.id, "running", wait_s=WRITER_WAIT_S)
     try:
         extra = evaluate_extra(session, {"run": mixture})["run"]
     finally:
-        set_search_status(ws.db_path, record.id, "done")
+        set_search_status(ws.db_path, record.id, "done", wait_s=WRITER_WAIT_S)
     return extra.run_id, extra.result

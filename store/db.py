@@ -4,6 +4,11 @@ DuckDB lets one process hold a database file for writing at a time, and a read-o
 process cannot open it while a writer has it. mixer therefore keeps every connection short
 (open, one transaction, close) and, when the file is locked, retries with exponential
 backoff for up to `wait_s` seconds before telling the user the database is busy.
+
+Readers wait `--wait` seconds (10 by default). A search driver's writes wait
+`WRITER_WAIT_S` (a day): a finished proxy run is never thrown away because someone's
+`mixer sql` held the file; after `NOTICE_AFTER_S` the wait is announced once through the
+notice set with `set_wait_notice` (the CLI prints it).
 """
 
 from __future__ import annotations
@@ -19,6 +24,15 @@ from mixer.errors import MixerError
 from store.schema import MIGRATIONS, SCHEMA_VERSION
 
 DEFAULT_WAIT_S = 10.0
+WRITER_WAIT_S = 24 * 3600.0
+NOTICE_AFTER_S = 5.0
+_wait_notice = None   # Callable[[str], None]: told once per connection when a wait grows long
+
+
+def set_wait_notice(notice) -> None:
+    """Where to say that a connection is waiting for another process's lock (None: nowhere)."""
+    global _wait_notice
+    _wait_notice = notice
 _LOCK_MARKERS = ("could not set lock", "conflicting lock", "resource temporarily unavailable")
 _CORRUPT_MARKERS = ("not a valid duckdb", "invalid", "corrupt", "checksum", "magic")
 
@@ -37,8 +51,9 @@ SANDBOX = {  # `mixer sql`: no file, network or extension access beyond the stor
 def connect(path: Path, read_only: bool, wait_s: float = DEFAULT_WAIT_S, sandbox: bool = False
             ) -> duckdb.DuckDBPyConnection:
     """Open the database, retrying while another process holds its lock."""
-    deadline = time.monotonic() + max(wait_s, 0.0)
-    delay = 0.02
+    start = time.monotonic()
+    deadline = start + max(wait_s, 0.0)
+    delay, noticed = 0.02, False
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only, config=dict(SANDBOX) if sandbox else {})
@@ -48,6 +63,9 @@ def connect(path: Path, read_only: bool, wait_s: float = DEFAULT_WAIT_S, sandbox
                     raise MixerError(
                         f"database {path} is busy: another process holds its lock "
                         f"(waited {wait_s:g}s; raise --wait to wait longer)") from None
+                if not noticed and _wait_notice is not None and time.monotonic() - start > NOTICE_AFTER_S:
+                    _wait_notice(f"waiting for the database lock: another process holds {path}")
+                    noticed = True
                 time.sleep(min(delay, max(deadline - time.monotonic(), 0.0)))
                 delay = min(delay * 2, 1.0)
                 continue

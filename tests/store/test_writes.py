@@ -66,3 +66,27 @@ def test_a_run_id_of_another_search_is_never_overwritten(db):
         write_runs(db, [thief])
     with open_db(db) as con:
         assert first_row(con, "SELECT search_id FROM runs WHERE id = 'r1'")[0] == "s1"
+
+
+@pytest.mark.slow  # holds the lock for longer than a reader would wait
+def test_a_driver_write_outwaits_a_slow_reader_and_says_it_waits(db):
+    import time
+
+    import store.db as store_db
+    from store.db import DEFAULT_WAIT_S, WRITER_WAIT_S
+    from tests.conftest import hold_lock
+
+    notices = []
+    store_db.set_wait_notice(notices.append)
+    holder = hold_lock(db, seconds=DEFAULT_WAIT_S + 2)
+    try:
+        time.sleep(0.5)
+        start = time.monotonic()
+        write_runs(db, [_run()], wait_s=WRITER_WAIT_S)  # as the search driver writes a finished run
+        waited = time.monotonic() - start
+    finally:
+        holder.wait(timeout=60)
+        store_db.set_wait_notice(None)
+    assert waited > DEFAULT_WAIT_S and len(notices) == 1 and "waiting for the database lock" in notices[0]
+    with open_db(db, read_only=True) as con:
+        assert first_row(con, "SELECT status FROM runs WHERE id = 'r1'") == ("done",)
