@@ -90,12 +90,19 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(first_row(con, "SELECT max(version) FROM schema_version")[0] or 0)
 
 
-def migrate(con: duckdb.DuckDBPyConnection, target: int = SCHEMA_VERSION) -> int:
-    """Upgrade to `target` in one transaction; returns the version before the upgrade."""
-    before = schema_version(con)
-    if before > SCHEMA_VERSION:
-        raise MixerError(f"database schema version {before} is newer than this mixer "
+def check_not_newer(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version, refused (one line) when newer than this mixer understands."""
+    version = schema_version(con)
+    if version > SCHEMA_VERSION:
+        raise MixerError(f"database schema version {version} is newer than this mixer "
                          f"understands ({SCHEMA_VERSION}); upgrade mixer")
+    return version
+
+
+def migrate(con: duckdb.DuckDBPyConnection, target: int = SCHEMA_VERSION) -> int:
+    """Upgrade to `target` in one transaction; returns the version before the upgrade. A
+    failed upgrade is rolled back whole and reported in one line."""
+    before = check_not_newer(con)
     if before >= target:
         return before
     con.execute("BEGIN TRANSACTION")
@@ -108,6 +115,10 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int = SCHEMA_VERSION) -> int
                 con.execute(statement)
             con.execute("INSERT INTO schema_version (version) VALUES (?)", [version + 1])
         con.execute("COMMIT")
+    except duckdb.Error as exc:
+        con.execute("ROLLBACK")
+        raise MixerError(f"upgrading the database from schema version {before} to {target} failed, nothing was "
+                         f"changed: {str(exc).splitlines()[0]}") from None
     except BaseException:
         con.execute("ROLLBACK")
         raise
@@ -124,7 +135,9 @@ def open_db(path: Path, read_only: bool = False, wait_s: float = DEFAULT_WAIT_S,
             pass
     con = connect(path, read_only=read_only, wait_s=wait_s, sandbox=sandbox and read_only)
     try:
-        if not read_only:
+        if read_only:
+            check_not_newer(con)
+        else:
             migrate(con)
         yield con
     finally:

@@ -36,7 +36,7 @@ def test_failed_migration_rolls_back_completely(tmp_path, monkeypatch):
     migrate(con, target=1)
     monkeypatch.setattr(dbmod, "MIGRATIONS", [dbmod.MIGRATIONS[0], ["CREATE TABLE ok (x INT)", "THIS IS NOT SQL"]])
     monkeypatch.setattr(dbmod, "SCHEMA_VERSION", 2)
-    with pytest.raises(duckdb.Error):
+    with pytest.raises(MixerError, match=r"from schema version 1 to \d+ failed, nothing was changed: Parser Error"):
         migrate(con)
     assert schema_version(con) == 1
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
@@ -50,4 +50,7 @@ def test_newer_schema_is_refused(tmp_path):
         con.execute("INSERT INTO schema_version (version) VALUES (?)", [SCHEMA_VERSION + 5])
     with pytest.raises(MixerError, match="newer than this mixer"):
         with open_db(db):
+            pass
+    with pytest.raises(MixerError, match="newer than this mixer"):  # read-only commands too
+        with open_db(db, read_only=True):
             pass
