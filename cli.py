@@ -436,12 +436,13 @@ def search_list(fmt: str = typer.Option("table", "--format", "-f", help="table, 
 
 
 @search_app.command("status")
-def search_status(search: str = typer.Argument(..., help="Search name or id.")) -> None:
+def search_status(search: Optional[str] = typer.Argument(None, help="Search name or id (default: the latest).")
+                  ) -> None:
     """A search's progress, best run and latest runs."""
     from search import views
 
     ws = OPTIONS.open()
-    summary, runs = views.status(ws, store.get_search(ws.db_path, search))
+    summary, runs = views.status(ws, views.latest(ws, search))
     render_pairs(summary)
     render_frame(runs[["run_id", "status", "fidelity", "target_value", "mixture", "error"]].tail(10))
 
@@ -504,14 +505,14 @@ def export(
 
 @app.command()
 def plot(
-    search: str = typer.Argument(..., help="Search name or id."),
+    search: Optional[str] = typer.Argument(None, help="Search name or id (default: the latest)."),
     output: Path = typer.Option(..., "--output", "-o", help="FILE.png (or .pdf, .svg)."),
 ) -> None:
     """Best-so-far against runs, the recommended weights, predicted against observed."""
     from search import views
 
     ws = OPTIONS.open()
-    views.plot(ws, store.get_search(ws.db_path, search), output)
+    views.plot(ws, views.latest(ws, search), output)
     console.print(f"wrote {output}")
 
 

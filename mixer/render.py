@@ -85,13 +85,27 @@ def write_frame(frame: pd.DataFrame, fmt: str, output: Path | None) -> None:
     if output is not None:
         _write_file(frame, output)
     elif fmt == "csv":
-        frame.to_csv(sys.stdout, index=False)
+        _json_cells(frame).to_csv(sys.stdout, index=False)
     elif fmt == "json":
         print(frame.to_json(orient="records", indent=2, default_handler=str, date_format="iso"))
     elif fmt == "table":
         render_frame(frame)
     else:
         raise MixerError(f"--format {fmt}: unknown format (use table, csv or json)")
+
+
+def _json_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Maps and lists (mixtures, per-domain values) as JSON text, not Python reprs."""
+    import json
+
+    def as_json(value):
+        if isinstance(value, Mapping):
+            return json.dumps(dict(value), sort_keys=True)
+        if isinstance(value, (list, tuple)):
+            return json.dumps(list(value))
+        return value
+
+    return frame.apply(lambda col: col.map(as_json) if col.dtype == object else col)
 
 
 def _write_file(frame: pd.DataFrame, output: Path) -> None:
@@ -101,7 +115,7 @@ def _write_file(frame: pd.DataFrame, output: Path) -> None:
     if suffix == ".parquet":
         frame.to_parquet(output, index=False)
     elif suffix == ".csv":
-        frame.to_csv(output, index=False)
+        _json_cells(frame).to_csv(output, index=False)
     else:
         output.write_text(frame.to_json(orient="records", indent=2, default_handler=str, date_format="iso"))
     print(f"wrote {len(frame)} rows to {output}")

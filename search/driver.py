@@ -39,7 +39,7 @@ from search.novelty import novel_proposals
 from search.recording import finished_run, result_metrics
 from search.spec import Budget, EvaluatorKind, ProxySpec, SearchSpec
 from store import (RunRecord, SearchRecord, create_search, get_search, new_id, next_search_name,
-                   proposed_run_ids, record_proposals, run_seconds, search_runs, set_search_status,
+                   proposed_run_ids, record_proposals, requeue_running, run_seconds, search_runs, set_search_status,
                    write_recommendation, write_runs)
 from store.db import WRITER_WAIT_S
 from store.writes import NameTakenError
@@ -152,6 +152,7 @@ def _drive(session: SearchSession, progress: ProgressCallback | None, retry_fail
     except BaseException:
         if get_search(db, search_id).status == "running":
             set_search_status(db, search_id, "created", wait_s=WRITER_WAIT_S)  # resumable
+        requeue_running(db, search_id, wait_s=WRITER_WAIT_S)  # nothing runs them now
         raise
     set_search_status(db, search_id, "done", wait_s=WRITER_WAIT_S)
     return recommendation

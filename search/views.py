@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,18 @@ def resolve(ws: Workspace, search_ref: str | None) -> SearchRecord:
         if latest_recommendation(ws.db_path, search_id):
             return get_search(ws.db_path, search_id)
     raise MixerError("no search has a recommendation yet; run `mixer search start` (or `mixer demo`)")
+
+
+def latest(ws: Workspace, search_ref: str | None) -> SearchRecord:
+    """A search by name or id; without one, the newest search (hidden `proxy-train` runs
+    aside), finished or not."""
+    if search_ref:
+        return get_search(ws.db_path, search_ref)
+    frame = list_searches(ws.db_path)
+    names = [n for n in frame.name if not str(n).startswith("proxy-train-")]
+    if not names:
+        raise MixerError("no search yet; run `mixer search start` (or `mixer demo`)")
+    return get_search(ws.db_path, names[-1])
 
 
 def recommendation(ws: Workspace, search: SearchRecord) -> dict:
@@ -108,13 +121,14 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
         row = done.loc[done.target_value.idxmax() if search.direction == "maximize" else done.target_value.idxmin()]
         best = f"{float(row.target_value):.6g} ({row.run_id})"
     by_fidelity = runs.fidelity.fillna("-").value_counts()
+    progress = _budget_progress(ws, search, runs)
     driver = driver_state(ws, search.id)
     state = search.status
     if state == "running" and not driver.startswith("alive"):
         state = f"interrupted: no driver runs it; `mixer search resume {search.name}`"
     summary = {"search": search.name, "id": search.id, "backend": search.backend, "evaluator": search.evaluator,
                "target": search.target, "direction": search.direction, "status": state,
-               "runs": len(runs), **{f"runs {k}": v for k, v in counts.items()},
+               "runs": len(runs), **{f"runs {k}": v for k, v in counts.items()}, **progress,
                "runs by fidelity": ", ".join(f"{label}: {n}" for label, n in by_fidelity.items()), "best": best,
                "driver": driver}
     return summary, runs
@@ -129,6 +143,20 @@ class PredictRequest:
     weight_prefix: str = ""          # weight columns start with this (stripped: domain names)
     id_column: str | None = None     # kept in the output; every other column must be a weight
     backend: str | None = None       # the model (default: the search's backend; regmix for imports)
+
+
+def _budget_progress(ws: Workspace, search: SearchRecord, runs: pd.DataFrame) -> dict[str, str]:
+    """Finished runs against the run budget, and cost spent against --max-cost."""
+    spec = load_spec(search)
+    if spec is None:
+        return {}
+    own = runs[runs.run_id.str.fullmatch(rf"{re.escape(search.name)}/\d{{4}}")]
+    out = {"budget": f"{int((own.status == 'done').sum())} of {spec.budget.runs} runs done"}
+    if spec.budget.max_cost is not None and search.backend != "import":
+        costs = SearchSession(ws, search).costs()
+        spent = sum(costs.get(None if pd.isna(f) else f, 1.0) for f in own.fidelity)
+        out["cost"] = f"{spent:.4g} of --max-cost {spec.budget.max_cost:g} spent"
+    return out
 
 
 def predict(ws: Workspace, search: SearchRecord, request: PredictRequest) -> pd.DataFrame:

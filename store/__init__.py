@@ -10,14 +10,14 @@ from store.reads import (StoreInfo, domain_names, get_search, latest_recommendat
                          proposed_run_ids, run_seconds, run_sql, search_runs, store_info)
 from store.records import MetricRow, RunRecord, SearchRecord, config_hash, new_id
 from store.schema import SCHEMA_VERSION
-from store.writes import (create_search, record_proposals, remove_domain, set_search_status, upsert_domain,
-                          write_recommendation, write_runs)
+from store.writes import (create_search, record_proposals, remove_domain, requeue_running, set_search_status,
+                          upsert_domain, write_recommendation, write_runs)
 
 __all__ = [
     "DEFAULT_WAIT_S", "SCHEMA_VERSION", "ImportReport", "ImportSpec", "MetricRow", "RunRecord",
     "SearchRecord", "StoreInfo", "config_hash", "create_search", "get_search", "import_runs",
     "domain_names", "latest_recommendation", "list_runs", "list_searches", "migrate", "new_id", "next_search_name", "open_db",
-    "proposed_run_ids", "record_proposals", "remove_domain", "run_seconds", "run_sql", "schema_version",
+    "proposed_run_ids", "record_proposals", "requeue_running", "remove_domain", "run_seconds", "run_sql", "schema_version",
     "search_runs", "set_search_status", "store_info", "transaction", "upsert_domain", "write_recommendation",
     "write_runs",
 ]

@@ -154,3 +154,9 @@ def write_recommendation(db: Path, search_id: str, mixture: dict[str, float], pr
                     " validation_run_id) VALUES (?, MAP(?, ?), ?, ?, ?, ?)",
                     [search_id, names, [float(mixture[n]) for n in names], predicted, predicted_std,
                      json.dumps(evidence, default=str), validation_run_id])
+
+
+def requeue_running(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT_S) -> None:
+    """Runs left `running` by a driver that stopped (Ctrl-C) go back to `queued`."""
+    with transaction(db, wait_s) as con:
+        con.execute("UPDATE runs SET status = 'queued' WHERE search_id = ? AND status = 'running'", [search_id])

@@ -31,3 +31,15 @@ def test_piped_output_keeps_every_row_on_one_line(monkeypatch):
     rows = [line for line in text.splitlines() if re.search(r"\b(20m|moe-20m)\b", line)]
     assert len(rows) == 2 and all("19571712" in text for _ in rows)
     assert sum(1 for line in text.splitlines() if "x x" in line) == 2  # the long text is not folded either
+
+
+def test_csv_writes_maps_as_json(tmp_path, capsys):
+    import json
+
+    frame = pd.DataFrame({"run_id": ["r1"], "mixture": [{"web": 0.25, "code": 0.75}], "target": [2.5]})
+    render.write_frame(frame, "csv", None)
+    out = capsys.readouterr().out
+    row = pd.read_csv(io.StringIO(out)).iloc[0]
+    assert json.loads(row.mixture) == {"code": 0.75, "web": 0.25} and row.target == 2.5
+    render.write_frame(frame, "table", tmp_path / "f.csv")
+    assert json.loads(pd.read_csv(tmp_path / "f.csv").mixture[0]) == {"code": 0.75, "web": 0.25}

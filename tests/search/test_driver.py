@@ -84,7 +84,12 @@ def test_resume_after_a_crash_reruns_only_unfinished_runs(table_ws):
     with pytest.raises(KeyboardInterrupt):
         driver.run(table_ws, search.name, evaluator=lambda inner: FailingEvaluator(inner, ctrl_c_on_third))
     before = search_runs(table_ws.db_path, search.id)
-    assert (before.status == "done").sum() == 8 and before.status.isin(["queued", "running"]).sum() == 4
+    assert (before.status == "done").sum() == 8 and (before.status == "queued").sum() == 4  # none left "running"
+    from search import views
+
+    summary, _ = views.status(table_ws, get_search(table_ws.db_path, search.name))
+    assert summary["status"] == "created" and summary["budget"] == "8 of 12 runs done"
+    assert views.latest(table_ws, None).name == "crashy"
     driver.run(table_ws, search.name)
     after = search_runs(table_ws.db_path, search.id)
     assert len(after) == 12 and (after.status == "done").all() and after.run_id.is_unique
