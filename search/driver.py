@@ -308,9 +308,12 @@ def _evaluate(session: SearchSession, records: list[RunRecord], progress: Progre
             queued[0].status = "running"
             write_runs(db, [queued.pop(0)], wait_s=WRITER_WAIT_S)
         if progress:
-            history = session.history().at_fidelity(session.context.space.target_fidelity)
+            runs = session.runs()
+            history = session.history(runs).at_fidelity(session.context.space.target_fidelity)
             best = session.target.value_of(float(history.y.min())) if len(history) else None
-            progress(Progress(_spent(session)[0], session.spec.budget.runs, best))
+            proposed = set(proposed_run_ids(db, session.search.id))
+            finished = int((runs.run_id.isin(proposed) & runs.status.isin(["done", "failed"])).sum())
+            progress(Progress(finished, session.spec.budget.runs, best))
     return results
 
 
