@@ -392,6 +392,9 @@ def search_start(
     ws = OPTIONS.open()
     search = driver.create(ws, spec)
     console.print(f"search '{search.name}' ({search.id}): {backend} on {evaluator}, {spec.budget.runs} runs")
+    if spec.proxy is not None and spec.proxy.runner.swarm > spec.budget.parallel:
+        console.print(f"note: a swarm trains runs in flight together; with --parallel {spec.budget.parallel} it holds "
+                      f"at most {spec.budget.parallel} of --swarm {spec.proxy.runner.swarm}")
     rec = _run_with_progress(lambda cb: driver.run(ws, search.id, cb), spec.budget.runs, search.name)
     if rec is not None:
         _render_recommendation(search.name, rec, spec.target.spec)
