@@ -538,7 +538,10 @@ def demo(
     result = _run_with_progress(lambda cb: run_demo(ws, cfg, cb, say=console.print, name=name), cfg.runs,
                                 "demo search", search=name)
     render_frame(result.table, title=f"{result.search}: held-out loss, mean over {cfg.seeds} seeds (lower is better)")
-    console.print(f"recommendation: {views.RULE_TEXT.get(result.rule, result.rule)}")
+    rec = result.recommendation
+    for line in views.explain({"predicted": rec.predicted, "predicted_std": rec.predicted_std,
+                               "evidence": rec.evidence}, "avg")[1:]:  # the search's view; the table measured it
+        console.print(line)
     for v in result.verdicts:
         console.print(f"the recommendation {v.sentence()}")
     console.print(f"next: `mixer best {result.search}`, `mixer export {result.search} --format megatron`, "

@@ -23,6 +23,7 @@ from mixer.mixture import Mixture
 from mixer.workspace import Workspace
 from proxies.train import TrainConfig
 from search import driver
+from search.backends import Recommendation
 from search.compare import SeedStats, Verdict, verdict
 from search.domains import ensure_builtin_domains
 from search.spec import Budget, ProxySpec, SearchSpec
@@ -47,7 +48,7 @@ class DemoResult:
     table: pd.DataFrame            # one row per mixture: target mean and std over seeds, per-domain means
                                    # (the search's own runs share one initialisation; these vary it)
     verdicts: list[Verdict]        # the recommendation against each baseline
-    rule: str                      # how the recommendation was chosen (search.guard)
+    recommendation: Recommendation  # as the search gave it (its evidence says how it was chosen)
 
 
 def run_demo(ws: Workspace, cfg: DemoConfig, progress: driver.ProgressCallback | None = None,
@@ -70,7 +71,7 @@ def run_demo(ws: Workspace, cfg: DemoConfig, progress: driver.ProgressCallback |
     extra = driver.evaluate_extra(driver.SearchSession(ws, search), mixtures, seeds=cfg.seeds)
     table, stats = _comparison(ws, search, domains, mixtures, extra)
     verdicts = [verdict(stats["recommended"], stats[b]) for b in ("uniform", "token-share")]
-    return DemoResult(search.name, table, verdicts, rec.evidence.get("rule", "model"))
+    return DemoResult(search.name, table, verdicts, rec)
 
 
 def _comparison(ws: Workspace, search, domains: list[str], mixtures: dict[str, Mixture],

@@ -200,3 +200,14 @@ def test_an_unreachable_ray_address_fails_in_seconds_and_leaves_no_run_running(t
     searches = mixer_cli("sql", "select count(*) as n from searches where name = 'unreachable'", "-f", "json",
                          workspace=three_domains)
     assert json.loads(searches.stdout) == [{"n": 0}]  # refused before the search was stored
+
+
+@pytest.mark.slow  # builds the built-in domains and trains 4 + 9 tiny runs
+def test_the_demo_prints_the_table_how_it_chose_and_a_plain_verdict(tmp_path):
+    result = run_mixer("demo", "--runs", "4", "--tokens", "16k", workspace=tmp_path / "ws", timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "held-out loss, mean over 3 seeds" in out and "{" not in out.split("next:")[0]
+    assert re.search(r"chosen: the best run demo-1/\d{4} \(observed [\d.]+, one run\)", out)
+    assert len(re.findall(r"^the recommendation (beats|is better than|does NOT beat) (uniform|token-share)", out,
+                          flags=re.M)) == 2

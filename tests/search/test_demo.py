@@ -24,7 +24,7 @@ def test_demo_compares_the_recommendation_with_both_baselines_over_seeds(tmp_pat
         assert row.seeds == 2 and row.std >= 0
         assert row.avg_val_loss == pytest.approx(np.mean([getattr(row, d) for d in BUILTINS]))
     assert [v.baseline for v in result.verdicts] == ["uniform", "token-share"]
-    assert result.rule == "best-run:weak-model"  # 4 runs for 5 domains cannot train a model
+    assert result.recommendation.evidence["rule"] == "best-run:weak-model"  # 4 runs, 4 domains: no model yet
     runs = run_sql(ws.db_path, "SELECT run_id, seed, status FROM run_summary WHERE search = 'demo-1' ORDER BY run_id")
     assert len(runs) == 4 + 3 * 2 and (runs.status == "done").all()
     own = runs[runs.run_id.str.match(r"demo-1/\d{4}")]
