@@ -406,16 +406,16 @@ def search_resume(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Train failed runs again (after fixing their data)."),
 ) -> None:
     """Continue a search after Ctrl-C, a crash or kill -9: finished runs are reused."""
-    from search import driver
-    from search.views import load_spec
+    from search import driver, views
 
     ws = OPTIONS.open()
     record = store.get_search(ws.db_path, search)
-    spec = load_spec(record)
+    spec = views.load_spec(record)
     runs = store.search_runs(ws.db_path, record.id)
     done = int((runs.status == "done").sum())
     budget = spec.budget.runs if spec else 0
-    console.print(f"resuming '{record.name}': {done} of {budget} runs done")
+    if not views.driver_state(ws, record.id).startswith("alive"):  # else driver.run refuses, in one line
+        console.print(f"resuming '{record.name}': {done} of {budget} runs done")
     rec = _run_with_progress(lambda cb: driver.run(ws, record.id, cb, retry_failed=retry_failed), budget,
                              record.name, done)
     if rec is not None:

@@ -112,7 +112,7 @@ def _target_fidelity(search: SearchRecord) -> str | None:
 def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     runs = search_runs(ws.db_path, search.id)
     counts = runs.status.value_counts().to_dict()
-    done = runs[runs.status == "done"]
+    done = runs[(runs.status == "done") & runs.target_value.notna()]
     target_fidelity = _target_fidelity(search)
     if target_fidelity:
         done = done[done.fidelity == target_fidelity]

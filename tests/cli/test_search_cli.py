@@ -192,11 +192,11 @@ def test_an_unreachable_ray_address_fails_in_seconds_and_leaves_no_run_running(t
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    start = time.perf_counter()
-    result = mixer_cli("search", "start", "--name", "unreachable", "--ray-address", f"127.0.0.1:{port}", *QUICK,
+    start = time.perf_counter()  # a subprocess: this test process may already hold a Ray cluster
+    result = run_mixer("search", "start", "--name", "unreachable", "--ray-address", f"127.0.0.1:{port}", *QUICK,
                        workspace=three_domains)
     assert f"cannot connect to Ray at 127.0.0.1:{port}" in one_error_line(result)
-    assert time.perf_counter() - start < 20
+    assert time.perf_counter() - start < 30
     searches = mixer_cli("sql", "select count(*) as n from searches where name = 'unreachable'", "-f", "json",
                          workspace=three_domains)
     assert json.loads(searches.stdout) == [{"n": 0}]  # refused before the search was stored

@@ -254,6 +254,7 @@ def test_an_imported_score_table_keeps_its_direction(table_ws, tmp_path):
     import_runs(table_ws.db_path, ImportSpec(mixtures_csv=tmp_path / "mix.csv", metrics_csv=tmp_path / "met.csv",
                                              search="scores", weight_prefix="w_", metric_prefix="m_",
                                              target="other", maximize=True))
+    assert views.status(table_ws, get_search(table_ws.db_path, "past"))[0]["best"] == "-"  # imported without --target
     record = get_search(table_ws.db_path, "scores")
     summary, runs = views.status(table_ws, record)
     assert record.direction == "maximize" and summary["best"].startswith(f"{runs.target_value.max():.6g}")
