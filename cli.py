@@ -194,7 +194,7 @@ def corpus_add(
     split_on_blank_lines: bool = typer.Option(False, "--split-on-blank-lines", help="Plain text: one document per blank-line block."),
     skip_bad_lines: bool = typer.Option(False, "--skip-bad-lines", help="JSONL: skip (and count) lines that are not valid."),
     tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="A Hugging Face tokenizer.json (default: bytes)."),
-    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Share of documents held out for validation."),
+    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Share of documents held out for validation [default: 0.01; at least 64 documents when the domain has 256 or more]."),
     replace: bool = typer.Option(False, "--replace", help="Overwrite an existing domain of this name."),
 ) -> None:
     """Tokenise documents into a domain of the workspace."""
