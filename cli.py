@@ -491,14 +491,15 @@ def export(
     search: Optional[str] = typer.Argument(None, help="Search name or id (default: the latest)."),
     fmt: str = typer.Option("json", "--format", "-f", help="json, yaml, megatron, olmo, hf or streaming."),
     path_template: Optional[str] = typer.Option(None, "--path-template",
-                                                help="Data path per domain, with {name} (e.g. /data/{name}_text_document)."),
+                                                help="Your data path per domain, with {name} (e.g. /data/{name}_text_document); needed by megatron, olmo, hf and streaming."),
+    token_budget: Optional[str] = typer.Option(None, "--token-budget", help="Tokens of the target training job (olmo: max_tokens and repetition caps)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file."),
 ) -> None:
     """The recommended mixture in a training framework's format."""
     from search import views
 
     ws = OPTIONS.open()
-    text = views.export(ws, views.resolve(ws, search), fmt, path_template)
+    text = views.export(ws, views.resolve(ws, search), fmt, path_template, _count(token_budget))
     if output:
         output.write_text(text)
         console.print(f"wrote {output}")
@@ -544,7 +545,7 @@ def demo(
         console.print(line)
     for v in result.verdicts:
         console.print(f"the recommendation {v.sentence()}")
-    console.print(f"next: `mixer best {result.search}`, `mixer export {result.search} --format megatron`, "
+    console.print(f"next: `mixer best {result.search}`, `mixer export {result.search} --format megatron --path-template /data/{{name}}_text_document`, "
                   f"`mixer plot {result.search} -o {result.search}.png`, `mixer sql \"select * from run_summary\"`")
 
 

@@ -8,8 +8,11 @@
 | hf        | `datasets.interleave_datasets` arguments: datasets and probabilities (JSON)|
 | streaming | MosaicML streaming `streams` with `proportion` (YAML)                      |
 
-Paths default to the domain's directory in the workspace; `path_template` (with `{name}`)
-points them at the user's own tokenised copies (e.g. Megatron `.bin/.idx` prefixes).
+The framework formats (megatron, olmo, hf, streaming) need `path_template` (with `{name}`,
+when there are several domains): mixer's domain folders are not datasets of those
+frameworks, so paths must point at the user's own copies (e.g. Megatron `.bin/.idx`
+prefixes). Only what belongs to the target job is written: OLMo's `max_tokens` and
+repetition caps only when the target job's token budget is given (never a proxy's).
 """
 
 from __future__ import annotations
@@ -39,19 +42,17 @@ class ExportFormat(str, Enum):
 class ExportContext:
     """What some formats need beyond the weights.
 
-    paths: domain -> data path or prefix; domain_tokens: domain -> training tokens (for
-    OLMo's repetition caps); token_budget: tokens the training run will consume."""
+    path_template: the user's data path per domain, with {name}; domain_tokens: domain ->
+    training tokens (for OLMo's repetition caps); token_budget: tokens the target training
+    run will consume (None: not given, so no caps)."""
 
-    paths: Mapping[str, str] = field(default_factory=dict)
     path_template: str | None = None
     domain_tokens: Mapping[str, int] = field(default_factory=dict)
     token_budget: int | None = None
     seed: int = 0
 
     def path(self, name: str) -> str:
-        if self.path_template:
-            return self.path_template.format(name=name)
-        return str(self.paths.get(name, name))
+        return self.path_template.format(name=name) if self.path_template else name
 
 
 def export_mixture(mixture: Mixture, fmt: ExportFormat | str, ctx: ExportContext | None = None) -> str:
@@ -62,6 +63,8 @@ def export_mixture(mixture: Mixture, fmt: ExportFormat | str, ctx: ExportContext
         raise MixerError(f"unknown export format '{fmt}' (choose from "
                          f"{', '.join(f.value for f in ExportFormat)})") from None
     active = [(n, w) for n, w in zip(mixture.names, mixture.weights) if w > 0]
+    if fmt not in (ExportFormat.json, ExportFormat.yaml):
+        _check_template(fmt, ctx.path_template, len(active))
     if fmt is ExportFormat.json:
         return mixture.to_json() + "\n"
     if fmt is ExportFormat.yaml:
@@ -78,6 +81,18 @@ def export_mixture(mixture: Mixture, fmt: ExportFormat | str, ctx: ExportContext
     return _olmo(active, ctx)
 
 
+def _check_template(fmt: ExportFormat, template: str | None, n_domains: int) -> None:
+    if not template:
+        raise MixerError(f"--format {fmt.value} needs --path-template (e.g. /data/{{name}}_text_document): "
+                         f"mixer's domain folders are not {fmt.value} datasets")
+    if "{name}" not in template and n_domains > 1:
+        raise MixerError(f"--path-template {template!r} has no {{name}}: all {n_domains} domains would share one path")
+    try:
+        template.format(name="x")
+    except (KeyError, IndexError, ValueError):
+        raise MixerError(f"--path-template {template!r}: use {{name}} and no other braces") from None
+
+
 def _olmo(active: list[tuple[str, float]], ctx: ExportContext) -> str:
     sources = []
     for name, weight in active:
@@ -86,6 +101,6 @@ def _olmo(active: list[tuple[str, float]], ctx: ExportContext) -> str:
             repetition = max(1.0, weight * ctx.token_budget / ctx.domain_tokens[name])
         sources.append({"source_name": name, "target_ratio": weight,
                         "max_repetition_ratio": round(repetition, 4), "paths": [ctx.path(name)]})
-    doc = {"source_mixture_config": {"max_tokens": ctx.token_budget, "seed": ctx.seed,
-                                     "source_configs": sources}}
+    config = {"max_tokens": ctx.token_budget} if ctx.token_budget else {}
+    doc = {"source_mixture_config": {**config, "seed": ctx.seed, "source_configs": sources}}
     return yaml.safe_dump(doc, sort_keys=False)

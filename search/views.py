@@ -239,14 +239,15 @@ def _mixtures_frame(request: PredictRequest, domains: list[str], search: str) ->
     return frame, weights
 
 
-def export(ws: Workspace, search: SearchRecord, fmt: str, path_template: str | None) -> str:
+def export(ws: Workspace, search: SearchRecord, fmt: str, path_template: str | None,
+           token_budget: int | None = None) -> str:
+    """The recommendation in a framework's format; `token_budget` is the target job's (the
+    proxies' budget says nothing about it)."""
     rec = recommendation(ws, search)
     metas = {m.name: m for m in list_domains(ws.domains_dir)}
     spec = load_spec(search)
-    proxy = spec.proxy if spec is not None else None
-    ctx = ExportContext(paths={n: str(ws.domain_dir(n)) for n in metas}, path_template=path_template,
-                        domain_tokens={n: m.n_tokens for n, m in metas.items()},
-                        token_budget=proxy.train.tokens if proxy else None, seed=spec.seed if spec else 0)
+    ctx = ExportContext(path_template=path_template, domain_tokens={n: m.n_tokens for n, m in metas.items()},
+                        token_budget=token_budget, seed=spec.seed if spec else 0)
     return export_mixture(Mixture.normalized(rec["mixture"]), fmt, ctx)
 
 

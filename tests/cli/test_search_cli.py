@@ -53,8 +53,11 @@ def test_best_export_predict_plot_status_list(searched, tmp_path):
     assert set(exported) == {"web", "code", "math"} and sum(exported.values()) == pytest.approx(1.0)
     megatron = run_mixer("export", "--format", "megatron", "--path-template", "/data/{name}", workspace=ws).stdout.split()
     assert sum(map(float, megatron[0::2])) == pytest.approx(1.0) and all(p.startswith("/data/") for p in megatron[1::2])
-    olmo = yaml.safe_load(run_mixer("export", "s1", "-f", "olmo", workspace=ws).stdout)
-    assert olmo["source_mixture_config"]["max_tokens"] == 16_000
+    olmo = yaml.safe_load(run_mixer("export", "s1", "-f", "olmo", "--path-template", "/d/{name}", workspace=ws).stdout)
+    assert "max_tokens" not in olmo["source_mixture_config"]  # the proxies' 16k budget is not the target job's
+    olmo = yaml.safe_load(run_mixer("export", "s1", "-f", "olmo", "--path-template", "/d/{name}", "--token-budget",
+                                    "100B", workspace=ws).stdout)
+    assert olmo["source_mixture_config"]["max_tokens"] == 100 * 10**9
     (tmp_path / "m.csv").write_text("web,code,math\n1,0,0\n0.2,0.3,0.5\n")
     predicted = json.loads(run_mixer("predict", "s1", "--mixtures", str(tmp_path / "m.csv"), "-f", "json",
                                      workspace=ws).stdout)
@@ -113,6 +116,7 @@ def test_search_command_errors(three_domains, args, needle):
     (["search", "start", "--name", "s1", "--tokens", "16k"], "already exists"),
     (["search", "resume", "s1"], "already finished"),
     (["export", "s1", "--format", "csv"], "unknown export format 'csv'"),
+    (["export", "s1", "--format", "megatron"], "--format megatron needs --path-template"),
     (["plot", "s1", "-o", "x.txt"], "use a .png"),
     (["predict", "s1", "--mixtures", "/no/file.csv"], "file not found"),
 ])

@@ -51,3 +51,20 @@ def test_streaming_streams_with_proportions():
 def test_unknown_format():
     with pytest.raises(MixerError, match="unknown export format 'csv'"):
         export_mixture(MIX, "csv")
+
+
+@pytest.mark.parametrize("fmt", ["megatron", "olmo", "hf", "streaming"])
+def test_framework_formats_need_the_users_paths(fmt):
+    with pytest.raises(MixerError, match=f"--format {fmt} needs --path-template"):
+        export_mixture(MIX, fmt, ExportContext())
+    with pytest.raises(MixerError, match="has no {name}: all 3 domains would share one path"):
+        export_mixture(MIX, fmt, ExportContext(path_template="/data/all"))
+    with pytest.raises(MixerError, match="use {name} and no other braces"):
+        export_mixture(MIX, fmt, ExportContext(path_template="/data/{name}/{split}"))
+
+
+def test_olmo_writes_no_budget_or_caps_it_was_not_given():
+    doc = yaml.safe_load(export_mixture(MIX, "olmo", ExportContext(path_template="/d/{name}",
+                                                                  domain_tokens={"web": 10, "code": 10, "math": 10})))
+    config = doc["source_mixture_config"]
+    assert "max_tokens" not in config and all(s["max_repetition_ratio"] == 1.0 for s in config["source_configs"])
