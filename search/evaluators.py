@@ -163,4 +163,9 @@ def _table_fidelities(ws: Workspace, spec: SearchSpec, table: pd.DataFrame) -> F
     if not fid.labels and not _multi_fidelity_backend(spec.backend):
         labels = [target]
     _check_backend_fidelities(spec.backend, Fidelities(labels, target))  # before asking for costs
-    return table_fidelities(labels, target, fid.costs, run_seconds(ws.db_path, labels))
+    strangers = sorted(set(fid.costs) - set(present))
+    if strangers:
+        raise MixerError(f"--fidelity-cost names {', '.join(strangers)}, not a fidelity of table '{name}' "
+                         f"({', '.join(present)})")
+    costs = {label: cost for label, cost in fid.costs.items() if label in labels}  # the table's others: unused here
+    return table_fidelities(labels, target, costs, run_seconds(ws.db_path, labels))

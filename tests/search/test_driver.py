@@ -212,6 +212,13 @@ def test_single_fidelity_backend_on_a_two_fidelity_table_uses_the_target(two_fid
     search = driver.create(two_fidelity_ws, _spec(name="rm", runs=8, target_fidelity="full"))
     driver.run(two_fidelity_ws, search.name)
     assert set(search_runs(two_fidelity_ws.db_path, search.id).fidelity) == {"full"}
+    # the costs of every fidelity of the table, as for a multi-fidelity search: accepted, the target's used
+    priced = driver.create(two_fidelity_ws, _spec(name="rm-priced", runs=4, target_fidelity="full", max_cost=25,
+                                                  backend="random", options={},
+                                                  fidelity_costs={"cheap": 1, "full": 10}))
+    driver.run(two_fidelity_ws, priced.name)
+    runs = search_runs(two_fidelity_ws.db_path, priced.id)
+    assert set(runs.fidelity) == {"full"} and len(runs) == 2  # two runs of cost 10 fit in 25
 
 
 @pytest.mark.parametrize("change, message", [
