@@ -247,7 +247,7 @@ class ProxyRunner:
     def _packs(self, jobs: list[ProxyJob]) -> list[list[ProxyJob]]:
         """Jobs grouped into swarms of up to `swarm` runs that differ only in mixture and
         seed (dense presets only: see proxies.swarm); singles stay single."""
-        from proxies.presets import preset_config
+        from proxies.presets import PRESETS
 
         if self.cfg.swarm == 1:
             return [[job] for job in jobs]
@@ -257,7 +257,7 @@ class ProxyRunner:
             groups.setdefault(key, []).append(job)
         packs = []
         for group in groups.values():
-            if preset_config(group[0].train.preset, 257).is_moe or isinstance(group[0].mixture, Schedule):
+            if PRESETS[group[0].train.preset].is_moe or isinstance(group[0].mixture, Schedule):
                 packs.extend([job] for job in group)
             else:
                 packs.extend(group[i:i + self.cfg.swarm] for i in range(0, len(group), self.cfg.swarm))

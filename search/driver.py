@@ -222,6 +222,11 @@ def _one_round(session: SearchSession, progress: ProgressCallback | None) -> boo
     return True
 
 
+def _default_fidelity(session: SearchSession) -> str | None:
+    """The fidelity of a proposal that names none."""
+    return session.spec.fidelity_label if session.spec.proxy is not None else session.context.space.target_fidelity
+
+
 def _affordable(session: SearchSession, proposals: list[Proposal]) -> list[Proposal]:
     """The proposals, in order, that the cost budget can still pay for (all without one):
     a run the budget cannot pay for is never started."""
@@ -229,7 +234,7 @@ def _affordable(session: SearchSession, proposals: list[Proposal]) -> list[Propo
     if budget.max_cost is None:
         return proposals
     costs = session.costs()
-    default = session.spec.fidelity_label if session.spec.proxy is not None else session.context.space.target_fidelity
+    default = _default_fidelity(session)
     left = budget.max_cost - _spent(session)[1]
     kept = []
     for p in proposals:
@@ -247,7 +252,7 @@ def _novel_batch(session: SearchSession, n: int, n_so_far: int, attempts: int = 
 
     space, runs = session.context.space, session.runs()
     history = session.history(runs)
-    default = session.spec.fidelity_label if session.spec.proxy is not None else space.target_fidelity
+    default = _default_fidelity(session)
     if space.pool is not None:  # table entries are distinct runs by construction
         return session.backend.propose(history, n, np.random.default_rng([session.spec.seed, n_so_far]))
     kept: list[Proposal] = []

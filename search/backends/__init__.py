@@ -39,7 +39,8 @@ def typed_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_backend(name: str, options: dict[str, Any], space: SearchSpace) -> Backend:
-    return REGISTRY[name][0](backend_config(name, options), space)
+    config = backend_config(name, options)  # an unknown name fails here, in one line
+    return REGISTRY[name][0](config, space)
 
 
 __all__ = ["REGISTRY", "Backend", "Proposal", "Recommendation", "backend_config", "make_backend", "parse_options",

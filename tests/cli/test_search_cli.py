@@ -215,3 +215,4 @@ def test_the_demo_prints_the_table_how_it_chose_and_a_plain_verdict(tmp_path):
     assert re.search(r"chosen: the best run demo-1/\d{4} \(observed [\d.]+, one run\)", out)
     assert len(re.findall(r"^the recommendation (beats|is better than|does NOT beat) (uniform|token-share)", out,
                           flags=re.M)) == 2
+

@@ -92,3 +92,8 @@ def test_initial_design_is_fixed_by_the_search_seed_spread_out_and_off_the_corne
     assert not np.allclose(other, design)
     distances = np.abs(design[:, None] - design[None]).sum(axis=2) + np.eye(6) * 9
     assert distances.min() > 0.1 and design.max() < 0.9
+
+
+def test_an_unknown_backend_is_a_mixer_error_not_a_key_error():
+    with pytest.raises(MixerError, match="unknown backend 'gp'"):
+        make_backend("gp", {}, make_space())
