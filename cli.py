@@ -84,6 +84,8 @@ proxy_app = _app("Proxy models: list presets, train one.")
 app.add_typer(proxy_app, name="proxy")
 search_app = _app("Mixture searches: start, list, status, resume, cancel.")
 app.add_typer(search_app, name="search")
+online_app = _app("Online mixing: one run whose mixture Aioli or DoReMi changes as it trains.")
+app.add_typer(online_app, name="online")
 
 
 def _version(value: bool) -> None:
@@ -331,11 +333,17 @@ def _render_recommendation(name: str, rec, target: str) -> None:
     from search import views
 
     render_mixture(rec.mixture.as_dict(), title=f"{name}: recommended mixture")
-    for line in views.explain({"predicted": rec.predicted, "predicted_std": rec.predicted_std,
-                               "evidence": rec.evidence}, target):
+    stored = {"predicted": rec.predicted, "predicted_std": rec.predicted_std, "evidence": rec.evidence}
+    for line in views.explain(stored, target):
         console.print(line)
+    _render_interaction(views.interaction(stored))
     console.print(f"next: `mixer export {name} --format megatron --path-template ...`, `mixer plot {name} -o "
                   f"{name}.png`, `mixer sql \"select run_id, target_value from run_summary where search = '{name}'\"`")
+
+
+def _render_interaction(interaction) -> None:
+    if interaction is not None:
+        render_frame(interaction, title="fitted mixing law: t[law, domain] (< 0: more of the domain lowers the law)")
 
 
 def _check_search_flags(evaluator: str, table: str | None, fidelities: str | None, preset_or_tokens) -> None:
@@ -351,7 +359,7 @@ def _check_search_flags(evaluator: str, table: str | None, fidelities: str | Non
 @search_app.command("start")
 def search_start(
     name: Optional[str] = typer.Option(None, "--name", help="Search name (default: BACKEND-N)."),
-    backend: str = typer.Option("regmix", "--backend", help="random, regmix or bayesopt."),
+    backend: str = typer.Option("regmix", "--backend", help="random, regmix, bayesopt or mixing_law."),
     option: list[str] = typer.Option([], "--option", help="Backend option KEY=VALUE (repeat)."),
     evaluator: str = typer.Option("proxy", "--evaluator", help="proxy (train on Ray) or table (imported runs)."),
     table: Optional[str] = typer.Option(None, "--table", help="Imported search answering the table evaluator."),
@@ -398,6 +406,43 @@ def search_start(
     rec = _run_with_progress(lambda cb: driver.run(ws, search.id, cb), spec.budget.runs, search.name)
     if rec is not None:
         _render_recommendation(search.name, rec, spec.target.spec)
+
+
+@online_app.command("start")
+def online_start(
+    method: str = typer.Option(..., "--method", help="aioli or doremi."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Proxy preset [default: tiny]."),
+    tokens: Optional[str] = typer.Option(None, "--tokens", help="Training tokens, e.g. 2M [default: 2M]."),
+    option: list[str] = typer.Option([], "--option", help="Method option KEY=VALUE (repeat), e.g. eta=0.2, update_steps=100."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Training seed [default: 0]."),
+    name: Optional[str] = typer.Option(None, "--name", help="Job name [default: METHOD-N]."),
+    domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains (default: all)."),
+    seq_len: Optional[int] = typer.Option(None, "--seq-len", help="Sequence length [default: 256]."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Sequences per step [default: 16]."),
+    cpus: Optional[float] = typer.Option(None, "--cpus", help="CPUs for the run [default: 1]."),
+    gpus: Optional[float] = typer.Option(None, "--gpus", help="GPUs (fractional) for the run [default: 0]."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS", help="Join this Ray cluster."),
+) -> None:
+    """Train one proxy whose mixture an online method changes; record its weight trajectory."""
+    from mixer.config import build
+    from search import online
+    from search.backends import parse_options
+    from search.spec import ProxySpec
+
+    proxy = build(ProxySpec, {
+        "train": _given(preset=preset, tokens=_count(tokens), seq_len=seq_len, batch_size=batch_size),
+        "runner": _given(address=ray_address, cpus_per_run=cpus, gpus_per_run=gpus), "domains": _split(domains)},
+        "proxy")
+    request = online.OnlineRequest(method, parse_options(option), proxy, seed=seed or 0, name=name)
+    ws = OPTIONS.open()
+    outcome = online.start(ws, request, say=lambda line: console.print(line))
+    name = outcome.search.name
+    render_mixture(outcome.average.as_dict(), title=f"{name}: time-averaged mixture ({method})")
+    render_rows([{"domain": n, "val_loss": v} for n, v in outcome.result.proxy.val_loss.items()],
+                title=f"run {outcome.run_id}: final held-out losses, {len(outcome.schedule.starts)} stages")
+    console.print(f"next: `mixer export {name} --schedule -o {name}-schedule.json`, `mixer plot {name} -o {name}.png`, "
+                  f"`mixer sql \"select step, tokens, name, value from metrics where run_id = '{name}/online' "
+                  f"and split = 'weight'\"`")
 
 
 @search_app.command("resume")
@@ -461,6 +506,7 @@ def best(search: Optional[str] = typer.Argument(None, help="Search name or id (d
     render_mixture(rec["mixture"], title=f"{record.name}: recommended mixture")
     for line in views.explain(rec, record.target or "target"):
         console.print(line)
+    _render_interaction(views.interaction(rec))
     if rec["validation_run_id"]:
         console.print(f"validation run: {rec['validation_run_id']}")
 
@@ -471,7 +517,7 @@ def predict(
     mixtures: Path = typer.Option(..., "--mixtures", help="CSV: one column per domain, one mixture per row."),
     weight_prefix: str = typer.Option("", "--weight-prefix", help="Weight columns start with this (stripped)."),
     id_column: Optional[str] = typer.Option(None, "--id-column", help="A column kept as the row's id."),
-    backend: Optional[str] = typer.Option(None, "--backend", help="Model: random, regmix or bayesopt [default: the search's; regmix for imports]."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Model: random, regmix, bayesopt or mixing_law [default: the search's; regmix for imports]."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
 ) -> None:
     """Predict the target of given mixtures with a model of the search's runs (mean and std)."""
@@ -494,12 +540,15 @@ def export(
                                                 help="Your data path per domain, with {name} (e.g. /data/{name}_text_document); needed by megatron, olmo, hf and streaming."),
     token_budget: Optional[str] = typer.Option(None, "--token-budget", help="Tokens of the target training job (olmo: max_tokens and repetition caps)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file."),
+    schedule: bool = typer.Option(False, "--schedule", help="An online run's schedule (json or yaml stages), not its averaged mixture."),
 ) -> None:
     """The recommended mixture in a training framework's format."""
     from search import views
 
     ws = OPTIONS.open()
-    text = views.export(ws, views.resolve(ws, search), fmt, path_template, _count(token_budget))
+    record = views.resolve(ws, search)
+    text = (views.export_schedule(ws, record, fmt) if schedule
+            else views.export(ws, record, fmt, path_template, _count(token_budget)))
     if output:
         output.write_text(text)
         console.print(f"wrote {output}")

@@ -71,12 +71,14 @@ class ProxyJob:
     train: TrainConfig
     mixture: Mixture | Schedule
     domains: list[str]
+    online: dict | None = None     # {"method", "config", "reference"}: an online controller chooses the mixture
 
     def to_wire(self) -> dict:
         mixture = (self.mixture.as_dict() if isinstance(self.mixture, Schedule)
                    else {"mixture": self.mixture.as_dict()})
         train = {**asdict(self.train), "lr_schedule": self.train.lr_schedule.value}
-        return {"run_id": self.run_id, "train": train, "mixture": mixture, "domains": self.domains}
+        return {"run_id": self.run_id, "train": train, "mixture": mixture, "domains": self.domains,
+                "online": self.online}
 
 
 def _mixture_from_wire(doc: dict) -> Mixture | Schedule:
@@ -124,11 +126,23 @@ def run_job(wire: dict, domain_sources: dict) -> dict:
 
     started = time.time()
     try:
-        result = train_proxy(TrainConfig(**wire["train"]), _open_domains(domain_sources),
-                             _mixture_from_wire(wire["mixture"]))
+        train, domains = TrainConfig(**wire["train"]), _open_domains(domain_sources)
+        result = train_proxy(train, domains, _mixture_from_wire(wire["mixture"]),
+                             controller=_controller_from_wire(wire.get("online"), sorted(domains), train))
     except MixerError as exc:  # a bad config or bad data: deterministic, not retried
         result = ProxyResult.failed(str(exc))
     return _stamped(result, started)
+
+
+def _controller_from_wire(online: dict | None, names: list[str], train: TrainConfig):
+    from mixer.config import build
+    from mixer.online import make_controller, method_config
+
+    if online is None:
+        return None
+    config = build(method_config(online["method"]), online["config"], f"online {online['method']}")
+    return make_controller(online["method"], config, names, train.steps, train.batch_size * train.seq_len,
+                           online.get("reference"))
 
 
 def run_swarm_job(wires: list[dict], domain_sources: dict) -> list[dict]:
@@ -257,7 +271,8 @@ class ProxyRunner:
             groups.setdefault(key, []).append(job)
         packs = []
         for group in groups.values():
-            if PRESETS[group[0].train.preset].is_moe or isinstance(group[0].mixture, Schedule):
+            if (PRESETS[group[0].train.preset].is_moe or isinstance(group[0].mixture, Schedule)
+                    or group[0].online is not None):
                 packs.extend([job] for job in group)
             else:
                 packs.extend(group[i:i + self.cfg.swarm] for i in range(0, len(group), self.cfg.swarm))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 
@@ -23,12 +23,9 @@ from mixer.domain import Domain
 from mixer.errors import MixerError
 from mixer.loader import LoaderConfig, MixtureLoader
 from mixer.mixture import Mixture, Schedule
+from mixer.online import OnlineController
 from proxies.model import ProxyLM, parameter_counts
 from proxies.presets import preset_config
-
-Controller = Callable[[int, dict[str, float]], Mixture | None]
-"""Called every `controller_every` steps with the step and each domain's mean training loss
-over the last interval; a returned Mixture takes over from the next batch."""
 
 
 class LRSchedule(str, Enum):
@@ -54,7 +51,6 @@ class TrainConfig:
     eval_every: int = 0                # 0: ten evaluations over the run
     eval_tokens: int = 32_768          # held-out tokens per domain at the end of the run (cap)
     curve_eval_tokens: int = 4_096     # ... at the intermediate points of the curve (a fixed slice of those)
-    controller_every: int = 0          # 0: no controller calls
     threads: int | None = None         # torch CPU threads (the Ray runner sets it)
 
     def __post_init__(self):
@@ -95,6 +91,7 @@ class ProxyResult:
     node_id: str | None = None                     # Ray node id
     started_at: float | None = None                # worker-side epoch seconds, start-up included
     finished_at: float | None = None
+    online: dict = field(default_factory=dict)      # an online controller's report (mixer.online)
     moe: dict = field(default_factory=dict)
     """MoE only: expert_share {domain: [E]}, the share of the domain's held-out tokens sent to
     each expert (averaged over layers); layer_load [[E] per layer], each expert's share of
@@ -217,40 +214,19 @@ class _ThroughputClock:
         return self._elapsed
 
 
-class _DomainLosses:
-    """Each domain's mean training loss since the last controller call."""
-
-    def __init__(self, names: list[str], device: torch.device):
-        self.names = names
-        self.total = torch.zeros(len(names), device=device)
-        self.count = torch.zeros(len(names), device=device)
-
-    def add(self, domain: torch.Tensor, per_sequence: torch.Tensor) -> None:
-        self.total.index_add_(0, domain, per_sequence.detach())
-        self.count.index_add_(0, domain, torch.ones_like(per_sequence))
-
-    def take(self) -> dict[str, float]:
-        means, seen = (self.total / self.count.clamp(min=1)).tolist(), self.count.tolist()
-        self.total.zero_()
-        self.count.zero_()
-        return {n: m for n, m, c in zip(self.names, means, seen) if c > 0}
-
-
 def _train_step(model: ProxyLM, optimizer: torch.optim.Optimizer, batch, cfg: TrainConfig, step: int,
-                device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimiser step; returns the mean loss and the per-sequence losses [batch]."""
+                device: torch.device) -> torch.Tensor:
+    """One optimiser step; returns the mean loss."""
     for group in optimizer.param_groups:
         group["lr"] = lr_at(step, cfg)
     with _autocast(device):
         logits = model(batch.inputs)
-    per_token = F.cross_entropy(logits.float().flatten(0, 1), batch.targets.flatten(), reduction="none")
-    per_sequence = per_token.view(batch.targets.shape).mean(dim=1)
-    loss = per_sequence.mean()
+    loss = F.cross_entropy(logits.float().flatten(0, 1), batch.targets.flatten())
     (loss + model.aux_loss()).backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return loss, per_sequence
+    return loss
 
 
 def _curve_point(model: ProxyLM, val_windows: dict, cfg: TrainConfig, device: torch.device, tokens: int,
@@ -261,13 +237,17 @@ def _curve_point(model: ProxyLM, val_windows: dict, cfg: TrainConfig, device: to
 
 def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixture | Schedule,
                 eval_sets: Mapping[str, np.ndarray] | None = None,
-                controller: Controller | None = None) -> ProxyResult:
-    """Train one proxy (module docstring); every domain is measured, the mixture trains."""
+                controller: OnlineController | None = None) -> ProxyResult:
+    """Train one proxy (module docstring); every domain is measured, the mixture trains.
+    With an online `controller` (mixer.online), the mixture is the controller's: it is told
+    every domain's held-out loss (on the curve's fixed slice) at the steps it asks for, and
+    its report lands in `result.online`; `mixture` is then ignored."""
     device = pick_device(cfg.device)
     torch.set_num_threads(cfg.threads or torch.get_num_threads())
     torch.manual_seed(cfg.seed if cfg.init_seed is None else cfg.init_seed)
     model = ProxyLM(preset_config(cfg.preset, next(iter(domains.values())).meta.vocab_size)).to(device)
     optimizer, moe_layers = _optimizer(model, cfg, device), model.moe_layers()
+    mixture = controller.mixture if controller is not None else mixture
     loader = MixtureLoader(domains, mixture, LoaderConfig(
         seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=cfg.seed, device=str(device), total_steps=cfg.steps))
     val_windows = {n: _windows(d.val_tokens, cfg.seq_len, cfg.eval_tokens) for n, d in domains.items()}
@@ -275,25 +255,25 @@ def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixtur
     eval_every = cfg.eval_every or max(1, cfg.steps // 10)
     result = ProxyResult(status="done", params=parameter_counts(model))
     load_sum = torch.zeros(len(moe_layers), model.cfg.n_experts or 1, device=device)
-    domain_losses = _DomainLosses(loader.names, device)
     clock = _ThroughputClock(device, warmup_steps=2 if cfg.steps > 4 else 0)
     wall_start = time.perf_counter()
 
     for step in range(cfg.steps):
+        if controller is not None and controller.wants(step):  # its measurements count in the throughput
+            new = controller.observe(step, {n: evaluate(model, w, cfg.batch_size, device)[0]
+                                            for n, w in curve_windows.items()})
+            if new is not None:
+                loader.set_mixture(new)
         clock.step_begins(step)
         batch = next(loader)
-        loss, per_sequence = _train_step(model, optimizer, batch, cfg, step, device)
+        loss = _train_step(model, optimizer, batch, cfg, step, device)
         for i, layer in enumerate(moe_layers):
             load_sum[i] += layer.last_routing.load
-        domain_losses.add(batch.domain, per_sequence)
         if (device.type == "cpu" or (step + 1) % eval_every == 0) and not math.isfinite(loss.item()):  # no GPU sync
             result.status, result.error = "failed", f"diverged at step {step + 1}: loss is {loss.item()}"
             break
         clock.step_ends(step)
         result.steps, result.tokens_trained = step + 1, (step + 1) * cfg.batch_size * cfg.seq_len
-        if controller and cfg.controller_every and (step + 1) % cfg.controller_every == 0:
-            if (new := controller(step + 1, domain_losses.take())) is not None:
-                loader.set_mixture(new)
         if (step + 1) % eval_every == 0 and step + 1 < cfg.steps:  # the last point is the final measurement
             clock.pause()
             result.curve.append(_curve_point(model, curve_windows, cfg, device, result.tokens_trained, loss, step))
@@ -312,6 +292,8 @@ def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixtur
             result.status, result.error = "failed", f"diverged by step {result.steps}: non-finite loss"
         if moe_layers:
             result.moe["layer_load"] = (load_sum / max(1, result.steps)).tolist()
+    if controller is not None:
+        result.online = controller.report()
     return result
 
 

@@ -62,6 +62,9 @@ class SearchSession:
         if search.backend == "import":
             raise MixerError(f"search '{search.name}' holds imported runs, not a search; search over them with "
                              f"`mixer search start --evaluator table --table {search.name}`")
+        if search.evaluator == "online":
+            raise MixerError(f"'{search.name}' is an online {search.backend} run, not a search; start another with "
+                             "`mixer online start`")
         self.ws, self.search = ws, search
         self.spec = SearchSpec.from_json(search.config)
         self.target = self.spec.target
@@ -98,20 +101,31 @@ def create(ws: Workspace, spec: SearchSpec, min_domains: int = 2) -> SearchRecor
         raise MixerError(f"a mixture search needs at least {min_domains} domains, has "
                          f"{len(context.space.domains)}")
     spec.target.check(context.measured)
+    make_backend(spec.backend, spec.options, context.space)   # options that need the space (a prior's domains)
     _check_domains(ws, spec, context)
     _start(context.evaluator)
-    default_name = spec.name is None
-    for _ in range(20):  # a default name another `search start` took a moment ago: the next one
-        spec.name = spec.name if not default_name else next_search_name(ws.db_path, spec.backend)
-        record = SearchRecord(id=new_id("s"), name=spec.name, backend=spec.backend, evaluator=spec.evaluator.value,
-                              config=spec.to_json(), target=spec.target.spec, direction=spec.target.direction)
+
+    def record_named(name: str) -> SearchRecord:
+        spec.name = name
+        return SearchRecord(id=new_id("s"), name=name, backend=spec.backend, evaluator=spec.evaluator.value,
+                            config=spec.to_json(), target=spec.target.spec, direction=spec.target.direction)
+
+    return store_named(ws, spec.name, spec.backend, record_named)
+
+
+def store_named(ws: Workspace, name: str | None, prefix: str, record_named: Callable[[str], SearchRecord]
+                ) -> SearchRecord:
+    """Store the search `record_named(name)`; without a name, `PREFIX-N` with the first N
+    free (another `start` may take one a moment before us: then the next)."""
+    for _ in range(20):
+        record = record_named(name or next_search_name(ws.db_path, prefix))
         try:
             create_search(ws.db_path, record)
             return record
         except NameTakenError:
-            if not default_name:
+            if name is not None:
                 raise
-    raise MixerError(f"no free default name for a {spec.backend} search; give one with --name")
+    raise MixerError(f"no free default name for a {prefix} search; give one with --name")
 
 
 def run(ws: Workspace, search_ref: str, progress: ProgressCallback | None = None,

@@ -16,7 +16,10 @@ class History:
     in minimise orientation; fidelity: label of each run; run_ids; pool_keys: the table
     entry each run evaluated (pool mode), else None; pending_keys: pool entries queued or
     running; costs: cost of one run at each fidelity label, as known now (empty: the search
-    space's prior costs)."""
+    space's prior costs); metrics, values: float [n, M] each run's final value of each
+    metric the target uses (NaN: not measured), raw orientation; terms: the target as a
+    weighted sum of those metrics in minimise orientation, y = values @ terms (empty when
+    runs carry no per-metric values, e.g. a replayed table)."""
 
     domains: list[str]
     X: np.ndarray
@@ -26,6 +29,9 @@ class History:
     pool_keys: list[str | None] = field(default_factory=list)
     pending_keys: list[str | None] = field(default_factory=list)
     costs: dict[str | None, float] = field(default_factory=dict)
+    metrics: list[str] = field(default_factory=list)
+    values: np.ndarray | None = None
+    terms: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -43,18 +49,23 @@ class History:
         X = np.array([[m.get(d, 0.0) for d in domains] for m in done.mixture], dtype=np.float64).reshape(-1, len(domains))
         y = done.target_value.to_numpy(dtype=np.float64)
         pending = runs[runs.status.isin(["queued", "running"])]
+        finals = [dict(f) if isinstance(f, (dict, list)) else {} for f in done.get("final_values", [None] * len(done))]
+        terms = target.terms(domains, finals)
+        values = np.array([[f.get(m, np.nan) for m in terms] for f in finals], dtype=np.float64)
+        values = values.reshape(len(finals), len(terms))
         return cls(domains, X, target.loss(y), list(done.fidelity), list(done.run_id),
                    list(done.pool_key) if "pool_key" in done else [None] * len(done),
-                   list(pending.pool_key) if "pool_key" in pending else [], dict(costs or {}))
+                   list(pending.pool_key) if "pool_key" in pending else [], dict(costs or {}),
+                   list(terms), values, np.array(list(terms.values()), dtype=np.float64))
 
     def at_fidelity(self, label: str | None) -> "History":
         keep = [i for i, f in enumerate(self.fidelity) if f == label]
         return History(self.domains, self.X[keep], self.y[keep], [self.fidelity[i] for i in keep],
                        [self.run_ids[i] for i in keep], [self.pool_keys[i] for i in keep], self.pending_keys,
-                       self.costs)
+                       self.costs, self.metrics, None if self.values is None else self.values[keep], self.terms)
 
     def append(self, x: np.ndarray, y: float, fidelity: str | None, run_id: str, pool_key: str | None = None
                ) -> "History":
-        """A new History with one more finished run (x: float [D])."""
+        """A new History with one more finished run (x: float [D]); it drops per-metric values."""
         return History(self.domains, np.vstack([self.X, x]), np.append(self.y, y), self.fidelity + [fidelity],
                        self.run_ids + [run_id], self.pool_keys + [pool_key], self.pending_keys, self.costs)

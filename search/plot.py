@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from mixer.errors import MixerError
 
 
-def plot_search(path: Path, name: str, targets: list[float], maximize: bool, recommended: dict[str, float] | None,
-                observed: np.ndarray, predicted: np.ndarray | None) -> None:
+def _pyplot(path: Path):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,7 +19,38 @@ def plot_search(path: Path, name: str, targets: list[float], maximize: bool, rec
 
     if path.suffix.lower() not in (".png", ".pdf", ".svg"):
         raise MixerError(f"-o {path}: use a .png, .pdf or .svg file name")
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    return plt
+
+
+def plot_online(path: Path, name: str, weights: pd.DataFrame, losses: pd.DataFrame) -> None:
+    """An online run: each domain's weight over tokens (stacked, a step from each stage
+    on) and the held-out losses the controller was told. Frames: tokens, name, value."""
+    plt = _pyplot(path)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    stages = weights.pivot_table(index="tokens", columns="name", values="value").sort_index()
+    end = float(losses.tokens.max()) if len(losses) else float(stages.index.max())
+    x = np.append(stages.index.to_numpy(dtype=float), max(end, float(stages.index.max())))
+    ys = [np.append(stages[c].to_numpy(), stages[c].iloc[-1]) for c in stages.columns]
+    axes[0].stackplot(x, ys, labels=list(stages.columns), step="post")
+    axes[0].set(xlabel="tokens", ylabel="weight", ylim=(0, 1), title=f"{name}: mixture over training")
+    axes[0].legend(loc="upper right", fontsize="small")
+    for domain, points in losses.sort_values("tokens").groupby("name"):
+        axes[1].plot(points.tokens, points.value, ".-", label=domain)
+    axes[1].set(xlabel="tokens", ylabel="held-out loss", title="losses the controller saw")
+    if len(losses):
+        axes[1].legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_search(path: Path, name: str, targets: list[float], maximize: bool, recommended: dict[str, float] | None,
+                observed: np.ndarray, predicted: np.ndarray | None, interaction: pd.DataFrame | None = None) -> None:
+    """`interaction`: a mixing law's t (column `law`, then one column per domain), drawn as
+    a heat map in a fourth panel as olmix does."""
+    plt = _pyplot(path)
+    panels = 3 if interaction is None else 4
+    fig, axes = plt.subplots(1, panels, figsize=(5.4 * panels, 4.5))
     values = np.asarray(targets, dtype=float)
     best = np.maximum.accumulate(values) if maximize else np.minimum.accumulate(values)
     axes[0].plot(np.arange(1, len(values) + 1), values, ".", alpha=0.4, label="run")
@@ -35,6 +66,18 @@ def plot_search(path: Path, name: str, targets: list[float], maximize: bool, rec
         lo, hi = float(min(observed.min(), predicted.min())), float(max(observed.max(), predicted.max()))
         axes[2].plot([lo, hi], [lo, hi], "k--", lw=1)
         axes[2].set(xlabel="observed", ylabel="predicted (out of fold)", title="model fit")
+    if interaction is not None:
+        _heat_map(fig, axes[3], interaction)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _heat_map(fig, axis, interaction: pd.DataFrame) -> None:
+    t = interaction.drop(columns="law").to_numpy(dtype=float)
+    bound = float(np.abs(t).max()) or 1.0
+    image = axis.imshow(t, cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto")
+    axis.set_xticks(range(t.shape[1]), list(interaction.columns[1:]), rotation=45, ha="right")
+    axis.set_yticks(range(t.shape[0]), list(interaction.law))
+    axis.set(xlabel="domain weight", ylabel="law", title="mixing law t (blue: lowers it)")
+    fig.colorbar(image, ax=axis)

@@ -60,6 +60,19 @@ class Target:
             raise MixerError(f"run has no value for target {', '.join(missing)}")
         return float(sum(w * finals[n] for n, w in weights.items()))
 
+    def terms(self, domains: Iterable[str], finals: list[Mapping[str, float]]) -> dict[str, float]:
+        """The target as {metric: coefficient} in minimise orientation, so that
+        loss = sum(coefficient * value), for runs with final values `finals`: `avg` is the
+        mean over the domains every run measured (as `value` computes it). Empty when the
+        runs do not all measure the metrics."""
+        weights = self.weights
+        if weights is None:
+            names = [d for d in domains if finals and all(d in f for f in finals)]
+            weights = {d: 1.0 / len(names) for d in names}
+        if not finals or any(n not in f for f in finals for n in weights):
+            return {}
+        return {n: float(self.loss(w)) for n, w in weights.items()}
+
     @property
     def direction(self) -> str:
         return "maximize" if self.maximize else "minimize"

@@ -17,7 +17,7 @@ from mixer.workspace import Workspace
 from search.driver import SearchSession
 from search.lease import driver_state
 from search.spec import SearchSpec
-from store import get_search, latest_recommendation, list_searches, search_runs
+from store import get_search, latest_recommendation, list_searches, run_metrics, search_runs
 from store.records import SearchRecord
 
 
@@ -66,7 +66,9 @@ RULE_TEXT = {"model": "the model's optimum",
              "no-model": "the best run{run} (this backend has no model)",
              "model:no-target-run": "the model's optimum (no run at the target fidelity yet)",
              "best-run:weak-model": "the best run{run}, because the model cannot be trusted yet",
-             "best-run:no-predicted-gain": "the best run{run}, because the model predicts no clear gain over it"}
+             "best-run:no-predicted-gain": "the best run{run}, because the model predicts no clear gain over it",
+             "online": "the online run's weights averaged over its training (`mixer export --schedule` writes the "
+                       "schedule it followed)"}
 
 
 def explain(rec: dict, target: str) -> list[str]:
@@ -124,7 +126,7 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     progress = _budget_progress(ws, search, runs)
     driver = driver_state(ws, search.id)
     state = search.status
-    if state == "running" and not driver.startswith("alive"):
+    if state == "running" and not driver.startswith("alive") and search.evaluator != "online":
         state = f"interrupted: no driver runs it; `mixer search resume {search.name}`"
     summary = {"search": search.name, "id": search.id, "backend": search.backend, "evaluator": search.evaluator,
                "target": search.target, "direction": search.direction, "status": state,
@@ -148,7 +150,7 @@ class PredictRequest:
 def _budget_progress(ws: Workspace, search: SearchRecord, runs: pd.DataFrame) -> dict[str, str]:
     """Finished runs against the run budget, and cost spent against --max-cost."""
     spec = load_spec(search)
-    if spec is None:
+    if spec is None or search.evaluator == "online":
         return {}
     own = runs[runs.run_id.str.fullmatch(rf"{re.escape(search.name)}/\d{{4}}")]
     out = {"budget": f"{int((own.status == 'done').sum())} of {spec.budget.runs} runs done"}
@@ -251,9 +253,39 @@ def export(ws: Workspace, search: SearchRecord, fmt: str, path_template: str | N
     return export_mixture(Mixture.normalized(rec["mixture"]), fmt, ctx)
 
 
+def export_schedule(ws: Workspace, search: SearchRecord, fmt: str) -> str:
+    """An online run's schedule as `Schedule` reads it back (stages: start fraction, tokens,
+    mixture), in json or yaml."""
+    import json
+
+    import yaml
+
+    schedule = recommendation(ws, search)["evidence"].get("schedule")
+    if schedule is None:
+        raise MixerError(f"'{search.name}' has no schedule: --schedule is for online runs (`mixer online start`)")
+    if fmt not in ("json", "yaml"):
+        raise MixerError(f"--schedule writes json or yaml, not '{fmt}'")
+    return json.dumps(schedule, indent=2) + "\n" if fmt == "json" else yaml.safe_dump(schedule, sort_keys=False)
+
+
+def interaction(rec: dict) -> pd.DataFrame | None:
+    """A mixing_law recommendation's fitted interaction matrix t: one row per law (each
+    domain's loss, or the target), one column per domain; None for other backends."""
+    matrix = rec["evidence"].get("interaction")
+    if not matrix:
+        return None
+    return pd.DataFrame.from_dict(matrix, orient="index").rename_axis("law").reset_index()
+
+
 def plot(ws: Workspace, search: SearchRecord, out: Path) -> None:
     from search.backends.regmix import RegMixConfig, fit_checked
-    from search.plot import plot_search
+    from search.plot import plot_online, plot_search
+
+    if search.evaluator == "online":
+        run_id = recommendation(ws, search)["evidence"]["run"]
+        metrics = run_metrics(ws.db_path, run_id, ["weight", "online"])
+        plot_online(out, search.name, metrics[metrics.split == "weight"], metrics[metrics.split == "online"])
+        return
 
     runs = search_runs(ws.db_path, search.id)
     done = runs[(runs.status == "done") & runs.target_value.notna() & ~runs.run_id.str.endswith("/validation")]
@@ -268,4 +300,4 @@ def plot(ws: Workspace, search: SearchRecord, out: Path) -> None:
     y = done.target_value.to_numpy(dtype=float)
     predicted = fit_checked(RegMixConfig(), X, y).out_of_fold if len(y) >= 3 else None  # regmix's default model
     plot_search(out, search.name, list(y), search.direction == "maximize",
-                rec["mixture"] if rec else None, y, predicted)
+                rec["mixture"] if rec else None, y, predicted, interaction(rec) if rec else None)

@@ -112,6 +112,21 @@ def search_runs(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT_S) -> pd.
             [search_id]).df()
 
 
+def run_summary(db: Path, run_id: str, wait_s: float = DEFAULT_WAIT_S) -> dict | None:
+    """One run's row of `run_summary` (mixture, status, final per-domain values), or None."""
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        frame = con.execute("SELECT run_id, search, status, mixture, final_values, error FROM run_summary"
+                            " WHERE run_id = ?", [run_id]).df()
+    return None if frame.empty else frame.iloc[0].to_dict()
+
+
+def run_metrics(db: Path, run_id: str, splits: list[str], wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
+    """A run's metric rows (step, tokens, split, name, value) of the given splits."""
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        return con.execute("SELECT step, tokens, split, name, value FROM metrics WHERE run_id = ? AND"
+                           " list_contains(?, split) ORDER BY step, name", [run_id, splits]).df()
+
+
 def latest_recommendation(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT_S) -> dict | None:
     with open_db(db, read_only=True, wait_s=wait_s) as con:
         row = first_row(con, "SELECT mixture, predicted, predicted_std, evidence, validation_run_id, created_at"

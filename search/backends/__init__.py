@@ -8,6 +8,7 @@ from mixer.config import build, parse_pairs, to_data
 from mixer.errors import MixerError
 from search.backends.base import Backend, Proposal, Recommendation
 from search.backends.bayesopt import BayesOptBackend, BayesOptConfig
+from search.backends.mixing_law import MixingLawBackend, MixingLawConfig
 from search.backends.random import RandomBackend, RandomConfig
 from search.backends.regmix import RegMixBackend, RegMixConfig
 from search.space import SearchSpace
@@ -16,6 +17,7 @@ REGISTRY: dict[str, tuple[type, type]] = {
     "random": (RandomBackend, RandomConfig),
     "regmix": (RegMixBackend, RegMixConfig),
     "bayesopt": (BayesOptBackend, BayesOptConfig),
+    "mixing_law": (MixingLawBackend, MixingLawConfig),
 }
 
 

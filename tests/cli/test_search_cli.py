@@ -89,6 +89,9 @@ def three_domains(tmp_path_factory):
     (["search", "start", "--target", "physics", "--tokens", "16k"], "unknown target physics"),
     (["search", "start", "--domains", "web,nope", "--tokens", "16k"], "unknown domain(s): nope"),
     (["search", "start", "--tokens", "10M"], "more than --max-epochs 4 times"),
+    (["search", "start", "--tokens", "10M", "--backend", "mixing_law"], "more than --max-epochs 4 times"),
+    (["search", "start", "--tokens", "16k", "--backend", "mixing_law", "--option", "prior=web=0.5,nope=0.5"],
+     "mixing_law prior 'web=0.5,nope=0.5': unknown domain(s) in mixture: nope"),
     (["search", "start", "--runs", "0", "--tokens", "16k"], "--runs must be at least 1, got 0"),
     (["search", "start", "--name", "a/b", "--tokens", "16k"], "bad search name 'a/b'"),
     (["search", "start", "--evaluator", "table"], "--evaluator table needs --table SEARCH"),
@@ -216,3 +219,36 @@ def test_the_demo_prints_the_table_how_it_chose_and_a_plain_verdict(tmp_path):
     assert len(re.findall(r"^the recommendation (beats|is better than|does NOT beat) (uniform|token-share)", out,
                           flags=re.M)) == 2
 
+
+
+def test_a_mixing_law_search_over_a_table_shows_its_interaction_matrix(tmp_path):
+    """Per-domain losses that follow a known law: the search fits one law per domain, `best`
+    prints t (domains x domains) and `plot` draws it."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    X = rng.dirichlet(np.ones(3), 40)
+    t = np.array([[-1.0, 0.5, 0.5], [0.3, -0.8, 0.5], [0.2, 0.2, -0.4]])
+    losses = 2.0 + np.exp(X @ t.T)
+    names = ["web", "code", "math"]
+    pd.DataFrame(X, columns=[f"w_{n}" for n in names]).assign(id=range(40)).to_csv(tmp_path / "mix.csv", index=False)
+    pd.DataFrame(losses, columns=[f"m_{n}" for n in names]).assign(id=range(40)).to_csv(tmp_path / "met.csv", index=False)
+    ws = tmp_path / "ws"
+    imported = mixer_cli("runs", "import", str(tmp_path / "mix.csv"), str(tmp_path / "met.csv"),
+                         "--search", "past", "--weight-prefix", "w_", "--metric-prefix", "m_", "--id-column", "id",
+                         workspace=ws)
+    assert imported.returncode == 0, imported.stderr
+    started = mixer_cli("search", "start", "--name", "law", "--evaluator", "table", "--table", "past",
+                        "--backend", "mixing_law", "--runs", "12", "--parallel", "4", workspace=ws)
+    assert started.returncode == 0, started.stderr
+    shown = mixer_cli("best", "law", workspace=ws).stdout
+    assert "fitted mixing law" in shown
+    cells = [[c.strip() for c in re.split(r"[│|┃]", line) if c.strip()] for line in shown.splitlines()]
+    header = next(row for row in cells if row[:1] == ["law"])
+    matrix = {row[0]: dict(zip(header[1:], map(float, row[1:]))) for row in cells
+              if len(row) == 4 and row[0] in names and row[1] != "law"}
+    assert set(matrix) == set(names)
+    assert all(matrix[n][n] < 0 for n in names)      # more of a domain lowers its own loss, as in the truth
+    assert mixer_cli("plot", "law", "-o", str(tmp_path / "law.png"), workspace=ws).returncode == 0
+    assert (tmp_path / "law.png").stat().st_size > 10_000

@@ -59,21 +59,6 @@ def test_moe_keeps_every_expert_in_use_and_stats_add_up(small_domains):
     assert result.params["active"] < 0.5 * result.params["total"]
 
 
-@pytest.mark.slow  # trains hundreds of steps
-def test_controller_can_change_the_mixture(small_domains):
-    calls = []
-
-    def controller(step, losses):
-        calls.append((step, dict(losses)))
-        return Mixture.parse("gamma=1") if step == 10 else None
-
-    result = train_proxy(TrainConfig(tokens=8 * 64 * 30, controller_every=10, **QUICK), small_domains,
-                         Mixture.parse("alpha=1"), controller=controller)
-    assert [s for s, _ in calls] == [10, 20, 30]
-    assert set(calls[0][1]) == {"alpha"} and set(calls[1][1]) == {"gamma"}
-    assert result.status == "done"
-
-
 def test_held_out_split_shorter_than_a_window_is_still_measured(small_domains):
     result = train_proxy(TrainConfig(tokens=8 * 1024 * 4, **{**QUICK, "seq_len": 1024}), small_domains,
                          Mixture.parse("alpha=1"))

@@ -9,7 +9,8 @@ from tests.conftest import DOMAINS, OPTIMUM, make_history, make_space, truth
 FAST = {"n_candidates": 20_000, "screen_top": 500, "n_models": 3}
 
 
-@pytest.mark.parametrize("name, options", [("random", {}), ("regmix", FAST), ("bayesopt", {"n_candidates": 256})])
+@pytest.mark.parametrize("name, options", [("random", {}), ("regmix", FAST), ("bayesopt", {"n_candidates": 256}),
+                                           ("mixing_law", {"bootstrap": 4})])
 def test_every_proposal_is_a_valid_mixture(name, options):
     backend = make_backend(name, options, make_space())
     for history in (History.empty(DOMAINS), make_history(30)):
@@ -39,7 +40,7 @@ def test_regmix_proposals_improve_on_random_ones():
     assert score(regmix) < score(rand) - 0.1
 
 
-@pytest.mark.parametrize("name", ["random", "regmix", "bayesopt"])
+@pytest.mark.parametrize("name", ["random", "regmix", "bayesopt", "mixing_law"])
 def test_pool_mode_picks_unused_entries_once(name):
     space = make_space(pool=True)
     backend = make_backend(name, FAST if name == "regmix" else {}, space)

@@ -1,0 +1,194 @@
+"""`mixing_law`: log-linear data mixing laws with an exact constrained optimum (Data Mixing
+Laws, Ye et al. 2025; olmix, AI2 2026).
+
+Fit (`search.law`): one law u_m(p) = c_m + exp(b_m + t_m . p) per metric the target
+combines (each domain's loss for `avg`, the named ones for a weighted target), or one law
+on the target itself when the runs carry no per-metric values (a replayed table) or the
+target is a single metric. The fit on all runs, `bootstrap - 1` bootstrap refits and 5
+cross-validation folds are one batched optimisation.
+
+Optimum (`search.law_optimum`): the target's combination of the laws plus
+`kl_reg * KL(p || prior)`, over the simplex within the repetition caps, solved exactly by
+cvxpy. A target that rewards a metric (negative coefficient on a convex law) is not convex:
+then the optimum is the best of `n_candidates` prior draws, and the evidence says so.
+
+Propose: a space-filling design first (as regmix); then the optimum of the fit on all
+runs, then the optima of bootstrap refits (Thompson-style), so a batch is diverse where
+the law is uncertain. In pool mode, each proposal is the unused table entry its law
+(fit on all runs, then bootstraps) predicts best.
+
+Uncertainty: the spread of the bootstrap laws' predictions, combined with the out-of-fold
+RMSE (`search.quality.calibrated_std`), as for regmix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, NamedTuple
+
+import numpy as np
+
+from mixer.errors import MixerError
+from mixer.mixture import Mixture
+from search.backends.base import Proposal, Recommendation, initial_design, pool_proposals, to_mixture, unused_pool
+from search.history import History
+from search.law import LawFitConfig, LogLinearLaws, bootstrap_weights, fit_laws, fold_weights
+from search.law_optimum import LawProgram
+from search.quality import FOLDS, MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality
+from search.space import SearchSpace
+
+
+@dataclass
+class MixingLawConfig:
+    huber_delta: float = 0.5       # fit defaults: search.law.LawFitConfig (chosen by benchmarks/law_fit.py)
+    starts: int = 4
+    l2: float = 1e-5
+    kl_reg: float = 0.05           # olmix's default pull toward the prior
+    prior: str = "token-share"     # token-share (the search's prior), uniform, or NAME=W,NAME=W
+    bootstrap: int = 16            # fits: the one on all runs plus bootstrap - 1 resamples
+    n_candidates: int = 100_000    # prior draws scored when the optimum is not convex
+    n_initial: int = 0             # 0: max(4, domains / 4) space-filling runs before the first fit
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.huber_delta <= 0 or self.starts < 1 or self.l2 < 0 or self.kl_reg < 0 or self.bootstrap < 1:
+            raise MixerError("mixing_law needs huber_delta > 0, starts >= 1, l2 >= 0, kl_reg >= 0 and bootstrap >= 1")
+
+    def fit_config(self) -> LawFitConfig:
+        return LawFitConfig(huber_delta=self.huber_delta, starts=self.starts, l2=self.l2, seed=self.seed)
+
+
+def resolve_prior(text: str, space: SearchSpace) -> np.ndarray:
+    """The KL prior [D] named by the `prior` option."""
+    if text == "token-share":
+        return space.prior / space.prior.sum()
+    if text == "uniform":
+        return np.full(len(space.domains), 1.0 / len(space.domains))
+    try:
+        weights = Mixture.parse(text, space.domains).vector(space.domains)
+    except MixerError as error:
+        raise MixerError(f"mixing_law prior '{text}': {error} (or use token-share, uniform)") from None
+    weights = np.maximum(weights, 1e-6)   # KL to a zero weight would forbid the domain outright
+    return weights / weights.sum()
+
+
+class FittedLaws(NamedTuple):
+    laws: LogLinearLaws      # fits [1 + bootstraps]: row 0 on all runs
+    metrics: list[str]       # what each law models ("target" for a law on the target itself)
+    terms: np.ndarray        # [M] the target = sum(terms * u_m), minimise orientation
+    quality: FitQuality
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Each fit's predicted target at X [n, D] -> [fits, n]."""
+        return np.einsum("m,fmn->fn", self.terms, self.laws.predict(X))
+
+    @property
+    def convex(self) -> bool:
+        return bool((self.terms >= 0).all())
+
+
+def _law_data(history: History) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Values [n, M] the laws fit, their names, and the target's coefficients [M]: per metric
+    when every run carries them and they reproduce its target, else the target itself. A
+    domain's loss is fitted as measured (a law of a loss); any other metric in the target's
+    orientation (a law of what the target minimises)."""
+    if history.values is not None and history.terms is not None and len(history.metrics) > 1:
+        values, terms = history.values, history.terms
+        if np.isfinite(values).all() and np.allclose(values @ terms, history.y, atol=1e-6):
+            sign = np.where(np.isin(history.metrics, history.domains), 1.0, np.sign(terms))
+            return values * sign, list(history.metrics), terms * sign
+    return history.y[:, None], ["target"], np.ones(1)
+
+
+def fit(cfg: MixingLawConfig, history: History) -> FittedLaws:
+    """Laws on every run, bootstrap refits, and the out-of-fold quality on 5 folds."""
+    values, metrics, terms = _law_data(history)
+    n = len(history)
+    if n < 3:
+        raise MixerError(f"mixing_law needs at least 3 finished runs to fit, has {n}")
+    weights = [bootstrap_weights(n, cfg.bootstrap, cfg.seed)]
+    checked = n >= MIN_RUNS_TO_CHECK
+    if checked:
+        folds, fold_of = fold_weights(n, FOLDS, cfg.seed)
+        weights.append(folds)
+    laws = fit_laws(history.X, values, np.vstack(weights), cfg.fit_config())
+    fitted = FittedLaws(laws.select(slice(0, cfg.bootstrap)), metrics, terms, FitQuality(n, len(history.domains)))
+    if not checked:
+        return fitted._replace(quality=fit_quality(history.y, None, None, len(history.domains)))
+    per_fold = np.einsum("m,fmn->fn", terms, laws.select(slice(cfg.bootstrap, None)).predict(history.X))
+    oof = per_fold[fold_of, np.arange(n)]
+    spread = fitted.predict(history.X).std(axis=0)
+    return fitted._replace(quality=fit_quality(history.y, oof, np.maximum(spread, 1e-12), len(history.domains)))
+
+
+class MixingLawBackend:
+    name: ClassVar[str] = "mixing_law"
+    multi_fidelity: ClassVar[bool] = False
+
+    def __init__(self, config: MixingLawConfig, space: SearchSpace):
+        self.config, self.space = config, space
+        self.prior = resolve_prior(config.prior, space)
+        self._fitted: tuple[bytes, FittedLaws] | None = None
+        self._program: LawProgram | None = None
+
+    def _n_initial(self) -> int:
+        return self.config.n_initial or max(4, len(self.space.domains) // 4)
+
+    def _fit(self, history: History) -> FittedLaws:
+        target = history.at_fidelity(self.space.target_fidelity) if self.space.pool is None else history
+        key = target.X.tobytes() + target.y.tobytes()
+        if self._fitted is None or self._fitted[0] != key:
+            self._fitted = (key, fit(self.config, target))
+        return self._fitted[1]
+
+    def optimum(self, fitted: FittedLaws, fit_index: int = 0) -> tuple[np.ndarray, str]:
+        """The fit's optimal mixture [D] and how it was found ("convex program" or the
+        candidate search, with why)."""
+        laws = fitted.laws
+        if fitted.convex:
+            if self._program is None or self._program.t.shape[0] != len(fitted.terms):
+                self._program = LawProgram(self.prior, self.space.caps, self.config.kl_reg, len(fitted.terms))
+            return self._program.solve(laws.b[fit_index], laws.t[fit_index], fitted.terms), "convex program"
+        rng = np.random.default_rng([self.config.seed, fit_index])
+        candidates = self.space.candidates(self.config.n_candidates, rng)
+        kl = (candidates * np.log(np.maximum(candidates, 1e-12) / self.prior)).sum(axis=1)
+        score = fitted.predict(candidates)[fit_index] + self.config.kl_reg * kl
+        return candidates[int(np.argmin(score))], ("candidate search: the target rewards a fitted loss, "
+                                                   "so the law's optimum is not a convex program")
+
+    def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Proposal]:
+        if len(history) < self._n_initial():
+            return initial_design(self.space, history, n, rng, self._n_initial(), self.config.seed)
+        fitted = self._fit(history)
+        fits = len(fitted.laws.c)
+        if self.space.pool is not None:
+            available = unused_pool(self.space, history)
+            scores = fitted.predict(self.space.pool.X[available])
+            order: list[int] = []
+            for k in range(n):
+                ranked = np.argsort(scores[k % fits])
+                order.append(int(next(i for i in ranked if i not in order)))
+            return pool_proposals(self.space, history, np.array(order, dtype=np.int64), n)
+        points = [self.optimum(fitted, k % fits)[0] for k in range(min(n, fits))]
+        if n > fits:  # more than the fits can give: the law's best prior draws around its optimum
+            around = self.space.candidates(100 * n, rng, centre=points[0], strength=(2.0, 50.0))
+            points += list(around[np.argsort(fitted.predict(around)[0])[: n - fits]])
+        return [Proposal(to_mixture(self.space.domains, x), self.space.target_fidelity) for x in points]
+
+    def recommend(self, history: History) -> Recommendation:
+        fitted = self._fit(history)
+        choice, solver = self.optimum(fitted)
+        predicted, std = self.predict(history, choice[None, :])
+        evidence = {"runs": len(history), "solver": solver, "kl_reg": self.config.kl_reg,
+                    "prior": self.config.prior, "laws": fitted.metrics,
+                    "interaction": {m: dict(zip(self.space.domains, np.round(fitted.laws.t[0, i], 6).tolist()))
+                                    for i, m in enumerate(fitted.metrics)}}
+        return Recommendation(to_mixture(self.space.domains, choice), float(predicted[0]), float(std[0]), evidence)
+
+    def quality(self, history: History) -> FitQuality:
+        return self._fit(history).quality
+
+    def predict(self, history: History, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        fitted = self._fit(history)
+        predictions = fitted.predict(X)
+        return predictions[0], calibrated_std(predictions.std(axis=0), fitted.quality)

@@ -1,0 +1,195 @@
+"""`mixer online start`: one proxy run whose mixture an online controller (mixer.online)
+changes as it trains, on Ray like any run, recorded in DuckDB.
+
+The job is stored as a search (evaluator `online`, backend = the method) so that `best`,
+`export`, `plot`, `status` and `sql` work on it: its run `<name>/online` carries the
+time-averaged mixture, the stages it trained on (`runs.schedule`), the weight trajectory
+(metrics split `weight`, one row per domain and stage) and the losses the controller was
+told (split `online`). DoReMi first trains its reference run `<name>/reference` (or uses
+`reference_run`). The recommendation is the time-averaged mixture; its evidence holds the
+schedule, which `mixer export --schedule` writes. A job stopped midway is not resumed: a
+proxy run restarts whole (start the job again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from mixer.config import build, to_data
+from mixer.errors import MixerError
+from mixer.mixture import Mixture, Schedule
+from mixer.online import DoReMiConfig, make_controller, method_config
+from mixer.workspace import Workspace
+from search.evaluation import RunResult
+from search.recording import finished_run, result_metrics
+from search.spec import Budget, ProxySpec, SearchSpec
+from search.targets import Target
+from store import (MetricRow, RunRecord, SearchRecord, new_id, run_summary, set_search_status, write_recommendation,
+                   write_runs)
+from store.db import WRITER_WAIT_S
+
+EVALUATOR = "online"
+
+
+@dataclass
+class OnlineRequest:
+    method: str
+    options: dict[str, str]
+    proxy: ProxySpec
+    seed: int = 0
+    name: str | None = None
+
+
+@dataclass
+class OnlineOutcome:
+    search: SearchRecord
+    run_id: str
+    result: RunResult
+    average: Mixture
+    schedule: Schedule
+    reference_run: str | None = None
+
+
+def start(ws: Workspace, request: OnlineRequest, say: Callable[[str], None] = lambda _: None) -> OnlineOutcome:
+    """Validate everything, then train (DoReMi: the reference first) and record the job."""
+    from proxies.runner import ProxyRunner
+    from search.evaluators import search_domains
+
+    config = build(method_config(request.method), request.options, f"online {request.method}")
+    names = list(search_domains(ws, request.proxy.domains))
+    train = replace(request.proxy.train, seed=request.seed, init_seed=None,
+                    threads=max(1, int(request.proxy.runner.cpus_per_run)))
+    tokens_per_step = train.batch_size * train.seq_len
+    make_controller(request.method, config, names, train.steps, tokens_per_step, {n: 0.0 for n in names})
+    reference_losses = _reference_run_losses(ws, config, names) if isinstance(config, DoReMiConfig) else None
+    reference_mixture = (_reference_mixture(config, names)
+                         if isinstance(config, DoReMiConfig) and reference_losses is None else None)
+    runner = ProxyRunner(ws.domains_dir, request.proxy.runner)
+    runner.start()
+    search = _create(ws, request, names, config)
+    job = _Job(ws, search, runner, names, train)
+    try:
+        reference_run = getattr(config, "reference_run", "") or None
+        if reference_mixture is not None:
+            say(f"training the reference run on {_short(reference_mixture)}")
+            reference_run, result = job.run("reference", reference_mixture)
+            if not result.done:
+                raise MixerError(f"the doremi reference run {reference_run} failed: {result.error}")
+            reference_losses = dict(result.proxy.val_loss)
+        say(f"training with {request.method} on {train.tokens:,} tokens")
+        online = {"method": request.method, "config": to_data(config), "reference": reference_losses}
+        run_id, result = job.run("online", Mixture.uniform(names), online)
+        if not result.done:
+            raise MixerError(f"online run {run_id} failed: {result.error}")
+    except BaseException:
+        set_search_status(ws.db_path, search.id, "failed", wait_s=WRITER_WAIT_S)
+        raise
+    report = result.proxy.online
+    average, schedule = Mixture(report["average"]), Schedule.from_dict(report["schedule"])
+    evidence = {"rule": "online", "method": request.method, "run": run_id, "reference_run": reference_run,
+                "schedule": _schedule_with_tokens(report), "stages": len(report["stages"])}
+    write_recommendation(ws.db_path, search.id, average.as_dict(), None, None, evidence, wait_s=WRITER_WAIT_S)
+    set_search_status(ws.db_path, search.id, "done", wait_s=WRITER_WAIT_S)
+    return OnlineOutcome(search, run_id, result, average, schedule, reference_run)
+
+
+def _short(mixture: Mixture) -> str:
+    return ", ".join(f"{n}={w:.2f}" for n, w in mixture.as_dict().items())
+
+
+def _reference_mixture(config: DoReMiConfig, names: list[str]) -> Mixture:
+    if config.reference == "uniform":
+        return Mixture.uniform(names)
+    try:
+        return Mixture.parse(config.reference, known_domains=names)
+    except MixerError as error:
+        raise MixerError(f"doremi reference '{config.reference}': {error} (or use uniform)") from None
+
+
+def _reference_run_losses(ws: Workspace, config: DoReMiConfig, names: list[str]) -> dict[str, float] | None:
+    """The per-domain final losses of `reference_run`, checked: it finished, on these domains."""
+    if not config.reference_run:
+        return None
+    row = run_summary(ws.db_path, config.reference_run)
+    if row is None:
+        raise MixerError(f"doremi reference_run '{config.reference_run}': no such run (see `mixer runs list`)")
+    if row["status"] != "done":
+        raise MixerError(f"doremi reference_run '{config.reference_run}' {row['status']}"
+                         + (f": {row['error']}" if row.get("error") else "") + "; it needs a finished run")
+    finals = dict(row["final_values"] or {})
+    if sorted(finals) != sorted(names):
+        raise MixerError(f"doremi reference_run '{config.reference_run}' was measured on "
+                         f"{', '.join(sorted(finals)) or 'no domains'}, not on this job's {', '.join(names)}")
+    return {n: float(finals[n]) for n in names}
+
+
+def _create(ws: Workspace, request: OnlineRequest, names: list[str], config) -> SearchRecord:
+    from search.driver import store_named
+
+    typed = {key: to_data(getattr(config, key)) for key in request.options}
+
+    def record_named(name: str) -> SearchRecord:
+        spec = SearchSpec(name=name, backend=request.method, options=typed, seed=request.seed,
+                          budget=Budget(runs=1, parallel=1), proxy=replace(request.proxy, domains=names, max_epochs=None))
+        return SearchRecord(id=new_id("s"), name=name, backend=request.method, evaluator=EVALUATOR,
+                            config=spec.to_json(), target="avg", status="running")
+
+    return store_named(ws, request.name, request.method, record_named)
+
+
+def _schedule_with_tokens(report: dict) -> dict:
+    """The stages as `Schedule` reads them, each also with the tokens it starts at."""
+    pieces = report["schedule"]["schedule"]
+    starts = {round(stage["step"] / report["total_steps"], 12): stage["tokens"] for stage in report["stages"]}
+    return {"schedule": [{**piece, "tokens": starts.get(round(piece["start"], 12))} for piece in pieces]}
+
+
+class _Job:
+    """Trains one run of the job on Ray and records it (status, metrics, trajectory)."""
+
+    def __init__(self, ws: Workspace, search: SearchRecord, runner, names: list[str], train):
+        self.ws, self.search, self.runner, self.names, self.train = ws, search, runner, names, train
+
+    def run(self, label: str, mixture: Mixture, online: dict | None = None) -> tuple[str, RunResult]:
+        from proxies.runner import ProxyJob
+
+        run = RunRecord(id=f"{self.search.name}/{label}", search_id=self.search.id, mixture=mixture.as_dict(),
+                        status="running", fidelity=f"{self.train.preset}:{self.train.tokens}",
+                        preset=self.train.preset, tokens=self.train.tokens, seed=self.train.seed)
+        write_runs(self.ws.db_path, [run], wait_s=WRITER_WAIT_S)
+        job = ProxyJob(run.id, self.train, mixture, self.names, online)
+        try:
+            (_, proxy_result), = list(self.runner.run([job], parallel=1))
+        except BaseException:
+            run.status, run.error = "failed", "interrupted"
+            write_runs(self.ws.db_path, [run], wait_s=WRITER_WAIT_S)
+            raise
+        result = RunResult.from_proxy(proxy_result)
+        metrics = result_metrics(run.id, result)
+        if result.done and online is not None:
+            report = proxy_result.online
+            run.mixture, run.schedule = report["average"], report["schedule"]
+            metrics += trajectory_metrics(run.id, report)
+        target = Target().value(result.values, self.names) if result.done else None
+        write_runs(self.ws.db_path, [finished_run(run, result, target)], metrics, wait_s=WRITER_WAIT_S)
+        return run.id, result
+
+
+def trajectory_metrics(run_id: str, report: dict) -> list[MetricRow]:
+    """The controller's stages (split `weight`: each domain's weight from that step on) and
+    the losses it was told (split `online`)."""
+    names = report["names"]
+    rows = [MetricRow(run_id, stage["step"], "weight", n, float(w), stage["tokens"])
+            for stage in _last_per_step(report["stages"]) for n, w in zip(names, stage["weights"])]
+    rows += [MetricRow(run_id, m["step"], "online", n, float(v), m["tokens"])
+             for m in report["measurements"] for n, v in zip(names, m["losses"])]
+    return rows
+
+
+def _last_per_step(stages: list[dict]) -> list[dict]:
+    """Two stages set at one step (a prior replaced at step 0): the later one trained."""
+    by_step = {}
+    for stage in stages:
+        by_step[stage["step"]] = stage
+    return list(by_step.values())
