@@ -31,6 +31,7 @@ from mixer.workspace import Workspace  # noqa: E402
 # Library errors name Python arguments (`budget.runs`, `search.budget.runs`); the CLI speaks in flags.
 FLAGS = {
     "budget.runs": "--runs", "budget.parallel": "--parallel", "budget.max_cost": "--max-cost",
+    "budget.replicates": "--replicates",
     "fidelity.labels": "--fidelities", "fidelity.target": "--target-fidelity", "fidelity.costs": "--fidelity-cost",
     "proxy.max_epochs": "--max-epochs", "proxy.train.lr_schedule": "--lr-schedule",
     "max_epochs": "--max-epochs", "validate": "--validate", "the proxy evaluator": "--evaluator proxy",
@@ -379,6 +380,7 @@ def search_start(
     max_epochs: Optional[float] = typer.Option(None, "--max-epochs", help="Largest repetition of a domain in a proposal [default: 4]."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Search seed [default: 0]."),
     validate: bool = typer.Option(False, "--validate", help="Train the recommendation once more and record it."),
+    replicates: Optional[int] = typer.Option(None, "--replicates", help="Train the R best runs again with other seeds: the seed noise, shown by `best` [default: 0]."),
     cpus: Optional[float] = typer.Option(None, "--cpus", help="CPUs per run [default: 1]."),
     gpus: Optional[float] = typer.Option(None, "--gpus", help="GPUs (fractional) per run [default: 0]."),
     swarm: Optional[int] = typer.Option(None, "--swarm", help="Train up to N dense runs of a batch (at most --parallel) as one batched task [default: 1]."),
@@ -396,7 +398,8 @@ def search_start(
         maximize=maximize, runs=runs, max_cost=max_cost, parallel=parallel, preset=preset, tokens=_count(tokens),
         fidelities=_split(fidelities), target_fidelity=target_fidelity, fidelity_costs=parse_costs(fidelity_cost),
         seq_len=seq_len, batch_size=batch_size, domains=_split(domains), max_epochs=max_epochs, seed=seed,
-        validate=validate, cpus_per_run=cpus, gpus_per_run=gpus, swarm=swarm, ray_address=ray_address))
+        validate=validate, replicates=replicates, cpus_per_run=cpus, gpus_per_run=gpus, swarm=swarm,
+        ray_address=ray_address))
     ws = OPTIONS.open()
     search = driver.create(ws, spec)
     console.print(f"search '{search.name}' ({search.id}): {backend} on {evaluator}, {spec.budget.runs} runs")
@@ -557,15 +560,54 @@ def export(
 
 
 @app.command()
+def transfer(
+    search: str = typer.Argument(..., help="Search name or id (a finished proxy search)."),
+    fidelity: str = typer.Option(..., "--fidelity", help="The larger scale, PRESET:TOKENS (e.g. 1m:20M)."),
+    top: int = typer.Option(5, "--top", help="Best distinct mixtures of the search to check, besides its recommendation."),
+    baselines: str = typer.Option("uniform,token-share", "--baselines", help="Baselines trained too (uniform, token-share)."),
+    seeds: int = typer.Option(2, "--seeds", help="Seeds per mixture and scale (at least 2)."),
+    parallel: Optional[int] = typer.Option(None, "--parallel", help="Runs in flight at once [default: the search's]."),
+) -> None:
+    """Train the recommendation, the best runs and baselines at a larger scale: does the ranking hold?"""
+    from search import transfer as transfer_check
+
+    request = transfer_check.TransferRequest(fidelity, top, _split(baselines) or [], seeds, parallel)
+    ws = OPTIONS.open()
+    _render_transfer(transfer_check.transfer(ws, search, request, say=lambda line: console.print(line)))
+
+
+def _render_transfer(report) -> None:
+    rows = [{"mixture": r.label, "weights": r.mixture.as_dict(), f"mean {report.small}": r.small.mean,
+             "std small": r.small.std, f"mean {report.large}": r.large.mean, "std large": r.large.std}
+            for r in report.rows]
+    render_rows(rows, title=f"{report.search}: the same mixtures at two scales")
+    lo, hi = report.spearman_interval
+    console.print(f"rank correlation (Spearman) of the means across {len(report.rows)} mixtures: "
+                  f"{report.spearman:.2f} (95% bootstrap interval {lo:.2f} to {hi:.2f})")
+    for comparison in report.comparisons:
+        a, b = comparison.interval
+        console.print(f"at {report.large} the recommendation {comparison.verdict.sentence()}; "
+                      f"95% interval of the gain {a:.4f} to {b:.4f}")
+
+
+@app.command()
 def plot(
     search: Optional[str] = typer.Argument(None, help="Search name or id (default: the latest)."),
     output: Path = typer.Option(..., "--output", "-o", help="FILE.png (or .pdf, .svg)."),
+    transfer: bool = typer.Option(False, "--transfer", help="Small- against large-scale value per mixture (after `mixer transfer`)."),
 ) -> None:
     """Best-so-far against runs, the recommended weights, predicted against observed."""
     from search import views
 
     ws = OPTIONS.open()
-    views.plot(ws, views.latest(ws, search), output)
+    record = views.latest(ws, search)
+    if transfer:
+        from search.plot import plot_transfer
+        from search.transfer import stored_report
+
+        plot_transfer(output, stored_report(ws, record.id))
+    else:
+        views.plot(ws, record, output)
     console.print(f"wrote {output}")
 
 

@@ -43,3 +43,23 @@ def report(title: str, figures: dict, goals: dict[str, str], json_path: Path | N
     Console().print(table)
     if json_path:
         json_path.write_text(json.dumps({**figures, "machine": machine()}, indent=2))
+
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS_DOMAINS = ["math", "reviews", "shakespeare", "speeches", "wikipedia"]
+
+
+def corpus_domains(root: Path) -> dict:
+    """The five domains of ../shared/corpus/ ingested into a workspace under `root`, opened."""
+    import sys
+
+    from mixer.corpus import AddRequest, add_corpus
+    from mixer.domain import open_domains
+    from mixer.workspace import open_workspace
+
+    if not CORPUS.is_dir():
+        sys.exit(f"shared corpus not found at {CORPUS}")
+    ws = open_workspace(root / "ws")
+    for name in CORPUS_DOMAINS:
+        add_corpus(ws, AddRequest(name=name, sources=[CORPUS / f"{name}.jsonl"]))
+    return open_domains(ws.domains_dir)

@@ -32,16 +32,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import parser, report  # noqa: E402
-from mixer.corpus import AddRequest, add_corpus  # noqa: E402
-from mixer.domain import open_domains  # noqa: E402
+from benchmarks._common import CORPUS_DOMAINS, corpus_domains, parser, report  # noqa: E402
 from mixer.mixture import Mixture  # noqa: E402
 from mixer.online import Aioli, AioliConfig, DoReMi, DoReMiConfig  # noqa: E402
-from mixer.workspace import open_workspace  # noqa: E402
 from proxies.train import TrainConfig, train_proxy  # noqa: E402
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-DOMAINS = ["math", "reviews", "shakespeare", "speeches", "wikipedia"]
+DOMAINS = CORPUS_DOMAINS
 
 
 def average_loss(result) -> float:
@@ -84,16 +80,11 @@ def main() -> None:
     p.add_argument("--preset", default="1m")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    if not CORPUS.is_dir():
-        sys.exit(f"shared corpus not found at {CORPUS}")
     train = TrainConfig(preset=args.preset, tokens=args.tokens, seq_len=256, batch_size=16, threads=args.threads,
                         device="cpu")
     figures: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
-        ws = open_workspace(Path(tmp) / "ws")
-        for name in DOMAINS:
-            add_corpus(ws, AddRequest(name=name, sources=[CORPUS / f"{name}.jsonl"]))
-        domains = open_domains(ws.domains_dir)
+        domains = corpus_domains(Path(tmp))
         runs = [one_seed(domains, train, seed, figures) for seed in range(args.seeds)]
     summary: dict = {"tokens": args.tokens, "steps": train.steps, "seeds": args.seeds}
     for method in ("stratified", "aioli", "doremi_proxy", "doremi_retrained"):

@@ -18,6 +18,7 @@ them) are evaluated again under the same ids; finished ones are reused.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import NamedTuple
@@ -29,6 +30,7 @@ from mixer.errors import MixerError
 from mixer.workspace import Workspace
 from mixer.mixture import Mixture
 from search.backends import Backend, Proposal, Recommendation, make_backend, typed_options
+from search.backends.base import to_mixture
 from search.evaluation import Evaluator, RunResult, RunStatus
 from search.evaluators import SearchContext, build_context
 from search.fidelity import split_proxy_label
@@ -84,7 +86,10 @@ class SearchSession:
         return fidelity.cost_table(run_seconds(self.ws.db_path, [f for f in fidelity.labels if f]))
 
     def history(self, runs: pd.DataFrame | None = None) -> History:
+        """The search's own runs (`<name>/NNNN`): extra runs (validation, baselines,
+        replicates, transfer checks) use other seeds and scales, and never feed the model."""
         runs = self.runs() if runs is None else runs
+        runs = runs[runs.run_id.str.fullmatch(rf"{re.escape(self.search.name)}/\d{{4}}")]
         return History.from_runs(self.context.space.domains, runs, self.target, self.costs())
 
     def target_value(self, finals: dict) -> float:
@@ -162,6 +167,8 @@ def _drive(session: SearchSession, progress: ProgressCallback | None, retry_fail
                 break
         if _cancelled(session):  # also when `search cancel` came during the last round
             return None
+        if session.spec.budget.replicates:
+            _replicate(session)
         recommendation = _recommend(session)
     except BaseException:
         if get_search(db, search_id).status == "running":
@@ -356,16 +363,20 @@ def replicate_seed(search_seed: int, replicate: int) -> int:
     return int(np.random.SeedSequence([search_seed, 2**32 - 1, replicate]).generate_state(1)[0] % 2**31)
 
 
-def evaluate_extra(session: SearchSession, mixtures: dict[str, Mixture], seeds: int = 1) -> dict[str, ExtraRun]:
-    """Train extra mixtures (a validation, baselines) at the search's fidelity, outside its
-    budget, each with `seeds` replicate seeds; returns label -> run, where a label is the
-    mixture's (id `<search>/<label>`, seed: the search's) or, with several seeds,
-    `<label>/seed-<k>` (seed `replicate_seed(seed, k)`). Finished ones are reused."""
+def evaluate_extra(session: SearchSession, mixtures: dict[str, Mixture], seeds: int = 1,
+                   fidelity: str | None = None, first_seed: int = 0) -> dict[str, ExtraRun]:
+    """Train extra mixtures (a validation, baselines, replicates, a transfer check) outside
+    the search's budget, at its fidelity or at `fidelity` (PRESET:TOKENS), each with `seeds`
+    replicate seeds; returns label -> run, where a label is the mixture's (id
+    `<search>/<label>`, seed: the search's) or, with several seeds or a `first_seed`,
+    `<label>/seed-<k>` (seed `replicate_seed(seed, k)`, k from `first_seed`). Finished ones
+    are reused, so an interrupted call resumes."""
     spec = session.spec
-    train = spec.proxy.train
-    plan = ({label: (m, spec.seed) for label, m in mixtures.items()} if seeds == 1 else
-            {f"{label}/seed-{k}": (m, replicate_seed(spec.seed, k)) for label, m in mixtures.items()
-             for k in range(seeds)})
+    label_of_fidelity = fidelity or spec.fidelity_label
+    preset, tokens = split_proxy_label(label_of_fidelity)
+    replicas = range(first_seed, first_seed + seeds)
+    plan = ({label: (m, spec.seed) for label, m in mixtures.items()} if seeds == 1 and first_seed == 0 else
+            {f"{label}/seed-{k}": (m, replicate_seed(spec.seed, k)) for label, m in mixtures.items() for k in replicas})
     done = session.runs()
     done = done[done.status == "done"].set_index("run_id")
     records, reused = [], {}
@@ -375,11 +386,54 @@ def evaluate_extra(session: SearchSession, mixtures: dict[str, Mixture], seeds: 
             reused[label] = ExtraRun(run_id, RunResult(RunStatus.done, values=dict(done.loc[run_id].final_values)))
             continue
         records.append(RunRecord(id=run_id, search_id=session.search.id, mixture=mixture.as_dict(),
-                                 status="queued", fidelity=spec.fidelity_label, preset=train.preset,
-                                 tokens=train.tokens, seed=seed))
+                                 status="queued", fidelity=label_of_fidelity, preset=preset, tokens=tokens, seed=seed))
     results = _evaluate(session, records, None)
     by_id = {r.id: ExtraRun(r.id, results[r.id]) for r in records}
     return {label: reused.get(label) or by_id[f"{session.search.name}/{label}"] for label in plan}
+
+
+def _replicate(session: SearchSession) -> None:
+    """The `budget.replicates` best runs at the target fidelity, trained again with a fresh
+    seed (initialisation and data order): `<search>/replicate/<run>/seed-1`."""
+    history = session.history().at_fidelity(session.context.space.target_fidelity)
+    proposed = re.compile(rf"{re.escape(session.search.name)}/\d{{4}}")
+    own = [i for i in np.argsort(history.y) if proposed.fullmatch(history.run_ids[i])]
+    chosen = {f"replicate/{history.run_ids[i].rsplit('/', 1)[-1]}": to_mixture(history.domains, history.X[i])
+              for i in own[:session.spec.budget.replicates]}
+    evaluate_extra(session, chosen, seeds=1, first_seed=1)
+
+
+def seed_noise(session: SearchSession) -> dict | None:
+    """The seed noise from the replicate pairs: the std of one run's target,
+    sqrt(mean(d^2) / 2) over the pairs' differences d; None without replicates."""
+    runs = session.runs()
+    done = runs[(runs.status == "done") & runs.target_value.notna()].set_index("run_id")
+    name = session.search.name
+    pairs = []
+    for run_id, row in done.iterrows():
+        if run_id.startswith(f"{name}/replicate/"):
+            original = f"{name}/{run_id.split('/')[2]}"
+            if original in done.index:
+                pairs.append((float(done.loc[original].target_value), float(row.target_value)))
+    if not pairs:
+        return None
+    d = np.array([a - b for a, b in pairs])
+    return {"std": float(np.sqrt(np.mean(d ** 2) / 2)), "pairs": len(pairs)}
+
+
+def _gains_over_baselines(session: SearchSession, history: History, rec: Recommendation) -> dict[str, float]:
+    """The model's predicted gain of the recommendation over uniform and token-share
+    (positive: the recommendation is predicted better), in target units."""
+    from mixer.domain import list_domains
+
+    domains = session.context.space.domains
+    tokens = {m.name: m.n_tokens for m in list_domains(session.ws.domains_dir)}
+    baselines = {"uniform": Mixture.uniform(domains),
+                 "token-share": Mixture.normalized({n: tokens[n] for n in domains})}
+    X = np.array([m.vector(domains) for m in baselines.values()])
+    predicted, _ = session.backend.predict(history.at_fidelity(session.context.space.target_fidelity), X)
+    rec_loss = session.target.loss(rec.predicted)
+    return {name: float(p - rec_loss) for name, p in zip(baselines, predicted)}
 
 
 def recommend_from(session: SearchSession, history: History) -> Recommendation:
@@ -399,7 +453,13 @@ def recommend_from(session: SearchSession, history: History) -> Recommendation:
 
 
 def _recommend(session: SearchSession) -> Recommendation:
-    rec = recommend_from(session, session.history())
+    history = session.history()
+    rec = recommend_from(session, history)
+    noise = seed_noise(session)
+    if noise is not None:
+        rec.evidence["seed_noise"] = noise
+        if rec.predicted is not None and session.spec.proxy is not None:
+            rec.evidence["predicted_gain_over"] = _gains_over_baselines(session, history, rec)
     validation_id = None
     if session.spec.validate:
         validation_id = evaluate_extra(session, {"validation": rec.mixture})["validation"].run_id

@@ -81,3 +81,19 @@ def _heat_map(fig, axis, interaction: pd.DataFrame) -> None:
     axis.set_yticks(range(t.shape[0]), list(interaction.law))
     axis.set(xlabel="domain weight", ylabel="law", title="mixing law t (blue: lowers it)")
     fig.colorbar(image, ax=axis)
+
+
+def plot_transfer(path: Path, report) -> None:
+    """Each mixture's mean at the small scale against the large one, error bars one std
+    (search.transfer.TransferReport)."""
+    plt = _pyplot(path)
+    fig, axis = plt.subplots(figsize=(6.5, 5.5))
+    for row in report.rows:
+        axis.errorbar(row.small.mean, row.large.mean, xerr=row.small.std, yerr=row.large.std, fmt="o", capsize=3,
+                      label=row.label)
+    axis.set(xlabel=f"{report.small} (mean over seeds)", ylabel=f"{report.large} (mean over seeds)",
+             title=f"{report.search}: Spearman {report.spearman:.2f}")
+    axis.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -43,12 +43,15 @@ class Budget:
     runs: int = 32                    # proposed runs (validation and baselines are extra)
     max_cost: float | None = None     # stop once the runs' fidelity costs reach this
     parallel: int = 2                 # runs in flight at once, and proposals per batch
+    replicates: int = 0               # best runs trained again with other seeds: the seed noise (extra runs)
 
     def __post_init__(self):
         if self.runs < 1:
             raise MixerError(f"budget.runs must be at least 1, got {self.runs}")
         if self.parallel < 1:
             raise MixerError(f"budget.parallel must be at least 1, got {self.parallel}")
+        if not 0 <= self.replicates <= self.runs:
+            raise MixerError(f"budget.replicates must be between 0 and budget.runs ({self.runs}), got {self.replicates}")
         if self.max_cost is not None and not self.max_cost > 0:
             raise MixerError(f"budget.max_cost must be positive, got {self.max_cost}")
 
@@ -154,6 +157,7 @@ class SearchSpec:
 
 _NESTING = {  # flat name -> path in the nested spec
     "runs": "budget.runs", "max_cost": "budget.max_cost", "parallel": "budget.parallel",
+    "replicates": "budget.replicates",
     "target": "target.spec", "maximize": "target.maximize",
     "fidelities": "fidelity.labels", "target_fidelity": "fidelity.target", "fidelity_costs": "fidelity.costs",
     "preset": "proxy.train.preset", "tokens": "proxy.train.tokens", "seq_len": "proxy.train.seq_len",

@@ -98,6 +98,24 @@ def explain(rec: dict, target: str) -> list[str]:
         lines.append(f"warning: {evidence.get('reason')}; until a search has more runs, its best run is the answer")
     elif rule == "best-run:no-predicted-gain":
         lines.append(f"note: {evidence.get('reason')}")
+    lines.extend(noise_lines(evidence))
+    return lines
+
+
+def noise_lines(evidence: dict) -> list[str]:
+    """The seed noise measured by replicates, and whether the predicted gain over each
+    baseline exceeds it."""
+    noise = evidence.get("seed_noise")
+    if not noise:
+        return []
+    lines = [f"seed noise: {noise['std']:.4f} (std of one run, from {noise['pairs']} replicate pair"
+             f"{'s' if noise['pairs'] != 1 else ''})"]
+    for baseline, gain in (evidence.get("predicted_gain_over") or {}).items():
+        if gain > noise["std"]:
+            lines.append(f"vs {baseline}: predicted gain {gain:.4f} exceeds the seed noise")
+        else:
+            lines.append(f"vs {baseline}: predicted gain {gain:.4f} does NOT exceed the seed noise "
+                         f"{noise['std']:.4f}: one run of each could not tell them apart")
     return lines
 
 
@@ -133,6 +151,10 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
                "runs": len(runs), **{f"runs {k}": v for k, v in counts.items()}, **progress,
                "runs by fidelity": ", ".join(f"{label}: {n}" for label, n in by_fidelity.items()), "best": best,
                "driver": driver}
+    rec = latest_recommendation(ws.db_path, search.id)
+    noise = (rec or {}).get("evidence", {}).get("seed_noise")
+    if noise:
+        summary["seed noise"] = f"{noise['std']:.4g} (std of one run, {noise['pairs']} replicate pairs)"
     return summary, runs
 
 

@@ -70,6 +70,30 @@ def mixer_cli(*args: str, workspace: Path | None = None) -> subprocess.Completed
     return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
+def kill_once_done(args: list[str], workspace: Path, done_sql: str, at_least: int, timeout: float = 300) -> None:
+    """Start `mixer ARGS` in its own process group, wait until `done_sql` (a count `n`)
+    reaches `at_least`, then kill -9 it and every process it started (Ray included)."""
+    import signal
+    import time
+
+    from store import run_sql
+
+    cmd = [sys.executable, "-c", "import cli; cli.app()", "--workspace", str(workspace), *args]
+    process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert process.poll() is None, f"mixer {args[0]} ended early: {process.stderr.read()[-2000:]}"
+            time.sleep(3)  # gently: every read briefly holds the file the writer uses
+            if run_sql(workspace / "mixer.duckdb", done_sql, wait_s=30)["n"][0] >= at_least:
+                return
+        pytest.fail(f"mixer {args[0]} never reached {at_least} finished runs")
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def one_error_line(result: subprocess.CompletedProcess) -> str:
     """The one line a user error prints (exit code 2, no traceback)."""
     assert result.returncode == 2, result.stdout + result.stderr

@@ -1,18 +1,14 @@
 """The search commands as a user runs them: real proxies on the embedded Ray cluster."""
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import yaml
 
 from store import run_sql
-from tests.conftest import ROOT, mixer_cli, one_error_line, run_mixer, synthetic_documents, write_jsonl
+from tests.conftest import kill_once_done, mixer_cli, one_error_line, run_mixer, synthetic_documents, write_jsonl
 
 QUICK = ["--preset", "tiny", "--tokens", "16k", "--seq-len", "64", "--batch-size", "8", "--cpus", "1"]
 
@@ -137,24 +133,9 @@ def test_commands_in_an_empty_workspace(workspace):
 @pytest.mark.slow
 def test_kill_9_of_the_driver_then_resume(searched):
     ws, _ = searched
-    cmd = [sys.executable, "-c", "import cli; cli.app()", "--workspace", str(ws), "search", "start", "--name", "k9",
-           "--backend", "random", "--runs", "8", "--parallel", "2", *QUICK, "--tokens", "60k"]
-    driver = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            assert driver.poll() is None, f"the driver ended early: {driver.stderr.read()[-2000:]}"
-            time.sleep(3)  # gently: every read briefly holds the file the driver writes
-            done = run_sql(ws / "mixer.duckdb", "SELECT count(*) AS n FROM runs WHERE id LIKE 'k9/%' "
-                           "AND status = 'done'", wait_s=30)["n"][0]
-            if done >= 1:
-                break
-        else:
-            pytest.fail("the search never finished a run")
-    finally:
-        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray cluster it started
-        driver.wait()
+    kill_once_done(["search", "start", "--name", "k9", "--backend", "random", "--runs", "8", "--parallel", "2",
+                    *QUICK, "--tokens", "60k"], ws,
+                   "SELECT count(*) AS n FROM runs WHERE id LIKE 'k9/%' AND status = 'done'", 1)
     before = run_sql(ws / "mixer.duckdb", "SELECT id AS run_id, status, target FROM runs WHERE id LIKE 'k9/%'")
     assert 1 <= (before.status == "done").sum() < 8
     resumed = run_mixer("search", "resume", "k9", workspace=ws, timeout=600)

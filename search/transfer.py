@@ -1,0 +1,189 @@
+"""`mixer transfer`: does the small-proxy ranking hold at a larger scale, on the user's data?
+
+The recommendation, the K best distinct mixtures the search ran and the baselines are
+trained with N seeds each at the search's own fidelity (runs `<search>/transfer/<label>/
+seed-k`) and at the larger one (`<search>/transfer@<PRESET:TOKENS>/<label>/seed-k`), in the
+search itself, so an interrupted transfer resumes (finished runs are reused) and `mixer sql`
+sees everything. Replicate k of every mixture uses the same seed at a scale, so differences
+between mixtures are paired (search.compare).
+
+The report: each mixture's mean and std at both scales, the Spearman correlation of the
+means across mixtures with a bootstrap interval (mixtures resampled), and at the large
+scale the recommendation against each baseline: the mean paired difference with a 95%
+t interval.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mixer.errors import MixerError
+from mixer.mixture import Mixture
+from mixer.workspace import Workspace
+from search.backends.base import MIN_DISTANCE
+from search.compare import SeedStats, Verdict, verdict
+from search.fidelity import proxy_label
+from store import get_search, latest_recommendation, search_runs
+
+BASELINES = ("uniform", "token-share")
+
+
+@dataclass
+class TransferRequest:
+    fidelity: str                      # PRESET:TOKENS, the larger scale
+    top: int = 5
+    baselines: list[str] = field(default_factory=lambda: list(BASELINES))
+    seeds: int = 2
+    parallel: int | None = None
+
+    def __post_init__(self):
+        self.fidelity = proxy_label(self.fidelity)
+        unknown = [b for b in self.baselines if b not in BASELINES]
+        if unknown:
+            raise MixerError(f"unknown baseline(s) {', '.join(unknown)} (choose from {', '.join(BASELINES)})")
+        if self.top < 0 or self.seeds < 2:
+            raise MixerError(f"transfer needs --top >= 0 and --seeds >= 2 (seed noise needs two), got "
+                             f"--top {self.top} --seeds {self.seeds}")
+        if self.parallel is not None and self.parallel < 1:
+            raise MixerError(f"--parallel must be at least 1, got {self.parallel}")
+
+
+@dataclass
+class MixtureScales:
+    label: str
+    mixture: Mixture
+    small: SeedStats
+    large: SeedStats
+
+
+@dataclass
+class Comparison:
+    verdict: Verdict
+    interval: tuple[float, float]     # 95% t interval of the mean paired gain (positive: recommendation better)
+
+
+@dataclass
+class TransferReport:
+    search: str
+    small: str                         # fidelity labels
+    large: str
+    rows: list[MixtureScales]
+    spearman: float
+    spearman_interval: tuple[float, float]
+    comparisons: list[Comparison]
+
+
+def transfer(ws: Workspace, search_ref: str, request: TransferRequest,
+             say: Callable[[str], None] = lambda _: None) -> TransferReport:
+    from proxies.presets import PRESETS
+    from search import driver
+
+    record = get_search(ws.db_path, search_ref)
+    session = driver.SearchSession(ws, record)
+    if session.spec.proxy is None:
+        raise MixerError(f"search '{record.name}' answers from a table; transfer trains proxies")
+    if request.fidelity == session.spec.fidelity_label:
+        raise MixerError(f"--fidelity {request.fidelity} is the search's own fidelity; give a larger one")
+    preset = request.fidelity.split(":")[0]
+    if preset not in PRESETS:
+        raise MixerError(f"unknown proxy preset '{preset}' in --fidelity (see `mixer proxy presets`)")
+    mixtures = plan(ws, session, request)
+    if request.parallel is not None:
+        session.context.evaluator.parallel = request.parallel
+    say(f"training {len(mixtures)} mixtures x {request.seeds} seeds at {session.spec.fidelity_label} "
+        f"and at {request.fidelity} (finished runs are reused)")
+    small = driver.evaluate_extra(session, {f"transfer/{k}": m for k, m in mixtures.items()}, request.seeds)
+    large = driver.evaluate_extra(session, {f"transfer@{request.fidelity}/{k}": m for k, m in mixtures.items()},
+                                  request.seeds, fidelity=request.fidelity)
+    failed = [run.run_id for run in list(small.values()) + list(large.values()) if not run.result.done]
+    if failed:
+        raise MixerError(f"{len(failed)} transfer run(s) failed ({', '.join(failed[:3])}); see `mixer search status "
+                         f"{record.name}`, then run the transfer again")
+    return stored_report(ws, record.name, request.fidelity, list(mixtures), request.baselines)
+
+
+def stored_report(ws: Workspace, search_ref: str, large: str | None = None, labels: list[str] | None = None,
+                  baselines: list[str] | None = None) -> TransferReport:
+    """The report from the transfer runs stored in the search (default: its latest larger
+    fidelity, every mixture measured at both scales)."""
+    record = get_search(ws.db_path, search_ref)
+    runs = search_runs(ws.db_path, record.id)
+    runs = runs[(runs.status == "done") & runs.target_value.notna()]
+    parts = runs.run_id.str.extract(rf"^{re.escape(record.name)}/transfer(?:@(?P<large>[^/]+))?/(?P<label>.+)"
+                                    r"/seed-(?P<seed>\d+)$").assign(value=runs.target_value.to_numpy())
+    parts = parts.dropna(subset=["label"])
+    measured = [f for f in parts["large"].dropna().unique()]
+    if not measured:
+        raise MixerError(f"search '{record.name}' has no transfer runs; run `mixer transfer {record.name} "
+                         "--fidelity PRESET:TOKENS` first")
+    large = large or measured[-1]
+    small_label = load_spec_label(record)
+    rows = []
+    for label in labels or list(dict.fromkeys(parts.label)):
+        at_small = parts[parts.large.isna() & (parts.label == label)].sort_values("seed")
+        at_large = parts[(parts.large == large) & (parts.label == label)].sort_values("seed")
+        if len(at_small) and len(at_large):
+            mixture = Mixture.normalized(dict(runs.loc[at_large.index[0]].mixture))
+            rows.append(MixtureScales(label, mixture, SeedStats(label, tuple(at_small.value)),
+                                      SeedStats(label, tuple(at_large.value))))
+    present = [b for b in (baselines if baselines is not None else BASELINES) if b in {r.label for r in rows}]
+    return report(record.name, small_label, large, rows, record.direction == "maximize", present)
+
+
+def load_spec_label(record) -> str:
+    from search.spec import SearchSpec
+
+    return SearchSpec.from_json(record.config).fidelity_label
+
+
+def plan(ws: Workspace, session, request: TransferRequest) -> dict[str, Mixture]:
+    """label -> mixture: the recommendation, the best distinct runs, the baselines."""
+    from mixer.domain import list_domains
+
+    rec = latest_recommendation(ws.db_path, session.search.id)
+    if rec is None:
+        raise MixerError(f"search '{session.search.name}' has no recommendation yet; finish it first "
+                         f"(`mixer search resume {session.search.name}`)")
+    domains = session.context.space.domains
+    chosen = {"recommended": Mixture.normalized(rec["mixture"])}
+    history = session.history().at_fidelity(session.context.space.target_fidelity)
+    for i in np.argsort(history.y):
+        if len(chosen) > request.top:
+            break
+        x = history.X[i]
+        if all(np.abs(m.vector(domains) - x).sum() >= MIN_DISTANCE for m in chosen.values()):
+            chosen[f"top-{len(chosen)}"] = Mixture.normalized(dict(zip(domains, x)))
+    metas = {m.name: m for m in list_domains(ws.domains_dir)}
+    if "uniform" in request.baselines:
+        chosen["uniform"] = Mixture.uniform(domains)
+    if "token-share" in request.baselines:
+        chosen["token-share"] = Mixture.normalized({n: metas[n].n_tokens for n in domains})
+    return chosen
+
+
+def report(search: str, small: str, large: str, rows: list[MixtureScales], maximize: bool,
+           baselines: list[str], resamples: int = 2000, seed: int = 0) -> TransferReport:
+    from scipy.stats import spearmanr, t
+
+    a = np.array([r.small.mean for r in rows])
+    b = np.array([r.large.mean for r in rows])
+    rho = float(spearmanr(a, b)[0]) if len(rows) > 2 else float("nan")
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(resamples if len(rows) > 2 else 0):
+        i = rng.integers(0, len(rows), len(rows))
+        if np.ptp(a[i]) > 0 and np.ptp(b[i]) > 0:
+            draws.append(spearmanr(a[i], b[i])[0])
+    interval = (float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))) if draws else (np.nan, np.nan)
+    by_label = {r.label: r for r in rows}
+    comparisons = []
+    for name in baselines if "recommended" in by_label else []:
+        v = verdict(by_label["recommended"].large, by_label[name].large, maximize)
+        n = len(by_label["recommended"].large.values)
+        half = float(t.ppf(0.975, n - 1) * v.seed_std / np.sqrt(n))
+        comparisons.append(Comparison(v, (v.gain - half, v.gain + half)))
+    return TransferReport(search, small, large, rows, rho, interval, comparisons)

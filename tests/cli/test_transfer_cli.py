@@ -1,0 +1,71 @@
+"""Seed noise (`search start --replicates`) and `mixer transfer` as a user runs them:
+real proxies on the embedded Ray cluster, a transfer killed with -9 and run again."""
+
+import re
+
+import pytest
+
+from store import run_sql
+from tests.conftest import kill_once_done, mixer_cli, one_error_line, run_mixer, synthetic_documents, write_jsonl
+
+QUICK = ["--preset", "tiny", "--tokens", "16k", "--seq-len", "64", "--batch-size", "8", "--cpus", "1"]
+
+
+@pytest.fixture(scope="module")
+def replicated(tmp_path_factory):  # slow: starts Ray
+    tmp = tmp_path_factory.mktemp("transfer")
+    ws = tmp / "ws"
+    for i, (name, alphabet) in enumerate([("web", "abc "), ("code", "{}();\n"), ("math", "0123+=")]):
+        src = write_jsonl(tmp / f"{name}.jsonl", synthetic_documents(i, 60, alphabet))
+        assert mixer_cli("corpus", "add", name, str(src), workspace=ws).returncode == 0
+    result = run_mixer("search", "start", "--name", "r1", "--runs", "5", "--parallel", "2", "--replicates", "2",
+                       "--option", "n_candidates=20000", *QUICK, workspace=ws, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return ws, result
+
+
+@pytest.mark.slow
+def test_replicates_measure_the_seed_noise_and_best_says_whether_the_gain_exceeds_it(replicated):
+    ws, started = replicated
+    runs = run_sql(ws / "mixer.duckdb", "select id, seed, init_seed from runs where id like 'r1/replicate/%'")
+    assert len(runs) == 2 and runs.init_seed.isna().all()          # a fresh initialisation, not the search's
+    best = mixer_cli("best", "r1", workspace=ws).stdout
+    noise = float(re.search(r"seed noise: ([\d.]+) \(std of one run, from 2 replicate pairs\)", best).group(1))
+    assert noise > 0
+    assert re.search(r"vs uniform: predicted gain -?[\d.]+ (exceeds|does NOT exceed) the seed noise", best)
+    assert "seed noise" in mixer_cli("search", "status", "r1", workspace=ws).stdout
+    fit = re.search(r"fit: (\d+) runs", best)
+    assert fit is None or int(fit.group(1)) == 5                      # replicates never feed the model
+
+
+@pytest.mark.slow
+def test_a_transfer_killed_midway_and_rerun_has_every_mixture_and_seed_once(replicated, tmp_path):
+    ws, _ = replicated
+    args = ["transfer", "r1", "--fidelity", "tiny:32k", "--top", "1", "--baselines", "uniform", "--seeds", "2",
+            "--parallel", "2"]
+    kill_once_done(args, ws, "SELECT count(*) AS n FROM runs WHERE id LIKE 'r1/transfer%' AND status = 'done'", 2)
+    before = run_sql(ws / "mixer.duckdb", "SELECT id, target FROM runs WHERE id LIKE 'r1/transfer%' AND status = 'done'")
+    again = run_mixer(*args, workspace=ws, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    after = run_sql(ws / "mixer.duckdb", "SELECT id, status, target FROM runs WHERE id LIKE 'r1/transfer%' ORDER BY id")
+    labels = ["recommended", "top-1", "uniform"]
+    expected = sorted(f"r1/transfer{scale}/{label}/seed-{k}" for scale in ("", "@tiny:32000") for label in labels
+                      for k in range(2))
+    if len(after) == 10:   # the recommendation was the best run itself: no separate top-1
+        expected = [e for e in expected if "/top-1/" not in e]
+    assert list(after.id) == expected and (after.status == "done").all()
+    kept = after.set_index("id").target
+    assert kept[before.id].tolist() == before.target.tolist()       # finished runs reused, not trained again
+    assert "rank correlation (Spearman)" in again.stdout and "95% interval of the gain" in again.stdout
+    assert mixer_cli("plot", "r1", "--transfer", "-o", str(tmp_path / "t.png"), workspace=ws).returncode == 0
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["transfer", "ghost", "--fidelity", "1m:1M"], "no search named 'ghost'"),
+    (["transfer", "x", "--fidelity", "1m"], "bad fidelity '1m'"),
+    (["transfer", "x", "--fidelity", "1m:1M", "--seeds", "1"], "--seeds >= 2"),
+    (["transfer", "x", "--fidelity", "1m:1M", "--baselines", "best"], "unknown baseline(s) best"),
+    (["plot", "ghost", "--transfer", "-o", "x.png"], "no search named 'ghost'"),
+])
+def test_transfer_errors(workspace, args, needle):
+    assert needle in one_error_line(mixer_cli(*args, workspace=workspace))
