@@ -458,6 +458,7 @@ def search_resume(
 
     ws = OPTIONS.open()
     record = store.get_search(ws.db_path, search)
+    driver.check_resumable(record)  # before saying "resuming"
     spec = views.load_spec(record)
     runs = store.search_runs(ws.db_path, record.id)
     done = int((runs.status == "done").sum())

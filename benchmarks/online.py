@@ -17,7 +17,7 @@ and doremi_retrained; `aioli_vs_stratified` (mean difference, negative is better
 `aioli_beats_stratified_by_1std`; `aioli_overhead` (Aioli's wall time over stratified's);
 the weight trajectories go to the JSON (`trajectory_<method>_s<seed>`).
 
-    python benchmarks/online.py [--json out.json] [--tokens 2000000] [--seeds 3]
+    python benchmarks/online.py [--json out.json] [--tokens 1500000] [--seeds 3]
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def one_seed(domains, train: TrainConfig, seed: int, figures: dict) -> dict[str,
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("--tokens", type=int, default=2_000_000)
+    p.add_argument("--tokens", type=int, default=1_500_000)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--preset", default="1m")
     p.add_argument("--threads", type=int, default=2)

@@ -27,8 +27,10 @@ data, and a run resumed from them takes the same weights and the same future dec
   Each probe's realised mixture is exactly the intended one: `set_mixture` starts a new
   exact-blend segment, whose counts stay within one sequence of weight x length.
 - `DoReMi` (Xie et al., NeurIPS 2023): every `update_steps`, the per-domain excess loss over
-  a reference run, clipped at 0, moves log-weights by `eta`, smoothed toward uniform by
-  `eps`; the answer is the time-averaged weights.
+  a reference run, clipped at 0, moves log-weights by `eta`, and the weights are smoothed
+  toward uniform by `eps`; the answer is the time-averaged weights. It measures on the whole
+  held-out split (`full_held_out`), the text the reference run's final losses were measured
+  on.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class AioliConfig:
     ema: float = 0.1                # weight of the previous A in the moving average (0: none)
     update_steps: int = 250
     prior_steps: int = 0
+    prior: str = "uniform"          # the mixture before (prior_steps) and where the EG steps start: uniform or NAME=W,...
     normalize: bool = True
     seed: int = 0
 
@@ -114,6 +117,7 @@ class OnlineController:
     """The interface (see the module docstring). Subclasses implement `_decide`."""
 
     method: str = ""
+    full_held_out: bool = False   # True: measure on the whole held-out split, not the curve's fixed slice
 
     def __init__(self, names: list[str] | tuple[str, ...], total_steps: int, tokens_per_step: int):
         self.names = list(names)
@@ -216,10 +220,12 @@ class OnlineController:
 class Aioli(OnlineController):
     method = "aioli"
 
-    def __init__(self, names, cfg: AioliConfig, total_steps: int, tokens_per_step: int,
-                 prior: np.ndarray | None = None):
+    def __init__(self, names, cfg: AioliConfig, total_steps: int, tokens_per_step: int):
         super().__init__(names, total_steps, tokens_per_step)
         self.cfg, k = cfg, len(self.names)
+        if cfg.one_hot_factor <= 1.0 / k:
+            raise MixerError(f"aioli one_hot_factor must exceed 1 / domains = {1.0 / k:.3g} (a probe must favour its "
+                             f"domain), got {cfg.one_hot_factor}")
         self.lp_duration = cfg.lp_rounds * k * cfg.lp_steps
         if cfg.update_steps <= self.lp_duration:
             raise MixerError(f"aioli update_steps ({cfg.update_steps}) must exceed LearnParams' "
@@ -227,7 +233,7 @@ class Aioli(OnlineController):
         if cfg.prior_steps + cfg.update_steps > total_steps:
             raise MixerError(f"aioli prior_steps + update_steps ({cfg.prior_steps + cfg.update_steps}) is longer "
                              f"than the run ({total_steps} steps)")
-        self.prior = np.full(k, 1.0 / k) if prior is None else np.asarray(prior, dtype=np.float64) / np.sum(prior)
+        self.prior = self._prior(cfg.prior)
         self.weights = self.prior.copy()          # the EG iterate
         self.ema_A: np.ndarray | None = None
         self.drops = np.zeros((k, k))              # [domain i, probe j] summed loss drops this round
@@ -235,6 +241,16 @@ class Aioli(OnlineController):
         self.last_A: np.ndarray | None = None      # de-mixed, before normalisation (for inspection)
         self.log.stages.append(Stage(0, self.prior.tolist(), Phase.prior.value if cfg.prior_steps else
                                      Phase.update.value))
+
+    def _prior(self, text: str) -> np.ndarray:
+        if text == "uniform":
+            return np.full(len(self.names), 1.0 / len(self.names))
+        try:
+            weights = Mixture.parse(text, known_domains=self.names).vector(self.names)
+        except MixerError as error:
+            raise MixerError(f"aioli prior '{text}': {error} (or use uniform)") from None
+        weights = np.maximum(weights, 1e-6)   # EG steps multiply: a zero weight could never grow
+        return weights / weights.sum()
 
     def probe_mixture(self, j: int) -> np.ndarray:
         """Probe j's mixture: one_hot_factor on domain j, the rest spread evenly."""
@@ -253,10 +269,14 @@ class Aioli(OnlineController):
         return np.random.default_rng([self.cfg.seed, round_, sweep]).permutation(len(self.names))
 
     def wants(self, step: int) -> bool:
+        """Before and after each probe of a round; a round whose LearnParams would not end
+        before the run does is not started (the last mixture trains to the end)."""
         position = self._position(step)
         if position is None or step >= self.total_steps:
             return False
         _, offset = position
+        if step - offset + self.lp_duration >= self.total_steps:
+            return False
         return offset <= self.lp_duration and offset % self.cfg.lp_steps == 0
 
     def _decide(self, step: int, losses: np.ndarray) -> tuple[np.ndarray, Phase] | None:
@@ -289,8 +309,13 @@ class Aioli(OnlineController):
         if self.cfg.normalize and A.min() < 0:
             A = A - A.min()
             A = A / A.sum() if A.sum() > 0 else A
-        self.ema_A = A if self.ema_A is None or self.cfg.ema == 0 else (1 - self.cfg.ema) * A + self.cfg.ema * self.ema_A
-        logits = np.log(np.maximum(self.weights, 1e-300)) + self.cfg.eta * self.ema_A.sum(axis=0)
+        if self.cfg.ema == 0:   # the paper's update: p_t ~ p_{t-1} exp(eta sum_i A_i.)
+            self.ema_A = A
+            start = self.weights
+        else:                   # with the moving average, as the reference code: p_t ~ p_0 exp(eta sum_i EMA(A)_i.),
+            self.ema_A = A if self.ema_A is None else (1 - self.cfg.ema) * A + self.cfg.ema * self.ema_A
+            start = self.prior  # since the average already carries the past (compounding would count it twice)
+        logits = np.log(np.maximum(start, 1e-300)) + self.cfg.eta * self.ema_A.sum(axis=0)
         self.weights = np.exp(logits - logits.max())
         self.weights /= self.weights.sum()
 
@@ -308,6 +333,7 @@ class Aioli(OnlineController):
 
 class DoReMi(OnlineController):
     method = "doremi"
+    full_held_out = True     # its excess loss compares with the reference run's final held-out losses
 
     def __init__(self, names, cfg: DoReMiConfig, total_steps: int, tokens_per_step: int,
                  reference: dict[str, float]):
@@ -329,9 +355,9 @@ class DoReMi(OnlineController):
     def _decide(self, step: int, losses: np.ndarray) -> tuple[np.ndarray, Phase]:
         excess = np.maximum(losses - self.reference, 0.0)
         logits = self.log_weights + self.cfg.eta * excess
-        self.log_weights = logits - np.log(np.exp(logits - logits.max()).sum()) - logits.max()
-        k = len(self.names)
-        weights = (1 - self.cfg.eps) * np.exp(self.log_weights) + self.cfg.eps / k
+        weights = np.exp(logits - logits.max())
+        weights = (1 - self.cfg.eps) * weights / weights.sum() + self.cfg.eps / len(self.names)
+        self.log_weights = np.log(weights)   # DoReMi's Algorithm 1 smooths the iterate itself
         return weights, Phase.update
 
     def _state(self) -> dict:

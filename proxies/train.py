@@ -240,7 +240,8 @@ def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixtur
                 controller: OnlineController | None = None) -> ProxyResult:
     """Train one proxy (module docstring); every domain is measured, the mixture trains.
     With an online `controller` (mixer.online), the mixture is the controller's: it is told
-    every domain's held-out loss (on the curve's fixed slice) at the steps it asks for, and
+    every domain's held-out loss (on the curve's fixed slice, or the whole held-out split
+    when it asks for `full_held_out`) at the steps it asks for, and
     its report lands in `result.online`; `mixture` is then ignored."""
     device = pick_device(cfg.device)
     torch.set_num_threads(cfg.threads or torch.get_num_threads())
@@ -260,8 +261,9 @@ def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixtur
 
     for step in range(cfg.steps):
         if controller is not None and controller.wants(step):  # its measurements count in the throughput
+            windows = val_windows if controller.full_held_out else curve_windows
             new = controller.observe(step, {n: evaluate(model, w, cfg.batch_size, device)[0]
-                                            for n, w in curve_windows.items()})
+                                            for n, w in windows.items()})
             if new is not None:
                 loader.set_mixture(new)
         clock.step_begins(step)

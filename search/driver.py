@@ -30,7 +30,7 @@ from mixer.errors import MixerError
 from mixer.workspace import Workspace
 from mixer.mixture import Mixture
 from search.backends import Backend, Proposal, Recommendation, make_backend, typed_options
-from search.backends.base import to_mixture
+from search.backends.base import to_mixture, unused_pool
 from search.evaluation import Evaluator, RunResult, RunStatus
 from search.evaluators import SearchContext, build_context
 from search.fidelity import split_proxy_label
@@ -141,10 +141,7 @@ def run(ws: Workspace, search_ref: str, progress: ProgressCallback | None = None
     failed runs again (after their data was fixed, say). One driver per search
     (search.lease): a second one is refused, a dead one's lease taken over."""
     search = get_search(ws.db_path, search_ref)
-    if search.status == "done":
-        raise MixerError(f"search '{search.name}' is already finished; see `mixer best {search.name}`")
-    if search.status == "cancelled":
-        raise MixerError(f"search '{search.name}' was cancelled; start a new one (runs can be imported)")
+    check_resumable(search)
     session = SearchSession(ws, search)
     _check_domains(ws, session.spec, session.context)
     session.lease = lease.acquire(ws, search.id, search.name)
@@ -155,6 +152,17 @@ def run(ws: Workspace, search_ref: str, progress: ProgressCallback | None = None
         return _drive(session, progress, retry_failed)
     finally:
         lease.release(session.lease)
+
+
+def check_resumable(search: SearchRecord) -> None:
+    """A finished, cancelled or online search cannot be driven again: one line says why."""
+    if search.evaluator == "online":
+        raise MixerError(f"'{search.name}' is an online {search.backend} run, not a search: it cannot be resumed; "
+                         "start another with `mixer online start`")
+    if search.status == "done":
+        raise MixerError(f"search '{search.name}' is already finished; see `mixer best {search.name}`")
+    if search.status == "cancelled":
+        raise MixerError(f"search '{search.name}' was cancelled; start a new one (runs can be imported)")
 
 
 def _drive(session: SearchSession, progress: ProgressCallback | None, retry_failed: bool) -> Recommendation | None:
@@ -234,6 +242,9 @@ def _one_round(session: SearchSession, progress: ProgressCallback | None) -> boo
     spec = session.spec
     n_so_far, _ = _spent(session)
     n = min(spec.budget.parallel, spec.budget.runs - n_so_far)
+    space = session.context.space
+    if space.pool is not None and len(unused_pool(space, session.history())) == 0:
+        return False  # every entry of the table has been run
     proposals = _affordable(session, _novel_batch(session, n, n_so_far))
     if not proposals:
         return False  # pool exhausted, or nothing new left to propose

@@ -57,12 +57,16 @@ def start(ws: Workspace, request: OnlineRequest, say: Callable[[str], None] = la
     from search.evaluators import search_domains
 
     config = build(method_config(request.method), request.options, f"online {request.method}")
+    if {"reference", "reference_run"} <= set(request.options):
+        raise MixerError("doremi takes reference (a mixture to train the reference run on) or reference_run "
+                         "(a finished run), not both")
     names = list(search_domains(ws, request.proxy.domains))
     train = replace(request.proxy.train, seed=request.seed, init_seed=None,
                     threads=max(1, int(request.proxy.runner.cpus_per_run)))
     tokens_per_step = train.batch_size * train.seq_len
     make_controller(request.method, config, names, train.steps, tokens_per_step, {n: 0.0 for n in names})
-    reference_losses = _reference_run_losses(ws, config, names) if isinstance(config, DoReMiConfig) else None
+    reference_losses = (_reference_run_losses(ws, config, names, f"{train.preset}:{train.tokens}")
+                        if isinstance(config, DoReMiConfig) else None)
     reference_mixture = (_reference_mixture(config, names)
                          if isinstance(config, DoReMiConfig) and reference_losses is None else None)
     runner = ProxyRunner(ws.domains_dir, request.proxy.runner)
@@ -107,8 +111,11 @@ def _reference_mixture(config: DoReMiConfig, names: list[str]) -> Mixture:
         raise MixerError(f"doremi reference '{config.reference}': {error} (or use uniform)") from None
 
 
-def _reference_run_losses(ws: Workspace, config: DoReMiConfig, names: list[str]) -> dict[str, float] | None:
-    """The per-domain final losses of `reference_run`, checked: it finished, on these domains."""
+def _reference_run_losses(ws: Workspace, config: DoReMiConfig, names: list[str], fidelity: str
+                          ) -> dict[str, float] | None:
+    """The per-domain final losses of `reference_run`, checked: it finished, on these
+    domains, with this job's preset and token budget (DoReMi's reference is the same model
+    trained on the reference mixture)."""
     if not config.reference_run:
         return None
     row = run_summary(ws.db_path, config.reference_run)
@@ -117,6 +124,10 @@ def _reference_run_losses(ws: Workspace, config: DoReMiConfig, names: list[str])
     if row["status"] != "done":
         raise MixerError(f"doremi reference_run '{config.reference_run}' {row['status']}"
                          + (f": {row['error']}" if row.get("error") else "") + "; it needs a finished run")
+    trained = f"{row['preset']}:{row['tokens']}" if row.get("preset") else "an imported run"
+    if trained != fidelity:
+        raise MixerError(f"doremi reference_run '{config.reference_run}' was trained as {trained}, not as this "
+                         f"job's {fidelity}")
     finals = dict(row["final_values"] or {})
     if sorted(finals) != sorted(names):
         raise MixerError(f"doremi reference_run '{config.reference_run}' was measured on "

@@ -22,14 +22,14 @@ def _pyplot(path: Path):
     return plt
 
 
-def plot_online(path: Path, name: str, weights: pd.DataFrame, losses: pd.DataFrame) -> None:
+def plot_online(path: Path, name: str, weights: pd.DataFrame, losses: pd.DataFrame, end_tokens: float) -> None:
     """An online run: each domain's weight over tokens (stacked, a step from each stage
-    on) and the held-out losses the controller was told. Frames: tokens, name, value."""
+    on, the last to `end_tokens`) and the held-out losses the controller was told.
+    Frames: tokens, name, value."""
     plt = _pyplot(path)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     stages = weights.pivot_table(index="tokens", columns="name", values="value").sort_index()
-    end = float(losses.tokens.max()) if len(losses) else float(stages.index.max())
-    x = np.append(stages.index.to_numpy(dtype=float), max(end, float(stages.index.max())))
+    x = np.append(stages.index.to_numpy(dtype=float), max(end_tokens, float(stages.index.max())))
     ys = [np.append(stages[c].to_numpy(), stages[c].iloc[-1]) for c in stages.columns]
     axes[0].stackplot(x, ys, labels=list(stages.columns), step="post")
     axes[0].set(xlabel="tokens", ylabel="weight", ylim=(0, 1), title=f"{name}: mixture over training")

@@ -52,6 +52,8 @@ def recommendation(ws: Workspace, search: SearchRecord) -> dict:
 
 
 def _no_recommendation_hint(search: SearchRecord) -> str:
+    if search.evaluator == "online":
+        return "its online run did not finish; start another with `mixer online start`"
     if search.backend == "import":
         return (f"it holds imported runs; search over them with `mixer search start --evaluator table "
                 f"--table {search.name}`, or fit them with `mixer predict {search.name}`")
@@ -98,6 +100,9 @@ def explain(rec: dict, target: str) -> list[str]:
         lines.append(f"warning: {evidence.get('reason')}; until a search has more runs, its best run is the answer")
     elif rule == "best-run:no-predicted-gain":
         lines.append(f"note: {evidence.get('reason')}")
+    solver = evidence.get("solver")
+    if solver:
+        lines.append(f"optimum: {'exact convex program (cvxpy)' if solver == 'convex program' else solver}")
     lines.extend(noise_lines(evidence))
     return lines
 
@@ -306,20 +311,27 @@ def plot(ws: Workspace, search: SearchRecord, out: Path) -> None:
     if search.evaluator == "online":
         run_id = recommendation(ws, search)["evidence"]["run"]
         metrics = run_metrics(ws.db_path, run_id, ["weight", "online"])
-        plot_online(out, search.name, metrics[metrics.split == "weight"], metrics[metrics.split == "online"])
+        end = search_runs(ws.db_path, search.id).set_index("run_id").tokens[run_id]
+        plot_online(out, search.name, metrics[metrics.split == "weight"], metrics[metrics.split == "online"],
+                    float(end))
         return
 
-    runs = search_runs(ws.db_path, search.id)
-    done = runs[(runs.status == "done") & runs.target_value.notna() & ~runs.run_id.str.endswith("/validation")]
-    target_fidelity = _target_fidelity(search)
-    if target_fidelity:  # a multi-fidelity search: best-so-far and fit at the target fidelity
-        done = done[done.fidelity == target_fidelity]
-    if done.empty:
-        raise MixerError(f"search '{search.name}' has no finished runs to plot")
     rec = latest_recommendation(ws.db_path, search.id)
-    domains = sorted({d for m in done.mixture for d in m})
-    X = np.array([[m.get(d, 0.0) for d in domains] for m in done.mixture])
-    y = done.target_value.to_numpy(dtype=float)
-    predicted = fit_checked(RegMixConfig(), X, y).out_of_fold if len(y) >= 3 else None  # regmix's default model
+    if search.backend == "import":
+        runs = search_runs(ws.db_path, search.id)
+        done = runs[(runs.status == "done") & runs.target_value.notna()]
+        X = np.array([[m.get(d, 0.0) for d in sorted({d for m in done.mixture for d in m})] for m in done.mixture])
+        y, predicted = done.target_value.to_numpy(dtype=float), None
+    else:  # the search's own runs at its target fidelity, and its own model's out-of-fold predictions
+        session = SearchSession(ws, search)
+        history = session.history().at_fidelity(session.context.space.target_fidelity)
+        X, y = history.X, session.target.value_of(history.y)
+        own_model = getattr(session.backend, "out_of_fold", None)
+        predicted = own_model(history) if own_model is not None and len(y) >= 3 else None
+        predicted = None if predicted is None else session.target.value_of(predicted)
+    if len(y) == 0:
+        raise MixerError(f"search '{search.name}' has no finished runs to plot")
+    if predicted is None and len(y) >= 3:
+        predicted = fit_checked(RegMixConfig(), X, y).out_of_fold  # regmix's default model
     plot_search(out, search.name, list(y), search.direction == "maximize",
                 rec["mixture"] if rec else None, y, predicted, interaction(rec) if rec else None)

@@ -12,7 +12,8 @@ Optimum (`search.law_optimum`): the target's combination of the laws plus
 cvxpy. A target that rewards a metric (negative coefficient on a convex law) is not convex:
 then the optimum is the best of `n_candidates` prior draws, and the evidence says so.
 
-Propose: a space-filling design first (as regmix); then the optimum of the fit on all
+Propose: a space-filling design of domains + 2 runs first (a law needs domains + 1 to be
+determined; with fewer its optimum flies to a corner); then the optimum of the fit on all
 runs, then the optima of bootstrap refits (Thompson-style), so a batch is diverse where
 the law is uncertain. In pool mode, each proposal is the unused table entry its law
 (fit on all runs, then bootstraps) predicts best.
@@ -47,12 +48,14 @@ class MixingLawConfig:
     prior: str = "token-share"     # token-share (the search's prior), uniform, or NAME=W,NAME=W
     bootstrap: int = 16            # fits: the one on all runs plus bootstrap - 1 resamples
     n_candidates: int = 100_000    # prior draws scored when the optimum is not convex
-    n_initial: int = 0             # 0: max(4, domains / 4) space-filling runs before the first fit
+    n_initial: int = 0             # 0: domains + 2 space-filling runs, the fewest that determine a law
     seed: int = 0
 
     def __post_init__(self):
-        if self.huber_delta <= 0 or self.starts < 1 or self.l2 < 0 or self.kl_reg < 0 or self.bootstrap < 1:
-            raise MixerError("mixing_law needs huber_delta > 0, starts >= 1, l2 >= 0, kl_reg >= 0 and bootstrap >= 1")
+        if (self.huber_delta <= 0 or self.starts < 1 or self.l2 < 0 or self.kl_reg < 0 or self.bootstrap < 1
+                or self.n_candidates < 1 or self.n_initial < 0):
+            raise MixerError("mixing_law needs huber_delta > 0, starts >= 1, l2 >= 0, kl_reg >= 0, bootstrap >= 1, "
+                             "n_candidates >= 1 and n_initial >= 0")
 
     def fit_config(self) -> LawFitConfig:
         return LawFitConfig(huber_delta=self.huber_delta, starts=self.starts, l2=self.l2, seed=self.seed)
@@ -77,6 +80,7 @@ class FittedLaws(NamedTuple):
     metrics: list[str]       # what each law models ("target" for a law on the target itself)
     terms: np.ndarray        # [M] the target = sum(terms * u_m), minimise orientation
     quality: FitQuality
+    out_of_fold: np.ndarray | None = None   # [n] each run's target predicted by the fold fit without it
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Each fit's predicted target at X [n, D] -> [fits, n]."""
@@ -118,7 +122,8 @@ def fit(cfg: MixingLawConfig, history: History) -> FittedLaws:
     per_fold = np.einsum("m,fmn->fn", terms, laws.select(slice(cfg.bootstrap, None)).predict(history.X))
     oof = per_fold[fold_of, np.arange(n)]
     spread = fitted.predict(history.X).std(axis=0)
-    return fitted._replace(quality=fit_quality(history.y, oof, np.maximum(spread, 1e-12), len(history.domains)))
+    return fitted._replace(quality=fit_quality(history.y, oof, np.maximum(spread, 1e-12), len(history.domains)),
+                           out_of_fold=oof)
 
 
 class MixingLawBackend:
@@ -132,7 +137,9 @@ class MixingLawBackend:
         self._program: LawProgram | None = None
 
     def _n_initial(self) -> int:
-        return self.config.n_initial or max(4, len(self.space.domains) // 4)
+        """A law has domains + 1 parameters: fitted on fewer runs it is free to put its
+        optimum in a corner (a user's 8-run search spent 4 runs on corners that way)."""
+        return self.config.n_initial or len(self.space.domains) + 2
 
     def _fit(self, history: History) -> FittedLaws:
         target = history.at_fidelity(self.space.target_fidelity) if self.space.pool is None else history
@@ -165,7 +172,7 @@ class MixingLawBackend:
             available = unused_pool(self.space, history)
             scores = fitted.predict(self.space.pool.X[available])
             order: list[int] = []
-            for k in range(n):
+            for k in range(min(n, len(available))):
                 ranked = np.argsort(scores[k % fits])
                 order.append(int(next(i for i in ranked if i not in order)))
             return pool_proposals(self.space, history, np.array(order, dtype=np.int64), n)
@@ -187,6 +194,10 @@ class MixingLawBackend:
 
     def quality(self, history: History) -> FitQuality:
         return self._fit(history).quality
+
+    def out_of_fold(self, history: History) -> np.ndarray | None:
+        """Each target-fidelity run's target [n] predicted without its fold (None: too few runs)."""
+        return self._fit(history).out_of_fold
 
     def predict(self, history: History, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         fitted = self._fit(history)

@@ -192,6 +192,10 @@ class RegMixBackend:
     def quality(self, history: History) -> FitQuality:
         return self._fit(history).quality
 
+    def out_of_fold(self, history: History) -> np.ndarray | None:
+        """Each target-fidelity run's target [n] predicted without its fold (None: too few runs)."""
+        return self._fit(history).out_of_fold
+
     def predict(self, history: History, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         fitted = self._fit(history)
         mean, spread = fitted.model.predict(X)

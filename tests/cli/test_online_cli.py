@@ -52,6 +52,7 @@ def test_aioli_records_its_trajectory_and_exports_a_schedule_the_loader_reads(ai
     assert mixer_cli("plot", "a1", "-o", str(tmp_path / "a1.png"), workspace=ws).returncode == 0
     best = mixer_cli("best", "a1", workspace=ws).stdout
     assert "averaged over its training" in best
+    assert "cannot be resumed" in one_error_line(mixer_cli("search", "resume", "a1", workspace=ws))
 
 
 @pytest.mark.slow
@@ -67,12 +68,13 @@ def test_doremi_reuses_a_finished_reference_run_and_stays_above_eps(aioli_job):
     assert weights.step.nunique() == 5 and weights.value.min() >= 1e-3 / 3
 
 
-def _stored_run(ws, run_id: str, status: str, domains: list[str]) -> None:
+def _stored_run(ws, run_id: str, status: str, domains: list[str], tokens: int = 64_000) -> None:
     """A run in the store as `mixer proxy train` leaves it (status, final held-out losses)."""
     search = SearchRecord(id=f"s-{run_id}", name=f"past-{run_id}", backend="random", evaluator="proxy")
     create_search(ws / "mixer.duckdb", search)
     write_runs(ws / "mixer.duckdb", [RunRecord(run_id, search.id, {d: 1 / len(domains) for d in domains},
-                                               status=status, error=None if status == "done" else "diverged")],
+                                               status=status, error=None if status == "done" else "diverged",
+                                               preset="tiny", tokens=tokens)],
                [MetricRow(run_id, 10, "val", d, 2.0) for d in domains] if status == "done" else [])
 
 
@@ -84,13 +86,17 @@ def _stored_run(ws, run_id: str, status: str, domains: list[str]) -> None:
     (["--method", "doremi", "--option", "reference_run=ghost"], "reference_run 'ghost': no such run"),
     (["--method", "doremi", "--option", "reference_run=bad"], "reference_run 'bad' failed: diverged"),
     (["--method", "doremi", "--option", "reference_run=two"], "was measured on code, web, not on this job's"),
+    (["--method", "doremi", "--option", "reference_run=big"], "was trained as tiny:2000000, not as this job's tiny:64000"),
     (["--method", "doremi", "--option", "reference=web=0.5,nope=0.5"], "unknown domain(s) in mixture: nope"),
+    (["--method", "doremi", "--option", "reference=uniform", "--option", "reference_run=bad"], "not both"),
+    (["--method", "aioli", "--option", "one_hot_factor=0.3"], "one_hot_factor must exceed 1 / domains = 0.333"),
 ])
 def test_bad_online_input_is_one_line_and_stores_nothing(domains_ws, args, needle):
     db = domains_ws / "mixer.duckdb"
     if run_sql(db, "select count(*) as n from runs where id in ('bad', 'two')").n[0] == 0:
         _stored_run(domains_ws, "bad", "failed", ["web", "code", "math"])
         _stored_run(domains_ws, "two", "done", ["web", "code"])
+        _stored_run(domains_ws, "big", "done", ["web", "code", "math"], tokens=2_000_000)
     before = run_sql(db, "select count(*) as n from searches").n[0]
     assert needle in one_error_line(mixer_cli("online", "start", *args, *QUICK, workspace=domains_ws))
     assert run_sql(db, "select count(*) as n from searches").n[0] == before

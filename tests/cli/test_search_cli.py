@@ -224,7 +224,7 @@ def test_a_mixing_law_search_over_a_table_shows_its_interaction_matrix(tmp_path)
                         "--backend", "mixing_law", "--runs", "12", "--parallel", "4", workspace=ws)
     assert started.returncode == 0, started.stderr
     shown = mixer_cli("best", "law", workspace=ws).stdout
-    assert "fitted mixing law" in shown
+    assert "fitted mixing law" in shown and "optimum: exact convex program (cvxpy)" in shown
     cells = [[c.strip() for c in re.split(r"[│|┃]", line) if c.strip()] for line in shown.splitlines()]
     header = next(row for row in cells if row[:1] == ["law"])
     matrix = {row[0]: dict(zip(header[1:], map(float, row[1:]))) for row in cells

@@ -43,7 +43,7 @@ def aioli(total=400, **options):
 
 
 def test_aioli_recovers_the_interaction_matrix_and_moves_toward_the_laws_optimum():
-    controller = aioli(normalize=False, eta=20.0)
+    controller = aioli(normalize=False, eta=20.0, ema=0.0)    # the paper's compounding update
     simulate(controller, 400, noise=1e-3)
     estimate, truth = controller.last_A.ravel(), (A_TRUE * controller.cfg.lp_steps).ravel()
     assert estimate @ truth / np.linalg.norm(estimate) / np.linalg.norm(truth) >= 0.95
@@ -52,6 +52,10 @@ def test_aioli_recovers_the_interaction_matrix_and_moves_toward_the_laws_optimum
     assert len(updates) == 4
     assert all(later[0] > earlier[0] for earlier, later in zip(updates, updates[1:]))
     assert updates[-1][0] > 0.5
+    smoothed = aioli(normalize=False, eta=20.0)                 # with the moving average: from the prior each round
+    simulate(smoothed, 400, noise=1e-3)
+    assert all(s.weights[0] > 1 / 3 for s in smoothed.log.stages if s.phase == "update"
+               and s.step > 0)
 
 
 def test_aioli_probes_are_the_intended_smoothed_one_hot_mixtures_in_order():
@@ -109,6 +113,16 @@ def test_a_resumed_controller_takes_the_same_decisions(make):
     assert resumed.average().as_dict() == pytest.approx(whole.average().as_dict())
 
 
+def test_aioli_starts_from_its_prior_and_trains_on_it_for_prior_steps():
+    controller = aioli(prior="a=0.6,b=0.2,c=0.2", prior_steps=30)
+    simulate(controller, 200)
+    first, second = controller.log.stages[:2]
+    assert first.phase == "prior" and first.weights == pytest.approx([0.6, 0.2, 0.2])
+    assert second.step == 30 and second.phase == "probe"
+    update = next(s for s in controller.log.stages if s.phase == "update")
+    assert update.step == 30 + 24 and update.weights[0] > update.weights[1]   # EG from the prior, not uniform
+
+
 def test_doremi_weights_stay_on_the_simplex_above_eps_over_k():
     controller = DoReMi(NAMES, DoReMiConfig(eta=50.0, eps=1e-3, update_steps=5), 200, 1024,
                         reference={"a": 0.0, "b": 10.0, "c": 10.0})           # a's excess dominates
@@ -116,6 +130,13 @@ def test_doremi_weights_stay_on_the_simplex_above_eps_over_k():
     weights = np.array([s.weights for s in controller.log.stages])
     assert np.allclose(weights.sum(axis=1), 1) and weights.min() >= 1e-3 / 3 - 1e-12
     assert weights[-1][0] > 0.99 and controller.average().weight("a") > 0.9
+
+
+def test_aioli_starts_no_round_it_cannot_finish():
+    controller = aioli(total=220)                 # rounds at 0, 100, 200; the third's probes would end at 224
+    simulate(controller, 220)
+    probes = [s.step for s in controller.log.stages if s.phase == "probe"]
+    assert max(probes) < 200 and controller.log.stages[-1].phase == "update"
 
 
 def test_the_schedule_replays_every_stage_and_reads_back():
@@ -132,6 +153,8 @@ def test_the_schedule_replays_every_stage_and_reads_back():
     (lambda: Aioli(["a"], AioliConfig(), 1000, 1), "at least 2 domains"),
     (lambda: Aioli(NAMES, AioliConfig(update_steps=500), 400, 1), "longer than the run"),
     (lambda: Aioli(NAMES, AioliConfig(update_steps=20), 400, 1), "must exceed LearnParams"),
+    (lambda: Aioli(NAMES, AioliConfig(one_hot_factor=1 / 3), 400, 1), "one_hot_factor must exceed 1 / domains"),
+    (lambda: Aioli(NAMES, AioliConfig(prior="a=0.5,z=0.5"), 400, 1), "unknown domain.*z"),
     (lambda: DoReMi(NAMES, DoReMiConfig(update_steps=500), 400, 1, {"a": 1, "b": 1, "c": 1}), "longer than the run"),
     (lambda: DoReMi(NAMES, DoReMiConfig(), 400, 1, {"a": 1, "b": 1}), "reference run has no loss for c"),
 ])

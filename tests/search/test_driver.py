@@ -339,3 +339,13 @@ def test_two_default_named_searches_started_at_once_get_different_names(table_ws
     monkeypatch.setattr(driver, "next_search_name", stale)
     second = driver.create(table_ws, _spec(name=None, backend="random", options={}))
     assert first.name == "random-1" and second.name == "random-2" and len(calls) == 2
+
+
+@pytest.mark.parametrize("backend, options", [("regmix", None), ("mixing_law", {"bootstrap": 4})])
+def test_a_table_search_stops_when_every_entry_has_been_run(table_ws, backend, options):
+    search = driver.create(table_ws, _spec(name=f"all-{backend}", backend=backend, options=options, runs=130,
+                                           parallel=16))
+    rec = driver.run(table_ws, search.name)
+    runs = search_runs(table_ws.db_path, search.id)
+    assert len(runs) == 120 and (runs.status == "done").all() and runs.pool_key.is_unique
+    assert rec is not None and get_search(table_ws.db_path, search.name).status == "done"
