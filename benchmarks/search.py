@@ -4,7 +4,7 @@ loss of what it picked. The loop is the driver's (propose a batch of `--batch`, 
 results up, append to the history), run in memory instead of through DuckDB so that 20
 seeds per backend finish in minutes. Medians over `--seeds` seeds.
 
-Single fidelity: the 512 1M-parameter training runs. `runs_to_top1pct_<backend>` (random, regmix, bayesopt, mixing_law): runs
+Single fidelity: the 512 1M-parameter training runs. `runs_to_top1pct_<backend>` (random, regmix, bayesopt, mixing_law, climb): runs
 until the best run found is in the pool's top 1% (5 of 512); `regret_at_<k>_<backend>`: best
 found minus pool best after k runs.
 
@@ -170,7 +170,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=20)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--only", choices=["single", "multi", "time"], help="run one part")
-    p.add_argument("--backends", default="random,regmix,bayesopt,mixing_law", help="single-fidelity backends")
+    p.add_argument("--backends", default="random,regmix,bayesopt,mixing_law,climb", help="single-fidelity backends")
     args = p.parse_args()
     figures: dict = {}
     if args.only in (None, "time"):

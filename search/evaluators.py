@@ -122,8 +122,7 @@ def _proxy_context(ws: Workspace, spec: SearchSpec) -> SearchContext:
     fidelity = proxy_fidelities(spec.proxy_fidelities, spec.fidelity_label, vocab_size, spec.fidelity.costs)
     prior = prior_from_tokens(dict(zip(names, tokens)), sampler.temperature)
     space = SearchSpace(domains=names, prior=np.array(list(prior.values())), sampler=sampler, fidelity=fidelity,
-                        seed=spec.seed,
-                        caps=caps)
+                        seed=spec.seed, caps=caps, budget_runs=spec.budget.runs)
     return SearchContext(space, ProxyEvaluator(ws, spec.proxy, spec.budget.parallel, names), names)
 
 
@@ -138,7 +137,8 @@ def _table_context(ws: Workspace, spec: SearchSpec) -> SearchContext:
     domains = sorted({d for m in table.mixture for d in m})
     X = np.array([[m.get(d, 0.0) for d in domains] for m in table.mixture])
     pool = Pool(keys=list(table.run_id), X=X, fidelity=[None if pd.isna(f) else f for f in table.fidelity])
-    space = SearchSpace(domains=domains, prior=X.mean(axis=0), pool=pool, fidelity=fidelity)
+    space = SearchSpace(domains=domains, prior=X.mean(axis=0), pool=pool, fidelity=fidelity, seed=spec.seed,
+                        budget_runs=spec.budget.runs)
     measured = sorted({k for f in table.final_values for k in f})
     return SearchContext(space, TableEvaluator(table), measured)
 

@@ -32,6 +32,7 @@ class SearchSpace:
     fidelity: Fidelities = field(default_factory=lambda: Fidelities.single(None))
     caps: np.ndarray | None = None          # [D] largest weight per domain (repetition caps)
     seed: int = 0                           # the search's seed (what fixed designs derive from)
+    budget_runs: int | None = None          # the search's run budget (backends that plan rounds over it)
 
     @property
     def target_fidelity(self) -> str | None:

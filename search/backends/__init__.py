@@ -8,6 +8,7 @@ from mixer.config import build, parse_pairs, to_data
 from mixer.errors import MixerError
 from search.backends.base import Backend, Proposal, Recommendation
 from search.backends.bayesopt import BayesOptBackend, BayesOptConfig
+from search.backends.climb import ClimbBackend, ClimbConfig
 from search.backends.mixing_law import MixingLawBackend, MixingLawConfig
 from search.backends.random import RandomBackend, RandomConfig
 from search.backends.regmix import RegMixBackend, RegMixConfig
@@ -18,6 +19,7 @@ REGISTRY: dict[str, tuple[type, type]] = {
     "regmix": (RegMixBackend, RegMixConfig),
     "bayesopt": (BayesOptBackend, BayesOptConfig),
     "mixing_law": (MixingLawBackend, MixingLawConfig),
+    "climb": (ClimbBackend, ClimbConfig),
 }
 
 

@@ -10,7 +10,7 @@ FAST = {"n_candidates": 20_000, "screen_top": 500, "n_models": 3}
 
 
 @pytest.mark.parametrize("name, options", [("random", {}), ("regmix", FAST), ("bayesopt", {"n_candidates": 256}),
-                                           ("mixing_law", {"bootstrap": 4})])
+                                           ("mixing_law", {"bootstrap": 4}), ("climb", {"n_candidates": 5000})])
 def test_every_proposal_is_a_valid_mixture(name, options):
     backend = make_backend(name, options, make_space())
     for history in (History.empty(DOMAINS), make_history(30)):
@@ -40,7 +40,7 @@ def test_regmix_proposals_improve_on_random_ones():
     assert score(regmix) < score(rand) - 0.1
 
 
-@pytest.mark.parametrize("name", ["random", "regmix", "bayesopt", "mixing_law"])
+@pytest.mark.parametrize("name", ["random", "regmix", "bayesopt", "mixing_law", "climb"])
 def test_pool_mode_picks_unused_entries_once(name):
     space = make_space(pool=True)
     backend = make_backend(name, FAST if name == "regmix" else {}, space)
@@ -98,3 +98,24 @@ def test_initial_design_is_fixed_by_the_search_seed_spread_out_and_off_the_corne
 def test_an_unknown_backend_is_a_mixer_error_not_a_key_error():
     with pytest.raises(MixerError, match="unknown backend 'gp'"):
         make_backend("gp", {}, make_space())
+
+
+def test_climb_splits_the_budget_4_2_1_and_fixes_each_rounds_model():
+    from search.backends.climb import round_sizes
+
+    assert round_sizes(112, [4, 2, 1]) == [64, 32, 16] and round_sizes(10, [4, 2, 1]) == [6, 3, 1]
+    space = make_space()
+    space.budget_runs = 42                                   # rounds of 24, 12, 6
+    climb = make_backend("climb", {"n_candidates": 5000, "regressor": "ridge"}, space)
+    round_1 = make_history(24)
+    whole = climb.propose(round_1, 4, np.random.default_rng(5))
+    P = np.array([p.mixture.vector(DOMAINS) for p in whole])
+    assert np.abs(P[:, None] - P[None]).sum(axis=2)[np.triu_indices(4, 1)].min() >= 0.05
+    assert truth(P).mean() < np.sort(truth(round_1.X))[:4].mean() + 0.05    # as good as round 1's best four
+    # two runs into round 2, the round's model still has seen round 1 only: the next two
+    # proposals are the round's 3rd and 4th, whatever the two runs measured
+    done = round_1
+    for x in P[:2]:
+        done = done.append(x, 99.0, "f", "r")
+    later = climb.propose(done, 2, np.random.default_rng(7))
+    assert np.allclose([p.mixture.vector(DOMAINS) for p in later], P[2:])

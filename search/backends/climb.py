@@ -1,0 +1,131 @@
+"""`climb`: CLIMB's iterative bootstrap (Diao et al., NVIDIA 2025).
+
+The run budget is split over rounds (`rounds`, default 4:2:1: 64/32/16 of 112 runs).
+Round 1 samples mixtures from the Dirichlet prior. Each later round fits a predictor on the
+runs of the rounds before it (regmix's regressor, LightGBM by default as in CLIMB; `auto`
+falls back to ridge on few runs), scores `n_candidates` mixtures drawn around the
+`top_parents` best mixtures found so far (Dirichlet concentration `strength` around each),
+and proposes the best predicted ones, no two closer than `min_distance` (L1) to each other
+or to a run already done. The round's model is fixed while the round runs, so its runs are
+the same whatever `--parallel` is. The recommendation and `predict` are regmix's on all runs.
+
+In pool mode (the table evaluator) a later round proposes the unused entries the round's
+model predicts best.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from mixer.errors import MixerError
+from search.backends.base import Proposal, pool_proposals, to_mixture, unused_pool
+from search.backends.regmix import RegMixBackend, RegMixConfig, Regressor, fit_checked
+from search.history import History
+from search.space import SearchSpace
+
+
+@dataclass
+class ClimbConfig:
+    rounds: list[float] = field(default_factory=lambda: [4.0, 2.0, 1.0])   # the budget's split, as ratios
+    regressor: Regressor = Regressor.lightgbm
+    n_candidates: int = 100_000
+    top_parents: int = 5                     # the best runs later rounds sample around
+    strength: float = 20.0                   # Dirichlet concentration x domains around a parent
+    min_distance: float = 0.05               # L1 between two proposals of a round
+    seed: int = 0
+
+    def __post_init__(self):
+        self.rounds = [float(r) for r in self.rounds]
+        self.regressor = Regressor(self.regressor)
+        if not self.rounds or min(self.rounds) <= 0:
+            raise MixerError("climb rounds must be positive ratios, e.g. 4,2,1")
+        if self.n_candidates < 1 or self.top_parents < 1 or self.strength <= 0 or self.min_distance < 0:
+            raise MixerError("climb needs n_candidates >= 1, top_parents >= 1, strength > 0 and min_distance >= 0")
+
+
+def round_sizes(budget: int, ratios: list[float]) -> list[int]:
+    """Runs per round [R], summing to `budget`, in proportion to `ratios` (each at least 1)."""
+    if budget < len(ratios):
+        raise MixerError(f"a budget of {budget} runs cannot be split into {len(ratios)} climb rounds")
+    raw = np.asarray(ratios, dtype=np.float64) / np.sum(ratios) * budget
+    sizes = np.floor(raw).astype(int)
+    for i in np.argsort(-(raw - sizes))[: budget - sizes.sum()]:   # largest remainders first
+        sizes[i] += 1
+    while (sizes < 1).any():                                      # every round runs at least once
+        sizes[np.argmin(sizes)] += 1
+        sizes[np.argmax(sizes)] -= 1
+    return sizes.tolist()
+
+
+class ClimbBackend:
+    name: ClassVar[str] = "climb"
+    multi_fidelity: ClassVar[bool] = False
+
+    def __init__(self, config: ClimbConfig, space: SearchSpace):
+        self.config, self.space = config, space
+        self.sizes = round_sizes(space.budget_runs or 112, config.rounds)
+        self.regmix = RegMixBackend(RegMixConfig(regressor=config.regressor, seed=config.seed), space)
+
+    def _round_start(self, done: int) -> int:
+        """How many runs the rounds before the current one hold."""
+        ends = np.cumsum(self.sizes)
+        return int(ends[ends <= done].max()) if (ends <= done).any() else 0
+
+    def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Proposal]:
+        target = history.at_fidelity(self.space.target_fidelity) if self.space.pool is None else history
+        start = self._round_start(len(target))
+        if start == 0:   # round 1: the Dirichlet prior (random table entries in pool mode)
+            if self.space.pool is not None:
+                free = unused_pool(self.space, history)
+                return pool_proposals(self.space, history, rng.permutation(len(free)), n)
+            return [Proposal(to_mixture(self.space.domains, x), self.space.target_fidelity)
+                    for x in self.space.candidates(n, rng)]
+        seen = _first(target, start)
+        model = fit_checked(self.regmix.config, seen.X, seen.y).model
+        if self.space.pool is not None:
+            free = unused_pool(self.space, history)
+            return pool_proposals(self.space, history, np.argsort(model.predict(self.space.pool.X[free])[0]), n)
+        return self._diverse_best(model, seen, target, n)
+
+    def _diverse_best(self, model, seen: History, target: History, n: int) -> list[Proposal]:
+        cfg = self.config
+        rng = np.random.default_rng([self.space.seed, cfg.seed, len(seen)])   # the round's model, the round's draws
+        parents = seen.X[np.argsort(seen.y)[:cfg.top_parents]]
+        per_parent = max(1, cfg.n_candidates // len(parents))
+        candidates = np.vstack([self.space.candidates(per_parent, rng, centre=p, strength=(cfg.strength, cfg.strength))
+                                for p in parents])
+        order = np.argsort(model.predict(candidates)[0])
+        taken = list(target.X)
+        chosen = []
+        for i in order:
+            x = candidates[i]
+            if taken and np.abs(np.asarray(taken) - x).sum(axis=1).min() < cfg.min_distance:
+                continue
+            chosen.append(x)
+            taken.append(x)
+            if len(chosen) == n:
+                break
+        return [Proposal(to_mixture(self.space.domains, x), self.space.target_fidelity) for x in chosen]
+
+    def recommend(self, history: History):
+        return self.regmix.recommend(history)
+
+    def quality(self, history: History):
+        return self.regmix.quality(history)
+
+    def predict(self, history: History, X: np.ndarray):
+        return self.regmix.predict(history, X)
+
+    def out_of_fold(self, history: History):
+        return self.regmix.out_of_fold(history)
+
+
+def _first(history: History, k: int) -> History:
+    """The first k runs (the rounds already finished)."""
+    keep = list(range(min(k, len(history))))
+    return History(history.domains, history.X[keep], history.y[keep], [history.fidelity[i] for i in keep],
+                   [history.run_ids[i] for i in keep], [history.pool_keys[i] for i in keep], history.pending_keys,
+                   history.costs)
