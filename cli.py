@@ -583,12 +583,21 @@ def _render_transfer(report) -> None:
             for r in report.rows]
     render_rows(rows, title=f"{report.search}: the same mixtures at two scales")
     lo, hi = report.spearman_interval
-    console.print(f"rank correlation (Spearman) of the means across {len(report.rows)} mixtures: "
-                  f"{report.spearman:.2f} (95% bootstrap interval {lo:.2f} to {hi:.2f})")
+    if len(report.rows) < 5:
+        console.print(f"rank correlation (Spearman) of the means across {len(report.rows)} mixtures: "
+                      f"{report.spearman:.2f} (too few mixtures for an interval; use --top 3 or more)")
+    else:
+        console.print(f"rank correlation (Spearman) of the means across {len(report.rows)} mixtures: "
+                      f"{report.spearman:.2f} (95% bootstrap interval {lo:.2f} to {hi:.2f})")
     for comparison in report.comparisons:
         a, b = comparison.interval
-        console.print(f"at {report.large} the recommendation {comparison.verdict.sentence()}; "
-                      f"95% interval of the gain {a:.4f} to {b:.4f}")
+        v = comparison.verdict
+        if a <= 0 <= b:
+            console.print(f"at {report.large} the recommendation is NOT distinguishable from {v.baseline}: gain "
+                          f"{v.gain:.4f}, 95% interval {a:.4f} to {b:.4f} contains 0")
+        else:
+            console.print(f"at {report.large} the recommendation {v.sentence()}; 95% interval of the gain "
+                          f"{a:.4f} to {b:.4f}")
 
 
 @app.command()

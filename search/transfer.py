@@ -46,8 +46,8 @@ class TransferRequest:
         if unknown:
             raise MixerError(f"unknown baseline(s) {', '.join(unknown)} (choose from {', '.join(BASELINES)})")
         if self.top < 0 or self.seeds < 2:
-            raise MixerError(f"transfer needs --top >= 0 and --seeds >= 2 (seed noise needs two), got "
-                             f"--top {self.top} --seeds {self.seeds}")
+            raise MixerError("transfer needs --top >= 0 and --seeds >= 2 (seed noise needs two), got "
+                             + (f"--top {self.top}" if self.top < 0 else f"--seeds {self.seeds}"))
         if self.parallel is not None and self.parallel < 1:
             raise MixerError(f"--parallel must be at least 1, got {self.parallel}")
 

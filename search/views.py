@@ -109,18 +109,22 @@ def explain(rec: dict, target: str) -> list[str]:
 
 def noise_lines(evidence: dict) -> list[str]:
     """The seed noise measured by replicates, and whether the predicted gain over each
-    baseline exceeds it."""
+    baseline exceeds the noise on a difference of two runs (sqrt(2) x one run's std)."""
     noise = evidence.get("seed_noise")
     if not noise:
         return []
     lines = [f"seed noise: {noise['std']:.4f} (std of one run, from {noise['pairs']} replicate pair"
              f"{'s' if noise['pairs'] != 1 else ''})"]
+    if evidence.get("rule") == "best-run:weak-model":
+        return lines + ["predicted gains over the baselines: not judged, the model cannot be trusted yet"]
+    difference = float(np.sqrt(2.0) * noise["std"])
     for baseline, gain in (evidence.get("predicted_gain_over") or {}).items():
-        if gain > noise["std"]:
-            lines.append(f"vs {baseline}: predicted gain {gain:.4f} exceeds the seed noise")
+        if gain > difference:
+            lines.append(f"vs {baseline}: predicted gain {gain:.4f} exceeds the noise on a difference of two runs "
+                         f"({difference:.4f})")
         else:
-            lines.append(f"vs {baseline}: predicted gain {gain:.4f} does NOT exceed the seed noise "
-                         f"{noise['std']:.4f}: one run of each could not tell them apart")
+            lines.append(f"vs {baseline}: predicted gain {gain:.4f} does NOT exceed the noise on a difference of two "
+                         f"runs ({difference:.4f}): one run of each could not tell them apart")
     return lines
 
 
@@ -138,6 +142,8 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     runs = search_runs(ws.db_path, search.id)
     counts = runs.status.value_counts().to_dict()
     done = runs[(runs.status == "done") & runs.target_value.notna()]
+    if search.backend != "import":  # the search's own runs, not its replicates, baselines or transfer checks
+        done = done[done.run_id.str.fullmatch(rf"{re.escape(search.name)}/\d{{4}}")]
     target_fidelity = _target_fidelity(search)
     if target_fidelity:
         done = done[done.fidelity == target_fidelity]
