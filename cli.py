@@ -186,6 +186,12 @@ def runs_import(
 
 # ---------------------------------------------------------------- domains
 
+# How sources are read: the same options for `corpus add` and `corpus cluster`.
+TEXT_FIELD = typer.Option("text", "--text-field", help="JSONL field / Parquet column holding the text.")
+SPLIT_ON_BLANK_LINES = typer.Option(False, "--split-on-blank-lines", help="Plain text: one document per blank-line block.")
+SKIP_BAD_LINES = typer.Option(False, "--skip-bad-lines", help="JSONL: skip (and count) lines that are not valid.")
+TOKENIZER = typer.Option(None, "--tokenizer", help="A Hugging Face tokenizer.json (default: bytes).")
+
 
 @corpus_app.command("add")
 def corpus_add(
@@ -193,10 +199,10 @@ def corpus_add(
     sources: list[Path] = typer.Argument(None, help="JSONL/Parquet/text files or directories (.gz/.zst too)."),
     builtin: Optional[str] = typer.Option(None, "--builtin", help="Built-in data: python, cpp, docs or licenses."),
     builtin_max_mb: Optional[float] = typer.Option(None, "--builtin-max-mb", help="Stop a built-in source after this many MB."),
-    text_field: str = typer.Option("text", "--text-field", help="JSONL field / Parquet column holding the text."),
-    split_on_blank_lines: bool = typer.Option(False, "--split-on-blank-lines", help="Plain text: one document per blank-line block."),
-    skip_bad_lines: bool = typer.Option(False, "--skip-bad-lines", help="JSONL: skip (and count) lines that are not valid."),
-    tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="A Hugging Face tokenizer.json (default: bytes)."),
+    text_field: str = TEXT_FIELD,
+    split_on_blank_lines: bool = SPLIT_ON_BLANK_LINES,
+    skip_bad_lines: bool = SKIP_BAD_LINES,
+    tokenizer: Optional[Path] = TOKENIZER,
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Share of documents held out for validation [default: 0.01; at least 64 documents when the domain has 256 or more]."),
     replace: bool = typer.Option(False, "--replace", help="Overwrite an existing domain of this name."),
 ) -> None:
@@ -252,6 +258,66 @@ def corpus_remove(name: str = typer.Argument(..., help="Domain name.")) -> None:
 
     remove_domain(OPTIONS.open(), name)
     console.print(f"removed domain '{name}'")
+
+
+@corpus_app.command("cluster")
+def corpus_cluster(
+    name: str = typer.Argument(..., help="Clustering name; its domains become NAME-00, NAME-01, ... (largest first)."),
+    sources: list[Path] = typer.Argument(..., help="JSONL/Parquet/text files or directories (.gz/.zst too)."),
+    clusters: Optional[int] = typer.Option(None, "--clusters", help="Final clusters, one domain each [default: 16]."),
+    initial_clusters: Optional[int] = typer.Option(None, "--initial-clusters", help="k-means clusters before pruning and merging [default: 256]."),
+    embedder: str = typer.Option("lsa", "--embedder", help="lsa, proxy, sentence-transformers:PATH (a local model directory) or file:PATH (.npy/.parquet, one row per document in source order)."),
+    min_cluster_docs: Optional[int] = typer.Option(None, "--min-cluster-docs", help="Prune initial clusters with fewer sample documents [default: 8]."),
+    sample: Optional[int] = typer.Option(None, "--sample", help="Documents the clustering is fitted on; the rest are assigned in batches [default: 50000]."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Sampling and k-means seed [default: 0]."),
+    text_field: str = TEXT_FIELD,
+    split_on_blank_lines: bool = SPLIT_ON_BLANK_LINES,
+    skip_bad_lines: bool = SKIP_BAD_LINES,
+    tokenizer: Optional[Path] = TOKENIZER,
+    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Share of each cluster's documents held out [default: 0.01]."),
+    replace: bool = typer.Option(False, "--replace", help="Redo an existing clustering of this name (its old domains go)."),
+) -> None:
+    """Cluster one unlabeled corpus into domains, as CLIMB does: embed, k-means, prune, merge."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from mixer.clustering import ClusterConfig, ClusterRequest
+    from mixer.config import build
+    from mixer.ingest import IngestConfig
+    from mixer.sources import ReadOptions
+    from search.domains import cluster_domains
+
+    request = ClusterRequest(
+        name=name, sources=list(sources), embedder=embedder, tokenizer=tokenizer,
+        cluster=build(ClusterConfig, _given(clusters=clusters, initial_clusters=initial_clusters,
+                                            min_cluster_docs=min_cluster_docs, sample=sample, seed=seed), "cluster"),
+        read=ReadOptions(text_field=text_field, split_on_blank_lines=split_on_blank_lines,
+                         skip_bad_lines=skip_bad_lines),
+        ingest=build(IngestConfig, _given(val_fraction=val_fraction, replace=replace), "ingest"))
+    ws = OPTIONS.open()
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task("reading", total=None)
+        result = cluster_domains(ws, request, lambda phase, done, total: bar.update(
+            task, description=phase, completed=done, total=total))
+    rec = result.record
+    console.print(f"clustering '{name}': {rec.n_docs:,} documents -> {len(rec.clusters)} domains "
+                  f"({rec.clusters[0].domain} ... {rec.clusters[-1].domain}), embedder {rec.embedder}, "
+                  f"fitted on {rec.n_sample:,}")
+    if result.retired:
+        console.print(f"removed the old clustering's domains: {', '.join(result.retired)}")
+    console.print(f"next: `mixer corpus clusters {name}`, `mixer plot --clusters {name} -o {name}.png`, "
+                  f"`mixer search start --backend climb --domains '{name}-*'`")
+
+
+@corpus_app.command("clusters")
+def corpus_clusters(name: str = typer.Argument(..., help="Clustering name."),
+                    fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json.")) -> None:
+    """A clustering's clusters: domain, documents, tokens, centroid norm, top terms, and
+    the initial k-means clusters merged into each (their ids in csv and json)."""
+    from search.domains import cluster_table
+
+    frame = cluster_table(OPTIONS.open(), name)
+    write_frame(frame.drop(columns=["parents"]) if fmt == "table" else frame, fmt, None)
 
 
 # ---------------------------------------------------------------- proxies
@@ -605,11 +671,20 @@ def plot(
     search: Optional[str] = typer.Argument(None, help="Search name or id (default: the latest)."),
     output: Path = typer.Option(..., "--output", "-o", help="FILE.png (or .pdf, .svg)."),
     transfer: bool = typer.Option(False, "--transfer", help="Small- against large-scale value per mixture (after `mixer transfer`)."),
+    clusters: Optional[str] = typer.Option(None, "--clusters", help="Plot clustering NAME instead: its sample in 2-D by cluster."),
 ) -> None:
     """Best-so-far against runs, the recommended weights, predicted against observed."""
     from search import views
 
     ws = OPTIONS.open()
+    if clusters is not None:
+        if search is not None or transfer:
+            raise MixerError("--clusters plots a clustering: give no search and no --transfer with it")
+        from search.domains import plot_clustering
+
+        plot_clustering(ws, clusters, output)
+        console.print(f"wrote {output}")
+        return
     record = views.latest(ws, search)
     if transfer:
         from search.plot import plot_transfer

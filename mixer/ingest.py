@@ -16,6 +16,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,37 +108,59 @@ def ingest_domain(domains_dir: Path, name: str, documents: Iterable[str], tokeni
                   ) -> DomainMeta:
     """Tokenise `documents` into `domains_dir/name`, atomically."""
     check_name(name, "domain")
-    final = domains_dir / name
-    if final.exists() and not cfg.replace:
+    if (domains_dir / name).exists() and not cfg.replace:
         raise MixerError(f"domain '{name}' already exists; use --replace to overwrite it")
-    domains_dir.mkdir(parents=True, exist_ok=True)
-    clean_stale_temporaries(domains_dir)
-    tmp = _temporary_folder(domains_dir, name)
-    tmp.mkdir()
-    try:
-        meta = _write_domain(tmp, name, documents, tokenizer, cfg, progress)
+    with staging_folder(domains_dir, name) as staging:
+        meta = write_domain(staging / name, name, documents, tokenizer, cfg, progress)
         meta.sources = list(sources or [])
         meta.bad_lines = bad_lines()
-        meta.write(tmp)
-        _swap_into_place(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        meta.write(staging / name)
+        publish_domains(staging, [name], domains_dir)
     return meta
 
 
-def _swap_into_place(tmp: Path, final: Path) -> None:
-    if final.exists():
-        old = _temporary_folder(final.parent, f"old-{final.name}")
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
+@contextmanager
+def staging_folder(domains_dir: Path, label: str) -> Iterator[Path]:
+    """A temporary folder beside the domains, removed on exit whatever happens (what was
+    published from it has moved out)."""
+    domains_dir.mkdir(parents=True, exist_ok=True)
+    clean_stale_temporaries(domains_dir)
+    staging = _temporary_folder(domains_dir, label)
+    staging.mkdir()
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
-def _write_domain(tmp: Path, name: str, documents: Iterable[str], tokenizer: Tokenizer,
+def publish_domains(staging: Path, names: list[str], domains_dir: Path, retire: Iterable[str] = ()) -> None:
+    """Move the staged domains `staging/<name>` into `domains_dir` together, replacing
+    domains of the same names, and remove the domains in `retire`: either all of it
+    happens or, when a move fails, what moved goes back and nothing changes."""
+    aside = staging / ".replaced"
+    aside.mkdir()
+    moved_aside: list[str] = []
+    published: list[str] = []
+    try:
+        for name in [*names, *(r for r in retire if r not in names)]:
+            if (domains_dir / name).exists():
+                os.replace(domains_dir / name, aside / name)
+                moved_aside.append(name)
+        for name in names:
+            os.replace(staging / name, domains_dir / name)
+            published.append(name)
+    except BaseException:
+        for name in published:
+            os.replace(domains_dir / name, staging / name)
+        for name in moved_aside:
+            os.replace(aside / name, domains_dir / name)
+        raise
+
+
+def write_domain(tmp: Path, name: str, documents: Iterable[str], tokenizer: Tokenizer,
                   cfg: IngestConfig, progress: Callable[[int], None] | None) -> DomainMeta:
+    """Tokenise `documents` into the new folder `tmp` (its meta is returned, not written)."""
+    tmp.mkdir()
     dtype = token_dtype(tokenizer.vocab_size)
     lengths: list[np.ndarray] = []
     n_bytes = 0

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.measure import Measurement
@@ -27,7 +28,9 @@ def cell(value) -> str:
         top = sorted(((v, k) for k, v in value.items() if v), reverse=True)
         text = " ".join(f"{k}={v:.3f}" for v, k in top[:4])
         return text + (f" +{len(top) - 4}" if len(top) > 4 else "")
-    if value is None or (not isinstance(value, (list, tuple)) and pd.isna(value)):
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return ", ".join(cell(v) for v in value)
+    if value is None or pd.isna(value):
         return ""
     return str(value)
 

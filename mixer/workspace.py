@@ -5,6 +5,7 @@ Layout::
     <root>/mixer.duckdb   every domain, search, run and metric
     <root>/domains/<name>/ token shards, document offsets, meta.json
     <root>/runs/<id>/      per-run artefacts (checkpoints, logs)
+    <root>/clusterings/<name>/ a clustering's document -> cluster assignment, 2-D projection
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ class Workspace:
     def runs_dir(self) -> Path:
         return self.root / "runs"
 
+    @property
+    def clusterings_dir(self) -> Path:
+        return self.root / "clusterings"
+
     def domain_dir(self, name: str) -> Path:
         """The folder of domain `name`; the name is checked, so the path stays inside."""
         return self.domains_dir / check_name(name, "domain")
@@ -58,7 +63,7 @@ def open_workspace(path: str | os.PathLike | None = None, create: bool = True) -
     if root.exists() and not root.is_dir():
         raise MixerError(f"workspace {root} is a file, not a directory")
     if root.is_dir() and not (root / DB_FILE).exists():
-        if any(p.name not in ("domains", "runs") for p in root.iterdir()):
+        if any(p.name not in ("domains", "runs", "clusterings") for p in root.iterdir()):
             raise MixerError(f"{root} is not a mixer workspace (no {DB_FILE}) and is not empty")
     if not root.exists() and not create:
         raise MixerError(f"workspace {root} does not exist")

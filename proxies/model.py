@@ -141,11 +141,15 @@ class ProxyLM(nn.Module):
             nn.init.normal_(module.weight, std=0.02)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.hidden_states(tokens)
+        return F.linear(x, self.embed.weight if self.head is None else self.head.weight)
+
+    def hidden_states(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [B, T] -> the final normalised hidden states [B, T, d_model]."""
         x = self.embed(tokens)
         for block in self.blocks:
             x = block(x, self.rope_cos, self.rope_sin)
-        x = self.norm(x)
-        return F.linear(x, self.embed.weight if self.head is None else self.head.weight)
+        return self.norm(x)
 
     def moe_layers(self) -> list[MoEFeedForward]:
         return [b.mlp for b in self.blocks if isinstance(b.mlp, MoEFeedForward)]

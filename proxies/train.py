@@ -299,6 +299,32 @@ def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixtur
     return result
 
 
+def train_on_tokens(cfg: TrainConfig, tokens: np.ndarray, vocab_size: int) -> ProxyLM:
+    """Train a proxy on random windows of one token stream (`tokens` [n], n > seq_len)
+    and return it in eval mode: a learned embedder (mixer.clustering), not a mixture run."""
+    if len(tokens) <= cfg.seq_len + 1:
+        raise MixerError(f"{len(tokens)} tokens are too few to train on (more than {cfg.seq_len + 1} needed)")
+    device = pick_device(cfg.device)
+    torch.set_num_threads(cfg.threads or torch.get_num_threads())
+    torch.manual_seed(cfg.seed)
+    model = ProxyLM(preset_config(cfg.preset, vocab_size)).to(device)
+    optimizer = _optimizer(model, cfg, device)
+    stream = torch.from_numpy(np.asarray(tokens, dtype=np.int64))
+    rng = np.random.default_rng(cfg.seed)
+    offsets = np.arange(cfg.seq_len + 1)
+    for step in range(cfg.steps):
+        starts = rng.integers(0, len(stream) - cfg.seq_len - 1, size=cfg.batch_size)
+        windows = stream[starts[:, None] + offsets[None, :]].to(device)
+        _train_step(model, optimizer, _Batch(windows[:, :-1], windows[:, 1:]), cfg, step, device)
+    return model.eval()
+
+
+@dataclass
+class _Batch:
+    inputs: torch.Tensor
+    targets: torch.Tensor
+
+
 def _final_measurements(model: ProxyLM, cfg: TrainConfig, device: torch.device, val_windows: dict,
                         eval_sets: Mapping[str, np.ndarray], result: ProxyResult) -> None:
     extra_windows = {n: _windows(t, cfg.seq_len, cfg.eval_tokens) for n, t in eval_sets.items()}

@@ -4,12 +4,19 @@ table, so that the CLI, the demo and Python callers keep the two in step."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pandas as pd
 
 from mixer.builtin import BUILTINS
-from mixer.corpus import AddRequest, add_corpus, remove_corpus
+from mixer.clustering import ClusteringResult, ClusterRequest, cluster_corpus
+from mixer.clustering.build import PROJECTION, Progress
+from mixer.corpus import AddRequest, add_corpus, remove_corpus, workspace_tokenizer
 from mixer.domain import DomainMeta, list_domains
+from mixer.errors import MixerError
+from mixer.names import check_name
 from mixer.workspace import Workspace
-from store import domain_names, upsert_domain
+from store import clustering_names, domain_names, get_clustering, upsert_domain, write_clustering
 from store import remove_domain as remove_domain_row
 
 
@@ -19,6 +26,45 @@ def add_domain(ws: Workspace, request: AddRequest, progress: Callable[[int], Non
     meta = add_corpus(ws, request, progress=progress)
     upsert_domain(ws.db_path, vars(meta))
     return meta
+
+
+def cluster_domains(ws: Workspace, request: ClusterRequest,
+                    progress: Progress = lambda phase, done, total: None) -> ClusteringResult:
+    """Cluster an unlabeled corpus into domains (mixer.clustering) and record the domains
+    and the clustering in the store, in one transaction after the files are in place."""
+    sync_domain_rows(ws)
+    previous = get_clustering(ws.db_path, request.name) if ws.db_path.exists() else None
+    tokenizer = workspace_tokenizer(ws, request.tokenizer)
+    result = cluster_corpus(ws, request, tokenizer, previous, progress)
+    write_clustering(ws.db_path, result.record, [vars(m) for m in result.metas], result.retired)
+    return result
+
+
+def cluster_table(ws: Workspace, name: str) -> pd.DataFrame:
+    """One row per cluster of clustering `name`, largest first; `present` says whether its
+    domain is still in the workspace (a user may remove one)."""
+    clustering = get_clustering(ws.db_path, name) if ws.db_path.exists() else None
+    if clustering is None:
+        known = clustering_names(ws.db_path) if ws.db_path.exists() else []
+        raise MixerError(f"no clustering named '{name}'" + (f" (known: {', '.join(known)})" if known else
+                                                           "; make one with `mixer corpus cluster`"))
+    present = {m.name for m in list_domains(ws.domains_dir)}
+    return pd.DataFrame([{"cluster": c.cluster, "domain": c.domain, "docs": c.n_docs, "tokens": c.n_tokens,
+                          "centroid_norm": round(c.centroid_norm, 4), "top_terms": c.top_terms,
+                          "initial_clusters": len(c.parents), "parents": c.parents,
+                          "present": c.domain in present} for c in clustering.clusters])
+
+
+def plot_clustering(ws: Workspace, name: str, output: Path) -> None:
+    """`mixer plot --clusters NAME`: the stored 2-D projection, coloured by cluster."""
+    from search.plot import plot_clusters
+
+    table = cluster_table(ws, name)
+    projection = ws.clusterings_dir / check_name(name, "clustering") / PROJECTION
+    if not projection.is_file():
+        raise MixerError(f"clustering '{name}' has no projection file {projection}; run `mixer corpus cluster "
+                         f"{name} ... --replace` again")
+    plot_clusters(output, name, pd.read_parquet(projection), table)
 
 
 def sync_domain_rows(ws: Workspace) -> None:

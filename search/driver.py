@@ -108,6 +108,8 @@ def create(ws: Workspace, spec: SearchSpec, min_domains: int = 2) -> SearchRecor
     spec.target.check(context.measured)
     make_backend(spec.backend, spec.options, context.space)   # options that need the space (a prior's domains)
     _check_domains(ws, spec, context)
+    if spec.evaluator is EvaluatorKind.proxy:   # patterns expanded, default "all" fixed: a resume mixes the same
+        spec.proxy = replace(spec.proxy, domains=list(context.space.domains))
     _start(context.evaluator)
 
     def record_named(name: str) -> SearchRecord:

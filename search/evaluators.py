@@ -10,6 +10,8 @@ Both follow `search.evaluation.Evaluator`: they yield (run, RunResult) as runs f
 
 from __future__ import annotations
 
+import fnmatch
+
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -100,11 +102,22 @@ def search_domains(ws: Workspace, requested: list[str] | None) -> dict[str, Doma
     if not metas:
         raise MixerError(f"no domains in workspace {ws.root}; add some with `mixer corpus add` "
                          "or run `mixer demo`")
-    names = requested or sorted(metas)
-    unknown = [n for n in names if n not in metas]
-    if unknown:
-        raise MixerError(f"unknown domain(s): {', '.join(unknown)} (known: {', '.join(sorted(metas))})")
+    names = expand_domain_patterns(requested, sorted(metas)) if requested else sorted(metas)
     return {n: metas[n] for n in names}
+
+
+def expand_domain_patterns(requested: list[str], known: list[str]) -> list[str]:
+    """Names and shell-style patterns (`web-*`, a clustering's domains) -> known names, in
+    the order given (a pattern's matches sorted), each once; anything unmatched is refused."""
+    names: list[str] = []
+    for item in requested:
+        is_pattern = any(ch in item for ch in "*?[")
+        matches = sorted(fnmatch.filter(known, item)) if is_pattern else [item] if item in known else []
+        if not matches:
+            raise MixerError(f"unknown domain{' pattern' if is_pattern else ''} '{item}' "
+                             f"(known: {', '.join(known)})")
+        names += [m for m in matches if m not in names]
+    return names
 
 
 def _proxy_context(ws: Workspace, spec: SearchSpec) -> SearchContext:

@@ -97,3 +97,23 @@ def plot_transfer(path: Path, report) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_clusters(path: Path, name: str, points: pd.DataFrame, clusters: pd.DataFrame) -> None:
+    """A clustering: its sample in 2-D (the first two principal components of the
+    embeddings), coloured by cluster; the legend names each cluster's domain and size.
+    Frames: points (x, y, cluster), clusters (cluster, domain, docs, top_terms)."""
+    plt = _pyplot(path)
+    fig, axis = plt.subplots(figsize=(9, 6.5))
+    colours = plt.get_cmap("tab20" if len(clusters) > 10 else "tab10")
+    for row in clusters.itertuples():
+        mine = points[points.cluster == row.cluster]
+        terms = ", ".join(list(row.top_terms)[:3])
+        axis.scatter(mine.x, mine.y, s=6, alpha=0.6, color=colours(row.cluster % colours.N),
+                     label=f"{row.domain}: {row.docs:,} docs ({terms})")
+    axis.set(xlabel="principal component 1", ylabel="principal component 2",
+             title=f"clustering '{name}': {len(points):,} sample documents in 2-D")
+    axis.legend(fontsize="small", markerscale=3, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -6,15 +6,16 @@ check_layout()  # fail loudly if another distribution owns this name
 
 from store.db import DEFAULT_WAIT_S, migrate, open_db, schema_version, transaction
 from store.importer import ImportReport, ImportSpec, import_runs
-from store.reads import (StoreInfo, domain_names, get_search, latest_recommendation, list_runs, list_searches, next_search_name,
+from store.reads import (StoreInfo, clustering_names, domain_names, get_clustering, get_search, latest_recommendation, list_runs, list_searches, next_search_name,
                          proposed_run_ids, run_metrics, run_seconds, run_sql, run_summary, search_runs, store_info)
-from store.records import MetricRow, RunRecord, SearchRecord, config_hash, new_id
+from store.records import ClusteringRecord, ClusterRecord, MetricRow, RunRecord, SearchRecord, config_hash, new_id
 from store.schema import SCHEMA_VERSION
-from store.writes import (create_search, record_proposals, remove_domain, requeue_running, set_search_status,
-                          upsert_domain, write_recommendation, write_runs)
+from store.writes import (create_search, record_proposals, remove_clustering, remove_domain, requeue_running, set_search_status,
+                          upsert_domain, write_clustering, write_recommendation, write_runs)
 
 __all__ = [
-    "DEFAULT_WAIT_S", "SCHEMA_VERSION", "ImportReport", "ImportSpec", "MetricRow", "RunRecord",
+    "DEFAULT_WAIT_S", "SCHEMA_VERSION", "ClusteringRecord", "ClusterRecord", "clustering_names", "get_clustering",
+    "remove_clustering", "write_clustering", "ImportReport", "ImportSpec", "MetricRow", "RunRecord",
     "SearchRecord", "StoreInfo", "run_metrics", "run_summary", "config_hash", "create_search", "get_search", "import_runs",
     "domain_names", "latest_recommendation", "list_runs", "list_searches", "migrate", "new_id", "next_search_name", "open_db",
     "proposed_run_ids", "record_proposals", "requeue_running", "remove_domain", "run_seconds", "run_sql", "schema_version",

@@ -14,7 +14,7 @@ import pandas as pd
 
 from mixer.errors import MixerError
 from store.db import DEFAULT_WAIT_S, first_row, open_db, schema_version
-from store.records import SearchRecord
+from store.records import ClusteringRecord, ClusterRecord, SearchRecord
 
 
 def run_sql(db: Path, sql: str, wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
@@ -180,3 +180,24 @@ def next_search_name(db: Path, prefix: str, wait_s: float = DEFAULT_WAIT_S) -> s
     while f"{prefix}-{n}" in taken:
         n += 1
     return f"{prefix}-{n}"
+
+
+def get_clustering(db: Path, name: str, wait_s: float = DEFAULT_WAIT_S) -> ClusteringRecord | None:
+    """Clustering `name` with its clusters (largest first), or None."""
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        row = first_row(con, "SELECT name, embedder, n_docs, n_sample, config, sources FROM clusterings"
+                             " WHERE name = ?", [name])
+        if row is None:
+            return None
+        clusters = [ClusterRecord(cluster=c[0], domain=c[1], n_docs=c[2], n_tokens=c[3], centroid_norm=c[4],
+                                  top_terms=list(c[5] or []), parents=list(c[6] or []))
+                    for c in con.execute("SELECT cluster, domain, n_docs, n_tokens, centroid_norm, top_terms,"
+                                         " parents FROM clusters WHERE clustering = ? ORDER BY cluster",
+                                         [name]).fetchall()]
+    return ClusteringRecord(name=row[0], embedder=row[1], n_docs=row[2], n_sample=row[3],
+                            config=json.loads(row[4]), sources=json.loads(row[5]), clusters=clusters)
+
+
+def clustering_names(db: Path, wait_s: float = DEFAULT_WAIT_S) -> list[str]:
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        return [r[0] for r in con.execute("SELECT name FROM clusterings ORDER BY name").fetchall()]

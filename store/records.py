@@ -64,3 +64,29 @@ class MetricRow:
     name: str
     value: float
     tokens: int | None = None
+
+
+@dataclass
+class ClusterRecord:
+    """One final cluster of a clustering: the domain it became and what it holds."""
+
+    cluster: int
+    domain: str
+    n_docs: int
+    n_tokens: int
+    centroid_norm: float
+    top_terms: list[str] = field(default_factory=list)
+    parents: list[int] = field(default_factory=list)   # the initial k-means clusters merged into it
+
+
+@dataclass
+class ClusteringRecord:
+    """How an unlabeled corpus was cut into domains (`mixer corpus cluster`)."""
+
+    name: str
+    embedder: str
+    n_docs: int
+    n_sample: int
+    config: dict = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+    clusters: list[ClusterRecord] = field(default_factory=list)

@@ -134,5 +134,29 @@ V4_INIT_SEED = [
     LEFT JOIN finals f ON f.run_id = r.id""",
 ]
 
-MIGRATIONS: list[list[str]] = [V1_CORE, V2_SEARCH, V3_POOL_KEY, V4_INIT_SEED]
+V5_CLUSTERS = [
+    # `mixer corpus cluster`: one row per clustering, one per final cluster (a domain).
+    """CREATE TABLE clusterings (
+        name VARCHAR PRIMARY KEY,
+        embedder VARCHAR NOT NULL,
+        n_docs BIGINT NOT NULL,
+        n_sample BIGINT NOT NULL,
+        config VARCHAR NOT NULL DEFAULT '{}',
+        sources VARCHAR NOT NULL DEFAULT '[]',
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+    )""",
+    """CREATE TABLE clusters (
+        clustering VARCHAR NOT NULL,
+        cluster INTEGER NOT NULL,
+        domain VARCHAR NOT NULL,
+        n_docs BIGINT NOT NULL,
+        n_tokens BIGINT NOT NULL,
+        centroid_norm DOUBLE,
+        top_terms VARCHAR[],
+        parents INTEGER[],
+        PRIMARY KEY (clustering, cluster)
+    )""",
+]
+
+MIGRATIONS: list[list[str]] = [V1_CORE, V2_SEARCH, V3_POOL_KEY, V4_INIT_SEED, V5_CLUSTERS]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from mixer.errors import MixerError
 from store.db import DEFAULT_WAIT_S, first_row, transaction
-from store.records import MetricRow, RunRecord, SearchRecord
+from store.records import ClusteringRecord, MetricRow, RunRecord, SearchRecord
 
 _RUN_COLUMNS = ["id", "search_id", "names", "weights", "schedule", "fidelity", "preset",
                 "n_params", "tokens", "seed", "init_seed", "status", "error", "target", "config_hash", "pool_key"]
@@ -122,12 +122,16 @@ def upsert_runs(con: duckdb.DuckDBPyConnection, runs: list[RunRecord], metrics: 
 def upsert_domain(db: Path, meta: dict, wait_s: float = DEFAULT_WAIT_S) -> None:
     """Mirror a domain's meta.json into the `domains` table (the directory is the truth)."""
     with transaction(db, wait_s) as con:
-        con.execute(
-            "INSERT OR REPLACE INTO domains (name, tokenizer, tokenizer_hash, n_docs, n_tokens, n_bytes,"
-            " n_val_docs, n_val_tokens, content_hash, sources) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [meta["name"], json.dumps(meta["tokenizer"], sort_keys=True), meta["tokenizer"].get("hash"),
-             meta["n_docs"], meta["n_tokens"], meta["n_bytes"], meta["n_val_docs"], meta["n_val_tokens"],
-             meta["content_hash"], json.dumps(meta["sources"])])
+        _upsert_domain(con, meta)
+
+
+def _upsert_domain(con: duckdb.DuckDBPyConnection, meta: dict) -> None:
+    con.execute(
+        "INSERT OR REPLACE INTO domains (name, tokenizer, tokenizer_hash, n_docs, n_tokens, n_bytes,"
+        " n_val_docs, n_val_tokens, content_hash, sources) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [meta["name"], json.dumps(meta["tokenizer"], sort_keys=True), meta["tokenizer"].get("hash"),
+         meta["n_docs"], meta["n_tokens"], meta["n_bytes"], meta["n_val_docs"], meta["n_val_tokens"],
+         meta["content_hash"], json.dumps(meta["sources"])])
 
 
 def remove_domain(db: Path, name: str, wait_s: float = DEFAULT_WAIT_S) -> None:
@@ -160,3 +164,31 @@ def requeue_running(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT_S) ->
     """Runs left `running` by a driver that stopped (Ctrl-C) go back to `queued`."""
     with transaction(db, wait_s) as con:
         con.execute("UPDATE runs SET status = 'queued' WHERE search_id = ? AND status = 'running'", [search_id])
+
+
+def write_clustering(db: Path, clustering: ClusteringRecord, domains: Iterable[dict] = (),
+                     retired: Iterable[str] = (), wait_s: float = DEFAULT_WAIT_S) -> None:
+    """Replace clustering `clustering.name`: its row, its clusters, the rows of its
+    `domains` (meta dicts) and the removal of `retired` domain rows, in one transaction."""
+    with transaction(db, wait_s) as con:
+        for name in retired:
+            con.execute("DELETE FROM domains WHERE name = ?", [name])
+        for meta in domains:
+            _upsert_domain(con, meta)
+        con.execute("DELETE FROM clusters WHERE clustering = ?", [clustering.name])
+        con.execute("DELETE FROM clusterings WHERE name = ?", [clustering.name])
+        con.execute("INSERT INTO clusterings (name, embedder, n_docs, n_sample, config, sources)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [clustering.name, clustering.embedder, clustering.n_docs, clustering.n_sample,
+                     json.dumps(clustering.config, sort_keys=True), json.dumps(clustering.sources)])
+        for c in clustering.clusters:
+            con.execute("INSERT INTO clusters (clustering, cluster, domain, n_docs, n_tokens, centroid_norm,"
+                        " top_terms, parents) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [clustering.name, c.cluster, c.domain, c.n_docs, c.n_tokens, c.centroid_norm,
+                         list(c.top_terms), [int(p) for p in c.parents]])
+
+
+def remove_clustering(db: Path, name: str, wait_s: float = DEFAULT_WAIT_S) -> None:
+    with transaction(db, wait_s) as con:
+        con.execute("DELETE FROM clusters WHERE clustering = ?", [name])
+        con.execute("DELETE FROM clusterings WHERE name = ?", [name])

@@ -83,7 +83,7 @@ def three_domains(tmp_path_factory):
     (["search", "start", "--option", "depth=3", "--tokens", "16k"], "has no option depth"),
     (["search", "start", "--option", "top_k=2.7", "--tokens", "16k"], "regmix.top_k expects int, got '2.7'"),
     (["search", "start", "--target", "physics", "--tokens", "16k"], "unknown target physics"),
-    (["search", "start", "--domains", "web,nope", "--tokens", "16k"], "unknown domain(s): nope"),
+    (["search", "start", "--domains", "web,nope", "--tokens", "16k"], "unknown domain 'nope'"),
     (["search", "start", "--tokens", "10M"], "more than --max-epochs 4 times"),
     (["search", "start", "--tokens", "10M", "--backend", "mixing_law"], "more than --max-epochs 4 times"),
     (["search", "start", "--tokens", "16k", "--backend", "mixing_law", "--option", "prior=web=0.5,nope=0.5"],
