@@ -58,12 +58,42 @@ def user_message(exc: MixerError) -> str:
     return _FLAG_NAMES.sub(lambda m: FLAGS[m.group(1)], str(exc))
 
 
+# Help placeholders as command-line tools write them (`--runs INTEGER`, `-o FILE`, a flag
+# with none, `SEARCH` and `[SEARCH]` for arguments) instead of typer's `<int>` and `{search}`.
+_METAVARS = {"output": "FILE", "workspace": "DIR", "option": "KEY=VALUE", "mixtures": "FILE"}
+
+
+def _conventional_help(command) -> None:
+    from typer.core import TyperArgument, TyperOption
+
+    for param in getattr(command, "params", []):
+        if isinstance(param, TyperOption):
+            if param.is_flag:
+                param.metavar = ""
+            elif param.metavar is None:
+                bare = param.bare_type().removeprefix("list[").removesuffix("]")
+                name = _METAVARS.get(param.name) or {"int": "INTEGER", "float": "FLOAT", "Path": "PATH",
+                                                     "bool": "BOOLEAN"}.get(bare, "TEXT")
+                param.metavar = name + ("..." if param.multiple else "")
+        elif isinstance(param, TyperArgument):
+            param.metavar = param.name.upper()
+            text = param.metavar + ("..." if param.nargs != 1 else "")
+            param._usage_display_name = (lambda text=text, required=param.required:
+                                         text if required else f"[{text}]")
+            param._rich_display_name = lambda text=text: text
+            param.display_type = param.display_type_rich = lambda ctx: None   # the name says it
+    for sub in getattr(command, "commands", {}).values():
+        _conventional_help(sub)
+
+
 class MixerApp(typer.Typer):
     """A Typer app that turns `MixerError` into one line and exit code 2."""
 
     def __call__(self, *args, **kwargs):
         try:
-            return super().__call__(*args, **kwargs)
+            command = typer.main.get_command(self)
+            _conventional_help(command)
+            return command(*args, **kwargs)
         except MixerError as exc:
             if OPTIONS.debug:
                 raise
@@ -72,14 +102,14 @@ class MixerApp(typer.Typer):
 
 
 def _app(help_text: str) -> typer.Typer:
-    return MixerApp(help=help_text, no_args_is_help=True, pretty_exceptions_enable=False,
+    return MixerApp(help=help_text, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                     add_completion=False)
 
 
 app = _app("Data-mixture optimisation for language-model pretraining.")
 runs_app = _app("Runs: list them, import past experiments.")
 app.add_typer(runs_app, name="runs")
-corpus_app = _app("Domains: ingest text into tokenised domains, list, show, remove.")
+corpus_app = _app("Domains: ingest text into tokenised domains, cluster an unlabeled corpus, list, show, remove.")
 app.add_typer(corpus_app, name="corpus")
 proxy_app = _app("Proxy models: list presets, train one.")
 app.add_typer(proxy_app, name="proxy")
@@ -142,7 +172,11 @@ def sql(
     wait: float = typer.Option(store.DEFAULT_WAIT_S, "--wait", help="Seconds to wait for a locked database."),
 ) -> None:
     """Query the store with SQL (read-only): tables domains, searches, runs, metrics, proposals,
-    recommendations and the view run_summary."""
+    recommendations, clusterings, clusters and the view run_summary."""
+    from mixer.outputs import check_output
+
+    if output:
+        check_output(output, (".parquet", ".csv", ".json"))
     write_frame(store.run_sql(OPTIONS.open().db_path, statement, wait_s=wait), fmt, output)
 
 
@@ -205,6 +239,7 @@ def corpus_add(
     tokenizer: Optional[Path] = TOKENIZER,
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Share of documents held out for validation [default: 0.01; at least 64 documents when the domain has 256 or more]."),
     replace: bool = typer.Option(False, "--replace", help="Overwrite an existing domain of this name."),
+    force: bool = typer.Option(False, "--force", help="With --replace: even if searches mixed the domain."),
 ) -> None:
     """Tokenise documents into a domain of the workspace."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
@@ -225,7 +260,7 @@ def corpus_add(
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                   TransferSpeedColumn(), console=console, transient=True) as bar:
         task = bar.add_task(f"ingesting {name}", total=source_bytes(request.sources) or None)
-        meta = add_domain(ws, request, progress=lambda n: bar.advance(task, n))
+        meta = add_domain(ws, request, progress=lambda n: bar.advance(task, n), force=force)
     skipped = f", {meta.bad_lines} bad lines skipped" if meta.bad_lines else ""
     console.print(f"domain '{name}': {meta.n_docs} documents, {meta.n_tokens:,} tokens "
                   f"(+{meta.n_val_docs} held out, {meta.n_val_tokens:,} tokens){skipped}")
@@ -252,11 +287,12 @@ def corpus_show(name: str = typer.Argument(..., help="Domain name."),
 
 
 @corpus_app.command("remove")
-def corpus_remove(name: str = typer.Argument(..., help="Domain name.")) -> None:
+def corpus_remove(name: str = typer.Argument(..., help="Domain name."),
+                  force: bool = typer.Option(False, "--force", help="Remove it even if searches mixed it.")) -> None:
     """Delete a domain's files and its row in the store."""
     from search.domains import remove_domain
 
-    remove_domain(OPTIONS.open(), name)
+    remove_domain(OPTIONS.open(), name, force)
     console.print(f"removed domain '{name}'")
 
 
@@ -265,7 +301,7 @@ def corpus_cluster(
     name: str = typer.Argument(..., help="Clustering name; its domains become NAME-00, NAME-01, ... (largest first)."),
     sources: list[Path] = typer.Argument(..., help="JSONL/Parquet/text files or directories (.gz/.zst too)."),
     clusters: Optional[int] = typer.Option(None, "--clusters", help="Final clusters, one domain each [default: 16]."),
-    initial_clusters: Optional[int] = typer.Option(None, "--initial-clusters", help="k-means clusters before pruning and merging [default: 256]."),
+    initial_clusters: Optional[int] = typer.Option(None, "--initial-clusters", help="k-means clusters before pruning and merging, at most what the sample fills (4 x --min-cluster-docs each) [default: 8 x --clusters]."),
     embedder: str = typer.Option("lsa", "--embedder", help="lsa, proxy, sentence-transformers:PATH (a local model directory) or file:PATH (.npy/.parquet, one row per document in source order)."),
     min_cluster_docs: Optional[int] = typer.Option(None, "--min-cluster-docs", help="Prune initial clusters with fewer sample documents [default: 8]."),
     sample: Optional[int] = typer.Option(None, "--sample", help="Documents the clustering is fitted on; the rest are assigned in batches [default: 50000]."),
@@ -274,8 +310,9 @@ def corpus_cluster(
     split_on_blank_lines: bool = SPLIT_ON_BLANK_LINES,
     skip_bad_lines: bool = SKIP_BAD_LINES,
     tokenizer: Optional[Path] = TOKENIZER,
-    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Share of each cluster's documents held out [default: 0.01]."),
+    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Share of each cluster's documents held out [default: 0.01; at least 64 documents when a cluster has 256 or more]."),
     replace: bool = typer.Option(False, "--replace", help="Redo an existing clustering of this name (its old domains go)."),
+    force: bool = typer.Option(False, "--force", help="With --replace: even if searches mixed the old domains."),
 ) -> None:
     """Cluster one unlabeled corpus into domains, as CLIMB does: embed, k-means, prune, merge."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -298,11 +335,16 @@ def corpus_cluster(
                   TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("reading", total=None)
         result = cluster_domains(ws, request, lambda phase, done, total: bar.update(
-            task, description=phase, completed=done, total=total))
+            task, description=phase, completed=done, total=total), force=force)
     rec = result.record
+    skipped = f", {result.bad_lines} bad lines skipped" if result.bad_lines else ""
     console.print(f"clustering '{name}': {rec.n_docs:,} documents -> {len(rec.clusters)} domains "
                   f"({rec.clusters[0].domain} ... {rec.clusters[-1].domain}), embedder {rec.embedder}, "
-                  f"fitted on {rec.n_sample:,}")
+                  f"fitted on {rec.n_sample:,}{skipped}")
+    used, asked = rec.config["initial_clusters_used"], rec.config["initial_clusters"]
+    if used < asked:
+        console.print(f"{used} initial clusters, not {asked}: a sample of {rec.n_sample:,} fills {used} with "
+                      f"{4 * rec.config['min_cluster_docs']} documents each")
     if result.retired:
         console.print(f"removed the old clustering's domains: {', '.join(result.retired)}")
     console.print(f"next: `mixer corpus clusters {name}`, `mixer plot --clusters {name} -o {name}.png`, "
@@ -392,8 +434,20 @@ def _run_with_progress(run, budget: int, label: str, done: int = 0, search: str 
         try:
             return run(update)
         except KeyboardInterrupt:
-            console.print(f"interrupted: finished runs are stored; continue with `mixer search resume {search}`")
+            if _search_exists(search):
+                console.print(f"interrupted: finished runs are stored; continue with `mixer search resume {search}`")
+            else:
+                console.print(f"interrupted before search '{search}' was created: nothing to resume "
+                              "(domains already built are kept)")
             raise typer.Exit(130)
+
+
+def _search_exists(name: str) -> bool:
+    try:
+        store.get_search(OPTIONS.open().db_path, name)
+        return True
+    except MixerError:
+        return False
 
 
 def _render_recommendation(name: str, rec, target: str) -> None:
@@ -427,7 +481,7 @@ def _check_search_flags(evaluator: str, table: str | None, fidelities: str | Non
 def search_start(
     name: Optional[str] = typer.Option(None, "--name", help="Search name (default: BACKEND-N)."),
     backend: str = typer.Option("regmix", "--backend", help="random, regmix, bayesopt or mixing_law."),
-    option: list[str] = typer.Option([], "--option", help="Backend option KEY=VALUE (repeat)."),
+    option: list[str] = typer.Option([], "--option", help="Backend option KEY=VALUE (repeat; `mixer search backends` lists them)."),
     evaluator: str = typer.Option("proxy", "--evaluator", help="proxy (train on Ray) or table (imported runs)."),
     table: Optional[str] = typer.Option(None, "--table", help="Imported search answering the table evaluator."),
     target: Optional[str] = typer.Option(None, "--target", help="avg, a domain/metric name, or weights a=0.7,b=0.3 [default: avg]."),
@@ -553,6 +607,14 @@ def search_list(fmt: str = typer.Option("table", "--format", "-f", help="table, 
     write_frame(store.list_searches(OPTIONS.open().db_path), fmt, None)
 
 
+@search_app.command("backends")
+def search_backends(fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json.")) -> None:
+    """Each backend's `--option KEY=VALUE` keys with their types and defaults."""
+    from search.backends import option_table
+
+    write_frame(option_table(), fmt, None)
+
+
 @search_app.command("status")
 def search_status(search: Optional[str] = typer.Argument(None, help="Search name or id (default: the latest).")
                   ) -> None:
@@ -583,7 +645,7 @@ def best(search: Optional[str] = typer.Argument(None, help="Search name or id (d
 
 @app.command()
 def predict(
-    search: str = typer.Argument(..., help="Search name or id (imported runs too)."),
+    search: Optional[str] = typer.Argument(None, help="Search name or id, imported runs too (default: the latest)."),
     mixtures: Path = typer.Option(..., "--mixtures", help="CSV: one column per domain, one mixture per row."),
     weight_prefix: str = typer.Option("", "--weight-prefix", help="Weight columns start with this (stripped)."),
     id_column: Optional[str] = typer.Option(None, "--id-column", help="A column kept as the row's id."),
@@ -595,7 +657,7 @@ def predict(
 
     ws = OPTIONS.open()
     request = views.PredictRequest(mixtures, weight_prefix, id_column, backend)
-    record = store.get_search(ws.db_path, search)
+    record = views.latest(ws, search)
     write_frame(views.predict(ws, record, request), fmt, None)
     warning = views.predict_warning(ws, record, backend)
     if warning:
@@ -615,12 +677,16 @@ def export(
     """The recommended mixture in a training framework's format."""
     from search import views
 
+    from mixer.outputs import check_output, write_atomically
+
+    if output:
+        check_output(output)
     ws = OPTIONS.open()
     record = views.resolve(ws, search)
     text = (views.export_schedule(ws, record, fmt) if schedule
             else views.export(ws, record, fmt, path_template, _count(token_budget)))
     if output:
-        output.write_text(text)
+        write_atomically(output, lambda tmp: tmp.write_text(text))
         console.print(f"wrote {output}")
     else:
         sys.stdout.write(text)
@@ -674,8 +740,10 @@ def plot(
     clusters: Optional[str] = typer.Option(None, "--clusters", help="Plot clustering NAME instead: its sample in 2-D by cluster."),
 ) -> None:
     """Best-so-far against runs, the recommended weights, predicted against observed."""
+    from mixer.outputs import check_output
     from search import views
 
+    check_output(output, (".png", ".pdf", ".svg"))
     ws = OPTIONS.open()
     if clusters is not None:
         if search is not None or transfer:

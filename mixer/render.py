@@ -16,6 +16,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from mixer.errors import MixerError
+from mixer.outputs import check_output, write_atomically
 
 console = Console(soft_wrap=True)
 
@@ -112,13 +113,12 @@ def _json_cells(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write_file(frame: pd.DataFrame, output: Path) -> None:
+    check_output(output, (".parquet", ".csv", ".json"))
     suffix = output.suffix.lower()
-    if suffix not in (".parquet", ".csv", ".json"):
-        raise MixerError(f"--output {output}: unknown file type (use .parquet, .csv or .json)")
     if suffix == ".parquet":
-        frame.to_parquet(output, index=False)
+        write_atomically(output, lambda tmp: frame.to_parquet(tmp, index=False))
     elif suffix == ".csv":
-        _json_cells(frame).to_csv(output, index=False)
+        write_atomically(output, lambda tmp: _json_cells(frame).to_csv(tmp, index=False))
     else:
-        output.write_text(frame.to_json(orient="records", indent=2, default_handler=str, date_format="iso"))
-    print(f"wrote {len(frame)} rows to {output}")
+        text = frame.to_json(orient="records", indent=2, default_handler=str, date_format="iso")
+        write_atomically(output, lambda tmp: tmp.write_text(text))

@@ -99,7 +99,11 @@ def _read_jsonl(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[str
                                      "(choose it with --text-field)")
                 text = record[opts.text_field]
                 if not isinstance(text, str):
-                    raise MixerError(f"{path}:{number}: field '{opts.text_field}' is not a string")
+                    if opts.skip_bad_lines:
+                        stats.bad_lines += 1
+                        continue
+                    raise MixerError(f"{path}:{number}: field '{opts.text_field}' is not a string; "
+                                     "use --skip-bad-lines to skip such lines")
                 yield text
         except UnicodeDecodeError as exc:
             raise MixerError(f"{path} is not UTF-8 text ({exc.reason})") from None

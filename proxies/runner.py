@@ -34,7 +34,7 @@ from pathlib import Path
 from mixer.domain import META, TRAIN_OFFSETS, TRAIN_TOKENS, VAL_OFFSETS, VAL_TOKENS, Domain, DomainMeta
 from mixer.errors import MixerError
 from mixer.mixture import Mixture, Schedule
-from proxies.train import ProxyResult, TrainConfig
+from proxies.config import ProxyResult, TrainConfig
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _DOMAIN_FILES = (META, TRAIN_TOKENS, TRAIN_OFFSETS, VAL_TOKENS, VAL_OFFSETS)

@@ -21,7 +21,7 @@ import pandas as pd
 from mixer.domain import list_domains
 from mixer.mixture import Mixture
 from mixer.workspace import Workspace
-from proxies.train import TrainConfig
+from proxies.config import TrainConfig
 from search import driver
 from search.backends import Recommendation
 from search.compare import SeedStats, Verdict, verdict

@@ -10,30 +10,38 @@ import pandas as pd
 
 from mixer.builtin import BUILTINS
 from mixer.clustering import ClusteringResult, ClusterRequest, cluster_corpus
-from mixer.clustering.build import PROJECTION, Progress
+from mixer.clustering.build import PROJECTION, Progress, replaced_domains
 from mixer.corpus import AddRequest, add_corpus, remove_corpus, workspace_tokenizer
 from mixer.domain import DomainMeta, list_domains
 from mixer.errors import MixerError
 from mixer.names import check_name
 from mixer.workspace import Workspace
-from store import clustering_names, domain_names, get_clustering, upsert_domain, write_clustering
+from store import clustering_names, domain_names, searches_using_domain, get_clustering, upsert_domain, write_clustering
 from store import remove_domain as remove_domain_row
 
 
-def add_domain(ws: Workspace, request: AddRequest, progress: Callable[[int], None] | None = None) -> DomainMeta:
-    """Ingest a domain (atomically) and record it in the store."""
+def add_domain(ws: Workspace, request: AddRequest, progress: Callable[[int], None] | None = None,
+               force: bool = False) -> DomainMeta:
+    """Ingest a domain (atomically) and record it in the store; replacing one that
+    searches mixed needs `force`."""
     sync_domain_rows(ws)
+    if request.ingest.replace and ws.domain_dir(request.name).exists():
+        refuse_if_mixed(ws, [request.name], force, "replace it")
     meta = add_corpus(ws, request, progress=progress)
     upsert_domain(ws.db_path, vars(meta))
     return meta
 
 
 def cluster_domains(ws: Workspace, request: ClusterRequest,
-                    progress: Progress = lambda phase, done, total: None) -> ClusteringResult:
+                    progress: Progress = lambda phase, done, total: None, force: bool = False) -> ClusteringResult:
     """Cluster an unlabeled corpus into domains (mixer.clustering) and record the domains
-    and the clustering in the store, in one transaction after the files are in place."""
+    and the clustering in the store, in one transaction after the files are in place.
+    Redoing a clustering whose domains searches mixed needs `force`: their runs would
+    name domains that then hold other documents."""
     sync_domain_rows(ws)
     previous = get_clustering(ws.db_path, request.name) if ws.db_path.exists() else None
+    refuse_if_mixed(ws, replaced_domains(ws, request, previous), force, "redo clustering "
+                    f"'{request.name}'")
     tokenizer = workspace_tokenizer(ws, request.tokenizer)
     result = cluster_corpus(ws, request, tokenizer, previous, progress)
     write_clustering(ws.db_path, result.record, [vars(m) for m in result.metas], result.retired)
@@ -79,10 +87,23 @@ def sync_domain_rows(ws: Workspace) -> None:
         remove_domain_row(ws.db_path, name)
 
 
-def remove_domain(ws: Workspace, name: str) -> None:
-    """Delete a domain's files and its row."""
+def remove_domain(ws: Workspace, name: str, force: bool = False) -> None:
+    """Delete a domain's files and its row; a domain that searches mixed needs `force`
+    (their runs stay, but predicting from them or resuming them needs the domain)."""
+    refuse_if_mixed(ws, [check_name(name, "domain")], force, "remove it")
     remove_corpus(ws, name)
     remove_domain_row(ws.db_path, name)
+
+
+def refuse_if_mixed(ws: Workspace, names: list[str], force: bool, action: str) -> None:
+    """Unless `force`, refuse to change domains that searches mixed, naming them."""
+    if force or not names or not ws.db_path.exists():
+        return
+    for name in names:
+        users = searches_using_domain(ws.db_path, name)
+        if users:
+            shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
+            raise MixerError(f"domain '{name}' is mixed by search(es) {shown}; use --force to {action} anyway")
 
 
 def ensure_builtin_domains(ws: Workspace, max_bytes: int, names: Iterable[str] = BUILTINS) -> list[str]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
-from proxies.train import CurvePoint, ProxyResult
+from proxies.config import CurvePoint, ProxyResult
 from store import RunRecord
 
 

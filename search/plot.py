@@ -3,12 +3,13 @@ observed (out-of-fold predictions of the search's model)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mixer.errors import MixerError
+from mixer.outputs import check_output, write_atomically
 
 
 def _pyplot(path: Path):
@@ -17,9 +18,15 @@ def _pyplot(path: Path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if path.suffix.lower() not in (".png", ".pdf", ".svg"):
-        raise MixerError(f"-o {path}: use a .png, .pdf or .svg file name")
+    check_output(path, (".png", ".pdf", ".svg"))
     return plt
+
+
+def _save(fig, path: Path) -> None:
+    plt = _pyplot(path)
+    fig.tight_layout()
+    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=120))
+    plt.close(fig)
 
 
 def plot_online(path: Path, name: str, weights: pd.DataFrame, losses: pd.DataFrame, end_tokens: float) -> None:
@@ -39,38 +46,100 @@ def plot_online(path: Path, name: str, weights: pd.DataFrame, losses: pd.DataFra
     axes[1].set(xlabel="tokens", ylabel="held-out loss", title="losses the controller saw")
     if len(losses):
         axes[1].legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
-def plot_search(path: Path, name: str, targets: list[float], maximize: bool, recommended: dict[str, float] | None,
-                observed: np.ndarray, predicted: np.ndarray | None, interaction: pd.DataFrame | None = None) -> None:
-    """`interaction`: a mixing law's t (column `law`, then one column per domain), drawn as
-    a heat map in a fourth panel as olmix does."""
+@dataclass
+class SearchPlot:
+    """What `mixer plot SEARCH` draws.
+
+    runs: one row per finished run in the order proposed: `value` (the target), `fidelity`,
+    `label` ('' for the search's own runs; 'validation', 'uniform/0', ... for the others).
+    observed, predicted [n]: the target-fidelity runs and their out-of-fold predictions
+    (None: no model to show, `why_no_fit` says why)."""
+
+    name: str
+    target_label: str
+    maximize: bool
+    runs: pd.DataFrame
+    target_fidelity: str | None
+    recommended: dict[str, float] | None
+    observed: np.ndarray
+    predicted: np.ndarray | None
+    why_no_fit: str = ""
+    rec_predicted: float | None = None
+    rec_std: float | None = None
+    rec_observed: float | None = None         # the recommendation's validation run, when it has one
+    interaction: pd.DataFrame | None = None   # a mixing law's t: column `law`, then one per domain
+
+
+def plot_search(path: Path, view: SearchPlot) -> None:
+    """Panels: every run (best so far at the target fidelity; other fidelities and the
+    labelled extra runs marked apart), the recommended weights, predicted against observed
+    with the recommendation's error bar, and a mixing law's interaction matrix."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _pyplot(path)
-    panels = 3 if interaction is None else 4
+    panels = 3 if view.interaction is None else 4
     fig, axes = plt.subplots(1, panels, figsize=(5.4 * panels, 4.5))
-    values = np.asarray(targets, dtype=float)
-    best = np.maximum.accumulate(values) if maximize else np.minimum.accumulate(values)
-    axes[0].plot(np.arange(1, len(values) + 1), values, ".", alpha=0.4, label="run")
-    axes[0].plot(np.arange(1, len(values) + 1), best, "-", label="best so far")
-    axes[0].set(xlabel="runs", ylabel="target", title=f"{name}: best so far")
-    axes[0].legend()
-    if recommended:
-        names = sorted(recommended, key=recommended.get, reverse=True)
-        axes[1].barh(names[::-1], [recommended[n] for n in names[::-1]])
+    _runs_panel(axes[0], view)
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    if view.recommended:
+        names = sorted(view.recommended, key=view.recommended.get, reverse=True)
+        axes[1].barh(names[::-1], [view.recommended[n] for n in names[::-1]])
         axes[1].set(xlabel="weight", title="recommended mixture")
-    if predicted is not None and len(predicted):
-        axes[2].plot(observed, predicted, "o", alpha=0.6)
-        lo, hi = float(min(observed.min(), predicted.min())), float(max(observed.max(), predicted.max()))
-        axes[2].plot([lo, hi], [lo, hi], "k--", lw=1)
-        axes[2].set(xlabel="observed", ylabel="predicted (out of fold)", title="model fit")
-    if interaction is not None:
-        _heat_map(fig, axes[3], interaction)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    else:
+        _empty(axes[1], "recommended mixture", "no recommendation yet")
+    _fit_panel(axes[2], view)
+    if view.interaction is not None:
+        _heat_map(fig, axes[3], view.interaction)
+    _save(fig, path)
+
+
+def _runs_panel(axis, view: SearchPlot) -> None:
+    runs = view.runs.reset_index(drop=True)
+    x = np.arange(1, len(runs) + 1)
+    own = (runs.label == "").to_numpy()
+    at_target = own & (runs.fidelity.fillna("") == (view.target_fidelity or "")).to_numpy()
+    others = sorted(set(runs.fidelity[own & ~at_target].fillna("")))
+    for fidelity in others:
+        mine = own & (runs.fidelity.fillna("") == fidelity).to_numpy()
+        axis.plot(x[mine], runs.value[mine], "s", alpha=0.5, label=f"run at {fidelity or 'no fidelity'}")
+    target_name = f"run at {view.target_fidelity}" if others else "run"
+    axis.plot(x[at_target], runs.value[at_target], "o", alpha=0.5, label=target_name)
+    values = runs.value[at_target].to_numpy(dtype=float)
+    if len(values):
+        best = np.maximum.accumulate(values) if view.maximize else np.minimum.accumulate(values)
+        axis.step(x[at_target], best, where="post", label="best so far")
+    for label, group in runs[~own].groupby(runs.label[~own].str.split("/").str[0], sort=False):
+        axis.plot(x[group.index], group.value, "D", label=label)
+    axis.set(xlabel="run (in the order proposed)", ylabel=view.target_label, title=f"{view.name}: runs")
+    axis.legend(fontsize="small")
+
+
+def _fit_panel(axis, view: SearchPlot) -> None:
+    if view.predicted is None or not len(view.predicted):
+        _empty(axis, "model fit", view.why_no_fit or "no model fitted")
+        return
+    axis.plot(view.observed, view.predicted, "o", alpha=0.6, label="run (out of fold)")
+    values = np.concatenate([view.observed, view.predicted])
+    if view.rec_predicted is not None:
+        if view.rec_observed is not None:
+            axis.errorbar(view.rec_observed, view.rec_predicted, yerr=view.rec_std or 0, fmt="*", ms=12, capsize=4,
+                          color="C3", label="recommendation (validation run)")
+            values = np.append(values, [view.rec_observed, view.rec_predicted])
+        else:
+            axis.axhspan(view.rec_predicted - (view.rec_std or 0), view.rec_predicted + (view.rec_std or 0),
+                         color="C3", alpha=0.2, label="recommendation: predicted ± std (not run)")
+    lo, hi = float(values.min()), float(values.max())
+    axis.plot([lo, hi], [lo, hi], "k--", lw=1)
+    axis.set(xlabel=f"observed {view.target_label}", ylabel="predicted", title="model fit")
+    axis.legend(fontsize="small")
+
+
+def _empty(axis, title: str, why: str) -> None:
+    axis.set(title=title, xticks=[], yticks=[])
+    axis.text(0.5, 0.5, why, ha="center", va="center", wrap=True, transform=axis.transAxes, color="0.4")
 
 
 def _heat_map(fig, axis, interaction: pd.DataFrame) -> None:
@@ -94,9 +163,7 @@ def plot_transfer(path: Path, report) -> None:
     axis.set(xlabel=f"{report.small} (mean over seeds)", ylabel=f"{report.large} (mean over seeds)",
              title=f"{report.search}: Spearman {report.spearman:.2f}")
     axis.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_clusters(path: Path, name: str, points: pd.DataFrame, clusters: pd.DataFrame) -> None:
@@ -114,6 +181,4 @@ def plot_clusters(path: Path, name: str, points: pd.DataFrame, clusters: pd.Data
     axis.set(xlabel="principal component 1", ylabel="principal component 2",
              title=f"clustering '{name}': {len(points):,} sample documents in 2-D")
     axis.legend(fontsize="small", markerscale=3, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)

@@ -26,7 +26,7 @@ from mixer.config import build, to_data
 from mixer.errors import MixerError
 from mixer.names import check_name
 from proxies.runner import RunnerConfig
-from proxies.train import TrainConfig
+from proxies.config import TrainConfig
 from search.fidelity import proxy_label, split_proxy_label
 from search.targets import Target
 

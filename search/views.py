@@ -14,7 +14,6 @@ from mixer.errors import MixerError
 from mixer.export import ExportContext, export_mixture
 from mixer.mixture import Mixture
 from mixer.workspace import Workspace
-from search.driver import SearchSession
 from search.lease import driver_state
 from search.spec import SearchSpec
 from store import get_search, latest_recommendation, list_searches, run_metrics, search_runs
@@ -188,6 +187,8 @@ def _budget_progress(ws: Workspace, search: SearchRecord, runs: pd.DataFrame) ->
     own = runs[runs.run_id.str.fullmatch(rf"{re.escape(search.name)}/\d{{4}}")]
     out = {"budget": f"{int((own.status == 'done').sum())} of {spec.budget.runs} runs done"}
     if spec.budget.max_cost is not None and search.backend != "import":
+        from search.driver import SearchSession   # imports the backends (torch): only when a cost is asked
+
         costs = SearchSession(ws, search).costs()
         spent = sum(costs.get(None if pd.isna(f) else f, 1.0) for f in own.fidelity)
         out["cost"] = f"{spent:.4g} of --max-cost {spec.budget.max_cost:g} spent"
@@ -220,6 +221,7 @@ def _model_of(ws: Workspace, search: SearchRecord, backend_name: str | None):
     """(backend, history, target) of a search: its own session, or for imported runs a
     fresh backend over them (one fidelity; the import's --target)."""
     from search.backends import make_backend
+    from search.driver import SearchSession
     from search.fidelity import Fidelities
     from search.history import History
     from search.space import SearchSpace
@@ -311,8 +313,7 @@ def interaction(rec: dict) -> pd.DataFrame | None:
 
 
 def plot(ws: Workspace, search: SearchRecord, out: Path) -> None:
-    from search.backends.regmix import RegMixConfig, fit_checked
-    from search.plot import plot_online, plot_search
+    from search.plot import SearchPlot, plot_online, plot_search
 
     if search.evaluator == "online":
         run_id = recommendation(ws, search)["evidence"]["run"]
@@ -323,21 +324,60 @@ def plot(ws: Workspace, search: SearchRecord, out: Path) -> None:
         return
 
     rec = latest_recommendation(ws.db_path, search.id)
+    runs = search_runs(ws.db_path, search.id)
+    done = runs[(runs.status == "done") & runs.target_value.notna()]
+    if done.empty:
+        raise MixerError(f"search '{search.name}' has no finished runs to plot")
+    X, y, predicted, why, target_fidelity = _fit_view(ws, search, done)
+    own = done.run_id.str.fullmatch(rf"{re.escape(search.name)}/\d{{4}}") | (search.backend == "import")
+    order = done                                  # as proposed (the store orders runs by creation)
+    points = pd.DataFrame({
+        "value": order.target_value.astype(float).to_numpy(),
+        "fidelity": order.fidelity.to_numpy(),
+        "label": np.where(own[order.index], "", order.run_id.str.removeprefix(f"{search.name}/"))})
+    observed = None
+    if rec and rec.get("validation_run_id"):
+        validation = done[done.run_id == rec["validation_run_id"]]
+        observed = float(validation.target_value.iloc[0]) if len(validation) else None
+    plot_search(out, SearchPlot(
+        name=search.name, target_label=target_label(search), maximize=search.direction == "maximize",
+        runs=points, target_fidelity=target_fidelity, recommended=rec["mixture"] if rec else None,
+        observed=y, predicted=predicted, why_no_fit=why,
+        rec_predicted=rec.get("predicted") if rec else None, rec_std=rec.get("predicted_std") if rec else None,
+        rec_observed=observed, interaction=interaction(rec) if rec else None))
+
+
+def _fit_view(ws: Workspace, search: SearchRecord, done: pd.DataFrame):
+    """(X, y, out-of-fold predictions or None, why not, target fidelity) of the runs the
+    search's model learns from: its own runs at its target fidelity (all runs of an import)."""
+    from search.backends.regmix import RegMixConfig, fit_checked
+
     if search.backend == "import":
-        runs = search_runs(ws.db_path, search.id)
-        done = runs[(runs.status == "done") & runs.target_value.notna()]
-        X = np.array([[m.get(d, 0.0) for d in sorted({d for m in done.mixture for d in m})] for m in done.mixture])
-        y, predicted = done.target_value.to_numpy(dtype=float), None
-    else:  # the search's own runs at its target fidelity, and its own model's out-of-fold predictions
+        domains = sorted({d for m in done.mixture for d in m})
+        X = np.array([[m.get(d, 0.0) for d in domains] for m in done.mixture])
+        y, predicted, fidelity = done.target_value.to_numpy(dtype=float), None, None
+    else:
+        from search.driver import SearchSession
+
         session = SearchSession(ws, search)
-        history = session.history().at_fidelity(session.context.space.target_fidelity)
+        fidelity = session.context.space.target_fidelity
+        history = session.history().at_fidelity(fidelity)
         X, y = history.X, session.target.value_of(history.y)
         own_model = getattr(session.backend, "out_of_fold", None)
         predicted = own_model(history) if own_model is not None and len(y) >= 3 else None
         predicted = None if predicted is None else session.target.value_of(predicted)
-    if len(y) == 0:
-        raise MixerError(f"search '{search.name}' has no finished runs to plot")
-    if predicted is None and len(y) >= 3:
+    if len(y) < 3:
+        return X, y, None, f"{len(y)} run(s) at the target fidelity: a fit needs 3", fidelity
+    if predicted is None:
         predicted = fit_checked(RegMixConfig(), X, y).out_of_fold  # regmix's default model
-    plot_search(out, search.name, list(y), search.direction == "maximize",
-                rec["mixture"] if rec else None, y, predicted, interaction(rec) if rec else None)
+    return X, y, predicted, "", fidelity
+
+
+def target_label(search: SearchRecord) -> str:
+    """The target in words for an axis: `avg held-out loss`, `web held-out loss`, a metric."""
+    target = search.target or "target"
+    if search.evaluator != "proxy":
+        return target
+    if target == "avg":
+        return "avg held-out loss"
+    return f"held-out loss ({target})" if "=" in target else f"{target} held-out loss"

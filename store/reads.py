@@ -201,3 +201,11 @@ def get_clustering(db: Path, name: str, wait_s: float = DEFAULT_WAIT_S) -> Clust
 def clustering_names(db: Path, wait_s: float = DEFAULT_WAIT_S) -> list[str]:
     with open_db(db, read_only=True, wait_s=wait_s) as con:
         return [r[0] for r in con.execute("SELECT name FROM clusterings ORDER BY name").fetchall()]
+
+
+def searches_using_domain(db: Path, name: str, wait_s: float = DEFAULT_WAIT_S) -> list[str]:
+    """Names of the searches with a run whose mixture has domain `name`, oldest first."""
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        return [r[0] for r in con.execute(
+            "SELECT s.name FROM searches s WHERE EXISTS (SELECT 1 FROM runs r WHERE r.search_id = s.id"
+            " AND list_contains(map_keys(r.mixture), ?)) ORDER BY s.created_at, s.name", [name]).fetchall()]

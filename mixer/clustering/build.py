@@ -60,6 +60,7 @@ class ClusteringResult:
     metas: list[DomainMeta]
     retired: list[str]                       # domains of the clustering this one replaced
     seconds: dict[str, float]                # read, fit (embedder + sample), cluster, assign, write
+    bad_lines: int = 0                       # skipped with --skip-bad-lines
 
 
 def domain_names(name: str, clusters: int) -> list[str]:
@@ -72,14 +73,15 @@ def cluster_corpus(ws: Workspace, req: ClusterRequest, tokenizer: Tokenizer, pre
     """Cluster the sources into domains (module docstring); the store is the caller's."""
     check_name(req.name, "clustering")
     names = domain_names(req.name, req.cluster.clusters)
-    retired = _check_names(ws, req, names, previous)
+    retired = replaced_domains(ws, req, previous)
     if not req.sources:
         raise MixerError("give the SOURCE files or directories to cluster")
     embedder = make_embedder(req.embedder, tokenizer, req.cluster.seed)
     seconds: dict[str, float] = {}
 
     clock = time.perf_counter()
-    n_docs, sample_ids, sample_texts = _sample(req, progress)
+    stats = ReadStats()
+    n_docs, sample_ids, sample_texts = _sample(req, stats, progress)
     seconds["read"] = time.perf_counter() - clock
     if n_docs == 0:
         raise MixerError("no documents found in the sources (all empty)")
@@ -109,7 +111,7 @@ def cluster_corpus(ws: Workspace, req: ClusterRequest, tokenizer: Tokenizer, pre
                              "lower --clusters or --min-cluster-docs")
 
         clock = time.perf_counter()
-        metas = _write_domains(req, names, rank, staging, tokenizer, progress)
+        metas = _write_domains(req, names, rank, staging, tokenizer, stats.bad_lines, progress)
         seconds["write"] = time.perf_counter() - clock
         sample_labels = rank[model.assign(sample_x)[0]]
         record = _record(req, embedder, model, rank, metas, n_docs, sample_texts, sample_labels)
@@ -119,30 +121,33 @@ def cluster_corpus(ws: Workspace, req: ClusterRequest, tokenizer: Tokenizer, pre
         publish_domains(staging, names, ws.domains_dir, retire=retired)
         _publish_artefacts(artefacts, ws.clusterings_dir / req.name)
     return ClusteringResult(record=record, metas=metas, retired=[r for r in retired if r not in names],
-                            seconds=seconds)
+                            seconds=seconds, bad_lines=stats.bad_lines)
 
 
-def _check_names(ws: Workspace, req: ClusterRequest, names: list[str], previous: ClusteringRecord | None
-                 ) -> list[str]:
-    """Refuse to overwrite without --replace; return the previous clustering's domains."""
+def replaced_domains(ws: Workspace, req: ClusterRequest, previous: ClusteringRecord | None) -> list[str]:
+    """The existing domains this clustering would replace or remove: the previous
+    clustering's. Refused: a previous clustering without --replace, and any other domain
+    in the way (never overwritten, --replace or not)."""
+    names = domain_names(check_name(req.name, "clustering"), req.cluster.clusters)
     old = [c.domain for c in previous.clusters] if previous else []
     if previous and not req.ingest.replace:
         raise MixerError(f"clustering '{req.name}' already exists; use --replace to redo it")
     existing = {m.name for m in list_domains(ws.domains_dir)}
     taken = [n for n in names if n in existing and n not in old]
-    if taken and not req.ingest.replace:
-        raise MixerError(f"domain '{taken[0]}' already exists; use --replace to overwrite it")
+    if taken:
+        raise MixerError(f"domain '{taken[0]}' exists and is not part of clustering '{req.name}'; remove it "
+                         f"(`mixer corpus remove {taken[0]}`) or choose another clustering name")
     return [n for n in old if n in existing]
 
 
-def _sample(req: ClusterRequest, progress: Progress) -> tuple[int, np.ndarray, list[str]]:
+def _sample(req: ClusterRequest, stats: ReadStats, progress: Progress) -> tuple[int, np.ndarray, list[str]]:
     """Pass 1: (documents, sorted ids of a uniform sample, their texts), reservoir-sampled."""
     rng = random.Random(req.cluster.seed)
     k = req.cluster.sample
     ids: list[int] = []
     texts: list[str] = []
     n = 0
-    for n, text in enumerate(read_documents(req.sources, req.read, ReadStats()), start=1):
+    for n, text in enumerate(read_documents(req.sources, req.read, stats), start=1):
         if len(ids) < k:
             ids.append(n - 1)
             texts.append(text)
@@ -219,12 +224,13 @@ def _spilled(path: Path) -> Iterator[str]:
 
 
 def _write_domains(req: ClusterRequest, names: list[str], rank: np.ndarray, staging: Path, tokenizer: Tokenizer,
-                   progress: Progress) -> list[DomainMeta]:
+                   bad_lines: int, progress: Progress) -> list[DomainMeta]:
     metas: list[DomainMeta] = [None] * len(names)  # type: ignore[list-item]
     for cluster, r in enumerate(rank):
         meta = write_domain(staging / names[r], names[r], _spilled(staging / "spill" / f"{cluster}.jsonl"),
                             tokenizer, req.ingest, None)
-        meta.sources = [str(p) for p in req.sources]
+        meta.sources = [str(Path(p).resolve()) for p in req.sources]
+        meta.bad_lines = bad_lines
         meta.write(staging / names[r])
         metas[r] = meta
         progress("writing domains", sum(m is not None for m in metas), len(names))
@@ -245,12 +251,12 @@ def _record(req: ClusterRequest, embedder: Embedder, model: ClusterModel, rank: 
             cluster=int(r), domain=meta.name, n_docs=meta.n_docs + meta.n_val_docs,
             n_tokens=meta.n_tokens + meta.n_val_tokens, centroid_norm=float(norms[cluster]),
             top_terms=terms[r], parents=parents[cluster]))
-    config = {"clusters": req.cluster.clusters, "initial_clusters": req.cluster.initial_clusters,
+    config = {"clusters": req.cluster.clusters, "initial_clusters": req.cluster.requested_initial_clusters,
               "initial_clusters_used": model.n_initial, "kept_initial_clusters": len(model.centroids),
               "min_cluster_docs": req.cluster.min_cluster_docs, "sample": req.cluster.sample,
               "seed": req.cluster.seed, "val_fraction": req.ingest.val_fraction}
     return ClusteringRecord(name=req.name, embedder=embedder.spec, n_docs=n_docs, n_sample=len(sample_labels),
-                            config=config, sources=[str(p) for p in req.sources], clusters=clusters)
+                            config=config, sources=[str(Path(p).resolve()) for p in req.sources], clusters=clusters)
 
 
 def _write_artefacts(folder: Path, req: ClusterRequest, names: list[str], doc_clusters: np.ndarray,

@@ -152,6 +152,9 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()   # no "Loading weights" bar on stderr
         except ImportError:
             raise MixerError("--embedder sentence-transformers needs the optional extra: "
                              "pip install 'mixer[embed]'") from None
@@ -242,8 +245,10 @@ def make_embedder(spec: str, tokenizer: Tokenizer, seed: int = 0) -> Embedder:
     if spec == "proxy":
         return ProxyEmbedder(tokenizer, seed=seed)
     if sep and kind in ("sentence-transformers", "file"):
-        path = Path(rest).expanduser()
-        if not rest or not path.exists():
+        if not rest.strip():
+            raise MixerError(f"--embedder {kind}:PATH needs a path after '{kind}:'")
+        path = Path(rest).expanduser().resolve()
+        if not path.exists():
             raise MixerError(f"--embedder {spec}: {path} does not exist")
         if kind == "file":
             if not path.is_file():

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from typing import Any
+
+import pandas as pd
 
 from mixer.config import build, parse_pairs, to_data
 from mixer.errors import MixerError
@@ -21,6 +25,21 @@ REGISTRY: dict[str, tuple[type, type]] = {
     "mixing_law": (MixingLawBackend, MixingLawConfig),
     "climb": (ClimbBackend, ClimbConfig),
 }
+
+
+def option_table() -> pd.DataFrame:
+    """One row per backend option: backend, option, type, default (`mixer search backends`)."""
+    from mixer.config import type_name
+
+    rows = []
+    for backend, (_, config_class) in REGISTRY.items():
+        hints = typing.get_type_hints(config_class)
+        for f in dataclasses.fields(config_class):
+            default = (f.default if f.default is not dataclasses.MISSING
+                       else f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+            rows.append({"backend": backend, "option": f.name, "type": type_name(hints[f.name]),
+                         "default": "" if default is None else str(to_data(default))})
+    return pd.DataFrame(rows, columns=["backend", "option", "type", "default"])
 
 
 def parse_options(pairs: list[str]) -> dict[str, str]:
@@ -47,5 +66,6 @@ def make_backend(name: str, options: dict[str, Any], space: SearchSpace) -> Back
     return REGISTRY[name][0](config, space)
 
 
-__all__ = ["REGISTRY", "Backend", "Proposal", "Recommendation", "backend_config", "make_backend", "parse_options",
+__all__ = ["REGISTRY", "Backend", "Proposal", "Recommendation", "backend_config", "make_backend", "option_table",
+           "parse_options",
            "typed_options"]

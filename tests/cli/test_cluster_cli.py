@@ -80,3 +80,17 @@ def test_unlabeled_corpus_to_a_climb_search_to_an_export(workspace, tmp_path):
     assert set(exported) == {"mix-00", "mix-01", "mix-02"} and sum(exported.values()) == pytest.approx(1.0)
     config = json.loads(run_sql(workspace / "mixer.duckdb", "select config from searches where name = 'c1'").config[0])
     assert config["proxy"]["domains"] == ["mix-00", "mix-01", "mix-02"]   # the pattern, expanded and stored
+
+
+def test_skip_bad_lines_skips_and_counts_them(workspace, tmp_path):
+    docs, _ = mixed_corpus(tmp_path / "mixed.jsonl")
+    with open(tmp_path / "mixed.jsonl", "a") as f:
+        f.write("{not json\n" + json.dumps({"text": 5}) + "\n" + json.dumps({"body": "x"}) + "\n")
+    refused = one_error_line(mixer_cli("corpus", "cluster", "mix", str(tmp_path / "mixed.jsonl"), *SMALL,
+                                       workspace=workspace))
+    assert "not valid JSON" in refused and "--skip-bad-lines" in refused
+    made = mixer_cli("corpus", "cluster", "mix", str(tmp_path / "mixed.jsonl"), *SMALL, "--skip-bad-lines",
+                     workspace=workspace)
+    assert made.returncode == 0 and f"{len(docs)} documents" in made.stdout and "3 bad lines skipped" in made.stdout
+    meta = json.loads((workspace / "domains" / "mix-00" / "meta.json").read_text())
+    assert meta["bad_lines"] == 3

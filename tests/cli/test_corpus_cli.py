@@ -68,3 +68,19 @@ def test_a_domain_folder_without_its_row_and_a_row_without_its_folder_are_reconc
     assert mixer_cli("corpus", "list", workspace=workspace).returncode == 0
     rows = mixer_cli("sql", "select name from domains order by name", "-f", "json", workspace=workspace)
     assert json.loads(rows.stdout) == [{"name": "orphan"}]
+
+
+def test_removing_a_domain_that_searches_mixed_needs_force_and_names_them(workspace, tmp_path):
+    from store import RunRecord, SearchRecord, create_search, write_runs
+
+    for name, alphabet in (("web", "ab c"), ("code", "{};\n")):
+        src = write_jsonl(tmp_path / f"{name}.jsonl", synthetic_documents(0, 30, alphabet))
+        assert mixer_cli("corpus", "add", name, str(src), workspace=workspace).returncode == 0
+    db = workspace / "mixer.duckdb"
+    create_search(db, SearchRecord(id="s-1", name="mine", backend="random", evaluator="proxy"))
+    write_runs(db, [RunRecord(id="mine/0000", search_id="s-1", mixture={"web": 0.3, "code": 0.7}, status="done")])
+    refused = one_error_line(mixer_cli("corpus", "remove", "web", workspace=workspace))
+    assert "domain 'web' is mixed by search(es) mine; use --force" in refused
+    assert (workspace / "domains" / "web").is_dir()
+    assert mixer_cli("corpus", "remove", "web", "--force", workspace=workspace).returncode == 0
+    assert not (workspace / "domains" / "web").exists()

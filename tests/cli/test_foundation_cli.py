@@ -2,11 +2,14 @@
 nothing; the environment variable, --debug and a lock held by another process need one)."""
 
 import json
+import os
+import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import REGMIX, hold_lock, mixer_cli, needs_regmix, one_error_line, regmix_import_args, run_mixer
+from tests.conftest import REGMIX, ROOT, hold_lock, mixer_cli, needs_regmix, one_error_line, regmix_import_args, run_mixer
 
 
 @needs_regmix
@@ -101,3 +104,88 @@ def test_the_readme_import_can_be_predicted_from_as_published(tmp_path):
     assert len(rows) == len(truth) and all(r["predicted_std"] > 0 for r in rows)
     rho = spearmanr([r["predicted"] for r in rows], truth.loc[[r["index"] for r in rows]])[0]
     assert rho > 0.9
+
+
+@pytest.mark.parametrize("args", [
+    ["plot", "-o", "nodir/x.png"], ["plot", "--clusters", "c", "-o", "nodir/x.png"],
+    ["export", "-o", "nodir/x.json"], ["sql", "select 1", "-o", "nodir/x.parquet"],
+])
+def test_an_output_into_a_missing_folder_is_one_line_before_any_work(workspace, tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    assert "folder nodir does not exist" in one_error_line(mixer_cli(*args, workspace=workspace))
+    assert not (tmp_path / "nodir").exists()
+
+
+def test_reading_commands_import_neither_torch_nor_ray(tmp_path):
+    """`search list|status`, `best`, `export`, `corpus list`, `sql`, `info`, `runs list` on a
+    workspace with a finished search: all read the store, so none may pay for torch or Ray."""
+    import subprocess
+    import sys
+    import textwrap
+
+    rng = np.random.default_rng(0)
+    X = rng.dirichlet(np.ones(3), 12)
+    pd.DataFrame(X, columns=["w_a", "w_b", "w_c"]).assign(m_loss=X @ [1.0, 2.0, 3.0]).to_csv(tmp_path / "t.csv",
+                                                                                           index=False)
+    ws = tmp_path / "ws"
+    assert mixer_cli("runs", "import", str(tmp_path / "t.csv"), "--search", "past", "--weight-prefix", "w_",
+                     "--metric-prefix", "m_", "--target", "loss", workspace=ws).returncode == 0
+    assert mixer_cli("search", "start", "--name", "s", "--evaluator", "table", "--table", "past", "--backend",
+                     "random", "--runs", "4", workspace=ws).returncode == 0
+    code = textwrap.dedent(f"""
+        import sys
+        class Refuse:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("torch", "ray"):
+                    raise ImportError(f"{{name}} imported")
+        sys.meta_path.insert(0, Refuse())
+        import cli
+        for args in (["search", "list"], ["search", "status", "s"], ["best", "s"], ["export", "s"],
+                     ["corpus", "list"], ["sql", "select count(*) from runs"], ["info"], ["runs", "list"]):
+            try:
+                cli.app(["--workspace", {str(ws)!r}, *args])
+            except SystemExit as exc:
+                assert not exc.code, (args, exc.code)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_help_uses_conventional_placeholders_and_shows_defaults():
+    text = mixer_cli("search", "start", "--help").stdout
+    assert "--runs INTEGER" in text and "[default: 32]" in text and "--option KEY=VALUE" in text
+    assert re.search(r"--maximize +Maximise", text)            # a flag takes no value
+    assert "<" not in text and "{" not in text
+    usage = mixer_cli("corpus", "cluster", "--help").stdout
+    assert "Usage: mixer corpus cluster [OPTIONS] NAME SOURCES..." in usage
+    assert "Usage: mixer best [OPTIONS] [SEARCH]" in mixer_cli("best", "--help").stdout
+    assert all(len(line) <= 80 for line in text.splitlines()) or "COLUMNS" in os.environ
+
+
+def test_search_backends_lists_every_option_with_its_type_and_default():
+    rows = json.loads(mixer_cli("search", "backends", "-f", "json").stdout)
+    by_key = {(r["backend"], r["option"]): r for r in rows}
+    assert by_key[("regmix", "n_models")]["type"] == "int" and by_key[("regmix", "n_models")]["default"] == "5"
+    assert {r["backend"] for r in rows} >= {"regmix", "bayesopt", "mixing_law", "climb"}
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_demo_builds_its_domains_says_so_and_exits_130(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ws = tmp_path / "ws"
+    proc = subprocess.Popen([sys.executable, "-c", "import cli; cli.app()", "--workspace", str(ws), "demo"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (ws / "domains").is_dir():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted before search 'demo-1' was created: nothing to resume" in out
+    assert "Traceback" not in err
+    assert not [p for p in (ws / "domains").iterdir() if p.name.startswith(".tmp-")]

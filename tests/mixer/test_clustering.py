@@ -80,6 +80,7 @@ def test_initial_clusters_shrink_to_what_a_small_sample_fills():
     assert cfg.effective_initial_clusters(100_000) == 256
     assert cfg.effective_initial_clusters(320) == 10      # 32 documents per initial cluster
     assert cfg.effective_initial_clusters(40) == 4        # never fewer than the final clusters
+    assert ClusterConfig(clusters=5).effective_initial_clusters(100_000) == 40   # by default 8 per final cluster
 
 
 @pytest.mark.parametrize("kwargs, needle", [
@@ -151,6 +152,7 @@ def test_file_embeddings_that_do_not_fit_are_refused(tmp_path):
 @pytest.mark.parametrize("spec, needle", [
     ("word2vec", "unknown --embedder 'word2vec'"),
     ("file:/no/such.npy", "does not exist"),
+    ("file:", "needs a path after 'file:'"),
     ("sentence-transformers:/no/such/model", "does not exist"),
 ])
 def test_make_embedder_refuses_unknown_kinds_and_missing_paths(spec, needle):
@@ -275,16 +277,36 @@ def test_a_failure_leaves_the_workspace_as_it_was(tmp_path):
     assert get_clustering(ws.db_path, "mix") is None
 
 
-def test_a_name_taken_by_a_plain_domain_is_refused_without_replace(tmp_path):
+def test_a_name_taken_by_a_plain_domain_is_never_overwritten(tmp_path):
     from mixer.corpus import AddRequest
     from search.domains import add_domain
 
     mixed_corpus(tmp_path / "mixed.jsonl")
     ws = open_workspace(tmp_path / "ws")
     add_domain(ws, AddRequest(name="mix-01", sources=[tmp_path / "mixed.jsonl"]))
-    with pytest.raises(MixerError, match="domain 'mix-01' already exists; use --replace"):
-        cluster_domains(ws, _request("mix", [tmp_path / "mixed.jsonl"]))
+    request = _request("mix", [tmp_path / "mixed.jsonl"])
+    for replace in (False, True):
+        request.ingest.replace = replace
+        with pytest.raises(MixerError, match="domain 'mix-01' exists and is not part of clustering 'mix'"):
+            cluster_domains(ws, request)
     assert [m.name for m in list_domains(ws.domains_dir)] == ["mix-01"]
+
+
+def test_redoing_a_clustering_that_a_search_mixed_needs_force(tmp_path):
+    from store import RunRecord, SearchRecord, create_search, write_runs
+
+    mixed_corpus(tmp_path / "mixed.jsonl")
+    ws = open_workspace(tmp_path / "ws")
+    cluster_domains(ws, _request("mix", [tmp_path / "mixed.jsonl"]))
+    create_search(ws.db_path, SearchRecord(id="s-1", name="mine", backend="climb", evaluator="proxy"))
+    write_runs(ws.db_path, [RunRecord(id="mine/0000", search_id="s-1", status="done",
+                                      mixture={"mix-00": 0.5, "mix-01": 0.3, "mix-02": 0.2})])
+    request = _request("mix", [tmp_path / "mixed.jsonl"], clusters=2)
+    request.ingest.replace = True
+    with pytest.raises(MixerError, match="domain 'mix-00' is mixed by search.*mine; use --force to redo clustering"):
+        cluster_domains(ws, request)
+    assert len(list_domains(ws.domains_dir)) == 3
+    assert cluster_domains(ws, request, force=True).retired == ["mix-02"]
 
 
 @needs_corpus

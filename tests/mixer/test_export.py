@@ -68,3 +68,20 @@ def test_olmo_writes_no_budget_or_caps_it_was_not_given():
                                                                   domain_tokens={"web": 10, "code": 10, "math": 10})))
     config = doc["source_mixture_config"]
     assert "max_tokens" not in config and all(s["max_repetition_ratio"] == 1.0 for s in config["source_configs"])
+
+
+def test_megatron_reads_the_blend_back_with_its_own_parser():
+    """The `--data-path` text, split as a shell would, parsed by Megatron-Core itself."""
+    import shlex
+    import warnings
+
+    pytest.importorskip("megatron.core", reason="megatron-core (a test extra) is not installed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no Apex/Transformer Engine here: Megatron says so on import
+        from megatron.core.datasets.utils import get_blend_from_list
+
+    mixture = Mixture.normalized({"web": 0.5, "code book": 0.3, "math": 0.2, "empty": 0.0})
+    text = export_mixture(mixture, "megatron", ExportContext(path_template="/data/{name}_text_document"))
+    paths, weights = get_blend_from_list(shlex.split(text))
+    assert dict(zip(paths, weights)) == pytest.approx({"/data/web_text_document": 0.5, "/data/math_text_document": 0.2,
+                                                       "/data/code book_text_document": 0.3})
