@@ -159,7 +159,9 @@ def info() -> None:
     facts = store.store_info(ws.db_path)
     render_pairs({
         "workspace": str(ws.root), "database": str(ws.db_path), "schema version": facts.schema_version,
-        "domains": facts.n_domains, "searches": facts.n_searches,
+        "domains": facts.n_domains,
+        "searches": f"{facts.n_searches}" + (f" ({facts.n_proxy_train} of them from `mixer proxy train`)"
+                                              if facts.n_proxy_train else ""),
         "runs": f"{facts.n_runs} ({facts.n_runs_done} done)", "mixer": __version__,
         **{lib: version(lib) for lib in ("torch", "ray", "duckdb")}})
 

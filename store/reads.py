@@ -49,6 +49,7 @@ class StoreInfo:
     schema_version: int
     n_domains: int
     n_searches: int
+    n_proxy_train: int          # of those, the one-run searches `mixer proxy train` makes
     n_runs: int
     n_runs_done: int
 
@@ -60,6 +61,7 @@ def store_info(db: Path, wait_s: float = DEFAULT_WAIT_S) -> StoreInfo:
             schema_version=schema_version(con),
             n_domains=one("SELECT count(*) FROM domains"),
             n_searches=one("SELECT count(*) FROM searches"),
+            n_proxy_train=one("SELECT count(*) FROM searches WHERE name LIKE 'proxy-train-%'"),
             n_runs=one("SELECT count(*) FROM runs"),
             n_runs_done=one("SELECT count(*) FROM runs WHERE status = 'done'"),
         )

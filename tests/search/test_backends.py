@@ -119,3 +119,25 @@ def test_climb_splits_the_budget_4_2_1_and_fixes_each_rounds_model():
         done = done.append(x, 99.0, "f", "r")
     later = climb.propose(done, 2, np.random.default_rng(7))
     assert np.allclose([p.mixture.vector(DOMAINS) for p in later], P[2:])
+
+
+def test_the_regmix_paper_preset_is_regmix_notebook_setting_with_early_stopping():
+    from search.backends.regmix import RegMixConfig, RegMixModel, Regressor
+
+    cfg = RegMixConfig(preset="regmix-paper")
+    assert (cfg.regressor, cfg.n_models, cfg.n_estimators, cfg.learning_rate, cfg.num_leaves, cfg.subsample,
+            cfg.early_stopping) == (Regressor.lightgbm, 1, 1000, 0.01, 31, 1.0, 3)
+    rng = np.random.default_rng(0)
+    X = rng.dirichlet(np.ones(4), 200)
+    y = X @ np.array([1.0, 2.0, 3.0, 4.0]) + 0.01 * rng.standard_normal(200)
+    model = RegMixModel(cfg, cfg.regressor).fit(X, y)
+    assert 0 < model.models[0].best_iteration_ < 1000              # stopped on the held-out eighth
+    assert np.corrcoef(model.predict(X)[0], y)[0, 1] > 0.9
+
+
+def test_an_unknown_regmix_preset_is_refused_with_the_choices():
+    from mixer.errors import MixerError
+    from search.backends import backend_config
+
+    with pytest.raises(MixerError, match="regmix-paper"):
+        backend_config("regmix", {"preset": "olmix"})
