@@ -27,7 +27,7 @@ from search.backends import Recommendation
 from search.compare import SeedStats, Verdict, verdict
 from search.domains import ensure_builtin_domains
 from search.spec import Budget, ProxySpec, SearchSpec
-from store import next_search_name, search_runs
+from store import next_search_name, run_seconds, search_runs
 
 
 @dataclass
@@ -67,11 +67,20 @@ def run_demo(ws: Workspace, cfg: DemoConfig, progress: driver.ProgressCallback |
     mixtures = {"recommended": rec.mixture, "uniform": Mixture.uniform(domains),
                 "token-share": Mixture.normalized({n: m.n_tokens for n, m in metas.items()})}
     say(f"measuring the recommendation and both baselines with {cfg.seeds} seeds each "
-        f"({cfg.seeds * len(mixtures)} runs)")
+        f"({cfg.seeds * len(mixtures)} runs{_estimate(ws, search, cfg.seeds * len(mixtures), cfg.parallel)})")
     extra = driver.evaluate_extra(driver.SearchSession(ws, search), mixtures, seeds=cfg.seeds)
     table, stats = _comparison(ws, search, domains, mixtures, extra)
     verdicts = [verdict(stats["recommended"], stats[b]) for b in ("uniform", "token-share")]
     return DemoResult(search.name, table, verdicts, rec)
+
+
+def _estimate(ws: Workspace, search, runs: int, parallel: int) -> str:
+    """', about N min' at the pace of the search's own runs (empty before any finished)."""
+    fidelities = [f for f in search_runs(ws.db_path, search.id).fidelity.dropna().unique()]
+    seconds = run_seconds(ws.db_path, fidelities)
+    if not seconds:
+        return ""
+    return f", about {max(1, round(max(seconds.values()) * runs / max(1, parallel) / 60))} min"
 
 
 def _comparison(ws: Workspace, search, domains: list[str], mixtures: dict[str, Mixture],

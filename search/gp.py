@@ -120,8 +120,3 @@ class MixtureGP:
             return table[nearest].reshape(*Z.shape[:-1], 1)
 
         return GenericDeterministicModel(cost)
-
-
-def fingerprint(Z: np.ndarray, y: np.ndarray) -> bytes:
-    """Key of a training set (a refit on the same data gives the same model)."""
-    return np.ascontiguousarray(Z).tobytes() + np.ascontiguousarray(y).tobytes()

@@ -27,6 +27,7 @@ from mixer.workspace import Workspace
 from search.backends.base import MIN_DISTANCE
 from search.compare import SeedStats, Verdict, verdict
 from search.fidelity import proxy_label
+from search.spec import SearchSpec
 from store import get_search, latest_recommendation, search_runs
 
 BASELINES = ("uniform", "token-share")
@@ -121,7 +122,7 @@ def stored_report(ws: Workspace, search_ref: str, large: str | None = None, labe
         raise MixerError(f"search '{record.name}' has no transfer runs; run `mixer transfer {record.name} "
                          "--fidelity PRESET:TOKENS` first")
     large = large or measured[-1]
-    small_label = load_spec_label(record)
+    small_label = SearchSpec.from_json(record.config).fidelity_label
     rows = []
     for label in labels or list(dict.fromkeys(parts.label)):
         at_small = parts[parts.large.isna() & (parts.label == label)].sort_values("seed")
@@ -132,12 +133,6 @@ def stored_report(ws: Workspace, search_ref: str, large: str | None = None, labe
                                       SeedStats(label, tuple(at_large.value))))
     present = [b for b in (baselines if baselines is not None else BASELINES) if b in {r.label for r in rows}]
     return report(record.name, small_label, large, rows, record.direction == "maximize", present)
-
-
-def load_spec_label(record) -> str:
-    from search.spec import SearchSpec
-
-    return SearchSpec.from_json(record.config).fidelity_label
 
 
 def plan(ws: Workspace, session, request: TransferRequest) -> dict[str, Mixture]:

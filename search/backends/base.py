@@ -8,7 +8,8 @@ another.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from collections.abc import Callable
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -97,3 +98,21 @@ def initial_design(space: SearchSpace, history: History, n: int, rng: np.random.
         design = design[np.abs(design[:, None, :] - done[None, :, :]).sum(axis=2).min(axis=1) >= MIN_DISTANCE]
     points = list(design[:n]) + list(space.candidates(max(n - len(design), 0), rng))
     return [Proposal(to_mixture(space.domains, x), fidelity) for x in points[:n]]
+
+
+Fitted = TypeVar("Fitted")
+
+
+class FitCache(Generic[Fitted]):
+    """The last model and the training set it was fitted on: a backend asked again about
+    the same runs (propose, then quality, then predict) does not refit."""
+
+    def __init__(self) -> None:
+        self._key: bytes | None = None
+        self._value: Fitted | None = None
+
+    def get(self, X: np.ndarray, y: np.ndarray, fit: Callable[[], Fitted]) -> Fitted:
+        key = np.ascontiguousarray(X).tobytes() + b"|" + np.ascontiguousarray(y).tobytes()
+        if key != self._key:
+            self._value, self._key = fit(), key
+        return self._value

@@ -43,8 +43,8 @@ import numpy as np
 import torch
 
 from mixer.errors import MixerError
-from search.backends.base import Proposal, Recommendation, initial_design, to_mixture, unused_pool
-from search.gp import MixtureGP, fingerprint
+from search.backends.base import FitCache, Proposal, Recommendation, initial_design, to_mixture, unused_pool
+from search.gp import MixtureGP
 from search.history import History
 from search.quality import MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality, out_of_fold
 from search.space import SearchSpace
@@ -79,8 +79,8 @@ class BayesOptBackend:
 
     def __init__(self, config: BayesOptConfig, space: SearchSpace):
         self.config, self.space = config, space
-        self._fitted: tuple[bytes, MixtureGP] | None = None
-        self._quality: tuple[bytes, FitQuality] | None = None
+        self._fitted: FitCache[MixtureGP] = FitCache()
+        self._quality: FitCache[FitQuality] = FitCache()
 
     # -- the model -------------------------------------------------------------------------
 
@@ -94,22 +94,20 @@ class BayesOptBackend:
         Z, y = self._training_set(history)
         if len(y) < 2 or np.ptp(y) == 0:
             raise MixerError(f"bayesopt needs at least 2 finished runs with different targets, has {len(y)}")
-        key = fingerprint(Z, y)
-        if self._fitted is None or self._fitted[0] != key:
-            self._fitted = (key, MixtureGP(len(self.space.domains), self.space.fidelity).fit(Z, y))
-        return self._fitted[1]
+        return self._fitted.get(Z, y, lambda: MixtureGP(len(self.space.domains), self.space.fidelity).fit(Z, y))
 
     def quality(self, history: History) -> FitQuality:
         """Out-of-fold quality on target-fidelity runs: each fold's GP sees every other run,
         of any fidelity; at most `CHECKED_RUNS` runs are checked (5 refits in all)."""
         Z, y = self._training_set(history)
-        key = fingerprint(Z, y)
-        if self._quality is None or self._quality[0] != key:
+
+        def check() -> FitQuality:
             checked = np.random.default_rng(0).permutation(self._target_rows(history))[:CHECKED_RUNS]
             oof = (out_of_fold(lambda _, test: self._fold_predict(Z, y, test), checked)
                    if len(checked) >= MIN_RUNS_TO_CHECK else (None, None))
-            self._quality = (key, fit_quality(y[checked], *oof, len(self.space.domains)))
-        return self._quality[1]
+            return fit_quality(y[checked], *oof, len(self.space.domains))
+
+        return self._quality.get(Z, y, check)
 
     def _target_rows(self, history: History) -> np.ndarray:
         """Rows of the training set (`_training_set`) at the target fidelity."""

@@ -31,7 +31,8 @@ import numpy as np
 
 from mixer.errors import MixerError
 from mixer.mixture import Mixture
-from search.backends.base import Proposal, Recommendation, initial_design, pool_proposals, to_mixture, unused_pool
+from search.backends.base import (FitCache, Proposal, Recommendation, initial_design, pool_proposals, to_mixture,
+                                  unused_pool)
 from search.history import History
 from search.law import LawFitConfig, LogLinearLaws, bootstrap_weights, fit_laws, fold_weights
 from search.law_optimum import LawProgram
@@ -133,7 +134,7 @@ class MixingLawBackend:
     def __init__(self, config: MixingLawConfig, space: SearchSpace):
         self.config, self.space = config, space
         self.prior = resolve_prior(config.prior, space)
-        self._fitted: tuple[bytes, FittedLaws] | None = None
+        self._fitted: FitCache[FittedLaws] = FitCache()
         self._program: LawProgram | None = None
 
     def _n_initial(self) -> int:
@@ -143,10 +144,7 @@ class MixingLawBackend:
 
     def _fit(self, history: History) -> FittedLaws:
         target = history.at_fidelity(self.space.target_fidelity) if self.space.pool is None else history
-        key = target.X.tobytes() + target.y.tobytes()
-        if self._fitted is None or self._fitted[0] != key:
-            self._fitted = (key, fit(self.config, target))
-        return self._fitted[1]
+        return self._fitted.get(target.X, target.y, lambda: fit(self.config, target))
 
     def optimum(self, fitted: FittedLaws, fit_index: int = 0) -> tuple[np.ndarray, str]:
         """The fit's optimal mixture [D] and how it was found ("convex program" or the

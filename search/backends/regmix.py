@@ -41,7 +41,7 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 
 from mixer.errors import MixerError
-from search.backends.base import (Proposal, Recommendation, initial_design, pool_proposals, to_mixture,
+from search.backends.base import (FitCache, Proposal, Recommendation, initial_design, pool_proposals, to_mixture,
                                   unused_pool)
 from search.history import History
 from search.quality import MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality, out_of_fold
@@ -179,17 +179,14 @@ class RegMixBackend:
 
     def __init__(self, config: RegMixConfig, space: SearchSpace):
         self.config, self.space = config, space
-        self._fitted: tuple[bytes, FittedRegMix] | None = None
+        self._fitted: FitCache[FittedRegMix] = FitCache()
 
     def _n_initial(self) -> int:
         return self.config.n_initial or max(4, len(self.space.domains) // 4)
 
     def _fit(self, history: History) -> FittedRegMix:
         target = history.at_fidelity(self.space.target_fidelity) if self.space.pool is None else history
-        key = target.X.tobytes() + target.y.tobytes()
-        if self._fitted is None or self._fitted[0] != key:
-            self._fitted = (key, fit_checked(self.config, target.X, target.y))
-        return self._fitted[1]
+        return self._fitted.get(target.X, target.y, lambda: fit_checked(self.config, target.X, target.y))
 
     def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Proposal]:
         if len(history) < self._n_initial():
