@@ -111,6 +111,11 @@ class FitCache(Generic[Fitted]):
         self._key: bytes | None = None
         self._value: Fitted | None = None
 
+    @property
+    def last(self) -> Fitted | None:
+        """The model of the previous training set (a warm start for the next fit), if any."""
+        return self._value
+
     def get(self, X: np.ndarray, y: np.ndarray, fit: Callable[[], Fitted]) -> Fitted:
         key = np.ascontiguousarray(X).tobytes() + b"|" + np.ascontiguousarray(y).tobytes()
         if key != self._key:

@@ -94,7 +94,8 @@ class BayesOptBackend:
         Z, y = self._training_set(history)
         if len(y) < 2 or np.ptp(y) == 0:
             raise MixerError(f"bayesopt needs at least 2 finished runs with different targets, has {len(y)}")
-        return self._fitted.get(Z, y, lambda: MixtureGP(len(self.space.domains), self.space.fidelity).fit(Z, y))
+        return self._fitted.get(Z, y, lambda: MixtureGP(len(self.space.domains), self.space.fidelity).fit(
+            Z, y, warm=self._fitted.last))
 
     def quality(self, history: History) -> FitQuality:
         """Out-of-fold quality on target-fidelity runs: each fold's GP sees every other run,
