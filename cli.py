@@ -60,7 +60,8 @@ def user_message(exc: MixerError) -> str:
 
 # Help placeholders as command-line tools write them (`--runs INTEGER`, `-o FILE`, a flag
 # with none, `SEARCH` and `[SEARCH]` for arguments) instead of typer's `<int>` and `{search}`.
-_METAVARS = {"output": "FILE", "workspace": "DIR", "option": "KEY=VALUE", "mixtures": "FILE"}
+_METAVARS = {"output": "FILE", "workspace": "DIR", "option": "KEY=VALUE", "mixtures": "FILE", "name": "NAME",
+             "search": "SEARCH", "table": "SEARCH", "clusters": "NAME", "reference_run": "RUN"}
 
 
 def _conventional_help(command) -> None:
@@ -128,7 +129,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     workspace: Optional[str] = typer.Option(None, "--workspace", "-w", envvar="MIXER_WORKSPACE",
-                                            help="Workspace directory (default ./.mixer)."),
+                                            help="Workspace directory [default: ./.mixer]."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for user errors."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
@@ -180,6 +181,8 @@ def sql(
     if output:
         check_output(output, (".parquet", ".csv", ".json"))
     write_frame(store.run_sql(OPTIONS.open().db_path, statement, wait_s=wait), fmt, output)
+    if output:
+        console.print(f"wrote {output}")
 
 
 @runs_app.command("list")
@@ -250,7 +253,7 @@ def corpus_add(
     from mixer.corpus import AddRequest, source_bytes
     from mixer.ingest import IngestConfig
     from mixer.sources import ReadOptions
-    from search.domains import add_domain
+    from search.domains import add_domain, check_replace
 
     request = AddRequest(
         name=name, sources=list(sources or []), builtin=builtin, tokenizer=tokenizer,
@@ -259,6 +262,7 @@ def corpus_add(
                          skip_bad_lines=skip_bad_lines),
         ingest=build(IngestConfig, _given(val_fraction=val_fraction, replace=replace), "ingest"))
     ws = OPTIONS.open()
+    check_replace(ws, request, force)
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                   TransferSpeedColumn(), console=console, transient=True) as bar:
         task = bar.add_task(f"ingesting {name}", total=source_bytes(request.sources) or None)
@@ -482,7 +486,7 @@ def _check_search_flags(evaluator: str, table: str | None, fidelities: str | Non
 @search_app.command("start")
 def search_start(
     name: Optional[str] = typer.Option(None, "--name", help="Search name (default: BACKEND-N)."),
-    backend: str = typer.Option("regmix", "--backend", help="random, regmix, bayesopt or mixing_law."),
+    backend: str = typer.Option("regmix", "--backend", help="random, regmix, bayesopt, mixing_law or climb."),
     option: list[str] = typer.Option([], "--option", help="Backend option KEY=VALUE (repeat; `mixer search backends` lists them)."),
     evaluator: str = typer.Option("proxy", "--evaluator", help="proxy (train on Ray) or table (imported runs)."),
     table: Optional[str] = typer.Option(None, "--table", help="Imported search answering the table evaluator."),
@@ -635,14 +639,18 @@ def best(search: Optional[str] = typer.Argument(None, help="Search name or id (d
     from search import views
 
     ws = OPTIONS.open()
-    record = views.resolve(ws, search)
+    record = views.latest(ws, search)
     rec = views.recommendation(ws, record)
     render_mixture(rec["mixture"], title=f"{record.name}: recommended mixture")
     for line in views.explain(rec, record.target or "target"):
         console.print(line)
     _render_interaction(views.interaction(rec))
     if rec["validation_run_id"]:
-        console.print(f"validation run: {rec['validation_run_id']}")
+        summary = store.run_summary(ws.db_path, rec["validation_run_id"])
+        value = summary.get("target_value") if summary else None
+        measured = f": measured {value:.4f} against {rec['predicted']:.4f} predicted" if value is not None and \
+            rec.get("predicted") is not None else ""
+        console.print(f"validation run {rec['validation_run_id']}{measured}")
 
 
 @app.command()
@@ -651,7 +659,7 @@ def predict(
     mixtures: Path = typer.Option(..., "--mixtures", help="CSV: one column per domain, one mixture per row."),
     weight_prefix: str = typer.Option("", "--weight-prefix", help="Weight columns start with this (stripped)."),
     id_column: Optional[str] = typer.Option(None, "--id-column", help="A column kept as the row's id."),
-    backend: Optional[str] = typer.Option(None, "--backend", help="Model: random, regmix, bayesopt or mixing_law [default: the search's; regmix for imports]."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Model: random, regmix, bayesopt, mixing_law or climb [default: the search's; regmix for imports]."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
 ) -> None:
     """Predict the target of given mixtures with a model of the search's runs (mean and std)."""
@@ -684,7 +692,7 @@ def export(
     if output:
         check_output(output)
     ws = OPTIONS.open()
-    record = views.resolve(ws, search)
+    record = views.latest(ws, search)
     text = (views.export_schedule(ws, record, fmt) if schedule
             else views.export(ws, record, fmt, path_template, _count(token_budget)))
     if output:

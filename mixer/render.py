@@ -37,18 +37,41 @@ def cell(value) -> str:
 
 
 def render_frame(frame: pd.DataFrame, title: str | None = None) -> None:
-    """A table that never splits a number: numeric columns keep their full width and text
-    columns fold instead; piped (not a terminal), the table keeps its natural width."""
-    table = Table(title=title, show_lines=False)
+    """A table that never splits a number or a word: numeric columns keep their full width,
+    text columns wrap between words; when even that does not fit the terminal, each row is
+    printed as a block of `column  value` lines (psql's expanded display). Piped (not a
+    terminal), the table keeps its natural width."""
     cells = [[cell(v) for v in row] for row in frame.itertuples(index=False)]
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+               for c in frame.columns]
+    widths = [max([_longest_word(str(col))] + [len(row[i]) if numeric[i] else _longest_word(row[i])
+                                                for row in cells]) for i, col in enumerate(frame.columns)]
+    if console.is_terminal and sum(widths) + 3 * len(widths) + 1 > console.width and len(cells):
+        _print_expanded(list(map(str, frame.columns)), cells, title)
+        return
+    table = Table(title=title, show_lines=False)
     for i, col in enumerate(frame.columns):
-        numeric = pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col])
-        width = max([len(str(col)) if numeric else 0] + [len(row[i]) for row in cells]) if numeric else None
-        table.add_column(str(col), overflow="fold", no_wrap=numeric, min_width=width,
-                         justify="right" if numeric else "left")
+        table.add_column(str(col), overflow="fold", no_wrap=numeric[i], min_width=widths[i],
+                         justify="right" if numeric[i] else "left")
     for row in cells:
         table.add_row(*row)
     _print(table)
+
+
+def _longest_word(text: str) -> int:
+    return max((len(word) for word in text.split()), default=0)
+
+
+def _print_expanded(columns: list[str], cells: list[list[str]], title: str | None) -> None:
+    if title:
+        console.print(title)
+    for number, row in enumerate(cells, start=1):
+        table = Table(title=f"row {number}", show_header=False, title_justify="left")
+        table.add_column(no_wrap=True)
+        table.add_column(overflow="fold")
+        for column, value in zip(columns, row):
+            table.add_row(column, value)
+        console.print(table)
 
 
 def _print(table: Table) -> None:

@@ -25,11 +25,16 @@ def add_domain(ws: Workspace, request: AddRequest, progress: Callable[[int], Non
     """Ingest a domain (atomically) and record it in the store; replacing one that
     searches mixed needs `force`."""
     sync_domain_rows(ws)
-    if request.ingest.replace and ws.domain_dir(request.name).exists():
-        refuse_if_mixed(ws, [request.name], force, "replace it")
+    check_replace(ws, request, force)
     meta = add_corpus(ws, request, progress=progress)
     upsert_domain(ws.db_path, vars(meta))
     return meta
+
+
+def check_replace(ws: Workspace, request: AddRequest, force: bool) -> None:
+    """Replacing a domain that searches mixed needs `force` (checked before any reading)."""
+    if request.ingest.replace and ws.domain_dir(request.name).exists():
+        refuse_if_mixed(ws, [request.name], force, "replace it")
 
 
 def cluster_domains(ws: Workspace, request: ClusterRequest,

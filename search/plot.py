@@ -69,7 +69,8 @@ class SearchPlot:
     why_no_fit: str = ""
     rec_predicted: float | None = None
     rec_std: float | None = None
-    rec_observed: float | None = None         # the recommendation's validation run, when it has one
+    rec_observed: float | None = None         # the recommendation's measured value, when it has one
+    rec_observed_by: str = "validation run"   # ... and the run that measured it
     interaction: pd.DataFrame | None = None   # a mixing law's t: column `law`, then one per domain
 
 
@@ -98,9 +99,10 @@ def plot_search(path: Path, view: SearchPlot) -> None:
 
 def _runs_panel(axis, view: SearchPlot) -> None:
     runs = view.runs.reset_index(drop=True)
-    x = np.arange(1, len(runs) + 1)
+    x = np.arange(len(runs))                      # run 0 is the search's first run (`NAME/0000`)
     own = (runs.label == "").to_numpy()
-    at_target = own & (runs.fidelity.fillna("") == (view.target_fidelity or "")).to_numpy()
+    at_target = own & ((runs.fidelity.fillna("") == view.target_fidelity).to_numpy()
+                       if view.target_fidelity is not None else True)
     others = sorted(set(runs.fidelity[own & ~at_target].fillna("")))
     for fidelity in others:
         mine = own & (runs.fidelity.fillna("") == fidelity).to_numpy()
@@ -113,7 +115,7 @@ def _runs_panel(axis, view: SearchPlot) -> None:
         axis.step(x[at_target], best, where="post", label="best so far")
     for label, group in runs[~own].groupby(runs.label[~own].str.split("/").str[0], sort=False):
         axis.plot(x[group.index], group.value, "D", label=label)
-    axis.set(xlabel="run (in the order proposed)", ylabel=view.target_label, title=f"{view.name}: runs")
+    axis.set(xlabel="run number (in the order proposed)", ylabel=view.target_label, title=f"{view.name}: runs")
     axis.legend(fontsize="small")
 
 
@@ -126,14 +128,14 @@ def _fit_panel(axis, view: SearchPlot) -> None:
     if view.rec_predicted is not None:
         if view.rec_observed is not None:
             axis.errorbar(view.rec_observed, view.rec_predicted, yerr=view.rec_std or 0, fmt="*", ms=12, capsize=4,
-                          color="C3", label="recommendation (validation run)")
+                          color="C3", label=f"recommendation ({view.rec_observed_by})")
             values = np.append(values, [view.rec_observed, view.rec_predicted])
         else:
             axis.axhspan(view.rec_predicted - (view.rec_std or 0), view.rec_predicted + (view.rec_std or 0),
                          color="C3", alpha=0.2, label="recommendation: predicted ± std (not run)")
     lo, hi = float(values.min()), float(values.max())
     axis.plot([lo, hi], [lo, hi], "k--", lw=1)
-    axis.set(xlabel=f"observed {view.target_label}", ylabel="predicted", title="model fit")
+    axis.set(xlabel=f"observed {view.target_label}", ylabel=f"predicted {view.target_label}", title="model fit")
     axis.legend(fontsize="small")
 
 

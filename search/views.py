@@ -20,20 +20,9 @@ from store import get_search, latest_recommendation, list_searches, run_metrics,
 from store.records import SearchRecord
 
 
-def resolve(ws: Workspace, search_ref: str | None) -> SearchRecord:
-    """A search by name or id; without one, the newest search that has a recommendation."""
-    if search_ref:
-        return get_search(ws.db_path, search_ref)
-    frame = list_searches(ws.db_path)
-    for search_id in reversed(list(frame.id)):
-        if latest_recommendation(ws.db_path, search_id):
-            return get_search(ws.db_path, search_id)
-    raise MixerError("no search has a recommendation yet; run `mixer search start` (or `mixer demo`)")
-
-
 def latest(ws: Workspace, search_ref: str | None) -> SearchRecord:
     """A search by name or id; without one, the newest search (hidden `proxy-train` runs
-    aside), finished or not."""
+    aside), finished or not: every command that takes an optional search means this one."""
     if search_ref:
         return get_search(ws.db_path, search_ref)
     frame = list_searches(ws.db_path)
@@ -154,7 +143,8 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     progress = _budget_progress(ws, search, runs)
     driver = driver_state(ws, search.id)
     state = search.status
-    if state == "running" and not driver.startswith("alive") and search.evaluator != "online":
+    if state in ("running", "created") and not driver.startswith("alive") and search.evaluator != "online" \
+            and len(runs):  # a driver stopped before or during its first round leaves "created"
         state = f"interrupted: no driver runs it; `mixer search resume {search.name}`"
     summary = {"search": search.name, "id": search.id, "backend": search.backend, "evaluator": search.evaluator,
                "target": search.target, "direction": search.direction, "status": state,
@@ -335,16 +325,21 @@ def plot(ws: Workspace, search: SearchRecord, out: Path) -> None:
         "value": order.target_value.astype(float).to_numpy(),
         "fidelity": order.fidelity.to_numpy(),
         "label": np.where(own[order.index], "", order.run_id.str.removeprefix(f"{search.name}/"))})
-    observed = None
+    observed, observed_by = None, "validation run"
     if rec and rec.get("validation_run_id"):
         validation = done[done.run_id == rec["validation_run_id"]]
         observed = float(validation.target_value.iloc[0]) if len(validation) else None
+    elif rec:   # the guard may answer with a run the search made: its value measures it
+        weights = np.array([[dict(m).get(d, 0.0) for d in rec["mixture"]] for m in done.mixture])
+        same = np.flatnonzero(own.to_numpy() & (np.abs(weights - list(rec["mixture"].values())).max(axis=1) < 1e-6))
+        if len(same):
+            observed, observed_by = float(done.target_value.iloc[same[0]]), f"run {done.run_id.iloc[same[0]]}"
     plot_search(out, SearchPlot(
         name=search.name, target_label=target_label(search), maximize=search.direction == "maximize",
         runs=points, target_fidelity=target_fidelity, recommended=rec["mixture"] if rec else None,
         observed=y, predicted=predicted, why_no_fit=why,
         rec_predicted=rec.get("predicted") if rec else None, rec_std=rec.get("predicted_std") if rec else None,
-        rec_observed=observed, interaction=interaction(rec) if rec else None))
+        rec_observed=observed, rec_observed_by=observed_by, interaction=interaction(rec) if rec else None))
 
 
 def _fit_view(ws: Workspace, search: SearchRecord, done: pd.DataFrame):

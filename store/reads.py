@@ -82,7 +82,7 @@ def list_runs(db: Path, search: str | None = None, limit: int | None = None,
             search_id = _resolve_search_id(con, search)
             where, params = "WHERE search_id = ?", [search_id]
         sql = (f"SELECT run_id, search, status, fidelity, target_value, mixture, error "
-               f"FROM run_summary {where} ORDER BY created_at DESC, run_id")
+               f"FROM run_summary {where} ORDER BY created_at DESC, run_id DESC")
         if limit:
             sql += f" LIMIT {int(limit)}"
         return con.execute(sql, params).df()
@@ -145,8 +145,12 @@ def list_searches(db: Path, wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
         return con.execute(
             "SELECT s.id, s.name, s.backend, s.evaluator, s.target, s.direction, s.status,"
             " count(r.id) AS runs, count(r.id) FILTER (WHERE r.status = 'done') AS done,"
-            " CASE WHEN s.direction = 'maximize' THEN max(r.target) ELSE min(r.target) END AS best,"
-            " s.created_at FROM searches s LEFT JOIN runs r ON r.search_id = s.id"
+            # best: of the search's own runs (its proposals; every run of an import), not of its
+            # validation, replicate or baseline runs, as `search status` reports it
+            " CASE WHEN s.direction = 'maximize' THEN max(r.target) FILTER (WHERE own OR s.backend = 'import')"
+            " ELSE min(r.target) FILTER (WHERE own OR s.backend = 'import') END AS best,"
+            " s.created_at FROM searches s LEFT JOIN (SELECT *, (search_id, id) IN (SELECT (search_id, run_id)"
+            " FROM proposals) AS own FROM runs) r ON r.search_id = s.id"
             " GROUP BY s.id, s.name, s.backend, s.evaluator, s.target, s.direction, s.status, s.created_at"
             " ORDER BY s.created_at").df()
 

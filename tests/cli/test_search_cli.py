@@ -127,7 +127,7 @@ def test_errors_on_a_finished_search(searched, args, needle):
 
 def test_commands_in_an_empty_workspace(workspace):
     assert "no domains" in one_error_line(mixer_cli("search", "start", workspace=workspace))
-    assert "no search has a recommendation" in one_error_line(mixer_cli("best", workspace=workspace))
+    assert "no search yet" in one_error_line(mixer_cli("best", workspace=workspace))
 
 
 @pytest.mark.slow

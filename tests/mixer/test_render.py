@@ -43,3 +43,21 @@ def test_csv_writes_maps_as_json(tmp_path, capsys):
     assert json.loads(row.mixture) == {"code": 0.75, "web": 0.25} and row.target == 2.5
     render.write_frame(frame, "table", tmp_path / "f.csv")
     assert json.loads(pd.read_csv(tmp_path / "f.csv").mixture[0]) == {"code": 0.75, "web": 0.25}
+
+
+def test_a_table_too_wide_for_the_terminal_becomes_one_block_per_row(monkeypatch):
+    """Mixtures and timestamps are words that must not split: rather than squeeze columns
+    to nothing, each row is printed as `column  value` lines."""
+    out = io.StringIO()
+    monkeypatch.setattr(render, "console", Console(file=out, width=80, force_terminal=True, soft_wrap=True,
+                                                   color_system=None))
+    frame = pd.DataFrame({"run_id": ["s1/replicate/0000/seed-1", "s1/0001"], "status": ["done", "done"],
+                          "fidelity": ["tiny:16000", "tiny:16000"], "target_value": [1.70059, 1.73138],
+                          "mixture": [{"web": 0.374, "code": 0.317, "math": 0.31}] * 2,
+                          "created_at": ["2026-11-26 17:00:00.232101"] * 2})
+    render.render_frame(frame)
+    text = out.getvalue()
+    assert "row 1" in text and "row 2" in text
+    for whole in ("s1/replicate/0000/seed-1", "web=0.374 code=0.317 math=0.310", "2026-11-26", "1.70059"):
+        assert whole in text, text
+    assert max(len(line) for line in text.splitlines()) <= 80

@@ -35,6 +35,11 @@ def test_fidelities_and_labelled_runs_each_get_a_legend_entry_and_integer_ticks(
     assert np.allclose(ticks, np.round(ticks))
 
 
+def test_an_import_without_a_target_fidelity_plots_every_run_as_a_run(figures, tmp_path):
+    plot_search(tmp_path / "x.png", _view(target_fidelity=None))
+    assert figures[0].axes[0].get_legend_handles_labels()[1] == ["run", "best so far", "validation"]
+
+
 def test_a_panel_without_data_says_why(figures, tmp_path):
     plot_search(tmp_path / "x.png", _view(recommended=None))
     fit_axis, weights_axis = figures[0].axes[2], figures[0].axes[1]
@@ -45,5 +50,6 @@ def test_a_panel_without_data_says_why(figures, tmp_path):
 def test_the_recommendation_is_marked_on_the_fit_panel_with_its_error_bar(figures, tmp_path):
     plot_search(tmp_path / "x.png", _view(observed=np.array([1.7, 1.8, 1.9]), predicted=np.array([1.72, 1.79, 1.85]),
                                           rec_predicted=1.71, rec_std=0.02, rec_observed=1.75))
+    assert figures[0].axes[2].get_ylabel() == "predicted avg held-out loss"
     labels = figures[0].axes[2].get_legend_handles_labels()[1]
     assert "recommendation (validation run)" in labels
