@@ -18,7 +18,8 @@ from rich.table import Table
 from mixer.errors import MixerError
 from mixer.outputs import check_output, write_atomically
 
-console = Console(soft_wrap=True)
+console = Console()
+console.soft_wrap = not console.is_terminal   # a terminal wraps prose between words; a log keeps whole lines
 
 
 def cell(value) -> str:
@@ -49,7 +50,9 @@ def render_frame(frame: pd.DataFrame, title: str | None = None) -> None:
     if console.is_terminal and sum(widths) + 3 * len(widths) + 1 > console.width and len(cells):
         _print_expanded(list(map(str, frame.columns)), cells, title)
         return
-    table = Table(title=title, show_lines=False)
+    if title:
+        console.print(title)        # above the table: a title never wraps to a narrow table's width
+    table = Table(show_lines=False)
     for i, col in enumerate(frame.columns):
         table.add_column(str(col), overflow="fold", no_wrap=numeric[i], min_width=widths[i],
                          justify="right" if numeric[i] else "left")

@@ -143,8 +143,8 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     progress = _budget_progress(ws, search, runs)
     driver = driver_state(ws, search.id)
     state = search.status
-    if state in ("running", "created") and not driver.startswith("alive") and search.evaluator != "online" \
-            and len(runs):  # a driver stopped before or during its first round leaves "created"
+    stopped_early = state == "created" and len(runs)   # a driver stopped in its first round leaves "created"
+    if (state == "running" or stopped_early) and not driver.startswith("alive") and search.evaluator != "online":
         state = f"interrupted: no driver runs it; `mixer search resume {search.name}`"
     summary = {"search": search.name, "id": search.id, "backend": search.backend, "evaluator": search.evaluator,
                "target": search.target, "direction": search.direction, "status": state,

@@ -117,7 +117,8 @@ def search_runs(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT_S) -> pd.
 def run_summary(db: Path, run_id: str, wait_s: float = DEFAULT_WAIT_S) -> dict | None:
     """One run's row of `run_summary` (mixture, status, final per-domain values), or None."""
     with open_db(db, read_only=True, wait_s=wait_s) as con:
-        frame = con.execute("SELECT run_id, search, status, mixture, preset, tokens, final_values, error FROM run_summary"
+        frame = con.execute("SELECT run_id, search, status, mixture, preset, tokens, target_value, final_values, error"
+                            " FROM run_summary"
                             " WHERE run_id = ?", [run_id]).df()
     return None if frame.empty else frame.iloc[0].to_dict()
 

@@ -88,7 +88,7 @@ def test_resume_after_a_crash_reruns_only_unfinished_runs(table_ws):
     from search import views
 
     summary, _ = views.status(table_ws, get_search(table_ws.db_path, search.name))
-    assert summary["status"] == "created" and summary["budget"] == "8 of 12 runs done"
+    assert summary["status"].startswith("interrupted") and summary["budget"] == "8 of 12 runs done"
     assert views.latest(table_ws, None).name == "crashy"
     driver.run(table_ws, search.name)
     after = search_runs(table_ws.db_path, search.id)
