@@ -700,6 +700,8 @@ def export(
         console.print(f"wrote {output}")
     else:
         sys.stdout.write(text)
+    for warning in [] if schedule else views.repetition_warnings(ws, record, _count(token_budget)):
+        print(f"mixer: warning: {warning}", file=sys.stderr)
 
 
 @app.command()

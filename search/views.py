@@ -278,6 +278,22 @@ def export(ws: Workspace, search: SearchRecord, fmt: str, path_template: str | N
     return export_mixture(Mixture.normalized(rec["mixture"]), fmt, ctx)
 
 
+def repetition_warnings(ws: Workspace, search: SearchRecord, token_budget: int | None, limit: float = 4.0
+                        ) -> list[str]:
+    """Domains the target job would read more than `limit` times (epochs) at its token
+    budget: a mixture found with short proxies says nothing about such repetition."""
+    if not token_budget:
+        return []
+    tokens = {m.name: m.n_tokens for m in list_domains(ws.domains_dir)}
+    out = []
+    for name, weight in recommendation(ws, search)["mixture"].items():
+        epochs = weight * token_budget / tokens[name] if tokens.get(name) else 0.0
+        if epochs > limit:
+            out.append(f"at --token-budget {token_budget:,} domain '{name}' ({tokens[name]:,} tokens) would be read "
+                       f"{epochs:,.0f} times; add data or cap it (olmo: max_repetition_ratio)")
+    return out
+
+
 def export_schedule(ws: Workspace, search: SearchRecord, fmt: str) -> str:
     """An online run's schedule as `Schedule` reads it back (stages: start fraction, tokens,
     mixture), in json or yaml."""

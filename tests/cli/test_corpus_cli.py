@@ -84,3 +84,20 @@ def test_removing_a_domain_that_searches_mixed_needs_force_and_names_them(worksp
     assert (workspace / "domains" / "web").is_dir()
     assert mixer_cli("corpus", "remove", "web", "--force", workspace=workspace).returncode == 0
     assert not (workspace / "domains" / "web").exists()
+
+
+def test_export_warns_when_the_target_budget_would_repeat_a_domain_many_times(workspace, tmp_path):
+    from store import SearchRecord, create_search, write_recommendation
+
+    src = write_jsonl(tmp_path / "web.jsonl", synthetic_documents(0, 30, "ab c"))
+    assert mixer_cli("corpus", "add", "web", str(src), workspace=workspace).returncode == 0
+    src = write_jsonl(tmp_path / "code.jsonl", synthetic_documents(1, 30, "{};\n"))
+    assert mixer_cli("corpus", "add", "code", str(src), workspace=workspace).returncode == 0
+    db = workspace / "mixer.duckdb"
+    create_search(db, SearchRecord(id="s-1", name="mine", backend="import", evaluator="table"))
+    write_recommendation(db, "s-1", {"web": 0.5, "code": 0.5}, 1.0, 0.1, {})
+    args = ["export", "mine", "-f", "olmo", "--path-template", "/d/{name}"]
+    quiet = mixer_cli(*args, "--token-budget", "1000", workspace=workspace)
+    assert quiet.returncode == 0 and "warning" not in quiet.stderr
+    loud = mixer_cli(*args, "--token-budget", "1B", workspace=workspace)
+    assert loud.returncode == 0 and "domain 'web'" in loud.stderr and "would be read" in loud.stderr
