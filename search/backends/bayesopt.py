@@ -37,6 +37,7 @@ Initial design: `n_initial` space-filling points at the cheapest fidelity.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import ClassVar
 
 import numpy as np
@@ -52,6 +53,11 @@ from search.space import SearchSpace
 CHECKED_RUNS = 64   # target-fidelity runs cross-validated for the fit quality (5 refits in all)
 
 
+class PoolRecommend(str, Enum):
+    evaluated = "evaluated"   # pool mode: among mixtures with a target-fidelity run, as ADMIRE-BayesOpt does
+    any = "any"               # any pool mixture, on the strength of the posterior alone
+
+
 @dataclass
 class BayesOptConfig:
     n_initial: int = 0              # 0: max(4, domains / 4) prior draws at the cheapest fidelity first
@@ -62,9 +68,11 @@ class BayesOptConfig:
     num_mv_samples: int = 10        # max-value entropy: samples of the target's optimum
     batch_screen: int = 256         # a batch is built greedily among the best single-point choices
     recommend_candidates: int = 20_000
+    pool_recommend: PoolRecommend = PoolRecommend.evaluated
     seed: int = 0
 
     def __post_init__(self):
+        self.pool_recommend = PoolRecommend(self.pool_recommend)
         if self.n_candidates < 16 or self.recommend_candidates < 16:
             raise MixerError("bayesopt needs n_candidates and recommend_candidates >= 16")
         if not 0 <= self.local_fraction <= 1 or self.local_strength <= 1:
@@ -206,6 +214,9 @@ class BayesOptBackend:
         gp, quality = self._fit(history), self.quality(history)
         if self.space.pool is not None:
             candidates = np.unique(self.space.pool.X, axis=0)
+            evaluated = history.at_fidelity(self.space.target_fidelity).X
+            if self.config.pool_recommend is PoolRecommend.evaluated and len(evaluated):
+                candidates = np.unique(evaluated, axis=0)
         else:
             rng = np.random.default_rng(self.config.seed)
             candidates = np.concatenate([self._mixture_candidates(gp, history, self.config.recommend_candidates, rng),

@@ -134,3 +134,17 @@ def test_a_warm_started_refit_gives_the_cold_fits_model():
     cold = MixtureGP(4, single).fit(X, y)
     probe = rng.dirichlet(np.ones(4), 200)
     assert spearmanr(warm.predict_target(probe)[0], cold.predict_target(probe)[0])[0] > 0.99
+
+
+def test_pool_mode_recommends_a_mixture_with_a_target_fidelity_run_by_default():
+    space = _mfmake_space(pool=True)
+    history = History.empty(DOMAINS)
+    for i in range(20):                               # every mixture at the cheap fidelity, three at the target
+        history = history.append(space.pool.X[i], cheap_truth(space.pool.X[i][None])[0], "cheap", f"c{i}", f"c{i}")
+    for i in (0, 1, 2):
+        history = history.append(space.pool.X[60 + i], truth(space.pool.X[60 + i][None])[0], "full", f"f{i}", f"f{i}")
+    rec = make_backend("bayesopt", FAST, space).recommend(history)
+    chosen = rec.mixture.vector(DOMAINS)
+    assert any(np.allclose(chosen, space.pool.X[60 + i], atol=1e-6) for i in (0, 1, 2))
+    with pytest.raises(MixerError, match="pool_recommend"):
+        backend_config("bayesopt", {"pool_recommend": "cheapest"})
