@@ -225,6 +225,19 @@ def runs_import(
 
 # ---------------------------------------------------------------- domains
 
+def _read_options(text_field: str, split_on_blank_lines: bool, skip_bad_lines: bool):
+    from mixer.sources import ReadOptions
+
+    return ReadOptions(text_field=text_field, split_on_blank_lines=split_on_blank_lines, skip_bad_lines=skip_bad_lines)
+
+
+def _ingest_config(val_fraction: float | None, replace: bool):
+    from mixer.config import build
+    from mixer.ingest import IngestConfig
+
+    return build(IngestConfig, _given(val_fraction=val_fraction, replace=replace), "ingest")
+
+
 # How sources are read: the same options for `corpus add` and `corpus cluster`.
 TEXT_FIELD = typer.Option("text", "--text-field", help="JSONL field / Parquet column holding the text.")
 SPLIT_ON_BLANK_LINES = typer.Option(False, "--split-on-blank-lines", help="Plain text: one document per blank-line block.")
@@ -249,18 +262,14 @@ def corpus_add(
     """Tokenise documents into a domain of the workspace."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-    from mixer.config import build
     from mixer.corpus import AddRequest, source_bytes
-    from mixer.ingest import IngestConfig
-    from mixer.sources import ReadOptions
     from search.domains import add_domain, check_replace
 
     request = AddRequest(
         name=name, sources=list(sources or []), builtin=builtin, tokenizer=tokenizer,
         builtin_max_bytes=int(builtin_max_mb * 1e6) if builtin_max_mb else None,
-        read=ReadOptions(text_field=text_field, split_on_blank_lines=split_on_blank_lines,
-                         skip_bad_lines=skip_bad_lines),
-        ingest=build(IngestConfig, _given(val_fraction=val_fraction, replace=replace), "ingest"))
+        read=_read_options(text_field, split_on_blank_lines, skip_bad_lines),
+        ingest=_ingest_config(val_fraction, replace))
     ws = OPTIONS.open()
     check_replace(ws, request, force)
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
@@ -325,17 +334,14 @@ def corpus_cluster(
 
     from mixer.clustering import ClusterConfig, ClusterRequest
     from mixer.config import build
-    from mixer.ingest import IngestConfig
-    from mixer.sources import ReadOptions
     from search.domains import cluster_domains
 
     request = ClusterRequest(
         name=name, sources=list(sources), embedder=embedder, tokenizer=tokenizer,
         cluster=build(ClusterConfig, _given(clusters=clusters, initial_clusters=initial_clusters,
                                             min_cluster_docs=min_cluster_docs, sample=sample, seed=seed), "cluster"),
-        read=ReadOptions(text_field=text_field, split_on_blank_lines=split_on_blank_lines,
-                         skip_bad_lines=skip_bad_lines),
-        ingest=build(IngestConfig, _given(val_fraction=val_fraction, replace=replace), "ingest"))
+        read=_read_options(text_field, split_on_blank_lines, skip_bad_lines),
+        ingest=_ingest_config(val_fraction, replace))
     ws = OPTIONS.open()
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal) as bar:

@@ -19,7 +19,7 @@ def check_output(path: Path, suffixes: tuple[str, ...] | None = None) -> Path:
                          if len(suffixes) > 1 else f"-o {path}: use a {suffixes[0]} file name")
     if path.is_dir():
         raise MixerError(f"-o {path} is a folder; give a file name")
-    parent = path.parent if str(path.parent) else Path(".")
+    parent = path.parent
     if not parent.is_dir():
         raise MixerError(f"-o {path}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK):

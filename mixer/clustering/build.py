@@ -113,7 +113,7 @@ def cluster_corpus(ws: Workspace, req: ClusterRequest, tokenizer: Tokenizer, pre
         clock = time.perf_counter()
         metas = _write_domains(req, names, rank, staging, tokenizer, stats.bad_lines, progress)
         seconds["write"] = time.perf_counter() - clock
-        sample_labels = rank[model.assign(sample_x)[0]]
+        sample_labels = rank[labels[sample_ids]]     # pass 2 assigned the sample too
         record = _record(req, embedder, model, rank, metas, n_docs, sample_texts, sample_labels)
         artefacts = staging / "clustering"
         _write_artefacts(artefacts, req, names, rank[labels], distances, model, rank, sample_ids, sample_x,
@@ -241,7 +241,7 @@ def _write_domains(req: ClusterRequest, names: list[str], rank: np.ndarray, stag
 def _record(req: ClusterRequest, embedder: Embedder, model: ClusterModel, rank: np.ndarray,
             metas: list[DomainMeta], n_docs: int, sample_texts: list[str], sample_labels: np.ndarray
             ) -> ClusteringRecord:
-    norms = np.linalg.norm(model.final_centroids(np.ones(len(model.centroids))), axis=1)
+    norms = np.linalg.norm(model.final_centroids(), axis=1)
     parents = model.parents()
     terms = top_terms(sample_texts, sample_labels, model.n_clusters)
     clusters = []
@@ -275,7 +275,7 @@ def _write_artefacts(folder: Path, req: ClusterRequest, names: list[str], doc_cl
     pq.write_table(pa.table({"doc": sample_ids[pick], "x": xy[:, 0].astype(np.float32),
                              "y": xy[:, 1].astype(np.float32), "cluster": sample_labels[pick].astype(np.int32)}),
                    folder / PROJECTION)
-    final = model.final_centroids(np.ones(len(model.centroids)))
+    final = model.final_centroids()
     order = np.argsort(rank)
     np.save(folder / CENTROIDS, final[order])
 

@@ -115,7 +115,6 @@ class ProxyEmbedder:
                 break
         cfg = TrainConfig(preset=self.cfg.preset, tokens=self.cfg.train_tokens, seed=self.seed, device="cpu")
         self._model = train_on_tokens(cfg, np.concatenate(pieces), self.tokenizer.vocab_size)
-        self._mean = 0.0
         self._mean = self._pooled(texts[:: max(1, len(texts) // self.cfg.centre_docs)]).mean(axis=0)
 
     def embed(self, texts: list[str], doc_ids: np.ndarray) -> np.ndarray:

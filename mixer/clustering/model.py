@@ -71,12 +71,11 @@ class ClusterModel:
         nearest, distance = pairwise_distances_argmin_min(x, self.centroids)
         return self.merged[nearest], distance.astype(np.float32)
 
-    def final_centroids(self, weights: np.ndarray) -> np.ndarray:
-        """[clusters, dim]: each final cluster's mean of its kept centroids, by `weights` [kept]."""
+    def final_centroids(self) -> np.ndarray:
+        """[clusters, dim]: each final cluster's mean of the kept centroids merged into it."""
         out = np.zeros((self.n_clusters, self.centroids.shape[1]), dtype=np.float64)
-        np.add.at(out, self.merged, self.centroids * weights[:, None])
-        totals = np.bincount(self.merged, weights=weights, minlength=self.n_clusters)
-        return (out / np.maximum(totals, 1e-12)[:, None]).astype(np.float32)
+        np.add.at(out, self.merged, self.centroids)
+        return (out / np.bincount(self.merged, minlength=self.n_clusters)[:, None]).astype(np.float32)
 
     def parents(self) -> list[list[int]]:
         """The initial clusters each final cluster was merged from."""
