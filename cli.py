@@ -515,7 +515,7 @@ def search_start(
     replicates: Optional[int] = typer.Option(None, "--replicates", help="Train the R best runs again with other seeds: the seed noise, shown by `best` [default: 0]."),
     cpus: Optional[float] = typer.Option(None, "--cpus", help="CPUs per run [default: 1]."),
     gpus: Optional[float] = typer.Option(None, "--gpus", help="GPUs (fractional) per run [default: 0]."),
-    swarm: Optional[int] = typer.Option(None, "--swarm", help="Train up to N dense runs of a batch (at most --parallel) as one batched task [default: 1]."),
+    swarm: Optional[int] = typer.Option(None, "--swarm", help="Train up to N dense runs of a batch (at most --parallel) as one batched task [default: 1 on CPU; with --gpus, a measured size per preset]."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS", help="Join this Ray cluster."),
 ) -> None:
     """Create a search and run it to its budget, then recommend a mixture."""
@@ -535,7 +535,7 @@ def search_start(
     ws = OPTIONS.open()
     search = driver.create(ws, spec)
     console.print(f"search '{search.name}' ({search.id}): {backend} on {evaluator}, {spec.budget.runs} runs")
-    if spec.proxy is not None and spec.proxy.runner.swarm > spec.budget.parallel:
+    if spec.proxy is not None and (spec.proxy.runner.swarm or 0) > spec.budget.parallel:
         console.print(f"note: a swarm trains runs in flight together; with --parallel {spec.budget.parallel} it holds "
                       f"at most {spec.budget.parallel} of --swarm {spec.proxy.runner.swarm}")
     rec = _run_with_progress(lambda cb: driver.run(ws, search.id, cb), spec.budget.runs, search.name)

@@ -15,7 +15,8 @@ restored at step k yields exactly the batches the uninterrupted one would, also 
 Devices: on CPU, windows are copied out of the memory-mapped token files. On CUDA, with
 `placement="device"` every domain's tokens live in one GPU tensor and windows are gathered
 there; with `placement="host"` they are copied into pinned host memory and sent on a side
-stream, `prefetch` batches ahead.
+stream, `prefetch` batches ahead. Loaders of the same domains on one device (a swarm's
+members) can share one device copy: `DeviceTokens.place` once, then `tokens=` each loader.
 """
 
 from __future__ import annotations
@@ -65,6 +66,35 @@ class LoaderConfig:
     @property
     def global_batch(self) -> int:
         return self.batch_size * self.world_size
+
+
+@dataclass
+class DeviceTokens:
+    """Every domain's training tokens in one device tensor, as signed ints of the same width
+    (torch indexes those everywhere): domain i's tokens start at `base[i]`; `mask` restores
+    the unsigned values. One copy serves any number of loaders of these domains."""
+
+    names: tuple[str, ...]
+    flat: torch.Tensor
+    base: np.ndarray
+    mask: int
+
+    @classmethod
+    def place(cls, domains: Mapping[str, Domain], device: torch.device | str) -> "DeviceTokens":
+        names = tuple(sorted(domains))
+        arrays = [np.asarray(domains[n].tokens) for n in names]
+        signed = np.int16 if arrays[0].dtype == np.uint16 else np.int32
+        sizes = np.array([len(a) for a in arrays], dtype=np.int64)
+        base = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        flat = torch.empty(int(sizes.sum()), dtype=torch.int16 if signed == np.int16 else torch.int32,
+                           device=device)
+        chunk = 1 << 26
+        for tokens, b in zip(arrays, base):
+            tokens = tokens.view(signed)
+            for off in range(0, len(tokens), chunk):  # bounded host memory for any domain size
+                piece = torch.from_numpy(tokens[off:off + chunk].copy())
+                flat[int(b) + off:int(b) + off + len(piece)] = piece
+        return cls(names, flat, base, 0xFFFF if signed == np.int16 else 0xFFFFFFFF)
 
 
 @dataclass
@@ -168,11 +198,16 @@ def _gather_rows(arrays, ids, starts, out) -> None:
         out[i, :] = arrays[ids[i]][starts[i]:starts[i] + width]
 
 
+def _indexed(device: torch.device) -> torch.device:
+    """'cuda' as the tensor's device reads it ('cuda:0')."""
+    return torch.device(device.type, torch.cuda.current_device()) if device.index is None else device
+
+
 class MixtureLoader:
     """Iterate to get `Batch`es; see the module docstring for the guarantees."""
 
     def __init__(self, domains: Mapping[str, Domain] | Sequence[Domain], mixture: Mixture | Schedule,
-                 cfg: LoaderConfig):
+                 cfg: LoaderConfig, tokens: DeviceTokens | None = None):
         if not isinstance(domains, Mapping):
             domains = {d.name: d for d in domains}
         if not domains:
@@ -195,7 +230,11 @@ class MixtureLoader:
         self._device = torch.device(cfg.device)
         self._cuda = self._device.type == "cuda"
         self._ahead: deque[tuple[_StreamState, Batch]] = deque()
-        self._flat, self._base = self._place_on_device() if self._cuda and cfg.placement == "device" else (None, None)
+        self._placed = None
+        if self._cuda and cfg.placement == "device":
+            self._placed = tokens if tokens is not None else DeviceTokens.place(domains, self._device)
+            if self._placed.names != self.names or self._placed.flat.device != _indexed(self._device):
+                raise MixerError("the shared device tokens hold other domains or live on another device")
         self._stream = torch.cuda.Stream(self._device) if self._cuda else None
 
     # ------------------------------------------------------------------ public
@@ -304,19 +343,20 @@ class MixtureLoader:
             _gather_rows(self._arrays, ids, starts, host)
             return Batch(torch.from_numpy(host), domain, self.names)
         # Host -> device copies only from pinned buffers, so they never block the host.
-        pinned, done = self._next_pinned_buffer(len(ids), width if self._flat is None else 0)
+        placed = self._placed
+        pinned, done = self._next_pinned_buffer(len(ids), width if placed is None else 0)
         pinned_ids = pinned[:, 0]
         pinned_ids.numpy()[:] = ids
-        if self._flat is not None:  # gather on the GPU
-            pinned[:, 1].numpy()[:] = self._base[ids] + starts
+        if placed is not None:  # gather on the GPU
+            pinned[:, 1].numpy()[:] = placed.base[ids] + starts
         else:
             _gather_rows(self._arrays, ids, starts, pinned[:, 2:].numpy())
         with torch.cuda.stream(self._stream):
             on_device = pinned.to(self._device, non_blocking=True)
             done.record(self._stream)
-            if self._flat is not None:
+            if placed is not None:
                 index = on_device[:, 1:2] + torch.arange(width, device=self._device)
-                tokens = self._flat[index].to(torch.int64) & self._mask
+                tokens = placed.flat[index].to(torch.int64) & placed.mask
             else:
                 tokens = on_device[:, 2:]
         return Batch(tokens, on_device[:, 0], self.names)
@@ -333,21 +373,3 @@ class MixtureLoader:
         self._pinned_next = (self._pinned_next + 1) % len(self._pinned)
         event.synchronize()
         return buffer, event
-
-    def _place_on_device(self) -> tuple[torch.Tensor, np.ndarray]:
-        """All domains' training tokens in one device tensor, as signed ints of the same width
-        (torch indexes those everywhere); `_mask` restores the unsigned values."""
-        dtype = self._domains[0].tokens.dtype
-        signed = np.int16 if dtype == np.uint16 else np.int32
-        self._mask = 0xFFFF if dtype == np.uint16 else 0xFFFFFFFF
-        sizes = np.array([len(d.tokens) for d in self._domains], dtype=np.int64)
-        base = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        flat = torch.empty(int(sizes.sum()), dtype=torch.int16 if signed == np.int16 else torch.int32,
-                           device=self._device)
-        chunk = 1 << 26
-        for d, b in zip(self._domains, base):
-            tokens = np.asarray(d.tokens).view(signed)
-            for off in range(0, len(tokens), chunk):  # bounded host memory for any domain size
-                piece = torch.from_numpy(tokens[off:off + chunk].copy())
-                flat[int(b) + off:int(b) + off + len(piece)] = piece
-        return flat, base

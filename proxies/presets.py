@@ -25,6 +25,26 @@ PRESETS: dict[str, ProxyConfig] = {
     **_DENSE, **{f"moe-{name}": replace(cfg, n_experts=8, top_k=2) for name, cfg in _DENSE.items()}}
 
 
+# Swarm sizes that fit one H100 (80 GB) at 32 x 512 tokens per step, bf16, and gave the most
+# runs per hour there (benchmarks/swarm.py, 2026-11-26): 64 members of 5m or 20m ran out of
+# memory, 16 fit. Unmeasured presets are not swarmed by default.
+SWARM_PER_GPU = {"tiny": 64, "1m": 64, "5m": 16, "20m": 16}
+_MEASURED_TOKENS_PER_STEP = 32 * 512
+
+
+def default_swarm(preset: str, gpus_per_run: float, tokens_per_step: int) -> int:
+    """Runs one task trains together when the user gives no `--swarm`: 1 on CPU (a swarm
+    measured no faster there) and for MoE presets; on GPUs the measured `SWARM_PER_GPU`,
+    scaled down in powers of two for more activation memory per member (longer or
+    larger batches) or a fraction of a GPU."""
+    if gpus_per_run <= 0 or preset not in SWARM_PER_GPU:
+        return 1
+    size = SWARM_PER_GPU[preset]
+    while size > 1 and size * tokens_per_step > SWARM_PER_GPU[preset] * _MEASURED_TOKENS_PER_STEP * min(1.0, gpus_per_run):
+        size //= 2
+    return size
+
+
 def preset_config(name: str, vocab_size: int) -> ProxyConfig:
     if name not in PRESETS:
         raise MixerError(f"unknown proxy preset '{name}' (choose from {', '.join(PRESETS)})")

@@ -55,11 +55,12 @@ class RunnerConfig:
     domain_transport: DomainTransport = DomainTransport.auto
     num_cpus: int | None = None                  # size of an embedded cluster (default: all cores)
     resources: dict[str, float] = field(default_factory=dict)  # extra per-run resources
-    swarm: int = 1                               # runs of one preset and budget trained as one batched task
+    swarm: int | None = None                     # runs of one preset and budget trained as one batched task
+                                                 # (None: presets.default_swarm, 1 on CPU)
 
     def __post_init__(self):
         self.domain_transport = DomainTransport(self.domain_transport)
-        if self.swarm < 1:
+        if self.swarm is not None and self.swarm < 1:
             raise MixerError(f"proxy.runner.swarm must be at least 1, got {self.swarm}")
 
 
@@ -193,12 +194,15 @@ class ProxyRunner:
         (times `swarm`, the runs one task trains)."""
         import ray
 
+        from proxies.presets import SWARM_PER_GPU
+
         total = 0
         for node in (n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")):
             fits = [node.get("CPU", 0.0) // self.cfg.cpus_per_run if self.cfg.cpus_per_run else float("inf"),
                     node.get("GPU", 0.0) // self.cfg.gpus_per_run if self.cfg.gpus_per_run else float("inf")]
             total += int(min(min(fits), 1_000_000))
-        return max(1, total) * self.cfg.swarm
+        per_task = self.cfg.swarm or (max(SWARM_PER_GPU.values()) if self.cfg.gpus_per_run > 0 else 1)
+        return max(1, total) * per_task
 
     def check_feasible(self) -> None:
         """Fail now, not hang: Ray queues a task no node can hold forever (its warning hidden)."""
@@ -261,21 +265,22 @@ class ProxyRunner:
     def _packs(self, jobs: list[ProxyJob]) -> list[list[ProxyJob]]:
         """Jobs grouped into swarms of up to `swarm` runs that differ only in mixture and
         seed (dense presets only: see proxies.swarm); singles stay single."""
-        from proxies.presets import PRESETS
+        from proxies.presets import PRESETS, default_swarm
 
-        if self.cfg.swarm == 1:
-            return [[job] for job in jobs]
         groups: dict[str, list[ProxyJob]] = {}
         for job in jobs:
             key = json.dumps({**job.to_wire()["train"], "seed": 0, "domains": job.domains}, sort_keys=True)
             groups.setdefault(key, []).append(job)
         packs = []
         for group in groups.values():
-            if (PRESETS[group[0].train.preset].is_moe or isinstance(group[0].mixture, Schedule)
+            train = group[0].train
+            size = self.cfg.swarm or default_swarm(train.preset, self.cfg.gpus_per_run,
+                                                   train.batch_size * train.seq_len)
+            if (size == 1 or PRESETS[train.preset].is_moe or isinstance(group[0].mixture, Schedule)
                     or group[0].online is not None):
                 packs.extend([job] for job in group)
             else:
-                packs.extend(group[i:i + self.cfg.swarm] for i in range(0, len(group), self.cfg.swarm))
+                packs.extend(group[i:i + size] for i in range(0, len(group), size))
         return packs
 
     def run(self, jobs: Iterable[ProxyJob], parallel: int | None = None) -> Iterator[tuple[ProxyJob, ProxyResult]]:

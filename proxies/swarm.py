@@ -26,21 +26,34 @@ time (`train_proxy`).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Mapping, Sequence
+from enum import Enum
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from mixer.domain import Domain
 from mixer.errors import MixerError
-from mixer.loader import LoaderConfig, MixtureLoader
+from mixer.loader import DeviceTokens, LoaderConfig, MixtureLoader
 from mixer.mixture import Mixture
-from proxies.model import ProxyLM, apply_rope, parameter_counts
+from proxies.model import ProxyConfig, ProxyLM, apply_rope, parameter_counts
 from proxies.presets import preset_config
 from proxies.train import CurvePoint, ProxyResult, TrainConfig, _autocast, _windows, lr_at, pick_device
+
+
+class StepCompile(str, Enum):
+    """How a swarm's forward and loss run: `eager`; `inductor` (torch.compile, fusing the
+    elementwise work between the matmuls); `cudagraphs` (inductor replayed as CUDA graphs,
+    which also removes the kernel launches: for launch-bound small presets)."""
+
+    eager = "eager"
+    inductor = "inductor"
+    cudagraphs = "cudagraphs"
 
 
 class Swarm:
@@ -56,36 +69,21 @@ class Swarm:
         models = []
         for seed in seeds:
             torch.manual_seed(seed)
-            models.append(ProxyLM(self.cfg).to(device))
+            with device:  # initialised where it trains, as train_proxy does
+                models.append(ProxyLM(self.cfg))
         self.params_per_member = parameter_counts(models[0])
         params, _ = torch.func.stack_module_state(models)
-        self.params = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+        self.params = {k: nn.Parameter(v.detach().clone()) for k, v in params.items()}
         self.rope = (models[0].rope_cos, models[0].rope_sin)
         self.size = len(seeds)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens [N, B, T] -> logits [N, B, T, vocab]: `ProxyLM.forward` of every member,
-        each matmul one batched matmul over the swarm."""
-        p, (n, b, t), d = self.params, tokens.shape, self.cfg.d_model
-        heads = self.cfg.n_heads
-        x = p["embed.weight"][torch.arange(n, device=tokens.device)[:, None, None], tokens]
-        for i in range(self.cfg.n_layers):
-            block = f"blocks.{i}."
-            h = _norm(x, p[block + "attn_norm.weight"])
-            q, k, v = (_linear(h, p[block + "attn.qkv.weight"]).view(n * b, t, 3, heads, d // heads)
-                       .permute(2, 0, 3, 1, 4))
-            q, k = apply_rope(q, *self.rope), apply_rope(k, *self.rope)
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(n, b, t, d)
-            x = x + _linear(y, p[block + "attn.out.weight"])
-            gate, up = _linear(_norm(x, p[block + "mlp_norm.weight"]), p[block + "mlp.gate_up.weight"]).chunk(2, -1)
-            x = x + _linear(F.silu(gate) * up, p[block + "mlp.down.weight"])
-        return _linear(_norm(x, p["norm.weight"]), p["embed.weight"])
+        """tokens [N, B, T] -> logits [N, B, T, vocab] (`swarm_forward`)."""
+        return swarm_forward(self.params, *self.rope, tokens, self.cfg)
 
-    def losses(self, tokens: torch.Tensor) -> torch.Tensor:
+    def losses(self, tokens: torch.Tensor, compile_mode: StepCompile = StepCompile.eager) -> torch.Tensor:
         """Mean next-token loss [N] of every member on its tokens [N, B, T + 1]."""
-        logits = self.forward(tokens[..., :-1])
-        per_token = F.cross_entropy(logits.float().flatten(0, 2), tokens[..., 1:].flatten(), reduction="none")
-        return per_token.view(self.size, -1).mean(dim=1)
+        return _member_losses_fn(compile_mode)(self.params, *self.rope, tokens, self.cfg)
 
     @torch.no_grad()
     def evaluate(self, windows: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
@@ -102,6 +100,46 @@ class Swarm:
         return total / count
 
 
+def swarm_forward(params: Mapping[str, torch.Tensor], rope_cos: torch.Tensor, rope_sin: torch.Tensor,
+                  tokens: torch.Tensor, cfg: ProxyConfig) -> torch.Tensor:
+    """tokens [N, B, T] -> logits [N, B, T, vocab]: `ProxyLM.forward` of every member, each
+    matmul one batched matmul over the swarm. A plain function of tensors, so that one
+    `torch.compile` of it serves every swarm of a process."""
+    p, (n, b, t), d = params, tokens.shape, cfg.d_model
+    heads = cfg.n_heads
+    x = p["embed.weight"][torch.arange(n, device=tokens.device)[:, None, None], tokens]
+    for i in range(cfg.n_layers):
+        block = f"blocks.{i}."
+        h = _norm(x, p[block + "attn_norm.weight"])
+        q, k, v = (_linear(h, p[block + "attn.qkv.weight"]).view(n * b, t, 3, heads, d // heads)
+                   .permute(2, 0, 3, 1, 4))
+        q, k = apply_rope(q, rope_cos, rope_sin), apply_rope(k, rope_cos, rope_sin)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(n, b, t, d)
+        x = x + _linear(y, p[block + "attn.out.weight"])
+        gate, up = _linear(_norm(x, p[block + "mlp_norm.weight"]), p[block + "mlp.gate_up.weight"]).chunk(2, -1)
+        x = x + _linear(F.silu(gate) * up, p[block + "mlp.down.weight"])
+    return _linear(_norm(x, p["norm.weight"]), p["embed.weight"])
+
+
+def _member_losses(params: Mapping[str, torch.Tensor], rope_cos: torch.Tensor, rope_sin: torch.Tensor,
+                   tokens: torch.Tensor, cfg: ProxyConfig) -> torch.Tensor:
+    """Mean next-token loss [N] of every member on its tokens [N, B, T + 1]."""
+    logits = swarm_forward(params, rope_cos, rope_sin, tokens[..., :-1], cfg)
+    per_token = F.cross_entropy(logits.float().flatten(0, 2), tokens[..., 1:].flatten(), reduction="none")
+    return per_token.view(tokens.shape[0], -1).mean(dim=1)
+
+
+@functools.cache
+def _member_losses_fn(mode: StepCompile):
+    """`_member_losses`, compiled once per process and mode (its compile time is paid by
+    the first swarm that uses it)."""
+    if mode is StepCompile.eager:
+        return _member_losses
+    # dynamic=False: one specialised graph per swarm shape (a swarm's shape never changes).
+    return torch.compile(_member_losses, mode="reduce-overhead" if mode is StepCompile.cudagraphs else None,
+                         dynamic=False)
+
+
 def _linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """x [N, ..., in] times each member's weight [N, out, in] -> [N, ..., out] (one bmm)."""
     n, out = weight.shape[0], weight.shape[1]
@@ -114,11 +152,20 @@ def _norm(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return F.rms_norm(x, (x.shape[-1],), eps=1e-6) * scale
 
 
-def compile_helps(device: torch.device, non_embedding_params: int) -> bool:
-    """Measured on an H100 (benchmarks/swarm.py, bf16, 16-64 members of 655k tokens each):
-    compiling the step gave 1m swarms 1.4x the runs per hour, 20m swarms 0.96x; on CPU a
-    tiny swarm gained 15% per step but paid 25 s of compile per run. So: CUDA, below 10M."""
-    return device.type == "cuda" and non_embedding_params < 10_000_000
+COMPILE_MIN_STEPS = 500
+
+
+def default_step_compile(device: torch.device, steps: int) -> StepCompile:
+    """Measured on an H100 (benchmarks/swarm.py, bf16, 32 x 512 tokens per step): inductor
+    cut a training step of a 1m swarm of 64 from 198 to 88 ms and of a 20m swarm of 16 from
+    301 to 142 ms, but its first compile costs 17-48 s per process and shape. So: CUDA,
+    runs of at least COMPILE_MIN_STEPS steps (about 60 s saved at 500). CUDA graphs on top
+    gave -5% to +7%, and their private memory pools starved later swarms: not by default.
+    On CPU a compiled tiny swarm gained 36% per step, but every worker process pays the
+    compile again: eager."""
+    if device.type == "cuda" and steps >= COMPILE_MIN_STEPS:
+        return StepCompile.inductor
+    return StepCompile.eager
 
 
 def _stacked_optimizer(stacked: list[torch.Tensor], cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
@@ -138,41 +185,70 @@ def clip_per_member(grads: list[torch.Tensor], max_norm: float) -> None:
         g.mul_(scale.view(-1, *([1] * (g.dim() - 1))).to(g.dtype))
 
 
+@functools.cache
+def _clip_fn(mode: StepCompile):
+    """`clip_per_member`, fused into a few kernels when the step is compiled (eagerly it is
+    four launches per parameter tensor)."""
+    return clip_per_member if mode is StepCompile.eager else torch.compile(clip_per_member)
+
+
+class SwarmStep:
+    """One optimiser step of a swarm: forward and loss (compiled per `mode`), one backward
+    over the summed losses (members share no parameter: each gets its own gradient),
+    per-member clipping, AdamW over the stacked tensors."""
+
+    def __init__(self, swarm: Swarm, cfg: TrainConfig, device: torch.device, mode: StepCompile):
+        self.swarm, self.cfg, self.mode = swarm, cfg, mode
+        self.stacked = list(swarm.params.values())
+        self.optimizer = _stacked_optimizer(self.stacked, cfg, device)
+        self._clip = _clip_fn(mode)
+
+    def __call__(self, tokens: torch.Tensor, step: int) -> torch.Tensor:
+        """tokens [N, B, T + 1] -> each member's training loss [N] before the update."""
+        with _autocast(tokens.device):
+            member_losses = self.swarm.losses(tokens, self.mode)
+        member_losses.sum().backward()
+        loss = member_losses.detach().clone()  # a CUDA graph's output is overwritten by its next replay
+        self._clip([p.grad for p in self.stacked], self.cfg.grad_clip)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(step, self.cfg)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return loss
+
+
+def swarm_loaders(cfg: TrainConfig, domains: Mapping[str, Domain], members: Sequence[tuple[Mixture, int]],
+                  device: torch.device) -> list[MixtureLoader]:
+    """One MixtureLoader per member (its mixture and seed); on CUDA they share one device
+    copy of the tokens, so a swarm holds the data once, not once per member."""
+    shared = DeviceTokens.place(domains, device) if device.type == "cuda" else None
+    return [MixtureLoader(domains, mixture, LoaderConfig(seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=seed,
+                                                         device=str(device), total_steps=cfg.steps), tokens=shared)
+            for mixture, seed in members]
+
+
 def train_swarm(cfg: TrainConfig, domains: Mapping[str, Domain], members: Sequence[tuple[Mixture, int]],
-                compile_step: bool | None = None) -> list[ProxyResult]:
+                compile_mode: StepCompile | None = None) -> list[ProxyResult]:
     """Train one proxy per (mixture, seed) of `members`, all with `cfg` otherwise; results
-    in the members' order, each as `train_proxy` reports it. `compile_step` runs the
-    forward and loss through `torch.compile` (its compile time is part of the run);
-    None: `compile_helps`."""
+    in the members' order, each as `train_proxy` reports it. `compile_mode`: how the step
+    runs (`StepCompile`; a first compile's time is part of the run); None:
+    `default_step_compile`."""
     device = pick_device(cfg.device)
     torch.set_num_threads(cfg.threads or torch.get_num_threads())
     init_seeds = [seed if cfg.init_seed is None else cfg.init_seed for _, seed in members]
     swarm = Swarm(cfg, next(iter(domains.values())).meta.vocab_size, init_seeds, device)
-    stacked = list(swarm.params.values())
-    optimizer = _stacked_optimizer(stacked, cfg, device)
-    loaders = [MixtureLoader(domains, mixture, LoaderConfig(seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=seed,
-                                                            device=str(device), total_steps=cfg.steps))
-               for mixture, seed in members]
+    if compile_mode is None:
+        compile_mode = default_step_compile(device, cfg.steps)
+    train_step = SwarmStep(swarm, cfg, device, compile_mode)
+    loaders = swarm_loaders(cfg, domains, members, device)
     val_windows = {n: _windows(d.val_tokens, cfg.seq_len, cfg.eval_tokens) for n, d in domains.items()}
     curve_windows = {n: w[:max(1, cfg.curve_eval_tokens // cfg.seq_len)] for n, w in val_windows.items()}
     eval_every = cfg.eval_every or max(1, cfg.steps // 10)
     results = [ProxyResult(status="done", params=swarm.params_per_member) for _ in members]
-    if compile_step is None:
-        compile_step = compile_helps(device, swarm.params_per_member["non_embedding"])
-    losses = torch.compile(swarm.losses) if compile_step else swarm.losses
     start = time.perf_counter()
     loss = torch.zeros(len(members))
     for step in range(cfg.steps):
-        tokens = torch.stack([next(loader).tokens for loader in loaders])
-        with _autocast(device):
-            member_losses = losses(tokens)
-        member_losses.sum().backward()  # members share no parameter: each gets its own gradient
-        loss = member_losses.detach()
-        clip_per_member([p.grad for p in stacked], cfg.grad_clip)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        loss = train_step(torch.stack([next(loader).tokens for loader in loaders]), step)
         if (step + 1) % eval_every == 0 and step + 1 < cfg.steps:
             _record_point(swarm, results, curve_windows, cfg, device, step + 1, loss)
     elapsed = time.perf_counter() - start

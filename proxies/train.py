@@ -161,7 +161,8 @@ def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixtur
     device = pick_device(cfg.device)
     torch.set_num_threads(cfg.threads or torch.get_num_threads())
     torch.manual_seed(cfg.seed if cfg.init_seed is None else cfg.init_seed)
-    model = ProxyLM(preset_config(cfg.preset, next(iter(domains.values())).meta.vocab_size)).to(device)
+    with device:  # initialised on the device: a 20m model's CPU init costs more than its first steps
+        model = ProxyLM(preset_config(cfg.preset, next(iter(domains.values())).meta.vocab_size))
     optimizer, moe_layers = _optimizer(model, cfg, device), model.moe_layers()
     mixture = controller.mixture if controller is not None else mixture
     loader = MixtureLoader(domains, mixture, LoaderConfig(
@@ -222,7 +223,8 @@ def train_on_tokens(cfg: TrainConfig, tokens: np.ndarray, vocab_size: int) -> Pr
     device = pick_device(cfg.device)
     torch.set_num_threads(cfg.threads or torch.get_num_threads())
     torch.manual_seed(cfg.seed)
-    model = ProxyLM(preset_config(cfg.preset, vocab_size)).to(device)
+    with device:
+        model = ProxyLM(preset_config(cfg.preset, vocab_size))
     optimizer = _optimizer(model, cfg, device)
     stream = torch.from_numpy(np.asarray(tokens, dtype=np.int64))
     rng = np.random.default_rng(cfg.seed)

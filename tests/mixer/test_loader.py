@@ -12,9 +12,9 @@ mixtures = st.lists(st.floats(0.0, 1.0), min_size=3, max_size=3).filter(lambda w
     lambda w: Mixture.normalized(dict(zip(NAMES, w))))
 
 
-def _loader(domains, mixture, **kw):
+def _loader(domains, mixture, tokens=None, **kw):
     cfg = dict(seq_len=16, batch_size=4, seed=7)
-    return MixtureLoader(domains, mixture, LoaderConfig(**{**cfg, **kw}))
+    return MixtureLoader(domains, mixture, LoaderConfig(**{**cfg, **kw}), tokens=tokens)
 
 
 def _take(loader, steps):
@@ -125,3 +125,19 @@ def test_cuda_path_matches_cpu(small_domains, placement):
             gpu.load_state_dict(state)
         b = next(gpu)
         assert b.tokens.is_cuda and torch.equal(b.tokens.cpu(), ref.tokens) and torch.equal(b.domain.cpu(), ref.domain)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_loaders_sharing_one_device_copy_match_their_cpu_streams(small_domains):
+    from mixer.loader import DeviceTokens
+
+    shared = DeviceTokens.place(small_domains, "cuda")
+    streams = [(Mixture.parse("alpha=0.5,beta=0.3,gamma=0.2"), 1), (Mixture.parse("gamma=1"), 2)]
+    gpus = [_loader(small_domains, m, seed=s, device="cuda", tokens=shared) for m, s in streams]
+    cpus = [_loader(small_domains, m, seed=s) for m, s in streams]
+    for _ in range(8):
+        for gpu, cpu in zip(gpus, cpus):
+            assert torch.equal(next(gpu).tokens.cpu(), next(cpu).tokens)
+    other = {n: d for n, d in small_domains.items() if n != "gamma"}
+    with pytest.raises(MixerError, match="other domains"):
+        _loader(other, Mixture.parse("alpha=1"), device="cuda", tokens=shared)

@@ -104,3 +104,22 @@ def test_capacity_is_what_the_cluster_runs_at_once(embedded_ray, domains_dir):
     assert ProxyRunner(domains_dir, RunnerConfig(cpus_per_run=1)).capacity() == 2
     assert ProxyRunner(domains_dir, RunnerConfig(cpus_per_run=0.5)).capacity() == 4
     assert ProxyRunner(domains_dir, RunnerConfig(cpus_per_run=1, swarm=4)).capacity() == 8
+
+
+def test_default_swarm_is_one_on_cpu_and_the_measured_size_on_gpus():
+    from proxies.presets import SWARM_PER_GPU, default_swarm
+
+    assert default_swarm("1m", gpus_per_run=0, tokens_per_step=32 * 512) == 1
+    assert default_swarm("moe-1m", gpus_per_run=1, tokens_per_step=32 * 512) == 1
+    assert default_swarm("60m", gpus_per_run=1, tokens_per_step=32 * 512) == 1  # not measured: not swarmed
+    assert default_swarm("1m", gpus_per_run=1, tokens_per_step=32 * 512) == SWARM_PER_GPU["1m"] == 64
+    assert default_swarm("20m", gpus_per_run=1, tokens_per_step=32 * 512) == 16
+    assert default_swarm("20m", gpus_per_run=1, tokens_per_step=64 * 1024) == 4  # 4x the activations per member
+    assert default_swarm("1m", gpus_per_run=0.25, tokens_per_step=32 * 512) == 16  # a quarter of a GPU
+    assert default_swarm("1m", gpus_per_run=1, tokens_per_step=10**9) == 1
+
+
+def test_without_swarm_cpu_runs_stay_single_and_gpu_runs_are_packed(domains_dir):
+    jobs = [_job(i, "alpha=1") for i in range(5)]
+    assert [len(p) for p in ProxyRunner(domains_dir, RunnerConfig())._packs(jobs)] == [1] * 5
+    assert [len(p) for p in ProxyRunner(domains_dir, RunnerConfig(gpus_per_run=1))._packs(jobs)] == [5]

@@ -1,14 +1,17 @@
 """A swarm trains each member exactly as a single run with the same seed would."""
 
 import dataclasses
+import shutil
 
 import pytest
+import torch
 
 from mixer import Mixture, MixerError
 from proxies import TrainConfig, train_proxy
-from proxies.swarm import train_swarm
+from proxies.swarm import StepCompile, train_swarm
 
-QUICK = dict(preset="tiny", seq_len=64, batch_size=8, threads=2, eval_tokens=4096, curve_eval_tokens=1024)
+QUICK = dict(preset="tiny", seq_len=64, batch_size=8, threads=2, eval_tokens=4096, curve_eval_tokens=1024,
+             device="cpu")  # float32: exact agreement (CUDA trains in bf16: its own test, below)
 MEMBERS = [(Mixture.parse("alpha=1"), 0), (Mixture.parse("alpha=0.5,beta=0.5"), 1),
            (Mixture.parse("beta=0.2,gamma=0.8"), 2), (Mixture.parse("alpha=0.3,beta=0.3,gamma=0.4"), 3)]
 
@@ -32,3 +35,26 @@ def test_a_swarm_of_four_matches_four_single_runs(small_domains):
 def test_a_mixture_of_experts_preset_is_refused(small_domains):
     with pytest.raises(MixerError, match="mixture of experts"):
         train_swarm(TrainConfig(tokens=4096, **{**QUICK, "preset": "moe-1m"}), small_domains, MEMBERS[:2])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("mode", list(StepCompile))
+def test_on_cuda_every_step_mode_matches_single_runs_within_bf16_noise(small_domains, mode):
+    cfg = TrainConfig(tokens=4096, eval_every=4, **{**QUICK, "device": "cuda"})  # 8 steps: bf16 noise, no chaos yet
+    swarm = train_swarm(cfg, small_domains, MEMBERS, mode)
+    alone = [train_proxy(dataclasses.replace(cfg, seed=seed), small_domains, mixture) for mixture, seed in MEMBERS]
+    assert all(member.status == "done" for member in swarm)
+    val_diff = max(abs(a.val_loss[k] - b.val_loss[k]) for a, b in zip(swarm, alone) for k in a.val_loss)
+    train_diff = max(abs(p.train_loss - q.train_loss) for a, b in zip(swarm, alone) for p, q in zip(a.curve, b.curve))
+    assert val_diff < 0.02 and train_diff < 0.02, f"{mode.value}: val {val_diff:.4f}, train {train_diff:.4f}"
+
+
+@pytest.mark.slow  # compiles the step (about 10 s on CPU)
+@pytest.mark.skipif(not (shutil.which("c++") or shutil.which("g++")), reason="torch.compile on CPU needs a C++ compiler")
+def test_a_compiled_swarm_trains_exactly_as_the_eager_one(small_domains):
+    cfg = TrainConfig(tokens=8192, eval_every=4, **QUICK)
+    eager = train_swarm(cfg, small_domains, MEMBERS[:2], StepCompile.eager)
+    compiled = train_swarm(cfg, small_domains, MEMBERS[:2], StepCompile.inductor)
+    for a, b in zip(eager, compiled):
+        assert [p.train_loss for p in a.curve] == pytest.approx([p.train_loss for p in b.curve], abs=1e-4)
+        assert a.val_loss == pytest.approx(b.val_loss, abs=1e-4)
