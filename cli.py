@@ -210,13 +210,14 @@ def runs_import(
     sum_tolerance: float = typer.Option(store.importer.DEFAULT_SUM_TOLERANCE, "--sum-tolerance",
                                         help="Largest |sum - 1| renormalised as rounding."),
     maximize: bool = typer.Option(False, "--maximize", help="The metrics are scores: higher is better."),
+    cost_column: Optional[str] = typer.Option(None, "--cost-column", help="Column with each run's cost (run time, GPU hours): fidelity costs come from its medians, so no --fidelity-cost is needed."),
 ) -> None:
     """Import past experiments as finished runs of a named search (idempotent)."""
     spec = store.ImportSpec(
         mixtures_csv=mixtures_csv, metrics_csv=metrics_csv, search=search,
         weight_prefix=weight_prefix, metric_prefix=metric_prefix, metric_suffix=metric_suffix,
         id_column=id_column, fidelity=fidelity, fidelity_column=fidelity_column, target=target,
-        sum_tolerance=sum_tolerance, maximize=maximize)
+        sum_tolerance=sum_tolerance, maximize=maximize, cost_column=cost_column)
     report = store.import_runs(OPTIONS.open().db_path, spec)
     console.print(f"imported {report.n_runs} runs into search '{search}' ({report.search_id}): "
                   f"{len(report.domains)} domains, {len(report.metrics)} metrics; "

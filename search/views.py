@@ -88,10 +88,22 @@ def explain(rec: dict, target: str) -> list[str]:
         lines.append(f"warning: {evidence.get('reason')}; until a search has more runs, its best run is the answer")
     elif rule == "best-run:no-predicted-gain":
         lines.append(f"note: {evidence.get('reason')}")
+    lines.extend(fidelity_lines(evidence.get("cheap_fidelities")))
     solver = evidence.get("solver")
     if solver:
         lines.append(f"optimum: {'exact convex program (cvxpy)' if solver == 'convex program' else solver}")
     lines.extend(noise_lines(evidence))
+    return lines
+
+
+def fidelity_lines(gate: dict | None) -> list[str]:
+    """bayesopt over several fidelities: what each cheaper fidelity's paired runs say."""
+    lines = []
+    for label, used in ((gate or {}).get("used") or {}).items():
+        r, pairs = gate["rank_correlation_with_target"][label], gate["pairs"][label]
+        said = (f"Spearman {r:.2f} with the target over {pairs} paired runs" if r is not None
+                else f"{pairs} paired runs, too few to judge")
+        lines.append(f"fidelity {label}: {said}; {'used' if used else 'DROPPED: it misleads about the target'}")
     return lines
 
 

@@ -32,6 +32,7 @@ class ImportSpec:
     target: str | None = None
     sum_tolerance: float = DEFAULT_SUM_TOLERANCE
     maximize: bool = False             # the metrics are scores (higher is better)
+    cost_column: str | None = None     # each run's cost (e.g. GPU hours): stored as its run time
 
 
 @dataclass
@@ -145,12 +146,13 @@ def import_runs(db: Path, spec: ImportSpec, wait_s: float = DEFAULT_WAIT_S) -> I
     weights, max_correction = _normalised_weights(_numeric(mix, weight_cols, spec.mixtures_csv), mix_ids, spec)
     values = _numeric(met, metric_cols, met_path)
     fidelities = _fidelities(mix, spec)
+    costs = _costs(mix, met, spec, mix_ids)
     domain_names = list(weight_cols)
     metric_names = list(metric_cols)
     with transaction(db, wait_s) as con:
         search_id = _ensure_import_search(con, spec)
         runs, metrics = _records(spec, search_id, mix_ids, domain_names, weights, metric_names,
-                                 values, fidelities)
+                                 values, fidelities, costs)
         upsert_runs(con, runs, metrics)
     return ImportReport(search_id, len(runs), domain_names, metric_names, max_correction)
 
@@ -178,7 +180,25 @@ def _fidelities(mix: pd.DataFrame, spec: ImportSpec) -> list[str | None]:
     return mix[spec.fidelity_column].astype(str).tolist()
 
 
-def _records(spec, search_id, mix_ids, domain_names, weights, metric_names, values, fidelities):
+def _costs(mix: pd.DataFrame, met: pd.DataFrame, spec: ImportSpec, ids: pd.Series) -> np.ndarray | None:
+    """`--cost-column` of the mixtures file (else the metrics file): one positive number per run."""
+    column = spec.cost_column
+    if column is None:
+        return None
+    frame = mix if column in mix.columns else met if column in met.columns else None
+    if frame is None:
+        raise MixerError(f"cost column '{column}' not found in {spec.mixtures_csv}"
+                         + (f" or {spec.metrics_csv}" if spec.metrics_csv else ""))
+    costs = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~(np.isfinite(costs) & (costs > 0))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise MixerError(f"cost column '{column}': run '{ids[row]}' has '{frame[column].iloc[row]}', "
+                         "not a positive number")
+    return costs
+
+
+def _records(spec, search_id, mix_ids, domain_names, weights, metric_names, values, fidelities, costs=None):
     target_index = metric_names.index(spec.target) if spec.target else None
     runs, metrics = [], []
     for i, run_key in enumerate(mix_ids):
@@ -190,6 +210,8 @@ def _records(spec, search_id, mix_ids, domain_names, weights, metric_names, valu
             target=float(values[i, target_index]) if target_index is not None else None))
         metrics.extend(MetricRow(run_id=run_id, step=0, split="val", name=name, value=float(v))
                        for name, v in zip(metric_names, values[i]))
+        if costs is not None:  # what a search's fidelity costs are measured from (store.reads.run_seconds)
+            metrics.append(MetricRow(run_id=run_id, step=0, split="perf", name="wall_s", value=float(costs[i])))
     return runs, metrics
 
 

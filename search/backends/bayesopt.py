@@ -24,6 +24,12 @@ step on 2 cores. Measured here (benchmarks/search.py, 2 cores, 17 domains, 100 o
 at two fidelities): 8.8 s for one proposal, most of it fitting the GP, and 6.6 s for a batch
 of 4; 2.8 s and 2.8 s with one fidelity.
 
+Cheap fidelities are checked, not assumed (`search.fidelity_gate`): every target run is
+shadowed by a cheap run of the same mixture, and a cheap fidelity whose paired runs rank
+mixtures unlike the target (Spearman < 0.5 over 4 or more pairs) is dropped from the model
+and no longer proposed. Until every cheap fidelity has a verdict, each batch holds at least
+one target run.
+
 Recommendation: the mixture with the best posterior mean at the target fidelity, among the
 candidates plus every mixture run so far (pool mode: the pool's mixtures), with its
 posterior std combined with the GP's out-of-fold error (`search.quality`). The driver's
@@ -45,6 +51,8 @@ import torch
 
 from mixer.errors import MixerError
 from search.backends.base import FitCache, Proposal, Recommendation, initial_design, to_mixture, unused_pool
+from search.fidelity import Fidelities
+from search.fidelity_gate import FidelityGate, check_fidelities
 from search.gp import MixtureGP
 from search.history import History
 from search.quality import MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality, out_of_fold
@@ -92,27 +100,50 @@ class BayesOptBackend:
 
     # -- the model -------------------------------------------------------------------------
 
+    def gate(self, history: History) -> FidelityGate:
+        """Which cheap fidelities inform the target, by their paired runs (`search.fidelity_gate`)."""
+        fidelity = self.space.fidelity
+        return check_fidelities(history.X, history.y, history.fidelity, fidelity.labels, fidelity.target)
+
+    def _fidelities(self, history: History) -> Fidelities:
+        """The search's fidelities less those the gate drops."""
+        fidelity = self.space.fidelity
+        kept = self.gate(history).kept(fidelity.labels, fidelity.target) if fidelity.multi else fidelity.labels
+        if len(kept) == len(fidelity.labels):
+            return fidelity
+        if len(kept) == 1:
+            return Fidelities.single(fidelity.target)
+        rows = [fidelity.index(label) for label in kept]
+        return Fidelities(kept, fidelity.target, fidelity.inputs[rows], fidelity.input_names, fidelity.costs[rows],
+                          fidelity.user_costs)
+
+    def _gp(self, history: History) -> MixtureGP:
+        return MixtureGP(len(self.space.domains), self._fidelities(history))
+
     def _training_set(self, history: History) -> tuple[np.ndarray, np.ndarray]:
-        """Z [n, D + F] and y [n] of the runs at this search's fidelities."""
-        keep = [i for i, f in enumerate(history.fidelity) if f in self.space.fidelity.labels]
-        gp = MixtureGP(len(self.space.domains), self.space.fidelity)
+        """Z [n, D + F] and y [n] of the runs at the fidelities the model uses."""
+        gp = self._gp(history)
+        keep = [i for i, f in enumerate(history.fidelity) if f in gp.fidelity.labels]
         return gp.inputs(history.X[keep], [history.fidelity[i] for i in keep]), history.y[keep]
 
     def _fit(self, history: History) -> MixtureGP:
         Z, y = self._training_set(history)
         if len(y) < 2 or np.ptp(y) == 0:
             raise MixerError(f"bayesopt needs at least 2 finished runs with different targets, has {len(y)}")
-        return self._fitted.get(Z, y, lambda: MixtureGP(len(self.space.domains), self.space.fidelity).fit(
-            Z, y, warm=self._fitted.last))
+        warm = self._fitted.last
+        return self._fitted.get(Z, y, lambda: self._gp(history).fit(
+            Z, y, warm=warm if warm is not None and warm.fidelity.labels == self._fidelities(history).labels else None))
 
     def quality(self, history: History) -> FitQuality:
         """Out-of-fold quality on target-fidelity runs: each fold's GP sees every other run,
         of any fidelity; at most `CHECKED_RUNS` runs are checked (5 refits in all)."""
         Z, y = self._training_set(history)
 
+        fidelities = self._fidelities(history)
+
         def check() -> FitQuality:
             checked = np.random.default_rng(0).permutation(self._target_rows(history))[:CHECKED_RUNS]
-            oof = (out_of_fold(lambda _, test: self._fold_predict(Z, y, test), checked)
+            oof = (out_of_fold(lambda _, test: self._fold_predict(Z, y, test, fidelities), checked)
                    if len(checked) >= MIN_RUNS_TO_CHECK else (None, None))
             return fit_quality(y[checked], *oof, len(self.space.domains))
 
@@ -120,14 +151,16 @@ class BayesOptBackend:
 
     def _target_rows(self, history: History) -> np.ndarray:
         """Rows of the training set (`_training_set`) at the target fidelity."""
-        labels = [f for f in history.fidelity if f in self.space.fidelity.labels]
+        kept = self._fidelities(history).labels
+        labels = [f for f in history.fidelity if f in kept]
         return np.flatnonzero([f == self.space.target_fidelity for f in labels])
 
-    def _fold_predict(self, Z: np.ndarray, y: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _fold_predict(self, Z: np.ndarray, y: np.ndarray, test: np.ndarray, fidelities: Fidelities
+                      ) -> tuple[np.ndarray, np.ndarray]:
         keep = np.setdiff1d(np.arange(len(y)), test)
         if len(keep) < 2 or np.ptp(y[keep]) == 0:
             return np.full(len(test), y[keep].mean()), np.zeros(len(test))
-        gp = MixtureGP(len(self.space.domains), self.space.fidelity).fit(Z[keep], y[keep])
+        gp = MixtureGP(len(self.space.domains), fidelities).fit(Z[keep], y[keep])
         return gp.predict_target(Z[test, :len(self.space.domains)])
 
     def _costs(self, history: History) -> dict[str | None, float]:
@@ -151,11 +184,12 @@ class BayesOptBackend:
     def _choices(self, gp: MixtureGP, history: History, rng: np.random.Generator
                  ) -> tuple[np.ndarray, list[str | None], list[str | None], np.ndarray]:
         """What may be proposed: mixtures [c, D], their fidelities [c], pool keys [c], and the
-        mixtures [m, D] whose optimum at the target fidelity max-value entropy reasons about."""
-        labels = self.space.fidelity.labels
+        mixtures [m, D] whose optimum at the target fidelity max-value entropy reasons about.
+        Only at the fidelities `gp` models: the gate's dropped ones are not bought."""
+        labels = gp.fidelity.labels
         if self.space.pool is not None:
             pool = self.space.pool
-            free = unused_pool(self.space, history)
+            free = [i for i in unused_pool(self.space, history) if pool.fidelity[i] in labels]
             return (pool.X[free], [pool.fidelity[i] for i in free], [pool.keys[i] for i in free],
                     np.unique(pool.X, axis=0))
         mixtures = self._mixture_candidates(gp, history, self.config.n_candidates, rng)
@@ -184,20 +218,62 @@ class BayesOptBackend:
         _, y = self._training_set(history)
         if len(y) < self._n_initial() or np.ptp(y) == 0:
             return self._initial(history, n, rng)
+        shadows = self._shadows(history, max(1, n // 2))
+        if len(shadows) >= n:
+            return shadows[:n]
+        n -= len(shadows)
         gp = self._fit(history)
         X, fidelities, keys, frontier = self._choices(gp, history, rng)
         if not len(X):
-            return []
+            return shadows
         choices = torch.as_tensor(gp.inputs(X, fidelities), dtype=torch.float64)
         with torch.random.fork_rng():
             torch.manual_seed(int(rng.integers(2**31)))
             acquisition = self._acquisition(gp, history, frontier)
             picked = _optimize_discrete(acquisition, min(n, len(X)), choices, self.config.batch_screen)
-        rows = torch.cdist(picked, choices).argmin(dim=1).tolist()
-        return [Proposal(to_mixture(self.space.domains, X[i]), fidelities[i], keys[i]) for i in rows]
+            rows = torch.cdist(picked, choices).argmin(dim=1).tolist()
+            rows = self._with_a_target_run(history, acquisition, rows, fidelities, choices)
+        return shadows + [Proposal(to_mixture(self.space.domains, X[i]), fidelities[i], keys[i]) for i in rows]
+
+    def _with_a_target_run(self, history: History, acquisition, rows: list[int], fidelities: list[str | None],
+                           choices: torch.Tensor) -> list[int]:
+        """While the gate has no verdict on some cheap fidelity (too few pairs), every batch
+        holds a target-fidelity run: the acquisition's best one replaces its last pick. A
+        misleading cheap fidelity would otherwise keep the search from ever testing it."""
+        target = self.space.target_fidelity
+        undecided = any(r is None for r in self.gate(history).correlation.values())
+        at_target = [i for i, f in enumerate(fidelities) if f == target]
+        if not undecided or not at_target or any(fidelities[i] == target for i in rows):
+            return rows
+        with torch.no_grad():
+            scores = torch.cat([acquisition(part[:, None, :]) for part in choices[at_target].split(2048)])
+        return rows[:-1] + [at_target[int(scores.argmax())]]
+
+    def _shadows(self, history: History, limit: int) -> list[Proposal]:
+        """Cheap-fidelity runs of mixtures run at the target but not yet at that cheap
+        fidelity (at most `limit`): the pairs the fidelity gate measures."""
+        fidelity, pool = self.space.fidelity, self.space.pool
+        if not fidelity.multi:
+            return []
+        free = unused_pool(self.space, history) if pool is not None else None
+        shadows = []
+        for x in history.at_fidelity(fidelity.target).X:
+            for label in fidelity.labels:
+                done = history.at_fidelity(label).X
+                if label == fidelity.target or (len(done) and np.abs(done - x).sum(axis=1).min() < 1e-9):
+                    continue
+                if pool is None:
+                    shadows.append(Proposal(to_mixture(self.space.domains, x), label))
+                else:
+                    match = [i for i in free if pool.fidelity[i] == label and np.abs(pool.X[i] - x).sum() < 1e-9]
+                    shadows.extend(Proposal(to_mixture(self.space.domains, pool.X[i]), label, pool.keys[i])
+                                   for i in match[:1])
+                if len(shadows) >= limit:
+                    return shadows
+        return shadows
 
     def _acquisition(self, gp: MixtureGP, history: History, frontier: np.ndarray):
-        if not self.space.fidelity.multi:
+        if not gp.fidelity.multi:
             from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 
             return qLogNoisyExpectedImprovement(gp.model, X_baseline=gp.model.train_inputs[0], prune_baseline=True)
@@ -228,6 +304,8 @@ class BayesOptBackend:
                     "runs_by_fidelity": {str(label): history.fidelity.count(label) for label in labels},
                     "costs": {str(label): cost for label, cost in self._costs(history).items()},
                     "candidates": len(candidates)}
+        if self.space.fidelity.multi:
+            evidence["cheap_fidelities"] = self.gate(history).evidence()
         return Recommendation(to_mixture(self.space.domains, candidates[best]), float(mean[best]),
                               float(calibrated_std(std[best:best + 1], quality)[0]), evidence)
 

@@ -84,7 +84,7 @@ def test_multi_fidelity_predicts_the_target_from_mostly_cheap_runs():
 
 def test_costs_steer_the_fidelity():
     """With the cheap fidelity nearly free it is chosen; priced like the target, the target is."""
-    history = _mfmake_history(n_cheap=20, n_full=6)
+    history = _paired_history(cheap_truth, n_full=6)  # every target run has its cheap twin: no shadow runs due
     rng = np.random.default_rng(2)
     free = make_backend("bayesopt", FAST, _mfmake_space()).propose(
         History(**{**history.__dict__, "costs": {"cheap": 0.01, "full": 10.0}}), 1, rng)
@@ -148,3 +148,60 @@ def test_pool_mode_recommends_a_mixture_with_a_target_fidelity_run_by_default():
     assert any(np.allclose(chosen, space.pool.X[60 + i], atol=1e-6) for i in (0, 1, 2))
     with pytest.raises(MixerError, match="pool_recommend"):
         backend_config("bayesopt", {"pool_recommend": "cheapest"})
+
+
+def _paired_history(cheap_values, n_full: int = 12) -> History:
+    X = np.random.default_rng(5).dirichlet(np.ones(4), size=30)
+    history = History.empty(DOMAINS)
+    for i, (x, c) in enumerate(zip(X, cheap_values(X))):
+        history = history.append(x, c, "cheap", f"c{i}")
+        if i < n_full:
+            history = history.append(x, truth(x[None])[0], "full", f"f{i}")
+    return history
+
+
+def _misleading(X: np.ndarray) -> np.ndarray:
+    """A cheap fidelity that ranks mixtures independently of the target."""
+    return cheap_truth(np.random.default_rng(1).permutation(X))
+
+
+def test_the_gate_keeps_an_informative_cheap_fidelity_and_drops_a_misleading_one():
+    agreeing = _paired_history(cheap_truth)
+    gate = make_backend("bayesopt", FAST, _mfmake_space()).gate(agreeing)
+    assert gate.used == {"cheap": True} and gate.pairs == {"cheap": 12} and gate.correlation["cheap"] > 0.8
+    misleading = _paired_history(_misleading)
+    backend = make_backend("bayesopt", FAST, _mfmake_space())
+    assert backend.gate(misleading).used == {"cheap": False}
+    assert {p.fidelity for p in backend.propose(misleading, 4, np.random.default_rng(0))} == {"full"}  # stops buying it
+    rec = backend.recommend(misleading)
+    assert rec.evidence["cheap_fidelities"]["used"] == {"cheap": False}
+    assert abs(rec.predicted - truth(rec.mixture.vector(DOMAINS)[None])[0]) < 0.3  # the target's level (cheap: +0.8)
+
+
+def test_the_gate_needs_pairs_before_it_drops_a_fidelity():
+    gate = make_backend("bayesopt", FAST, _mfmake_space()).gate(_paired_history(_misleading, n_full=3))
+    assert gate.used == {"cheap": True} and gate.correlation == {"cheap": None} and gate.pairs == {"cheap": 3}
+
+
+def test_target_runs_are_shadowed_by_cheap_runs_of_the_same_mixture():
+    history = _mfmake_history(n_cheap=20, n_full=3)   # the three target runs have no cheap twin
+    proposals = make_backend("bayesopt", FAST, _mfmake_space()).propose(history, 4, np.random.default_rng(0))
+    targets = history.at_fidelity("full").X
+    assert [p.fidelity for p in proposals[:2]] == ["cheap", "cheap"]
+    assert all(np.abs(targets - p.mixture.vector(DOMAINS)).sum(axis=1).min() < 1e-9 for p in proposals[:2])
+    assert len(proposals) == 4
+
+
+def test_best_says_what_each_cheap_fidelity_is_worth():
+    from search.views import fidelity_lines
+
+    rec = make_backend("bayesopt", FAST, _mfmake_space()).recommend(_paired_history(_misleading))
+    [line] = fidelity_lines(rec.evidence["cheap_fidelities"])
+    assert line.startswith("fidelity cheap: Spearman") and "12 paired runs" in line and "DROPPED" in line
+    assert fidelity_lines(None) == []
+
+
+def test_until_the_gate_can_judge_every_batch_holds_a_target_run():
+    history = _paired_history(cheap_truth, n_full=2)  # two pairs: no verdict yet
+    proposals = make_backend("bayesopt", FAST, _mfmake_space()).propose(history, 3, np.random.default_rng(0))
+    assert "full" in [p.fidelity for p in proposals] and len(proposals) == 3

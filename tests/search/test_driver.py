@@ -221,6 +221,20 @@ def test_single_fidelity_backend_on_a_two_fidelity_table_uses_the_target(two_fid
     assert set(runs.fidelity) == {"full"} and len(runs) == 2  # two runs of cost 10 fit in 25
 
 
+def test_fidelity_costs_come_from_an_imported_cost_column(tmp_path):
+    ws = open_workspace(tmp_path / "ws")
+    X = np.random.default_rng(0).dirichlet(np.ones(4), size=30)
+    pd.DataFrame(X, columns=[f"w_{d}" for d in "abcd"]).assign(index=range(30)).to_csv(tmp_path / "mix.csv", index=False)
+    for fidelity, y, hours in (("cheap", truth(X) + 0.8, 0.5), ("full", truth(X), 5.0)):
+        pd.DataFrame({"index": range(30), "m_loss": y, "hours": hours}).to_csv(tmp_path / f"{fidelity}.csv", index=False)
+        import_runs(ws.db_path, ImportSpec(mixtures_csv=tmp_path / "mix.csv", metrics_csv=tmp_path / f"{fidelity}.csv",
+                                           search="past", weight_prefix="w_", metric_prefix="m_", fidelity=fidelity,
+                                           cost_column="hours"))
+    search = driver.create(ws, _spec(name="priced", runs=8, **dict(MF, fidelity_costs={})))  # no --fidelity-cost
+    rec = driver.run(ws, search.name)
+    assert rec.evidence["costs"] == {"cheap": pytest.approx(0.1), "full": pytest.approx(1.0)}
+
+
 @pytest.mark.parametrize("change, message", [
     (dict(MF, target_fidelity=None), "choose one with fidelity.target"),
     (dict(MF, fidelity_costs={}), "need costs: give --fidelity-cost"),

@@ -119,3 +119,25 @@ def test_regmix_published_tables_import_as_they_are(tmp_path):
     frame = run_sql(db, "SELECT min(target_value) AS lo, max(target_value) AS hi, count(*) AS n FROM run_summary")
     assert frame.n[0] == 512
     assert frame.lo[0] == pytest.approx(5.082, abs=1e-3) and frame.hi[0] == pytest.approx(6.645, abs=1e-3)
+
+
+def test_a_cost_column_is_stored_as_each_runs_time(tmp_path):
+    db = tmp_path / "i.duckdb"
+    mix, met = _write_tables(tmp_path)
+    pd.read_csv(met).assign(gpu_hours=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).to_csv(met, index=False)
+    import_runs(db, _spec(mix, met, cost_column="gpu_hours"))
+    from store.reads import run_seconds
+    assert run_seconds(db, ["small"]) == {"small": 3.5}  # the median over the imported runs
+
+
+@pytest.mark.parametrize("value, message", [("x", "has 'x', not a positive number"), (0, "has '0.0', not a positive"),
+                                            (None, "has 'nan', not a positive number")])
+def test_a_bad_cost_is_refused_and_nothing_is_stored(tmp_path, value, message):
+    db = tmp_path / "i.duckdb"
+    mix, met = _write_tables(tmp_path)
+    pd.read_csv(met).assign(cost=[1.0, 2.0, value, 4.0, 5.0, 6.0]).to_csv(met, index=False)
+    with pytest.raises(MixerError, match=f"cost column 'cost': run '4' {message}"):
+        import_runs(db, _spec(mix, met, cost_column="cost"))
+    with pytest.raises(MixerError, match="cost column 'hours' not found"):
+        import_runs(db, _spec(mix, met, cost_column="hours"))
+    assert not db.exists() or run_sql(db, "SELECT count(*) AS n FROM runs")["n"].tolist() == [0]
