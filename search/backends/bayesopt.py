@@ -96,6 +96,7 @@ class BayesOptBackend:
     def __init__(self, config: BayesOptConfig, space: SearchSpace):
         self.config, self.space = config, space
         self._fitted: FitCache[MixtureGP] = FitCache()
+        self._gated: FitCache[FidelityGate] = FitCache()
         self._quality: FitCache[FitQuality] = FitCache()
 
     # -- the model -------------------------------------------------------------------------
@@ -103,7 +104,10 @@ class BayesOptBackend:
     def gate(self, history: History) -> FidelityGate:
         """Which cheap fidelities inform the target, by their paired runs (`search.fidelity_gate`)."""
         fidelity = self.space.fidelity
-        return check_fidelities(history.X, history.y, history.fidelity, fidelity.labels, fidelity.target)
+        codes = np.array([[fidelity.labels.index(f) if f in fidelity.labels else -1] for f in history.fidelity])
+        key = np.hstack([history.X, codes]) if len(history) else history.X
+        return self._gated.get(key, history.y, lambda: check_fidelities(
+            history.X, history.y, history.fidelity, fidelity.labels, fidelity.target))
 
     def _fidelities(self, history: History) -> Fidelities:
         """The search's fidelities less those the gate drops."""
