@@ -500,7 +500,7 @@ def search_start(
     target: Optional[str] = typer.Option(None, "--target", help="avg, a domain/metric name, or weights a=0.7,b=0.3 [default: avg]."),
     maximize: bool = typer.Option(False, "--maximize", help="Maximise the target (scores), not minimise."),
     runs: Optional[int] = typer.Option(None, "--runs", help="Run budget [default: 32]."),
-    max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Cost budget (see --fidelity-cost)."),
+    max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Cost budget: in --fidelity-cost's units when given, else in target-fidelity runs (costs measured from run times or an imported --cost-column are relative to the target's)."),
     parallel: Optional[int] = typer.Option(None, "--parallel", help="Runs in flight at once (and proposals per batch) [default: 2]."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Proxy preset [default: tiny]."),
     tokens: Optional[str] = typer.Option(None, "--tokens", help="Tokens per proxy run [default: 2M]."),
@@ -516,7 +516,7 @@ def search_start(
     replicates: Optional[int] = typer.Option(None, "--replicates", help="Train the R best runs again with other seeds: the seed noise, shown by `best` [default: 0]."),
     cpus: Optional[float] = typer.Option(None, "--cpus", help="CPUs per run [default: 1]."),
     gpus: Optional[float] = typer.Option(None, "--gpus", help="GPUs (fractional) per run [default: 0]."),
-    swarm: Optional[int] = typer.Option(None, "--swarm", help="Train up to N dense runs of a batch (at most --parallel) as one batched task [default: 1 on CPU; with --gpus, a measured size per preset]."),
+    swarm: Optional[int] = typer.Option(None, "--swarm", help="Train up to N dense runs of one round (same preset and budget) as one batched task, at most --parallel of them [default: 1 on CPU; with --gpus, a measured size per preset (64 for tiny and 1m), so raise --parallel too]."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS", help="Join this Ray cluster."),
 ) -> None:
     """Create a search and run it to its budget, then recommend a mixture."""

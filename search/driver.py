@@ -83,7 +83,9 @@ class SearchSession:
         fidelity = self.context.space.fidelity
         if not fidelity.multi:
             return fidelity.cost_table()
-        return fidelity.cost_table(run_seconds(self.ws.db_path, [f for f in fidelity.labels if f]))
+        table = self.spec.table.search if self.spec.table is not None else None
+        source = get_search(self.ws.db_path, table).id if table else None  # a table's own costs only
+        return fidelity.cost_table(run_seconds(self.ws.db_path, [f for f in fidelity.labels if f], source))
 
     def history(self, runs: pd.DataFrame | None = None) -> History:
         """The search's own runs (`<name>/NNNN`): extra runs (validation, baselines,

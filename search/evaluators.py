@@ -145,7 +145,7 @@ def _table_context(ws: Workspace, spec: SearchSpec) -> SearchContext:
     table = table[(table.status == "done") & table.final_values.notna()]
     if table.empty:
         raise MixerError(f"search '{spec.table.search}' has no finished runs to answer from")
-    fidelity = _table_fidelities(ws, spec, table)
+    fidelity = _table_fidelities(ws, spec, table, source.id)
     table = table[table.fidelity.isin(fidelity.labels) | (table.fidelity.isna() & (None in fidelity.labels))]
     domains = sorted({d for m in table.mixture for d in m})
     X = np.array([[m.get(d, 0.0) for d in domains] for m in table.mixture])
@@ -156,7 +156,7 @@ def _table_context(ws: Workspace, spec: SearchSpec) -> SearchContext:
     return SearchContext(space, TableEvaluator(table), measured)
 
 
-def _table_fidelities(ws: Workspace, spec: SearchSpec, table: pd.DataFrame) -> Fidelities:
+def _table_fidelities(ws: Workspace, spec: SearchSpec, table: pd.DataFrame, table_id: str) -> Fidelities:
     """The table's labels the search uses (all, or --fidelities), and its target: the one
     label, or --target-fidelity. A single-fidelity backend uses the target alone."""
     fid, name = spec.fidelity, spec.table.search
@@ -181,4 +181,4 @@ def _table_fidelities(ws: Workspace, spec: SearchSpec, table: pd.DataFrame) -> F
         raise MixerError(f"--fidelity-cost names {', '.join(strangers)}, not a fidelity of table '{name}' "
                          f"({', '.join(present)})")
     costs = {label: cost for label, cost in fid.costs.items() if label in labels}  # the table's others: unused here
-    return table_fidelities(labels, target, costs, run_seconds(ws.db_path, labels))
+    return table_fidelities(labels, target, costs, run_seconds(ws.db_path, labels, table_id))

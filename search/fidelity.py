@@ -174,7 +174,8 @@ def table_fidelities(labels: list[str], target: str, user_costs: Mapping[str, fl
         costs = np.array([measured[label] for label in labels])
     else:
         raise MixerError(f"fidelities {', '.join(labels)} need costs: give --fidelity-cost "
-                         f"({','.join(f'{label}=COST' for label in labels)}); the table has no run times")
+                         f"({','.join(f'{label}=COST' for label in labels)}) or import the table's run costs "
+                         "with `runs import --cost-column`")
     _check_target_is_largest(labels, costs, t, "cost")
     scaled = _log_scale(costs, costs[t])
     if scaled is None or np.sum(costs == costs[t]) > 1:

@@ -7,9 +7,9 @@ what they like. So `bayesopt` measures it: every target-fidelity run is shadowed
 the same mixture at each cheap fidelity (a tenth of its cost at 1:10), and a cheap fidelity
 informs the model while its Spearman correlation with the target over these pairs is at
 least `MIN_RANK_CORRELATION`. Before `MIN_PAIRS` pairs there is no evidence against it. A
-fidelity that fails is dropped from the model, the acquisition and the proposals (it stops
-being bought) until the pairs say otherwise; with every cheap fidelity dropped, the search
-is single-fidelity BO at the target.
+fidelity that fails is dropped from the model, the acquisition, the proposals and the
+shadow runs: it is not bought again in this search. With every cheap fidelity dropped, the
+search is single-fidelity BO at the target.
 
 Why pairs and not the multi-fidelity GP's own estimate: its linear-truncated kernel has no
 parameter for "uninformative", and an ICM kernel (BoTorch's `MultiTaskGP`) took the whole

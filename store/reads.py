@@ -165,16 +165,20 @@ def proposed_run_ids(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT_S) -
     return [r[0] for r in rows]
 
 
-def run_seconds(db: Path, fidelities: list[str], wait_s: float = DEFAULT_WAIT_S) -> dict[str, float]:
+def run_seconds(db: Path, fidelities: list[str], search_id: str | None = None,
+                wait_s: float = DEFAULT_WAIT_S) -> dict[str, float]:
     """Median measured wall time of finished runs at each fidelity label, over the whole
-    store (labels without a measured run are absent)."""
+    store, or over one search's runs (a table's: its own imported costs, not another
+    table's that shares its labels); labels without a measured run are absent."""
     if not fidelities:
         return {}
+    only = " AND r.search_id = ?" if search_id is not None else ""
     with open_db(db, read_only=True, wait_s=wait_s) as con:
         rows = con.execute(
             "SELECT r.fidelity, median(m.value) FROM runs r JOIN metrics m ON m.run_id = r.id"
             " WHERE r.status = 'done' AND m.split = 'perf' AND m.name = 'wall_s' AND m.value > 0"
-            " AND list_contains(?, r.fidelity) GROUP BY r.fidelity", [fidelities]).fetchall()
+            " AND list_contains(?, r.fidelity)" + only + " GROUP BY r.fidelity",
+            [fidelities] + ([search_id] if search_id is not None else [])).fetchall()
     return {label: float(seconds) for label, seconds in rows}
 
 

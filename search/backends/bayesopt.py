@@ -27,8 +27,8 @@ of 4; 2.8 s and 2.8 s with one fidelity.
 Cheap fidelities are checked, not assumed (`search.fidelity_gate`): every target run is
 shadowed by a cheap run of the same mixture, and a cheap fidelity whose paired runs rank
 mixtures unlike the target (Spearman < 0.5 over 4 or more pairs) is dropped from the model
-and no longer proposed. Until every cheap fidelity has a verdict, each batch holds at least
-one target run.
+and no longer proposed or shadowed, for the rest of the search. Until every cheap fidelity
+has a verdict, each batch holds at least one target run.
 
 Recommendation: the mixture with the best posterior mean at the target fidelity, among the
 candidates plus every mixture run so far (pool mode: the pool's mixtures), with its
@@ -260,9 +260,10 @@ class BayesOptBackend:
         if not fidelity.multi:
             return []
         free = unused_pool(self.space, history) if pool is not None else None
+        kept = self.gate(history).kept(fidelity.labels, fidelity.target)  # a dropped fidelity is not bought again
         shadows = []
         for x in history.at_fidelity(fidelity.target).X:
-            for label in fidelity.labels:
+            for label in kept:
                 done = history.at_fidelity(label).X
                 if label == fidelity.target or (len(done) and np.abs(done - x).sum(axis=1).min() < 1e-9):
                     continue

@@ -172,7 +172,10 @@ def test_the_gate_keeps_an_informative_cheap_fidelity_and_drops_a_misleading_one
     misleading = _paired_history(_misleading)
     backend = make_backend("bayesopt", FAST, _mfmake_space())
     assert backend.gate(misleading).used == {"cheap": False}
-    assert {p.fidelity for p in backend.propose(misleading, 4, np.random.default_rng(0))} == {"full"}  # stops buying it
+    for i, x in enumerate(np.random.default_rng(7).dirichlet(np.ones(4), size=2)):  # target runs without a twin
+        misleading = misleading.append(x, truth(x[None])[0], "full", f"lone{i}")
+    assert {p.fidelity for p in backend.propose(misleading, 4, np.random.default_rng(0))} == {"full"}  # not bought,
+    # not even as a shadow run
     rec = backend.recommend(misleading)
     assert rec.evidence["cheap_fidelities"]["used"] == {"cheap": False}
     assert abs(rec.predicted - truth(rec.mixture.vector(DOMAINS)[None])[0]) < 0.3  # the target's level (cheap: +0.8)

@@ -233,6 +233,11 @@ def test_fidelity_costs_come_from_an_imported_cost_column(tmp_path):
     search = driver.create(ws, _spec(name="priced", runs=8, **dict(MF, fidelity_costs={})))  # no --fidelity-cost
     rec = driver.run(ws, search.name)
     assert rec.evidence["costs"] == {"cheap": pytest.approx(0.1), "full": pytest.approx(1.0)}
+    for fidelity in ("cheap", "full"):  # another table with the same labels and no costs: past's are not its own
+        import_runs(ws.db_path, ImportSpec(mixtures_csv=tmp_path / "mix.csv", metrics_csv=tmp_path / f"{fidelity}.csv",
+                                           search="other", weight_prefix="w_", metric_prefix="m_", fidelity=fidelity))
+    with pytest.raises(MixerError, match="need costs: give --fidelity-cost .* or import the table's run costs"):
+        driver.create(ws, _spec(name="unpriced", table="other", runs=8, **dict(MF, fidelity_costs={})))
 
 
 @pytest.mark.parametrize("change, message", [
