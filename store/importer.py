@@ -146,7 +146,7 @@ def import_runs(db: Path, spec: ImportSpec, wait_s: float = DEFAULT_WAIT_S) -> I
     weights, max_correction = _normalised_weights(_numeric(mix, weight_cols, spec.mixtures_csv), mix_ids, spec)
     values = _numeric(met, metric_cols, met_path)
     fidelities = _fidelities(mix, spec)
-    costs = _costs(mix, met, spec, mix_ids)
+    costs = _costs(mix, met, spec, mix_ids, [*weight_cols.values(), *metric_cols.values()])
     domain_names = list(weight_cols)
     metric_names = list(metric_cols)
     with transaction(db, wait_s) as con:
@@ -180,11 +180,17 @@ def _fidelities(mix: pd.DataFrame, spec: ImportSpec) -> list[str | None]:
     return mix[spec.fidelity_column].astype(str).tolist()
 
 
-def _costs(mix: pd.DataFrame, met: pd.DataFrame, spec: ImportSpec, ids: pd.Series) -> np.ndarray | None:
-    """`--cost-column` of the mixtures file (else the metrics file): one positive number per run."""
+def _costs(mix: pd.DataFrame, met: pd.DataFrame, spec: ImportSpec, ids: pd.Series, taken: list[str]
+           ) -> np.ndarray | None:
+    """`--cost-column` of the mixtures or the metrics file: one positive number per run."""
     column = spec.cost_column
     if column is None:
         return None
+    if column in taken:
+        raise MixerError(f"cost column '{column}' is a weight or metric column; name the column of run costs")
+    if spec.metrics_csv and column in mix.columns and column in met.columns:
+        raise MixerError(f"cost column '{column}' is in both {spec.mixtures_csv} and {spec.metrics_csv}; "
+                         "rename one of them")
     frame = mix if column in mix.columns else met if column in met.columns else None
     if frame is None:
         raise MixerError(f"cost column '{column}' not found in {spec.mixtures_csv}"

@@ -141,3 +141,17 @@ def test_a_bad_cost_is_refused_and_nothing_is_stored(tmp_path, value, message):
     with pytest.raises(MixerError, match="cost column 'hours' not found"):
         import_runs(db, _spec(mix, met, cost_column="hours"))
     assert not db.exists() or run_sql(db, "SELECT count(*) AS n FROM runs")["n"].tolist() == [0]
+
+
+def test_a_cost_column_must_be_one_column_of_its_own(tmp_path):
+    db = tmp_path / "i.duckdb"
+    mix, met = _write_tables(tmp_path)
+    with pytest.raises(MixerError, match="cost column 'w_web' is a weight or metric column"):
+        import_runs(db, _spec(mix, met, cost_column="w_web"))
+    with pytest.raises(MixerError, match="cost column 'm_web_loss' is a weight or metric column"):
+        import_runs(db, _spec(mix, met, cost_column="m_web_loss"))
+    pd.read_csv(mix).assign(hours=1.5).to_csv(mix, index=False)
+    pd.read_csv(met).assign(hours=99.0).to_csv(met, index=False)
+    with pytest.raises(MixerError, match="cost column 'hours' is in both"):
+        import_runs(db, _spec(mix, met, cost_column="hours"))
+    assert not db.exists() or run_sql(db, "SELECT count(*) AS n FROM runs")["n"].tolist() == [0]
