@@ -60,6 +60,16 @@ class Fidelities:
     def inputs_of(self, label: str | None) -> np.ndarray:
         return self.inputs[self.index(label)]
 
+    def restricted(self, labels: list[str | None]) -> "Fidelities":
+        """These fidelities less those not in `labels` (the target stays); one left: single."""
+        kept = [label for label in self.labels if label in labels or label == self.target]
+        if len(kept) == len(self.labels):
+            return self
+        if len(kept) == 1:
+            return Fidelities.single(self.target)
+        rows = [self.index(label) for label in kept]
+        return Fidelities(kept, self.target, self.inputs[rows], self.input_names, self.costs[rows], self.user_costs)
+
     def cheapest(self) -> str | None:
         return self.labels[int(np.argmin(self.costs))]
 

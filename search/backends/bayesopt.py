@@ -112,14 +112,8 @@ class BayesOptBackend:
     def _fidelities(self, history: History) -> Fidelities:
         """The search's fidelities less those the gate drops."""
         fidelity = self.space.fidelity
-        kept = self.gate(history).kept(fidelity.labels, fidelity.target) if fidelity.multi else fidelity.labels
-        if len(kept) == len(fidelity.labels):
-            return fidelity
-        if len(kept) == 1:
-            return Fidelities.single(fidelity.target)
-        rows = [fidelity.index(label) for label in kept]
-        return Fidelities(kept, fidelity.target, fidelity.inputs[rows], fidelity.input_names, fidelity.costs[rows],
-                          fidelity.user_costs)
+        return fidelity.restricted(self.gate(history).kept(fidelity.labels, fidelity.target)) if fidelity.multi \
+            else fidelity
 
     def _gp(self, history: History) -> MixtureGP:
         return MixtureGP(len(self.space.domains), self._fidelities(history))
@@ -134,15 +128,13 @@ class BayesOptBackend:
         Z, y = self._training_set(history)
         if len(y) < 2 or np.ptp(y) == 0:
             raise MixerError(f"bayesopt needs at least 2 finished runs with different targets, has {len(y)}")
-        warm = self._fitted.last
-        return self._fitted.get(Z, y, lambda: self._gp(history).fit(
-            Z, y, warm=warm if warm is not None and warm.fidelity.labels == self._fidelities(history).labels else None))
+        # a warm start from a fit over other fidelities is skipped by MixtureGP.fit (other inputs)
+        return self._fitted.get(Z, y, lambda: self._gp(history).fit(Z, y, warm=self._fitted.last))
 
     def quality(self, history: History) -> FitQuality:
         """Out-of-fold quality on target-fidelity runs: each fold's GP sees every other run,
         of any fidelity; at most `CHECKED_RUNS` runs are checked (5 refits in all)."""
         Z, y = self._training_set(history)
-
         fidelities = self._fidelities(history)
 
         def check() -> FitQuality:

@@ -92,3 +92,12 @@ def test_single_fidelity_has_no_inputs():
     gp = MixtureGP(3, Fidelities.single("f"))
     X = np.array([[0.2, 0.3, 0.5]])
     assert np.array_equal(gp.inputs(X, ["f"]), X) and gp.n_inputs == 3
+
+
+def test_restricted_fidelities_keep_the_target_and_their_rows():
+    fid = table_fidelities(["1m", "20m", "60m"], "60m", {"1m": 1, "20m": 4, "60m": 10})
+    two = fid.restricted(["20m"])
+    assert two.labels == ["20m", "60m"] and two.costs.tolist() == [4.0, 10.0]
+    assert two.inputs.tolist() == fid.inputs[1:].tolist()
+    assert fid.restricted([]).labels == ["60m"] and not fid.restricted([]).multi
+    assert fid.restricted(["1m", "20m"]) is fid
