@@ -29,6 +29,11 @@ import torch
 from search.fidelity import Fidelities
 
 FIT_TIMEOUT_S = 20.0
+# A warm-started fit stops after this many L-BFGS iterations. Measured on RegMix's tables
+# (100 runs at 1M/60M, warm from 96): 232 iterations to convergence took 1.0 s, 50 took
+# 0.16 s; the marginal log likelihood per run moved by 0.001 and the 60M rank of 156
+# held-out mixtures not at all (Spearman 0.923 against 0.924).
+WARM_FIT_MAXITER = 50
 MEAN_WEIGHT_PRIOR_STD = 4.0
 
 
@@ -85,26 +90,29 @@ class MixtureGP:
             self.model.mean_module = linear_mean(self.n_inputs)
         else:
             self.model = SingleTaskGP(train_X, train_Y, mean_module=linear_mean(self.n_inputs))
+        optimizer = {"timeout_sec": FIT_TIMEOUT_S}
         if warm is not None and warm.model is not None and warm.n_inputs == self.n_inputs:
             hyper = {k: v for k, v in warm.model.state_dict().items() if not k.startswith("outcome_transform")}
             self.model.load_state_dict(hyper, strict=False)
+            optimizer["options"] = {"maxiter": WARM_FIT_MAXITER}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # BoTorch warns on every restart of the optimiser
             fit_gpytorch_mll(ExactMarginalLogLikelihood(self.model.likelihood, self.model),
-                             optimizer_kwargs={"timeout_sec": FIT_TIMEOUT_S})
+                             optimizer_kwargs=optimizer)
         self.model.eval()
         return self
 
     def predict_target(self, X: np.ndarray, batch: int = 8192) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and std [m] of the target (minimise orientation) at the target
         fidelity, for mixtures X [m, D]."""
-        Z = torch.as_tensor(self.at_target(X), dtype=torch.float64)
+        # as m batches of one point [m, 1, D + F]: the marginals only, never the m x m covariance
+        Z = torch.as_tensor(self.at_target(X), dtype=torch.float64)[:, None, :]
         means, stds = [], []
         with torch.no_grad():
             for start in range(0, len(Z), batch):
                 posterior = self.model.posterior(Z[start:start + batch])
-                means.append(-posterior.mean.squeeze(-1))
-                stds.append(posterior.variance.clamp_min(0).sqrt().squeeze(-1))
+                means.append(-posterior.mean.reshape(-1))
+                stds.append(posterior.variance.clamp_min(0).sqrt().reshape(-1))
         return torch.cat(means).numpy(), torch.cat(stds).numpy()
 
     def project_to_target(self, Z: torch.Tensor) -> torch.Tensor:

@@ -136,6 +136,32 @@ def test_a_warm_started_refit_gives_the_cold_fits_model():
     assert spearmanr(warm.predict_target(probe)[0], cold.predict_target(probe)[0])[0] > 0.99
 
 
+def test_predictions_are_the_joint_posteriors_marginals_and_the_frontier_keeps_the_likely_optima():
+    """predict_target scores mixtures one by one (no m x m covariance): its means and stds
+    equal the joint posterior's diagonal. The max-value frontier keeps the best upper bounds."""
+    import torch
+
+    from search.backends import bayesopt
+    from search.fidelity import Fidelities
+    from search.gp import MixtureGP
+
+    rng = np.random.default_rng(1)
+    X = rng.dirichlet(np.ones(4), 30)
+    gp = MixtureGP(4, Fidelities(["t"], "t")).fit(X, truth(X))
+    probe = rng.dirichlet(np.ones(4), 700)
+    mean, std = gp.predict_target(probe)
+    with torch.no_grad():
+        joint = gp.model.posterior(torch.as_tensor(probe))
+    np.testing.assert_allclose(mean, -joint.mean.squeeze(-1).numpy(), atol=1e-8)
+    np.testing.assert_allclose(std, joint.variance.sqrt().squeeze(-1).numpy(), atol=1e-8)
+    frontier = bayesopt._likely_optima(gp, probe)
+    assert len(frontier) == bayesopt.FRONTIER_SIZE
+    bound = mean - 2 * std
+    kept = {tuple(x) for x in frontier}
+    assert tuple(probe[np.argmin(bound)]) in kept and tuple(probe[np.argmin(mean)]) in kept
+    assert max(bound[[tuple(x) in kept for x in probe]]) <= min(bound[[tuple(x) not in kept for x in probe]])
+
+
 def test_pool_mode_recommends_a_mixture_with_a_target_fidelity_run_by_default():
     space = _mfmake_space(pool=True)
     history = History.empty(DOMAINS)
