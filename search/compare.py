@@ -38,8 +38,11 @@ class Verdict:
     gain: float          # how much better the recommendation's mean is (positive: better)
     seed_std: float      # std of the paired gains (unpaired: pooled std of the two mixtures)
     significant: bool    # gain > seed_std
+    same_mixture: bool = False  # the recommendation is the baseline's mixture
 
     def sentence(self) -> str:
+        if self.same_mixture:
+            return f"is the {self.baseline} mixture itself: no run of the search beat it"
         if self.significant:
             return (f"beats {self.baseline} by {self.gain:.4f}, more than the std of the per-seed differences "
                     f"{self.seed_std:.4f}")
@@ -50,9 +53,10 @@ class Verdict:
                f"{self.seed_std:.4f})"
 
 
-def verdict(recommended: SeedStats, baseline: SeedStats, maximize: bool = False, paired: bool = True) -> Verdict:
+def verdict(recommended: SeedStats, baseline: SeedStats, maximize: bool = False, paired: bool = True,
+            same_mixture: bool = False) -> Verdict:
     """The recommendation against a baseline; `paired`: their values are replicate k
-    against replicate k (the same seeds)."""
+    against replicate k (the same seeds); `same_mixture`: the two are one mixture."""
     sign = 1.0 if maximize else -1.0
     if paired and len(recommended.values) == len(baseline.values) > 1:
         gains = sign * (np.array(recommended.values) - np.array(baseline.values))
@@ -60,4 +64,4 @@ def verdict(recommended: SeedStats, baseline: SeedStats, maximize: bool = False,
     else:
         gain = sign * (recommended.mean - baseline.mean)
         seed_std = float(np.sqrt((recommended.std ** 2 + baseline.std ** 2) / 2))
-    return Verdict(baseline.label, gain, seed_std, bool(gain > seed_std))
+    return Verdict(baseline.label, gain, seed_std, bool(gain > seed_std) and not same_mixture, same_mixture)

@@ -24,6 +24,7 @@ from mixer.workspace import Workspace
 from proxies.config import TrainConfig
 from search import driver
 from search.backends import Recommendation
+from search.backends.base import MIN_DISTANCE
 from search.compare import SeedStats, Verdict, verdict
 from search.domains import ensure_builtin_domains
 from search.spec import Budget, ProxySpec, SearchSpec
@@ -70,8 +71,14 @@ def run_demo(ws: Workspace, cfg: DemoConfig, progress: driver.ProgressCallback |
         f"({cfg.seeds * len(mixtures)} runs{_estimate(ws, search, cfg.seeds * len(mixtures), cfg.parallel)})")
     extra = driver.evaluate_extra(driver.SearchSession(ws, search), mixtures, seeds=cfg.seeds)
     table, stats = _comparison(ws, search, domains, mixtures, extra)
-    verdicts = [verdict(stats["recommended"], stats[b]) for b in ("uniform", "token-share")]
+    verdicts = [verdict(stats["recommended"], stats[b], same_mixture=_same(rec.mixture, mixtures[b]))
+                for b in ("uniform", "token-share")]
     return DemoResult(search.name, table, verdicts, rec)
+
+
+def _same(a: Mixture, b: Mixture) -> bool:
+    """One mixture, as the novelty rule counts it (L1 distance below MIN_DISTANCE)."""
+    return sum(abs(a.weight(d) - b.weight(d)) for d in {*a.names, *b.names}) < MIN_DISTANCE
 
 
 def _estimate(ws: Workspace, search, runs: int, parallel: int) -> str:

@@ -71,17 +71,40 @@ def unused_pool(space: SearchSpace, history: History) -> np.ndarray:
     return space.pool.available(used)
 
 
+def design_anchors(space: SearchSpace, size: int) -> np.ndarray:
+    """The space's baselines [<= min(B, size), D] that respect its caps, distinct by
+    `MIN_DISTANCE`: the mixtures a user compares the answer with (uniform, token share).
+    Run first, with the search's shared initialisation, they make the best observed run at
+    least as good as the baselines as measured by the search itself. Before, a 16-run
+    search whose model was too weak to trust answered with its luckiest run, which lost to
+    uniform in every small real search measured (issue 11)."""
+    if space.baselines is None or size < 1:
+        return np.zeros((0, len(space.domains)))
+    kept: list[np.ndarray] = []
+    for x in space.baselines:
+        if space.caps is not None and (x > space.caps + 1e-12).any():
+            continue
+        if all(np.abs(x - k).sum() >= MIN_DISTANCE for k in kept):
+            kept.append(x)
+    return np.array(kept[:size]).reshape(-1, len(space.domains))
+
+
 def space_filling_design(space: SearchSpace, size: int, seed: int) -> np.ndarray:
-    """`size` mixtures [size, D] spread over the prior: k-means centroids of 64 x size draws
-    of the prior's sampler. Centroids cover where the prior puts its mass evenly (iid
-    draws clump, and 4 of 10 landed on one corner in a user's search), and, being means,
-    stay off the simplex's corners, where a maximin design would put its first points."""
+    """`size` mixtures [size, D]: the baselines (`design_anchors`), then points spread over
+    the prior: k-means centroids of 64 x size draws of the prior's sampler. Centroids cover
+    where the prior puts its mass evenly (iid draws clump, and 4 of 10 landed on one corner
+    in a user's search), and, being means, stay off the simplex's corners, where a maximin
+    design would put its first points."""
     from sklearn.cluster import KMeans
 
-    draws = space.candidates(64 * size, np.random.default_rng([seed, size]))
-    centroids = KMeans(n_clusters=size, n_init=1, random_state=seed).fit(draws).cluster_centers_
+    anchors = design_anchors(space, size)
+    spread = size - len(anchors)
+    if spread == 0:
+        return anchors
+    draws = space.candidates(64 * spread, np.random.default_rng([seed, spread]))
+    centroids = KMeans(n_clusters=spread, n_init=1, random_state=seed).fit(draws).cluster_centers_
     centroids = np.maximum(centroids, 0.0)
-    return centroids / centroids.sum(axis=1, keepdims=True)
+    return np.vstack([anchors, centroids / centroids.sum(axis=1, keepdims=True)])
 
 
 def initial_design(space: SearchSpace, history: History, n: int, rng: np.random.Generator, size: int, seed: int,

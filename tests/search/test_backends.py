@@ -95,6 +95,51 @@ def test_initial_design_is_fixed_by_the_search_seed_spread_out_and_off_the_corne
     assert distances.min() > 0.1 and design.max() < 0.9
 
 
+def test_the_design_starts_with_the_baselines_that_respect_the_caps():
+    from dataclasses import replace
+
+    from search.backends.base import space_filling_design
+
+    uniform, share = np.full(4, 0.25), np.array([0.55, 0.25, 0.15, 0.05])
+    space = replace(make_space(), baselines=np.vstack([uniform, share]))
+    design = space_filling_design(space, 6, 0)
+    assert np.allclose(design[0], uniform) and np.allclose(design[1], share)
+    assert len(design) == 6 and np.abs(design[2:, None] - design[None, :2]).sum(axis=2).min() > 0.02
+    assert np.allclose(space_filling_design(space, 1, 0), [uniform])
+    capped = replace(space, caps=np.array([0.5, 1.0, 1.0, 1.0]))  # token share repeats domain 0 too often
+    assert np.allclose(space_filling_design(capped, 6, 0)[0], uniform)
+    assert np.abs(space_filling_design(capped, 6, 0) - share).sum(axis=1).min() > 0.02
+    same = replace(space, baselines=np.vstack([uniform, uniform + 1e-4 * np.array([1, -1, 0, 0])]))
+    assert np.abs(space_filling_design(same, 6, 0)[1] - uniform).sum() > 0.02  # one anchor, not two
+
+
+def test_a_proxy_search_runs_uniform_and_the_token_share_first(tmp_path):
+    """The real proxy context gives the space its baselines (no training: the design only)."""
+    from mixer.domain import list_domains
+    from mixer.ingest import IngestConfig, ingest_domain
+    from mixer.tokenizers import ByteTokenizer
+    from mixer.workspace import open_workspace
+    from proxies.config import TrainConfig
+    from search import evaluators
+    from search.spec import ProxySpec, SearchSpec
+    from tests.conftest import synthetic_documents
+
+    ws = open_workspace(tmp_path / "ws")
+    for i, (name, n) in enumerate([("alpha", 300), ("beta", 120), ("gamma", 60)]):
+        ingest_domain(ws.domains_dir, name, synthetic_documents(i, n, "abc xyz\n"), ByteTokenizer(),
+                      IngestConfig(min_val_docs=4))
+    metas = {m.name: m for m in list_domains(ws.domains_dir)}
+    names = sorted(metas)
+    tokens = np.array([metas[n].n_tokens for n in names], dtype=float)
+    spec = SearchSpec(name="s", backend="regmix",
+                      proxy=ProxySpec(domains=names, train=TrainConfig(tokens=4096, seq_len=32, batch_size=4)))
+    context = evaluators.build_context(ws, spec)
+    first = [p.mixture.vector(names) for p in make_backend("regmix", {}, context.space).propose(
+        History.empty(names), 2, np.random.default_rng(0))]
+    assert np.allclose(first[0], np.full(len(names), 1 / len(names)))
+    assert np.allclose(first[1], tokens / tokens.sum())
+
+
 def test_an_unknown_backend_is_a_mixer_error_not_a_key_error():
     with pytest.raises(MixerError, match="unknown backend 'gp'"):
         make_backend("gp", {}, make_space())

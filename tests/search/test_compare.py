@@ -20,3 +20,9 @@ def test_an_inconsistent_or_losing_comparison_does_not_count():
     worse = verdict(REC, SeedStats("uniform", (1.95, 2.00, 2.05)))
     assert not worse.significant and "does NOT beat" in worse.sentence()
     assert verdict(REC, SeedStats("uniform", (1.95, 2.00, 2.06)), maximize=True).significant
+
+
+def test_a_recommendation_that_is_the_baseline_says_so_and_never_wins():
+    same = verdict(REC, SeedStats("uniform", REC.values), same_mixture=True)
+    assert not same.significant and same.gain == 0
+    assert same.sentence() == "is the uniform mixture itself: no run of the search beat it"
