@@ -35,7 +35,10 @@ FLAGS = {
     "fidelity.labels": "--fidelities", "fidelity.target": "--target-fidelity", "fidelity.costs": "--fidelity-cost",
     "proxy.max_epochs": "--max-epochs", "proxy.train.lr_schedule": "--lr-schedule",
     "max_epochs": "--max-epochs", "validate": "--validate", "the proxy evaluator": "--evaluator proxy",
-    "the token budget": "--tokens", "proxy.runner.swarm": "--swarm",
+    "the token budget": "--tokens", "proxy.runner.swarm": "--swarm", "proxy.train.preset": "--preset",
+    "proxy.train.tokens": "--tokens", "proxy.train.seq_len": "--seq-len", "proxy.train.batch_size": "--batch-size",
+    "proxy.domains": "--domains", "proxy.runner.cpus_per_run": "--cpus", "proxy.runner.gpus_per_run": "--gpus",
+    "proxy.runner.address": "--ray-address",
 }
 _FLAG_NAMES = re.compile(r"(?<![\w.-])(?:search\.)?(" + "|".join(
     re.escape(name) for name in sorted(FLAGS, key=len, reverse=True)) + r")(?![\w])")

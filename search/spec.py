@@ -152,7 +152,7 @@ class SearchSpec:
     def from_flat(cls, flat: dict) -> "SearchSpec":
         """From flat settings named as `mixer search start`'s flags (runs, tokens, ...);
         what is not given keeps its default."""
-        return build(cls, nest_flat_settings(flat), "search")
+        return build(cls, nest_flat_settings(flat, refuse_proxy_settings_of_tables=True), "search")
 
 
 _NESTING = {  # flat name -> path in the nested spec
@@ -168,9 +168,11 @@ _NESTING = {  # flat name -> path in the nested spec
 _TOP_LEVEL = ("name", "backend", "options", "seed", "validate")
 
 
-def nest_flat_settings(flat: dict) -> dict:
+def nest_flat_settings(flat: dict, refuse_proxy_settings_of_tables: bool = False) -> dict:
     """Flat settings (version 1 of the stored spec, and the CLI's flags) nested by component;
-    only the keys given (None: not given), so every other setting keeps its default."""
+    only the keys given (None: not given), so every other setting keeps its default. A table
+    search's proxy settings are refused (a user's flags) or dropped (a stored version-1 spec
+    holds them all)."""
     flat = dict(flat)
     evaluator = flat.pop("evaluator", "table" if flat.get("table") else "proxy")
     if evaluator == "table" and not flat.get("table"):
@@ -179,8 +181,12 @@ def nest_flat_settings(flat: dict) -> dict:
     for key, value in flat.items():
         if key not in _NESTING and key not in _TOP_LEVEL:
             raise MixerError(f"unknown search setting '{key}'")
-        if value is None or (evaluator == "table" and _NESTING.get(key, "").startswith("proxy.")):
-            continue  # not given, or a proxy setting of a table search (which trains nothing)
+        if value is None:
+            continue  # not given
+        if evaluator == "table" and _NESTING.get(key, "").startswith("proxy."):
+            if refuse_proxy_settings_of_tables:
+                raise MixerError(f"{_NESTING[key]} is a proxy setting, and a table search trains nothing")
+            continue
         *parents, leaf = _NESTING.get(key, key).split(".")
         node = nested
         for part in parents:

@@ -91,6 +91,8 @@ def three_domains(tmp_path_factory):
     (["search", "start", "--runs", "0", "--tokens", "16k"], "--runs must be at least 1, got 0"),
     (["search", "start", "--name", "a/b", "--tokens", "16k"], "bad search name 'a/b'"),
     (["search", "start", "--evaluator", "table"], "--evaluator table needs --table SEARCH"),
+    (["search", "start", "--evaluator", "table", "--table", "t", "--swarm", "4"], "--swarm is a proxy setting, and a table search trains"),
+    (["search", "start", "--evaluator", "table", "--table", "t", "--cpus", "2"], "--cpus is a proxy setting, and a table search trains"),
     (["search", "start", "--fidelities", "tiny:8k", "--preset", "tiny"], "either --fidelities or --preset"),
     (["search", "start", "--fidelities", "tiny:8k,1m:4k", "--backend", "bayesopt", "--target-fidelity", "tiny:8k"],
      "must have the largest model"),
