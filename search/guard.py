@@ -74,5 +74,5 @@ def guard(rec: Recommendation, backend: Backend, history: History, target_fideli
         return Recommendation(rec.mixture, rec.predicted, rec.predicted_std, evidence)
     evidence["rule"] = "best-run:weak-model" if reason else "best-run:no-predicted-gain"
     evidence["reason"] = reason or (f"the model's pick is not predicted better than the best run by more than its "
-                                    f"std (predicted gain {at_best - rec.predicted:.4g}, std {rec.predicted_std:.4g})")
+                                    f"std (predicted gain {at_best - rec.predicted:.4f}, std {rec.predicted_std:.4f})")
     return Recommendation(to_mixture(history.domains, best_x), float(at_best), float(at_best_std), evidence)

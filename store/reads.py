@@ -146,12 +146,14 @@ def list_searches(db: Path, wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
         return con.execute(
             "SELECT s.id, s.name, s.backend, s.evaluator, s.target, s.direction, s.status,"
             " count(r.id) AS runs, count(r.id) FILTER (WHERE r.status = 'done') AS done,"
-            # best: of the search's own runs (its proposals; every run of an import), not of its
-            # validation, replicate or baseline runs, as `search status` reports it
-            " CASE WHEN s.direction = 'maximize' THEN max(r.target) FILTER (WHERE own OR s.backend = 'import')"
-            " ELSE min(r.target) FILTER (WHERE own OR s.backend = 'import') END AS best,"
+            # best: of the search's own runs (its proposals; every run of an import) at its target
+            # fidelity, not of its validation, replicate or baseline runs, as `search status` reports it
+            " CASE WHEN s.direction = 'maximize' THEN max(r.target) FILTER (WHERE counted)"
+            " ELSE min(r.target) FILTER (WHERE counted) END AS best,"
             " s.created_at FROM searches s LEFT JOIN (SELECT *, (search_id, id) IN (SELECT (search_id, run_id)"
-            " FROM proposals) AS own FROM runs) r ON r.search_id = s.id"
+            " FROM proposals) AS own FROM runs) r ON r.search_id = s.id,"
+            " LATERAL (SELECT (r.own OR s.backend = 'import') AND (json_extract_string(s.config, '$.fidelity.target')"
+            " IS NULL OR r.fidelity = json_extract_string(s.config, '$.fidelity.target')) AS counted)"
             " GROUP BY s.id, s.name, s.backend, s.evaluator, s.target, s.direction, s.status, s.created_at"
             " ORDER BY s.created_at").df()
 

@@ -85,3 +85,17 @@ def test_search_list_best_is_of_the_searchs_own_runs(tmp_path):
     write_runs(db, [own, RunRecord(id="s/validation", search_id="s-1", mixture={"a": 1.0}, status="done", target=1.0)])
     row = list_searches(db).iloc[0]
     assert row.best == 2.0 and row.runs == 2
+
+
+def test_search_list_best_is_at_the_target_fidelity(tmp_path):
+    """A multi-fidelity search's cheap runs score on another scale: they are not its best."""
+    from store import RunRecord, SearchRecord, create_search, list_searches, record_proposals, write_runs
+
+    db = tmp_path / "m.duckdb"
+    config = {"fidelity": {"labels": ["tiny:8000", "1m:16000"], "target": "1m:16000"}}
+    create_search(db, SearchRecord(id="s-1", name="s", backend="bayesopt", evaluator="proxy", config=config))
+    runs = [RunRecord(id="s/0000", search_id="s-1", mixture={"a": 1.0}, status="done", target=3.0, fidelity="1m:16000"),
+            RunRecord(id="s/0001", search_id="s-1", mixture={"a": 1.0}, status="done", target=1.0, fidelity="tiny:8000")]
+    record_proposals(db, "s-1", "bayesopt", 0, runs)
+    write_runs(db, runs)
+    assert list_searches(db).iloc[0].best == 3.0
