@@ -255,7 +255,9 @@ def train_swarm(cfg: TrainConfig, domains: Mapping[str, Domain], members: Sequen
     finals = {n: swarm.evaluate(w, cfg.batch_size, device).tolist() for n, w in val_windows.items()}
     for i, (result, loader) in enumerate(zip(results, loaders)):
         result.steps, result.tokens_trained = cfg.steps, cfg.steps * cfg.batch_size * cfg.seq_len
-        result.wall_s, result.tokens_per_s = elapsed, result.tokens_trained / max(elapsed, 1e-9)
+        # wall_s: the member's share of the swarm's training time, what the run cost the device
+        # (searches price fidelities by it); tokens_per_s: the member's own rate
+        result.wall_s, result.tokens_per_s = elapsed / len(members), result.tokens_trained / max(elapsed, 1e-9)
         result.epochs = loader.epochs()
         result.val_loss = {n: float(v[i]) for n, v in finals.items()}
         result.curve.append(CurvePoint(cfg.steps, result.tokens_trained, float(loss[i]), dict(result.val_loss)))

@@ -30,6 +30,8 @@ def test_a_swarm_of_four_matches_four_single_runs(small_domains):
             assert a.val == pytest.approx(b.val, abs=2e-4)
         assert member.val_loss == pytest.approx(alone.val_loss, abs=2e-4)
     assert swarm[0].val_loss["alpha"] < swarm[2].val_loss["alpha"]  # the members really differ
+    # each member is charged its share of the swarm's time (searches price fidelities by wall_s)
+    assert swarm[0].wall_s == pytest.approx(swarm[0].tokens_trained / swarm[0].tokens_per_s / len(MEMBERS))
 
 
 def test_a_mixture_of_experts_preset_is_refused(small_domains):
