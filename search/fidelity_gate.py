@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import spearmanr
 
+from search.history import same_mixture
+
 MIN_PAIRS = 4
 MIN_RANK_CORRELATION = 0.5
 
@@ -47,11 +49,11 @@ class FidelityGate:
 def paired(X: np.ndarray, y: np.ndarray, fidelity: list[str | None], label: str | None, target: str | None
            ) -> tuple[np.ndarray, np.ndarray]:
     """(values at `label`, values at the target) [k] of the mixtures run at both."""
-    cheap_rows = [i for i, f in enumerate(fidelity) if f == label]
+    cheap_rows = np.array([i for i, f in enumerate(fidelity) if f == label], dtype=np.int64)
     pairs = []
     for t in (i for i, f in enumerate(fidelity) if f == target):
-        match = [i for i in cheap_rows if np.abs(X[i] - X[t]).sum() < 1e-9]
-        if match:
+        match = cheap_rows[same_mixture(X[cheap_rows], X[t])]
+        if len(match):
             pairs.append((y[match[0]], y[t]))
     values = np.asarray(pairs, dtype=np.float64).reshape(-1, 2)
     return values[:, 0], values[:, 1]

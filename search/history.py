@@ -10,6 +10,15 @@ import pandas as pd
 from search.targets import Target
 
 
+SAME_MIXTURE_L1 = 1e-9  # runs of one mixture at two fidelities (a shadow and its target run)
+
+
+def same_mixture(X: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """bool [n]: which mixtures of X [n, D] are the mixture x [D] (the same weights, not
+    merely near: novelty's MIN_DISTANCE is the rule for near)."""
+    return np.abs(np.asarray(X).reshape(-1, len(x)) - x).sum(axis=1) < SAME_MIXTURE_L1
+
+
 @dataclass
 class History:
     """domains: names of the columns of X; X: float [n, D] mixtures; y: float [n] the target

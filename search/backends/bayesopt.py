@@ -55,7 +55,7 @@ from search.backends.base import FitCache, Proposal, Recommendation, initial_des
 from search.fidelity import Fidelities
 from search.fidelity_gate import FidelityGate, check_fidelities
 from search.gp import MixtureGP
-from search.history import History
+from search.history import History, same_mixture
 from search.quality import MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality, out_of_fold
 from search.space import SearchSpace
 
@@ -258,13 +258,12 @@ class BayesOptBackend:
         shadows = []
         for x in history.at_fidelity(fidelity.target).X:
             for label in kept:
-                done = history.at_fidelity(label).X
-                if label == fidelity.target or (len(done) and np.abs(done - x).sum(axis=1).min() < 1e-9):
+                if label == fidelity.target or same_mixture(history.at_fidelity(label).X, x).any():
                     continue
                 if pool is None:
                     shadows.append(Proposal(to_mixture(self.space.domains, x), label))
                 else:
-                    match = [i for i in free if pool.fidelity[i] == label and np.abs(pool.X[i] - x).sum() < 1e-9]
+                    match = [i for i in free[same_mixture(pool.X[free], x)] if pool.fidelity[i] == label]
                     shadows.extend(Proposal(to_mixture(self.space.domains, pool.X[i]), label, pool.keys[i])
                                    for i in match[:1])
                 if len(shadows) >= limit:
