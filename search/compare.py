@@ -42,7 +42,7 @@ class Verdict:
 
     def sentence(self) -> str:
         if self.same_mixture:
-            return f"is the {self.baseline} mixture itself: no run of the search beat it"
+            return f"is the {self.baseline} mixture itself: no run of the search beat it by more than the runs' noise"
         if self.significant:
             return (f"beats {self.baseline} by {self.gain:.4f}, more than the std of the per-seed differences "
                     f"{self.seed_std:.4f}")

@@ -455,7 +455,10 @@ def recommend_from(session: SearchSession, history: History) -> Recommendation:
     """The guarded recommendation (search.guard) from these runs, in the user's orientation."""
     if len(history) == 0:
         raise MixerError(f"search '{session.search.name}' has no finished runs to recommend from")
-    rec = guard(session.backend.recommend(history), session.backend, history, session.context.space.target_fidelity)
+    space = session.context.space
+    baselines = dict(zip(("uniform", "token-share"), space.baselines)) if space.baselines is not None else None
+    rec = guard(session.backend.recommend(history), session.backend, history, space.target_fidelity,
+                baselines=baselines)
     value_of = session.target.value_of
     if rec.predicted is not None:
         rec.predicted = float(value_of(rec.predicted))

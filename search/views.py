@@ -57,6 +57,8 @@ RULE_TEXT = {"model": "the model's optimum",
              "model:no-target-run": "the model's optimum (no run at the target fidelity yet)",
              "best-run:weak-model": "the best run{run}, because the model cannot be trusted yet",
              "best-run:no-predicted-gain": "the best run{run}, because the model predicts no clear gain over it",
+             "baseline:no-clear-gain": "the {baseline} mixture's run{run}, because no run beat it by more than "
+                                       "the runs' noise",
              "online": "the online run's weights averaged over its training (`mixer export --schedule` writes the "
                        "schedule it followed)"}
 
@@ -68,13 +70,13 @@ def explain(rec: dict, target: str) -> list[str]:
     evidence, rule = rec["evidence"], rec["evidence"].get("rule")
     lines = []
     if rec["predicted"] is not None:
-        at = " (the model's value at this mixture)" if rule and rule.startswith("best-run") else ""
+        at = " (the model's value at this mixture)" if rule and rule.startswith(("best-run", "baseline")) else ""
         lines.append(f"predicted {target}: {rec['predicted']:.4f} ± {rec['predicted_std'] or 0:.4f}{at}")
     if rule:
         observed = evidence.get("best_observed")
         run = (f" {evidence['best_run']} (observed {observed:.4f}, one run)" if "best_run" in evidence
                and observed is not None else "")
-        lines.append("chosen: " + RULE_TEXT.get(rule, rule).format(run=run))
+        lines.append("chosen: " + RULE_TEXT.get(rule, rule).format(run=run, baseline=evidence.get("baseline")))
     quality = evidence.get("quality")
     if quality:
         fit = f"fit: {quality['runs']} runs for {quality['domains']} domains"
@@ -84,10 +86,12 @@ def explain(rec: dict, target: str) -> list[str]:
         else:
             fit += ", too few to cross-validate: ± is the runs' own spread"
         lines.append(fit)
-    if rule == "best-run:weak-model":
-        lines.append(f"warning: {evidence.get('reason')}; until a search has more runs, its best run is the answer")
-    elif rule == "best-run:no-predicted-gain":
+    if rule == "best-run:weak-model" or evidence.get("model_weak"):
+        lines.append(f"warning: {evidence.get('reason')}; until a search has more runs, the answer is a run it measured")
+    elif rule in ("best-run:no-predicted-gain", "baseline:no-clear-gain"):
         lines.append(f"note: {evidence.get('reason')}")
+    if rule == "baseline:no-clear-gain":
+        lines.append(f"note: {evidence.get('baseline_reason')}")
     lines.extend(fidelity_lines(evidence.get("cheap_fidelities")))
     solver = evidence.get("solver")
     if solver:

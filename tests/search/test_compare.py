@@ -25,4 +25,4 @@ def test_an_inconsistent_or_losing_comparison_does_not_count():
 def test_a_recommendation_that_is_the_baseline_says_so_and_never_wins():
     same = verdict(REC, SeedStats("uniform", REC.values), same_mixture=True)
     assert not same.significant and same.gain == 0
-    assert same.sentence() == "is the uniform mixture itself: no run of the search beat it"
+    assert same.sentence() == "is the uniform mixture itself: no run of the search beat it by more than the runs' noise"

@@ -72,3 +72,31 @@ def test_weak_model_reasons_name_the_shortfall():
     assert weak_model_reason(FitQuality(12, 5, 0.8, 0.1, 1.0, runs_std=0.3)) is None
     assert "no better than their mean" in weak_model_reason(FitQuality(12, 5, 0.8, 0.1, 1.0, runs_std=0.05))
     assert weak_model_reason(FitQuality(12, 5, 0.8, 0.1, 1.0), GuardConfig(min_runs_per_domain=3)) is not None
+
+
+def _noisy_with_uniform_run(uniform_y: float) -> History:
+    """40 runs of pure noise (a weak model), the first of them the uniform mixture."""
+    rng = np.random.default_rng(5)
+    X = np.vstack([np.full(4, 0.25), rng.dirichlet(np.ones(4), size=39)])
+    y = rng.normal(3.0, 0.05, size=40)
+    y[0] = uniform_y
+    return History(DOMAINS, X, y, ["f"] * 40, [f"r{i}" for i in range(40)], [None] * 40)
+
+
+def test_a_best_run_within_the_noise_of_the_baseline_run_yields_the_baseline_labelled():
+    history = _noisy_with_uniform_run(uniform_y=2.90)     # the best run (2.88) is below it, within the noise
+    assert history.y.min() < 2.90
+    backend = make_backend("regmix", FAST, make_space())
+    rec = guard(backend.recommend(history), backend, history, "f", baselines={"uniform": np.full(4, 0.25)})
+    assert np.allclose(rec.mixture.vector(DOMAINS), 0.25)
+    assert rec.evidence["rule"] == "baseline:no-clear-gain" and rec.evidence["best_run"] == "r0"
+    assert rec.evidence["baseline"] == "uniform" and rec.evidence["model_weak"]
+    assert "beat the uniform run by" in rec.evidence["baseline_reason"]
+
+
+def test_a_best_run_clear_of_the_baseline_run_stays_the_answer():
+    history = _noisy_with_uniform_run(uniform_y=3.5)      # far above every other run
+    backend = make_backend("regmix", FAST, make_space())
+    rec = guard(backend.recommend(history), backend, history, "f", baselines={"uniform": np.full(4, 0.25)})
+    assert rec.evidence["rule"] == "best-run:weak-model"
+    assert np.allclose(rec.mixture.vector(DOMAINS), history.X[np.argmin(history.y)])
