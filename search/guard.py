@@ -81,15 +81,15 @@ def guard(rec: Recommendation, backend: Backend, history: History, target_fideli
     evidence["rule"] = "best-run:weak-model" if reason else "best-run:no-predicted-gain"
     evidence["reason"] = reason or (f"the model's pick is not predicted better than the best run by more than its "
                                     f"std (predicted gain {at_best - rec.predicted:.4f}, std {rec.predicted_std:.4f})")
-    noise = quality.cv_rmse if quality.cv_rmse is not None else quality.runs_std
-    kept = _baseline_run(at_target, best, baselines or {}, noise or 0.0)
+    noise = float((quality.cv_rmse if quality.cv_rmse is not None else quality.runs_std) or 0.0)
+    kept = _baseline_run(at_target, best, baselines or {}, noise)
     if kept is None:
         return Recommendation(to_mixture(history.domains, best_x), float(at_best), float(at_best_std), evidence)
     name, row = kept
     (at_row,), (at_row_std,) = backend.predict(history, at_target.X[row][None, :])
     evidence.update(rule="baseline:no-clear-gain", model_weak=reason is not None, baseline=name,
                     best_run=at_target.run_ids[row], best_observed=float(at_target.y[row]),
-                    predicted_at_best_run=float(at_row),
+                    predicted_at_best_run=float(at_row), predicted_gain=float(at_row - rec.predicted),
                     baseline_reason=f"the best run {at_target.run_ids[best]} beat the {name} run by "
                                     f"{at_target.y[row] - at_target.y[best]:.4f}, not more than the runs' noise "
                                     f"{noise:.4f} (the model's out-of-fold error, else the runs' spread)")
