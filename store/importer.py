@@ -199,8 +199,9 @@ def _costs(mix: pd.DataFrame, met: pd.DataFrame, spec: ImportSpec, ids: pd.Serie
     bad = ~(np.isfinite(costs) & (costs > 0))
     if bad.any():
         row = int(np.argmax(bad))
-        raise MixerError(f"cost column '{column}': run '{ids[row]}' has '{frame[column].iloc[row]}', "
-                         "not a positive number")
+        cell = frame[column].iloc[row]
+        shown = "an empty cell" if pd.isna(cell) or not str(cell).strip() else f"'{cell}'"
+        raise MixerError(f"cost column '{column}': run '{ids[row]}' has {shown}, not a positive number")
     return costs
 
 

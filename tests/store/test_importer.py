@@ -131,7 +131,7 @@ def test_a_cost_column_is_stored_as_each_runs_time(tmp_path):
 
 
 @pytest.mark.parametrize("value, message", [("x", "has 'x', not a positive number"), (0, "has '0.0', not a positive"),
-                                            (None, "has 'nan', not a positive number")])
+                                            (None, "has an empty cell, not a positive number")])
 def test_a_bad_cost_is_refused_and_nothing_is_stored(tmp_path, value, message):
     db = tmp_path / "i.duckdb"
     mix, met = _write_tables(tmp_path)
