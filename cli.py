@@ -809,8 +809,9 @@ def demo(
     for line in views.explain({"predicted": rec.predicted, "predicted_std": rec.predicted_std,
                                "evidence": rec.evidence}, "avg")[1:]:  # the search's view; the table measured it
         console.print(line)
+    named = f"the recommendation ({result.same_as})" if result.same_as else "the recommendation"
     for v in result.verdicts:
-        console.print(f"the recommendation {v.sentence()}")
+        console.print(f"{named if not v.same_mixture else 'the recommendation'} {v.sentence()}")
     console.print(f"next: `mixer best {result.search}`, `mixer export {result.search} --format megatron --path-template /data/{{name}}_text_document`, "
                   f"`mixer plot {result.search} -o {result.search}.png`, `mixer sql \"select * from run_summary\"`")
 

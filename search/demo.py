@@ -1,6 +1,6 @@
 """`mixer demo`: the whole product on a fresh machine, with nothing set up.
 
-1. Builds domains from the environment's own text (DESIGN.md's built-in data: the standard
+1. Builds domains from the environment's own text (the built-in data: the standard
    library's source, C/C++ headers of installed packages, Python docs, licence files).
 2. Runs a RegMix search with tiny proxies on the embedded Ray cluster, every run stored in
    the workspace's DuckDB file.
@@ -50,6 +50,7 @@ class DemoResult:
                                    # (the search's own runs share one initialisation; these vary it)
     verdicts: list[Verdict]        # the recommendation against each baseline
     recommendation: Recommendation  # as the search gave it (its evidence says how it was chosen)
+    same_as: str | None = None     # the baseline the recommendation is, if it is one
 
 
 def run_demo(ws: Workspace, cfg: DemoConfig, progress: driver.ProgressCallback | None = None,
@@ -65,15 +66,20 @@ def run_demo(ws: Workspace, cfg: DemoConfig, progress: driver.ProgressCallback |
     say(f"searching: {cfg.runs} tiny proxy runs on Ray")
     rec = driver.run(ws, search.name, progress)
     metas = {m.name: m for m in list_domains(ws.domains_dir) if m.name in domains}
-    mixtures = {"recommended": rec.mixture, "uniform": Mixture.uniform(domains),
-                "token-share": Mixture.normalized({n: m.n_tokens for n, m in metas.items()})}
-    say(f"measuring the recommendation and both baselines with {cfg.seeds} seeds each "
+    baselines = {"uniform": Mixture.uniform(domains),
+                 "token-share": Mixture.normalized({n: m.n_tokens for n, m in metas.items()})}
+    same_as = next((b for b, m in baselines.items() if _same(rec.mixture, m)), None)
+    mixtures = baselines if same_as else {"recommended": rec.mixture, **baselines}  # a baseline is measured once
+    say(f"measuring {'the recommendation and ' if not same_as else ''}both baselines with {cfg.seeds} seeds each "
         f"({cfg.seeds * len(mixtures)} runs{_estimate(ws, search, cfg.seeds * len(mixtures), cfg.parallel)})")
     extra = driver.evaluate_extra(driver.SearchSession(ws, search), mixtures, seeds=cfg.seeds)
     table, stats = _comparison(ws, search, domains, mixtures, extra)
-    verdicts = [verdict(stats["recommended"], stats[b], same_mixture=_same(rec.mixture, mixtures[b]))
-                for b in ("uniform", "token-share")]
-    return DemoResult(search.name, table, verdicts, rec)
+    if same_as:
+        stats["recommended"] = stats[same_as]
+        row = table[table.mixture == same_as].assign(mixture=f"recommended = {same_as}")
+        table = pd.concat([row, table], ignore_index=True)
+    verdicts = [verdict(stats["recommended"], stats[b], same_mixture=b == same_as) for b in baselines]
+    return DemoResult(search.name, table, verdicts, rec, same_as)
 
 
 def _same(a: Mixture, b: Mixture) -> bool:

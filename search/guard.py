@@ -82,6 +82,8 @@ def guard(rec: Recommendation, backend: Backend, history: History, target_fideli
     evidence["reason"] = reason or (f"the model's pick is not predicted better than the best run by more than its "
                                     f"std (predicted gain {at_best - rec.predicted:.4f}, std {rec.predicted_std:.4f})")
     noise = float((quality.cv_rmse if quality.cv_rmse is not None else quality.runs_std) or 0.0)
+    noise_source = ("the model's out-of-fold error: what it cannot tell from noise" if quality.cv_rmse is not None
+                    else "the runs' spread: too few runs to cross-validate")
     kept = _baseline_run(at_target, best, baselines or {}, noise)
     if kept is None:
         return Recommendation(to_mixture(history.domains, best_x), float(at_best), float(at_best_std), evidence)
@@ -92,7 +94,7 @@ def guard(rec: Recommendation, backend: Backend, history: History, target_fideli
                     predicted_at_best_run=float(at_row), predicted_gain=float(at_row - rec.predicted),
                     baseline_reason=f"the best run {at_target.run_ids[best]} beat the {name} run by "
                                     f"{at_target.y[row] - at_target.y[best]:.4f}, not more than the runs' noise "
-                                    f"{noise:.4f} (the model's out-of-fold error, else the runs' spread)")
+                                    f"{noise:.4f} ({noise_source})")
     return Recommendation(to_mixture(history.domains, at_target.X[row]), float(at_row), float(at_row_std), evidence)
 
 
