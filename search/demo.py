@@ -18,13 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mixer.domain import list_domains
 from mixer.mixture import Mixture
 from mixer.workspace import Workspace
 from proxies.config import TrainConfig
 from search import driver
 from search.backends import Recommendation
-from search.backends.base import MIN_DISTANCE
+from search.backends.base import near, to_mixture
 from search.compare import SeedStats, Verdict, verdict
 from search.domains import ensure_builtin_domains
 from search.spec import Budget, ProxySpec, SearchSpec
@@ -65,14 +64,14 @@ def run_demo(ws: Workspace, cfg: DemoConfig, progress: driver.ProgressCallback |
     search = driver.create(ws, spec)
     say(f"searching: {cfg.runs} tiny proxy runs on Ray")
     rec = driver.run(ws, search.name, progress)
-    metas = {m.name: m for m in list_domains(ws.domains_dir) if m.name in domains}
-    baselines = {"uniform": Mixture.uniform(domains),
-                 "token-share": Mixture.normalized({n: m.n_tokens for n, m in metas.items()})}
-    same_as = next((b for b, m in baselines.items() if _same(rec.mixture, m)), None)
+    session = driver.SearchSession(ws, search)
+    space = session.context.space
+    same_as = next((b for b, x in space.baselines.items() if near(x, rec.mixture.vector(space.domains))[0]), None)
+    baselines = {b: to_mixture(space.domains, x) for b, x in space.baselines.items()}
     mixtures = baselines if same_as else {"recommended": rec.mixture, **baselines}  # a baseline is measured once
     say(f"measuring {'the recommendation and ' if not same_as else ''}both baselines with {cfg.seeds} seeds each "
         f"({cfg.seeds * len(mixtures)} runs{_estimate(ws, search, cfg.seeds * len(mixtures), cfg.parallel)})")
-    extra = driver.evaluate_extra(driver.SearchSession(ws, search), mixtures, seeds=cfg.seeds)
+    extra = driver.evaluate_extra(session, mixtures, seeds=cfg.seeds)
     table, stats = _comparison(ws, search, domains, mixtures, extra)
     if same_as:
         stats["recommended"] = stats[same_as]
@@ -80,11 +79,6 @@ def run_demo(ws: Workspace, cfg: DemoConfig, progress: driver.ProgressCallback |
         table = pd.concat([row, table], ignore_index=True)
     verdicts = [verdict(stats["recommended"], stats[b], same_mixture=b == same_as) for b in baselines]
     return DemoResult(search.name, table, verdicts, rec, same_as)
-
-
-def _same(a: Mixture, b: Mixture) -> bool:
-    """One mixture, as the novelty rule counts it (L1 distance below MIN_DISTANCE)."""
-    return sum(abs(a.weight(d) - b.weight(d)) for d in {*a.names, *b.names}) < MIN_DISTANCE
 
 
 def _estimate(ws: Workspace, search, runs: int, parallel: int) -> str:

@@ -439,16 +439,11 @@ def seed_noise(session: SearchSession) -> dict | None:
 def _gains_over_baselines(session: SearchSession, history: History, rec: Recommendation) -> dict[str, float]:
     """The model's predicted gain of the recommendation over uniform and token-share
     (positive: the recommendation is predicted better), in target units."""
-    from mixer.domain import list_domains
-
-    domains = session.context.space.domains
-    tokens = {m.name: m.n_tokens for m in list_domains(session.ws.domains_dir)}
-    baselines = {"uniform": Mixture.uniform(domains),
-                 "token-share": Mixture.normalized({n: tokens[n] for n in domains})}
-    X = np.array([m.vector(domains) for m in baselines.values()])
-    predicted, _ = session.backend.predict(history.at_fidelity(session.context.space.target_fidelity), X)
+    space = session.context.space
+    predicted, _ = session.backend.predict(history.at_fidelity(space.target_fidelity),
+                                           np.array(list(space.baselines.values())))
     rec_loss = session.target.loss(rec.predicted)
-    return {name: float(p - rec_loss) for name, p in zip(baselines, predicted)}
+    return {name: float(p - rec_loss) for name, p in zip(space.baselines, predicted)}
 
 
 def recommend_from(session: SearchSession, history: History) -> Recommendation:
@@ -456,9 +451,8 @@ def recommend_from(session: SearchSession, history: History) -> Recommendation:
     if len(history) == 0:
         raise MixerError(f"search '{session.search.name}' has no finished runs to recommend from")
     space = session.context.space
-    baselines = dict(zip(("uniform", "token-share"), space.baselines)) if space.baselines is not None else None
     rec = guard(session.backend.recommend(history), session.backend, history, space.target_fidelity,
-                baselines=baselines)
+                baselines=space.baselines)
     value_of = session.target.value_of
     if rec.predicted is not None:
         rec.predicted = float(value_of(rec.predicted))

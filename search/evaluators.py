@@ -134,7 +134,7 @@ def _proxy_context(ws: Workspace, spec: SearchSpec) -> SearchContext:
     _check_backend_fidelities(spec.backend, Fidelities(spec.proxy_fidelities, spec.fidelity_label))
     fidelity = proxy_fidelities(spec.proxy_fidelities, spec.fidelity_label, vocab_size, spec.fidelity.costs)
     prior = prior_from_tokens(dict(zip(names, tokens)), sampler.temperature)
-    baselines = np.vstack([np.full(len(names), 1.0 / len(names)), tokens / tokens.sum()])
+    baselines = {"uniform": np.full(len(names), 1.0 / len(names)), "token-share": tokens / tokens.sum()}
     space = SearchSpace(domains=names, prior=np.array(list(prior.values())), sampler=sampler, fidelity=fidelity,
                         seed=spec.seed, caps=caps, budget_runs=spec.budget.runs, baselines=baselines)
     return SearchContext(space, ProxyEvaluator(ws, spec.proxy, spec.budget.parallel, names), names)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from search.backends.base import MIN_DISTANCE, Backend, Recommendation, to_mixture
+from search.backends.base import Backend, Recommendation, near, to_mixture
 from search.history import History
 from search.quality import FitQuality
 
@@ -102,8 +102,7 @@ def _baseline_run(at_target: History, best: int, baselines: dict[str, np.ndarray
                   ) -> tuple[str, int] | None:
     """(name, row) of the best baseline run when the best run is not a baseline and beats it
     by no more than `noise`; None otherwise (no baseline was run, or the best run is clear)."""
-    runs = [(float(at_target.y[i]), name, i) for name, x in baselines.items()
-            for i in np.flatnonzero(np.abs(at_target.X - x).sum(axis=1) < MIN_DISTANCE)]
+    runs = [(float(at_target.y[i]), name, i) for name, x in baselines.items() for i in np.flatnonzero(near(at_target.X, x))]
     if not runs or any(i == best for _, _, i in runs):
         return None
     value, name, row = min(runs)

@@ -33,7 +33,8 @@ class SearchSpace:
     caps: np.ndarray | None = None          # [D] largest weight per domain (repetition caps)
     seed: int = 0                           # the search's seed (what fixed designs derive from)
     budget_runs: int | None = None          # the search's run budget (backends that plan rounds over it)
-    baselines: np.ndarray | None = None     # [B, D] mixtures a design starts with (uniform, token share)
+    baselines: dict[str, np.ndarray] = field(default_factory=dict)  # name -> [D]: what the answer is
+                                            # compared with (uniform, token-share); designs start with them
 
     @property
     def target_fidelity(self) -> str | None:

@@ -24,7 +24,7 @@ import numpy as np
 from mixer.errors import MixerError
 from mixer.mixture import Mixture
 from mixer.workspace import Workspace
-from search.backends.base import MIN_DISTANCE
+from search.backends.base import near, to_mixture
 from search.compare import SeedStats, Verdict, verdict
 from search.fidelity import proxy_label
 from search.spec import SearchSpec
@@ -137,8 +137,6 @@ def stored_report(ws: Workspace, search_ref: str, large: str | None = None, labe
 
 def plan(ws: Workspace, session, request: TransferRequest) -> dict[str, Mixture]:
     """label -> mixture: the recommendation, the best distinct runs, the baselines."""
-    from mixer.domain import list_domains
-
     rec = latest_recommendation(ws.db_path, session.search.id)
     if rec is None:
         raise MixerError(f"search '{session.search.name}' has no recommendation yet; finish it first "
@@ -150,13 +148,10 @@ def plan(ws: Workspace, session, request: TransferRequest) -> dict[str, Mixture]
         if len(chosen) > request.top:
             break
         x = history.X[i]
-        if all(np.abs(m.vector(domains) - x).sum() >= MIN_DISTANCE for m in chosen.values()):
+        if not near(np.array([m.vector(domains) for m in chosen.values()]), x).any():
             chosen[f"top-{len(chosen)}"] = Mixture.normalized(dict(zip(domains, x)))
-    metas = {m.name: m for m in list_domains(ws.domains_dir)}
-    if "uniform" in request.baselines:
-        chosen["uniform"] = Mixture.uniform(domains)
-    if "token-share" in request.baselines:
-        chosen["token-share"] = Mixture.normalized({n: metas[n].n_tokens for n in domains})
+    chosen.update({b: to_mixture(domains, x) for b, x in session.context.space.baselines.items()
+                   if b in request.baselines})
     return chosen
 
 

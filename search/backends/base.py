@@ -71,6 +71,12 @@ def unused_pool(space: SearchSpace, history: History) -> np.ndarray:
     return space.pool.available(used)
 
 
+def near(X: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """bool [n]: which mixtures of X [n, D] are closer than `MIN_DISTANCE` (L1) to x [D], the
+    novelty rule's duplicates."""
+    return np.abs(np.asarray(X).reshape(-1, len(x)) - x).sum(axis=1) < MIN_DISTANCE
+
+
 def design_anchors(space: SearchSpace, size: int) -> np.ndarray:
     """The space's baselines [<= min(B, size), D] that respect its caps, distinct by
     `MIN_DISTANCE`: the mixtures a user compares the answer with (uniform, token share).
@@ -78,15 +84,12 @@ def design_anchors(space: SearchSpace, size: int) -> np.ndarray:
     least as good as the baselines as measured by the search itself. Before, a 16-run
     search whose model was too weak to trust answered with its luckiest run, which lost to
     uniform in every small real search measured (issue 11)."""
-    if space.baselines is None or size < 1:
-        return np.zeros((0, len(space.domains)))
-    kept: list[np.ndarray] = []
-    for x in space.baselines:
-        if space.caps is not None and (x > space.caps + 1e-12).any():
-            continue
-        if all(np.abs(x - k).sum() >= MIN_DISTANCE for k in kept):
-            kept.append(x)
-    return np.array(kept[:size]).reshape(-1, len(space.domains))
+    kept = np.zeros((0, len(space.domains)))
+    for x in space.baselines.values():
+        within_caps = space.caps is None or (x <= space.caps + 1e-12).all()
+        if within_caps and not near(kept, x).any():
+            kept = np.vstack([kept, x])
+    return kept[:max(size, 0)]
 
 
 def space_filling_design(space: SearchSpace, size: int, seed: int) -> np.ndarray:

@@ -101,7 +101,7 @@ def test_the_design_starts_with_the_baselines_that_respect_the_caps():
     from search.backends.base import space_filling_design
 
     uniform, share = np.full(4, 0.25), np.array([0.55, 0.25, 0.15, 0.05])
-    space = replace(make_space(), baselines=np.vstack([uniform, share]))
+    space = replace(make_space(), baselines={"uniform": uniform, "token-share": share})
     design = space_filling_design(space, 6, 0)
     assert np.allclose(design[0], uniform) and np.allclose(design[1], share)
     assert len(design) == 6 and np.abs(design[2:, None] - design[None, :2]).sum(axis=2).min() > 0.02
@@ -109,7 +109,7 @@ def test_the_design_starts_with_the_baselines_that_respect_the_caps():
     capped = replace(space, caps=np.array([0.5, 1.0, 1.0, 1.0]))  # token share repeats domain 0 too often
     assert np.allclose(space_filling_design(capped, 6, 0)[0], uniform)
     assert np.abs(space_filling_design(capped, 6, 0) - share).sum(axis=1).min() > 0.02
-    same = replace(space, baselines=np.vstack([uniform, uniform + 1e-4 * np.array([1, -1, 0, 0])]))
+    same = replace(space, baselines={"uniform": uniform, "token-share": uniform + 1e-4 * np.array([1, -1, 0, 0])})
     assert np.abs(space_filling_design(same, 6, 0)[1] - uniform).sum() > 0.02  # one anchor, not two
 
 
