@@ -243,9 +243,7 @@ class BayesOptBackend:
         at_target = [i for i, f in enumerate(fidelities) if f == target]
         if not undecided or not at_target or any(fidelities[i] == target for i in rows):
             return rows
-        with torch.no_grad():
-            scores = torch.cat([acquisition(part[:, None, :]) for part in choices[at_target].split(2048)])
-        return rows[:-1] + [at_target[int(scores.argmax())]]
+        return rows[:-1] + [at_target[int(_scores_alone(acquisition, choices[at_target]).argmax())]]
 
     def _shadows(self, history: History, limit: int) -> list[Proposal]:
         """Cheap-fidelity runs of mixtures run at the target but not yet at that cheap
@@ -255,10 +253,11 @@ class BayesOptBackend:
             return []
         free = unused_pool(self.space, history) if pool is not None else None
         kept = self.gate(history).kept(fidelity.labels, fidelity.target)  # a dropped fidelity is not bought again
+        done = {label: history.at_fidelity(label).X for label in kept if label != fidelity.target}
         shadows = []
         for x in history.at_fidelity(fidelity.target).X:
-            for label in kept:
-                if label == fidelity.target or same_mixture(history.at_fidelity(label).X, x).any():
+            for label, runs in done.items():
+                if same_mixture(runs, x).any():
                     continue
                 if pool is None:
                     shadows.append(Proposal(to_mixture(self.space.domains, x), label))
@@ -325,6 +324,12 @@ def _likely_optima(gp: MixtureGP, frontier: np.ndarray) -> np.ndarray:
     return frontier[np.argsort(mean - 2 * std)[:FRONTIER_SIZE]]
 
 
+def _scores_alone(acquisition, choices: torch.Tensor) -> torch.Tensor:
+    """The acquisition value [c] of each choice [c, d] as a batch of one (no pending points)."""
+    with torch.no_grad():
+        return torch.cat([acquisition(part[:, None, :]) for part in choices.split(2048)])
+
+
 def _optimize_discrete(acquisition, q: int, choices: torch.Tensor, screen: int) -> torch.Tensor:
     """The q best choices [q, d]: the single best, then greedily with the picks as pending
     points, among the `screen` choices that score best alone (fantasising is costly)."""
@@ -335,7 +340,5 @@ def _optimize_discrete(acquisition, q: int, choices: torch.Tensor, screen: int) 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # BoTorch warns when fantasising on few points
         if q > 1 and len(choices) > screen:
-            with torch.no_grad():
-                alone = torch.cat([acquisition(part[:, None, :]) for part in choices.split(2048)])
-            choices = choices[alone.topk(screen).indices]
+            choices = choices[_scores_alone(acquisition, choices).topk(screen).indices]
         return optimize_acqf_discrete(acquisition, q=q, choices=choices, max_batch_size=4096)[0]
