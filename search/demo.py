@@ -49,7 +49,11 @@ class DemoResult:
                                    # (the search's own runs share one initialisation; these vary it)
     verdicts: list[Verdict]        # the recommendation against each baseline
     recommendation: Recommendation  # as the search gave it (its evidence says how it was chosen)
-    same_as: str | None = None     # the baseline the recommendation is, if it is one
+
+    @property
+    def same_as(self) -> str | None:
+        """The baseline the recommendation is, if it is one."""
+        return next((v.baseline for v in self.verdicts if v.same_mixture), None)
 
 
 def run_demo(ws: Workspace, cfg: DemoConfig, progress: driver.ProgressCallback | None = None,
@@ -78,7 +82,7 @@ def run_demo(ws: Workspace, cfg: DemoConfig, progress: driver.ProgressCallback |
         row = table[table.mixture == same_as].assign(mixture=f"recommended = {same_as}")
         table = pd.concat([row, table], ignore_index=True)
     verdicts = [verdict(stats["recommended"], stats[b], same_mixture=b == same_as) for b in baselines]
-    return DemoResult(search.name, table, verdicts, rec, same_as)
+    return DemoResult(search.name, table, verdicts, rec)
 
 
 def _estimate(ws: Workspace, search, runs: int, parallel: int) -> str:
