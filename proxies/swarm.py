@@ -43,7 +43,7 @@ from mixer.loader import DeviceTokens, LoaderConfig, MixtureLoader
 from mixer.mixture import Mixture
 from proxies.model import ProxyConfig, ProxyLM, apply_rope, parameter_counts
 from proxies.presets import preset_config
-from proxies.train import CurvePoint, ProxyResult, TrainConfig, _autocast, _windows, lr_at, pick_device
+from proxies.train import CurvePoint, ProxyResult, TrainConfig, _autocast, held_out_windows, lr_at, pick_device
 
 
 class StepCompile(str, Enum):
@@ -241,8 +241,7 @@ def train_swarm(cfg: TrainConfig, domains: Mapping[str, Domain], members: Sequen
         compile_mode = default_step_compile(device, cfg.steps)
     train_step = SwarmStep(swarm, cfg, device, compile_mode)
     loaders = swarm_loaders(cfg, domains, members, device)
-    val_windows = {n: _windows(d.val_tokens, cfg.seq_len, cfg.eval_tokens) for n, d in domains.items()}
-    curve_windows = {n: w[:max(1, cfg.curve_eval_tokens // cfg.seq_len)] for n, w in val_windows.items()}
+    val_windows, curve_windows = held_out_windows(domains, cfg)
     eval_every = cfg.eval_every or max(1, cfg.steps // 10)
     results = [ProxyResult(status="done", params=swarm.params_per_member) for _ in members]
     start = time.perf_counter()

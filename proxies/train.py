@@ -63,6 +63,14 @@ def _windows(tokens: np.ndarray, seq_len: int, max_tokens: int) -> torch.Tensor:
     return torch.from_numpy(np.asarray(tokens)[idx].astype(np.int64))
 
 
+def held_out_windows(domains: Mapping[str, Domain], cfg: TrainConfig) -> tuple[dict, dict]:
+    """Each domain's evaluation windows: the final measurement's (up to `eval_tokens`) and
+    the curve's, a fixed leading slice of those (`curve_eval_tokens`), so every point of a
+    curve and every run is measured on the same tokens."""
+    final = {n: _windows(d.val_tokens, cfg.seq_len, cfg.eval_tokens) for n, d in domains.items()}
+    return final, {n: w[:max(1, cfg.curve_eval_tokens // cfg.seq_len)] for n, w in final.items()}
+
+
 @torch.no_grad()
 def evaluate(model: ProxyLM, windows: torch.Tensor, batch_size: int, device: torch.device
              ) -> tuple[float, list]:
@@ -167,8 +175,7 @@ def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixtur
     mixture = controller.mixture if controller is not None else mixture
     loader = MixtureLoader(domains, mixture, LoaderConfig(
         seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=cfg.seed, device=str(device), total_steps=cfg.steps))
-    val_windows = {n: _windows(d.val_tokens, cfg.seq_len, cfg.eval_tokens) for n, d in domains.items()}
-    curve_windows = {n: w[:max(1, cfg.curve_eval_tokens // cfg.seq_len)] for n, w in val_windows.items()}
+    val_windows, curve_windows = held_out_windows(domains, cfg)
     eval_every = cfg.eval_every or max(1, cfg.steps // 10)
     result = ProxyResult(status="done", params=parameter_counts(model))
     load_sum = torch.zeros(len(moe_layers), model.cfg.n_experts or 1, device=device)
