@@ -41,7 +41,7 @@ from search.novelty import novel_proposals
 from search.recording import finished_run, result_metrics
 from search.spec import Budget, EvaluatorKind, ProxySpec, SearchSpec
 from store import (RunRecord, SearchRecord, create_search, get_search, new_id, next_search_name,
-                   proposed_run_ids, record_proposals, requeue_running, run_seconds, search_runs, set_search_status,
+                   proposed_run_ids, record_proposals, requeue_running, run_costs, search_runs, set_search_status,
                    write_recommendation, write_runs)
 from store.db import WRITER_WAIT_S
 from store.writes import NameTakenError
@@ -85,7 +85,7 @@ class SearchSession:
             return fidelity.cost_table()
         table = self.spec.table.search if self.spec.table is not None else None
         source = get_search(self.ws.db_path, table).id if table else None  # a table's own costs only
-        return fidelity.cost_table(run_seconds(self.ws.db_path, [f for f in fidelity.labels if f], source))
+        return fidelity.cost_table(run_costs(self.ws.db_path, [f for f in fidelity.labels if f], source))
 
     def history(self, runs: pd.DataFrame | None = None) -> History:
         """The search's own runs (`<name>/NNNN`): extra runs (validation, baselines,

@@ -27,7 +27,7 @@ from search.evaluation import Evaluator, RunResult, RunStatus
 from search.fidelity import Fidelities, proxy_fidelities, split_proxy_label, table_fidelities
 from search.space import Pool, SearchSpace
 from search.spec import EvaluatorKind, ProxySpec, SearchSpec
-from store import RunRecord, run_seconds, search_runs
+from store import RunRecord, run_costs, search_runs
 from store.reads import get_search
 
 
@@ -182,4 +182,4 @@ def _table_fidelities(ws: Workspace, spec: SearchSpec, table: pd.DataFrame, tabl
         raise MixerError(f"--fidelity-cost names {', '.join(strangers)}, not a fidelity of table '{name}' "
                          f"({', '.join(present)})")
     costs = {label: cost for label, cost in fid.costs.items() if label in labels}  # the table's others: unused here
-    return table_fidelities(labels, target, costs, run_seconds(ws.db_path, labels, table_id))
+    return table_fidelities(labels, target, costs, run_costs(ws.db_path, labels, table_id))

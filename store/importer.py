@@ -217,8 +217,8 @@ def _records(spec, search_id, mix_ids, domain_names, weights, metric_names, valu
             target=float(values[i, target_index]) if target_index is not None else None))
         metrics.extend(MetricRow(run_id=run_id, step=0, split="val", name=name, value=float(v))
                        for name, v in zip(metric_names, values[i]))
-        if costs is not None:  # what a search's fidelity costs are measured from (store.reads.run_seconds)
-            metrics.append(MetricRow(run_id=run_id, step=0, split="perf", name="wall_s", value=float(costs[i])))
+        if costs is not None:  # in the table's own unit: a search over it prices fidelities by them (run_costs)
+            metrics.append(MetricRow(run_id=run_id, step=0, split="perf", name="cost", value=float(costs[i])))
     return runs, metrics
 
 

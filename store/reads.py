@@ -167,18 +167,20 @@ def proposed_run_ids(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT_S) -
     return [r[0] for r in rows]
 
 
-def run_seconds(db: Path, fidelities: list[str], search_id: str | None = None,
-                wait_s: float = DEFAULT_WAIT_S) -> dict[str, float]:
-    """Median measured wall time of finished runs at each fidelity label, over the whole
-    store, or over one search's runs (a table's: its own imported costs, not another
-    table's that shares its labels); labels without a measured run are absent."""
+def run_costs(db: Path, fidelities: list[str], search_id: str | None = None,
+              wait_s: float = DEFAULT_WAIT_S) -> dict[str, float]:
+    """Median cost of finished runs at each fidelity label, over the whole store, or over
+    one search's runs (a table's: its own imported costs, not another table's that shares
+    its labels); labels without a measured run are absent. A trained run's cost is its
+    wall time in seconds (perf/wall_s); an imported run's is its `--cost-column` value, in
+    the table's own unit (perf/cost)."""
     if not fidelities:
         return {}
     only = " AND r.search_id = ?" if search_id is not None else ""
     with open_db(db, read_only=True, wait_s=wait_s) as con:
         rows = con.execute(
             "SELECT r.fidelity, median(m.value) FROM runs r JOIN metrics m ON m.run_id = r.id"
-            " WHERE r.status = 'done' AND m.split = 'perf' AND m.name = 'wall_s' AND m.value > 0"
+            " WHERE r.status = 'done' AND m.split = 'perf' AND m.name IN ('wall_s', 'cost') AND m.value > 0"
             " AND list_contains(?, r.fidelity)" + only + " GROUP BY r.fidelity",
             [fidelities] + ([search_id] if search_id is not None else [])).fetchall()
     return {label: float(seconds) for label, seconds in rows}

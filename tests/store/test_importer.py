@@ -121,13 +121,16 @@ def test_regmix_published_tables_import_as_they_are(tmp_path):
     assert frame.lo[0] == pytest.approx(5.082, abs=1e-3) and frame.hi[0] == pytest.approx(6.645, abs=1e-3)
 
 
-def test_a_cost_column_is_stored_as_each_runs_time(tmp_path):
+def test_a_cost_column_is_stored_as_each_runs_cost_in_its_own_unit(tmp_path):
     db = tmp_path / "i.duckdb"
     mix, met = _write_tables(tmp_path)
     pd.read_csv(met).assign(gpu_hours=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).to_csv(met, index=False)
     import_runs(db, _spec(mix, met, cost_column="gpu_hours"))
-    from store.reads import run_seconds
-    assert run_seconds(db, ["small"]) == {"small": 3.5}  # the median over the imported runs
+    from store.reads import run_costs
+    assert run_costs(db, ["small"]) == {"small": 3.5}  # the median over the imported runs
+    from store.db import open_db
+    with open_db(db, read_only=True) as con:  # a cost, not a wall time: no unit is implied
+        assert {r[0] for r in con.execute("SELECT DISTINCT name FROM metrics WHERE split = 'perf'").fetchall()} == {"cost"}
 
 
 @pytest.mark.parametrize("value, message", [("x", "has 'x', not a positive number"), (0, "has '0.0', not a positive"),
