@@ -42,8 +42,8 @@ def weak_model_reason(quality: FitQuality, cfg: GuardConfig = GuardConfig()) -> 
     """Why the model cannot be trusted yet, in a user's words; None when it can."""
     needed = int(np.ceil(cfg.min_runs_per_domain * quality.domains))
     if quality.runs < needed:
-        return (f"{quality.runs} runs for {quality.domains} domains: a model needs about {needed} "
-                f"({cfg.min_runs_per_domain:g} per domain)")
+        return (f"{quality.runs} runs at the target fidelity for {quality.domains} domains: a model needs "
+                f"about {needed} ({cfg.min_runs_per_domain:g} per domain)")
     if quality.cv_spearman is None:
         return f"{quality.runs} runs are too few to cross-validate the model"
     if quality.cv_spearman < cfg.min_cv_spearman:

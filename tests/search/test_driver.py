@@ -308,7 +308,7 @@ def test_predict_refuses_what_is_not_a_mixture_and_warns_on_a_weak_model(table_w
     (tmp_path / "partial.csv").write_text("a,b\n0.5,0.5\n")
     with pytest.raises(MixerError, match="no column for domain.s. c, d"):
         views.predict(table_ws, record, views.PredictRequest(tmp_path / "partial.csv"))
-    assert "6 runs for 4 domains" in views.predict_warning(table_ws, record)
+    assert "6 runs at the target fidelity for 4 domains" in views.predict_warning(table_ws, record)
 
 
 def test_best_explains_the_rule_the_observed_value_and_the_fit():

@@ -26,7 +26,7 @@ def test_a_weak_model_yields_the_best_observed_run_labelled():
     best = int(np.argmin(history.y))
     assert np.allclose(rec.mixture.vector(DOMAINS), X[best])
     assert rec.evidence["rule"] == "best-run:weak-model" and rec.evidence["best_run"] == f"r{best}"
-    assert "6 runs for 4 domains" in rec.evidence["reason"]
+    assert "6 runs at the target fidelity for 4 domains" in rec.evidence["reason"]
     assert rec.evidence["model_pick"]["mixture"] != rec.mixture.as_dict()
 
 
@@ -66,7 +66,7 @@ def test_random_search_answers_with_its_best_run_and_says_it_has_no_model():
 
 
 def test_weak_model_reasons_name_the_shortfall():
-    assert "3 runs for 5 domains" in weak_model_reason(FitQuality(3, 5))
+    assert "3 runs at the target fidelity for 5 domains" in weak_model_reason(FitQuality(3, 5))
     assert "too few to cross-validate" in weak_model_reason(FitQuality(12, 5))
     assert "Spearman 0.20" in weak_model_reason(FitQuality(12, 5, 0.2, 0.1, 1.0))
     assert weak_model_reason(FitQuality(12, 5, 0.8, 0.1, 1.0, runs_std=0.3)) is None
