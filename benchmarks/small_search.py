@@ -1,6 +1,6 @@
 """Small real searches, as a user runs them: can the recommendation be trusted?
 
-    python benchmarks/small_search.py [--json out.json] [--tokens 600000] [--seeds 3]
+    python benchmarks/small_search.py [--json out.json] [--tokens 600000] [--seeds 3] [--target avg]
 
 The five domains of ../shared/corpus/, tiny proxies (byte tokenizer), budgets of 8 and 16
 runs (2 in parallel), 3 search seeds per backend. Each backend runs one 16-run search per
@@ -8,7 +8,9 @@ seed; its 8-run recommendation is the one the guarded backend gives from the fir
 (an 8-run search proposes exactly those: proposals depend on the seed and the runs so
 far, not on the budget). Each recommendation, and the uniform and token-share mixtures,
 is then trained with 3 replicate seeds, the same seeds for every mixture of a search seed
-(the baselines once per search seed, shared by the backends).
+(the baselines once per search seed, shared by the backends). `--target`: what the
+searches minimise (search.targets): `avg` over the five domains (the default), or one
+domain's held-out loss as in RegMix (Pile-CC's), e.g. `wikipedia`.
 
 Figures per backend and budget:
 - `regret_vs_best_observed`: mean over search seeds of (recommendation's 3-seed mean minus
@@ -17,6 +19,7 @@ Figures per backend and budget:
 - `wins_vs_uniform`, `wins_vs_token_share`: fraction of search seeds where the
   recommendation beats the baseline by more than the seed std (search.compare);
 - `duplicate_runs`: pairs of runs of one search closer than the novelty distance;
+- `corner_runs`: runs with 95% or more of their weight on one domain (over all seeds);
 - `coverage_1sd`: fraction of replicate runs within the recommendation's predicted +-1 std
   (0.68 is honest; none for random, which predicts nothing).
 """
@@ -43,6 +46,7 @@ from search.backends.base import MIN_DISTANCE  # noqa: E402
 from search.compare import SeedStats, verdict  # noqa: E402
 from search.history import History  # noqa: E402
 from search.spec import Budget, ProxySpec, SearchSpec  # noqa: E402
+from search.targets import Target  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 DOMAINS = ["math", "reviews", "shakespeare", "speeches", "wikipedia"]
@@ -57,6 +61,11 @@ def build_workspace(root: Path) -> Workspace:
     return ws
 
 
+def corners(runs) -> int:
+    """Runs with 95% or more of their weight on one domain."""
+    return int((np.array([[m.get(d, 0.0) for d in DOMAINS] for m in runs.mixture]).max(axis=1) >= 0.95).sum())
+
+
 def duplicates(runs) -> int:
     X = np.array([[m.get(d, 0.0) for d in DOMAINS] for m in runs.mixture])
     distance = np.abs(X[:, None, :] - X[None, :, :]).sum(axis=2)
@@ -64,12 +73,12 @@ def duplicates(runs) -> int:
 
 
 def one_search(ws: Workspace, backend: str, seed: int, tokens: int, replicates: int,
-               baselines: dict[str, SeedStats]) -> dict:
+               baselines: dict[str, SeedStats], target: Target) -> dict:
     """One 16-run search, its 8- and 16-run recommendations, and their replicate runs; the
     baselines are trained in the first search of each seed (`baselines` empty) and reused
     by the others (the same replicate seeds, so comparisons stay paired)."""
     train = TrainConfig(preset="tiny", tokens=tokens, seq_len=128, batch_size=16)
-    spec = SearchSpec(name=f"{backend}-s{seed}", backend=backend, seed=seed, validate=False,
+    spec = SearchSpec(name=f"{backend}-s{seed}", backend=backend, seed=seed, validate=False, target=target,
                       budget=Budget(runs=max(BUDGETS), parallel=2), proxy=ProxySpec(train=train, domains=DOMAINS))
     start = time.perf_counter()
     record = driver.create(ws, spec)
@@ -99,10 +108,11 @@ def one_search(ws: Workspace, backend: str, seed: int, tokens: int, replicates: 
         inside = ([abs(v - rec.predicted) <= rec.predicted_std for v in stats.values]
                   if rec.predicted is not None and rec.evidence.get("rule") != "no-model" else [])
         out[budget] = {"regret": stats.mean - best, "rec_mean": stats.mean, "best": best,
+                       "predicted": rec.predicted, "predicted_std": rec.predicted_std,
                        "rule": rec.evidence.get("rule"), "inside": inside,
                        "win_uniform": verdict(stats, values["uniform"]).significant,
                        "win_token_share": verdict(stats, values["token-share"]).significant,
-                       "duplicates": duplicates(own.iloc[:budget])}
+                       "duplicates": duplicates(own.iloc[:budget]), "corners": corners(own.iloc[:budget])}
     out["baselines"] = {k: values[k].mean for k in ("uniform", "token-share")}
     return out
 
@@ -118,6 +128,7 @@ def summarise(results: dict) -> dict:
             figures[f"wins_vs_uniform_{key}"] = float(np.mean([r["win_uniform"] for r in rows]))
             figures[f"wins_vs_token_share_{key}"] = float(np.mean([r["win_token_share"] for r in rows]))
             figures[f"duplicate_runs_{key}"] = int(sum(r["duplicates"] for r in rows))
+            figures[f"corner_runs_{key}"] = int(sum(r["corners"] for r in rows))
             figures[f"coverage_1sd_{key}"] = float(np.mean(inside)) if inside else "none"
             figures[f"rules_{key}"] = ",".join(str(r["rule"]) for r in rows)
         figures[f"wall_s_{backend}"] = float(sum(r["wall_s"] for r in by_seed))
@@ -130,6 +141,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3, help="search seeds per backend")
     p.add_argument("--replicates", type=int, default=3, help="replicate seeds per measured mixture")
     p.add_argument("--backends", default=",".join(BACKENDS))
+    p.add_argument("--target", default="avg", help="what the searches minimise (avg, or a domain: wikipedia)")
     args = p.parse_args()
     if not CORPUS.is_dir():
         sys.exit(f"the shared corpus is not at {CORPUS}")
@@ -141,10 +153,12 @@ def main() -> None:
         for backend in args.backends.split(","):
             for seed in range(args.seeds):
                 results.setdefault(backend, []).append(
-                    one_search(ws, backend, seed, args.tokens, args.replicates, baselines[seed]))
+                    one_search(ws, backend, seed, args.tokens, args.replicates, baselines[seed], Target(args.target)))
                 r = results[backend][-1]
                 print(f"{backend} seed {seed}: " + "; ".join(
-                    f"{b} runs: rec {r[b]['rec_mean']:.4f} best {r[b]['best']:.4f} ({r[b]['rule']})" for b in BUDGETS)
+                    f"{b} runs: rec {r[b]['rec_mean']:.4f} (predicted {r[b]['predicted'] or float('nan'):.4f} "
+                    f"± {r[b]['predicted_std'] or float('nan'):.4f}) best {r[b]['best']:.4f} ({r[b]['rule']})"
+                    for b in BUDGETS)
                     + f"; uniform {r['baselines']['uniform']:.4f} token-share {r['baselines']['token-share']:.4f}"
                     + f"; {r['wall_s']:.0f} s", flush=True)
     figures = summarise(results)
@@ -152,7 +166,8 @@ def main() -> None:
     goals = {f"wins_vs_uniform_{b}_16": "> 0.5" for b in BACKENDS} | {f"duplicate_runs_{b}_{n}": "0" for b in BACKENDS
                                                                        for n in BUDGETS}
     goals |= {"total_wall_s": "< 3600"}
-    report("Small real searches (5 domains, tiny proxies)", figures, goals, args.json)
+    figures["target"] = args.target
+    report(f"Small real searches (5 domains, tiny proxies, target {args.target})", figures, goals, args.json)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from search.backends import Proposal
-from search.backends.base import MIN_DISTANCE
+from search.backends.base import MIN_DISTANCE, nearest_distance
 
 
 def novel_proposals(proposals: list[Proposal], runs: pd.DataFrame, domains: list[str],
@@ -25,9 +25,9 @@ def novel_proposals(proposals: list[Proposal], runs: pd.DataFrame, domains: list
     kept = []
     for p in proposals:
         x = p.mixture.vector(domains)
-        near = taken.setdefault(p.fidelity or default_fidelity, [])
-        if near and np.abs(np.asarray(near) - x).sum(axis=1).min() < min_distance:
+        same_fidelity = taken.setdefault(p.fidelity or default_fidelity, [])
+        if nearest_distance(x[None, :], same_fidelity)[0] < min_distance:
             continue
-        near.append(x)
+        same_fidelity.append(x)
         kept.append(p)
     return kept

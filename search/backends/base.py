@@ -71,10 +71,40 @@ def unused_pool(space: SearchSpace, history: History) -> np.ndarray:
     return space.pool.available(used)
 
 
+def nearest_distance(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """[n]: the L1 distance from each mixture of X [n, D] to the nearest of Y [m, D] (inf
+    when Y is empty)."""
+    X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64).reshape(-1, np.shape(X)[-1])
+    if not len(Y):
+        return np.full(len(X), np.inf)
+    rows = max(1, 4_000_000 // Y.size)  # chunks of X: at most 4M differences (32 MB) at a time
+    return np.concatenate([np.abs(X[i:i + rows, None, :] - Y[None, :, :]).sum(axis=2).min(axis=1)
+                           for i in range(0, len(X), rows)] or [np.zeros(0)])
+
+
 def near(X: np.ndarray, x: np.ndarray) -> np.ndarray:
     """bool [n]: which mixtures of X [n, D] are closer than `MIN_DISTANCE` (L1) to x [D], the
     novelty rule's duplicates."""
-    return np.abs(np.asarray(X).reshape(-1, len(x)) - x).sum(axis=1) < MIN_DISTANCE
+    return nearest_distance(np.asarray(X).reshape(-1, len(x)), x[None, :]) < MIN_DISTANCE
+
+
+def trust_region_candidates(space: SearchSpace, X: np.ndarray, y: np.ndarray, n: int, rng: np.random.Generator,
+                            radius: float, centres: int = 4) -> np.ndarray:
+    """Up to n mixtures [<= n, D] no further than `radius` (L1) from one of the measured runs
+    X [m, D] (targets y [m], minimise orientation): half drawn around the `centres` best,
+    half the prior's draws that fall within reach. A regression fitted on a few runs is
+    linear far from them; its minimum over the whole simplex is a corner, and a 16-run
+    regmix search spent 6 runs on one-hot corners, each the worst of its search
+    (issue 11). Kept within reach of what was measured, a step moves at most `radius`
+    of weight (a TuRBO-style trust region around the data)."""
+    if not len(X):
+        return space.candidates(n, rng)
+    best = X[np.argsort(y)[:centres]]
+    parts = [space.candidates(len(share), rng, centre=centre, strength=(1.0, 50.0))
+             for centre, share in zip(best, np.array_split(np.arange(n // 2), len(best)))]
+    parts.append(space.candidates(n - n // 2, rng))
+    draws = np.concatenate(parts)
+    return draws[nearest_distance(draws, X) <= radius]
 
 
 def design_anchors(space: SearchSpace, size: int) -> np.ndarray:
@@ -92,22 +122,65 @@ def design_anchors(space: SearchSpace, size: int) -> np.ndarray:
     return kept[:max(size, 0)]
 
 
+AXIAL_WEIGHT = 0.6   # an axial design point's weight on its domain (the others share the rest evenly)
+
+
 def space_filling_design(space: SearchSpace, size: int, seed: int) -> np.ndarray:
-    """`size` mixtures [size, D]: the baselines (`design_anchors`), then points spread over
-    the prior: k-means centroids of 64 x size draws of the prior's sampler. Centroids cover
-    where the prior puts its mass evenly (iid draws clump, and 4 of 10 landed on one corner
-    in a user's search), and, being means, stay off the simplex's corners, where a maximin
-    design would put its first points."""
+    """`size` mixtures [size, D]: the baselines (`design_anchors`); then, when the design has
+    room for all of them, one axial point per domain (`axial_points`); then points spread
+    over the prior: k-means centroids of 64 x size draws of the prior's sampler, in
+    farthest-first order (each the farthest, L1, from those before it), so that every
+    prefix of the design is spread too. Centroids cover where the prior puts its mass
+    evenly (iid draws clump, and 4 of 10 landed on one corner in a user's search), and,
+    being means, stay off the simplex's corners, where a maximin design would put its
+    first points."""
     from sklearn.cluster import KMeans
 
     anchors = design_anchors(space, size)
+    axial = axial_points(space)
+    if size - len(anchors) >= len(axial) and len(axial):
+        anchors = np.vstack([anchors, axial[nearest_distance(axial, anchors) >= MIN_DISTANCE]])
     spread = size - len(anchors)
-    if spread == 0:
-        return anchors
+    if spread <= 0:
+        return anchors[:size]
     draws = space.candidates(64 * spread, np.random.default_rng([seed, spread]))
     centroids = KMeans(n_clusters=spread, n_init=1, random_state=seed).fit(draws).cluster_centers_
     centroids = np.maximum(centroids, 0.0)
-    return np.vstack([anchors, centroids / centroids.sum(axis=1, keepdims=True)])
+    return np.vstack([anchors, _farthest_first(centroids / centroids.sum(axis=1, keepdims=True), anchors)])
+
+
+def axial_points(space: SearchSpace) -> np.ndarray:
+    """One mixture per domain [<= D, D]: `AXIAL_WEIGHT` on it (at most its repetition cap),
+    the rest shared evenly, the axial design of mixture experiments (Cornell, Experiments
+    with Mixtures, 2002). Each measures what leaning on one domain does; the prior's draws
+    seldom lean on a small domain, and in small real searches whose target was one
+    domain's loss the best mixtures leaned on it (issue 11). Points over another domain's
+    cap are left out."""
+    D = len(space.domains)
+    if D < 2:
+        return np.zeros((0, D))
+    points = []
+    for d in range(D):
+        weight = min(AXIAL_WEIGHT, space.caps[d]) if space.caps is not None else AXIAL_WEIGHT
+        x = np.full(D, (1.0 - weight) / (D - 1))
+        x[d] = weight
+        if space.caps is None or (x <= space.caps + 1e-12).all():
+            points.append(x)
+    return np.array(points).reshape(-1, D)
+
+
+def _farthest_first(points: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """points [m, D] reordered so that each is the farthest (L1) from `before` [k, D] and the
+    points ahead of it (the first, without `before`, the farthest from the points' mean)."""
+    chosen = np.asarray(before, dtype=np.float64).reshape(-1, points.shape[1])
+    left, order = list(range(len(points))), []
+    while left:
+        reference = chosen if len(chosen) else points.mean(axis=0, keepdims=True)
+        i = left[int(np.argmax(nearest_distance(points[left], reference)))]
+        order.append(i)
+        left.remove(i)
+        chosen = np.vstack([chosen, points[i]])
+    return points[order]
 
 
 def initial_design(space: SearchSpace, history: History, n: int, rng: np.random.Generator, size: int, seed: int,
@@ -119,9 +192,7 @@ def initial_design(space: SearchSpace, history: History, n: int, rng: np.random.
         return pool_proposals(space, history, rng.permutation(len(unused_pool(space, history))), n)
     fidelity = fidelity if fidelity is not None else space.target_fidelity
     design = space_filling_design(space, size, int(np.random.SeedSequence([space.seed, seed]).generate_state(1)[0]))
-    done = history.at_fidelity(fidelity).X
-    if len(done):
-        design = design[np.abs(design[:, None, :] - done[None, :, :]).sum(axis=2).min(axis=1) >= MIN_DISTANCE]
+    design = design[nearest_distance(design, history.at_fidelity(fidelity).X) >= MIN_DISTANCE]
     points = list(design[:n]) + list(space.candidates(max(n - len(design), 0), rng))
     return [Proposal(to_mixture(space.domains, x), fidelity) for x in points[:n]]
 

@@ -25,11 +25,21 @@ were the test tables scored: Spearman 99.35 on the 1M test runs and 98.75 on the
 setting (98.97 / 98.44 here).
 
 Propose: the first `n_initial` runs (default max(4, domains / 4)) are a space-filling design
-(`search.backends.base.initial_design`);
-then each batch is the best predicted candidates not yet run (in pool mode, the best
+(`search.backends.base.initial_design`: the baselines, an axial point per domain when the
+design has room, k-means centroids of prior draws); then each batch is the best predicted candidates not yet run (in pool mode, the best
 predicted unused pool entries), which is RegMix's recommendation made sequential. On
 RegMix's 512-run pool (benchmarks/search.py) this finds a top-1% run in a median of 5 runs,
-against 64 for random search.
+against 64 for random search. A proxy search (not a table) differs in two ways, both from
+small real searches (issue 11):
+- while the model has not earned trust (the guard's rule, `search.guard.weak_model_reason`)
+  it keeps to its space-filling design, sized to the budget (at most `DESIGN_CAP`): RegMix's
+  own way, many spread runs and then one fit, rather than chasing a noisy fit. With a
+  target of one domain's loss, 16-run searches then beat uniform and token share in 3 of
+  3 seeds, against 1 of 3 chasing the fit (benchmarks/small_search.py --target wikipedia);
+- the model's candidates, for proposals and the recommendation alike, lie within
+  `trust_radius` (L1) of one of the best measured runs
+  (`search.backends.base.trust_region_candidates`): on 5 domains a ridge fitted on 5 runs
+  sent a search to one-hot corners (6 of 16 runs, each the worst of its search).
 """
 
 from __future__ import annotations
@@ -42,10 +52,14 @@ import numpy as np
 
 from mixer.errors import MixerError
 from search.backends.base import (FitCache, Proposal, Recommendation, initial_design, pool_proposals, to_mixture,
-                                  unused_pool)
+                                  trust_region_candidates, unused_pool)
 from search.history import History
 from search.quality import MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality, out_of_fold
 from search.space import SearchSpace
+
+
+DESIGN_CAP = 64       # largest space-filling design (k-means over 64 draws per point, every proposal)
+TRUST_CENTRES = 64    # best runs whose neighbourhoods hold the model's candidates (bounds the distance work)
 
 
 class Preset(str, Enum):
@@ -76,6 +90,7 @@ class RegMixConfig:
     screen_top: int = 2_000
     top_k: int = 100
     n_initial: int = 0             # 0: max(4, domains / 4) space-filling runs before the first fit
+    trust_radius: float = 0.5      # L1 reach of the model's candidates from the best runs (0: anywhere)
     seed: int = 0
 
     def __post_init__(self):
@@ -87,6 +102,8 @@ class RegMixConfig:
             raise MixerError(f"regmix subsample must be in (0, 1], got {self.subsample}")
         if self.top_k < 1 or self.n_models < 1 or self.n_candidates < self.top_k:
             raise MixerError("regmix needs top_k >= 1, n_models >= 1 and n_candidates >= top_k")
+        if self.trust_radius < 0:
+            raise MixerError(f"regmix trust_radius must be >= 0 (0: no trust region), got {self.trust_radius}")
 
 
 def _with_squares(X: np.ndarray) -> np.ndarray:
@@ -188,15 +205,37 @@ class RegMixBackend:
         target = history.at_fidelity(self.space.target_fidelity) if self.space.pool is None else history
         return self._fitted.get(target.X, target.y, lambda: fit_checked(self.config, target.X, target.y))
 
+    def _design_size(self) -> int:
+        """The space-filling design's size: the run budget (at most `DESIGN_CAP`), at least
+        `n_initial`."""
+        return max(self._n_initial(), min(self.space.budget_runs or 0, DESIGN_CAP))
+
+    def _weak(self, history: History) -> bool:
+        from search.guard import weak_model_reason
+
+        return weak_model_reason(self._fit(history).quality) is not None
+
+    def _candidates(self, history: History, n: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+        """Up to n mixtures [<= n, D] to score, and whether a trust region bounds them: in a
+        proxy search, those within `trust_radius` of one of the `TRUST_CENTRES` best runs; in a
+        table search (or with no radius), the prior's draws."""
+        if not self.config.trust_radius or self.space.pool is not None:
+            return self.space.candidates(n, rng), False
+        measured = history.at_fidelity(self.space.target_fidelity)
+        best = np.argsort(measured.y)[:TRUST_CENTRES]
+        return trust_region_candidates(self.space, measured.X[best], measured.y[best], n, rng,
+                                       self.config.trust_radius), True
+
     def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Proposal]:
-        if len(history) < self._n_initial():
-            return initial_design(self.space, history, n, rng, self._n_initial(), self.config.seed)
+        exploring = self.space.pool is None and len(history) >= self._n_initial() and self._weak(history)
+        if len(history) < self._n_initial() or exploring:
+            return initial_design(self.space, history, n, rng, self._design_size(), self.config.seed)
         model = self._fit(history).model
         if self.space.pool is not None:
             available = unused_pool(self.space, history)
             scores = model.predict(self.space.pool.X[available])[0]
             return pool_proposals(self.space, history, np.argsort(scores), n)
-        candidates = self.space.candidates(max(self.config.n_candidates // 10, 10 * n), rng)
+        candidates, _ = self._candidates(history, max(self.config.n_candidates // 10, 10 * n), rng)
         best = candidates[np.argsort(model.predict_first(candidates))[: self.config.screen_top]]
         mean, _ = model.predict(best)
         return [Proposal(to_mixture(self.space.domains, x), self.space.target_fidelity)
@@ -205,7 +244,7 @@ class RegMixBackend:
     def recommend(self, history: History) -> Recommendation:
         fitted = self._fit(history)
         rng = np.random.default_rng(self.config.seed)
-        candidates = self.space.candidates(self.config.n_candidates, rng)
+        candidates, bounded = self._candidates(history, self.config.n_candidates, rng)
         screened = candidates[np.argsort(fitted.model.predict_first(candidates))[: self.config.screen_top]]
         mean, _ = fitted.model.predict(screened)
         top = screened[np.argsort(mean)[: self.config.top_k]]
@@ -213,6 +252,8 @@ class RegMixBackend:
         predicted, std = self.predict(history, choice[None, :])
         evidence = {"runs": len(history), "regressor": fitted.model.regressor.value, "top_k": len(top),
                     "candidates": len(candidates)}
+        if bounded:
+            evidence["trust_radius"] = self.config.trust_radius
         return Recommendation(to_mixture(self.space.domains, choice), float(predicted[0]), float(std[0]), evidence)
 
     def quality(self, history: History) -> FitQuality:

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -30,6 +32,55 @@ def test_regmix_recommends_near_the_optimum_with_calibrated_prediction():
     assert truth(chosen[None])[0] < np.sort(history.y)[3]  # better than all but the best few runs
     assert abs(rec.predicted - truth(chosen[None])[0]) < 0.2 and rec.predicted_std >= 0
     assert rec.evidence["runs"] == 60 and backend.quality(history).cv_spearman > 0.7
+
+
+def test_a_weak_regmix_model_keeps_to_its_space_filling_design():
+    """Runs whose targets are noise alone cannot be trusted to a model, so the next runs
+    are the next points of the budget-sized design, as RegMix spreads its runs before one
+    fit; the design keeps off the corners."""
+    from dataclasses import replace
+
+    from search.backends.base import initial_design
+
+    space = replace(make_space(), budget_runs=16)
+    backend = make_backend("regmix", FAST, space)
+    rng = np.random.default_rng(0)
+    design = np.array([p.mixture.vector(DOMAINS) for p in
+                       initial_design(space, History.empty(DOMAINS), 16, rng, 16, backend.config.seed)])
+    history = History(DOMAINS, design[:10], 3.0 + rng.normal(0, 0.02, 10), ["f"] * 10,
+                      [f"r{i}" for i in range(10)], [None] * 10)
+    assert backend.quality(history).cv_spearman < 0.5
+    proposed = [p.mixture.vector(DOMAINS) for p in backend.propose(history, 3, rng)]
+    assert np.allclose(proposed, design[10:13]) and design.max() < 0.9
+
+
+def test_a_trusted_regmix_model_proposes_within_reach_of_the_best_runs():
+    """A loss linear in the weights, best at the corner a: a fit on 40 runs away from the
+    corners trusts itself, and its minimum over the simplex is the corner. Within the trust
+    region each proposal moves at most `trust_radius` of weight from a measured run."""
+    X = np.random.default_rng(3).dirichlet(np.full(4, 4.0), size=40)
+    history = History(DOMAINS, X, X @ np.array([0.0, 1.0, 2.0, 3.0]), ["f"] * 40, [f"r{i}" for i in range(40)],
+                      [None] * 40)
+    bounded = make_backend("regmix", FAST, make_space())
+    assert bounded.quality(history).cv_spearman > 0.9
+    from search.backends.base import nearest_distance
+
+    proposed = np.array([p.mixture.vector(DOMAINS) for p in bounded.propose(history, 4, np.random.default_rng(0))])
+    assert nearest_distance(proposed, X).max() <= 0.5 and proposed[:, 0].max() > X[:, 0].max()  # a step towards a
+    unbounded = make_backend("regmix", {**FAST, "trust_radius": 0}, make_space())
+    proposed = np.array([p.mixture.vector(DOMAINS) for p in unbounded.propose(history, 4, np.random.default_rng(0))])
+    assert proposed[:, 0].min() > 0.9  # straight to the corner, far from every run
+
+
+def test_trust_region_candidates_lie_within_reach_of_a_measured_run():
+    from search.backends.base import nearest_distance, trust_region_candidates
+
+    space, measured = make_space(), make_history(5)
+    draws = trust_region_candidates(space, measured.X, measured.y, 2000, np.random.default_rng(0), radius=0.3)
+    assert 500 < len(draws) <= 2000 and nearest_distance(draws, measured.X).max() <= 0.3
+    assert np.allclose(draws.sum(axis=1), 1.0)
+    best = measured.X[np.argmin(measured.y)]
+    assert (nearest_distance(draws, best[None, :]) <= 0.3).mean() > 0.1  # the best run's neighbourhood is drawn
 
 
 def test_regmix_proposals_improve_on_random_ones():
@@ -70,10 +121,30 @@ def test_options_are_typed_and_checked_at_creation():
         backend_config("regmix", {"top_k": "many"})
     with pytest.raises(MixerError, match="regmix.top_k expects int, got '2.7'"):
         backend_config("regmix", {"top_k": "2.7"})
-    with pytest.raises(MixerError, match="regmix.regressor expects 'auto' | 'lightgbm' | 'linear', got 'tree'"):
+    choices = "'auto' | 'lightgbm' | 'ridge' | 'linear'"
+    with pytest.raises(MixerError, match=re.escape(f"regressor expects {choices}, got 'tree'")):
         backend_config("regmix", {"regressor": "tree"})
     with pytest.raises(MixerError, match="expected KEY=VALUE"):
         parse_options(["top_k"])
+    with pytest.raises(MixerError, match="regmix trust_radius must be >= 0 .0: no trust region., got -0.5"):
+        backend_config("regmix", {"trust_radius": "-0.5"})
+
+
+def test_a_design_with_room_for_every_axis_leans_on_each_domain_once():
+    from dataclasses import replace
+
+    from search.backends.base import AXIAL_WEIGHT, space_filling_design
+
+    space = replace(make_space(), baselines={"uniform": np.full(4, 0.25)})
+    design = space_filling_design(space, 8, seed=0)
+    assert np.allclose(design[0], 0.25)
+    axial = design[1:5]
+    assert np.allclose(np.sort(axial.max(axis=1)), AXIAL_WEIGHT) and sorted(axial.argmax(axis=1)) == [0, 1, 2, 3]
+    assert np.allclose(np.sort(axial, axis=1)[:, :3], (1 - AXIAL_WEIGHT) / 3)
+    small = space_filling_design(space, 4, seed=0)  # no room for all four axes: centroids only
+    assert not np.isclose(small.max(axis=1), AXIAL_WEIGHT).any()
+    capped = replace(space, caps=np.array([0.5, 1.0, 1.0, 1.0]))  # a cannot take 0.6: its axis stops at its cap
+    assert np.isclose(space_filling_design(capped, 8, seed=0)[1:5, 0].max(), 0.5)
 
 
 def test_initial_design_is_fixed_by_the_search_seed_spread_out_and_off_the_corners():
