@@ -791,6 +791,8 @@ def demo(
     runs: Optional[int] = typer.Option(None, "--runs", help="Proxy runs in the search [default: 16]."),
     parallel: Optional[int] = typer.Option(None, "--parallel", help="Runs in flight at once [default: 2]."),
     tokens: Optional[str] = typer.Option(None, "--tokens", help="Tokens per tiny proxy run [default: 1.2M]."),
+    target: Optional[str] = typer.Option(None, "--target", help="What the search minimises: a built-in domain's "
+                                         "held-out loss, avg, or weights a=0.7,b=0.3 [default: python]."),
 ) -> None:
     """The main job: built-in data -> RegMix search with tiny proxies on Ray -> the recommendation
     against uniform and token-share, 3 seeds each."""
@@ -798,16 +800,19 @@ def demo(
     from search import views
     from search.demo import DemoConfig, run_demo
 
-    cfg = build(DemoConfig, _given(runs=runs, parallel=parallel, tokens=_count(tokens)), "demo")
+    cfg = build(DemoConfig, _given(runs=runs, parallel=parallel, tokens=_count(tokens), target=target), "demo")
     ws = OPTIONS.open()
     console.print(f"workspace {ws.root}")
     name = store.next_search_name(ws.db_path, "demo")
     result = _run_with_progress(lambda cb: run_demo(ws, cfg, cb, say=console.print, name=name), cfg.runs,
                                 "demo search", search=name)
-    render_frame(result.table, title=f"{result.search}: held-out loss, mean over {cfg.seeds} seeds (lower is better)")
+    render_frame(result.table, title=f"{result.search}: target {cfg.target} (held-out loss), mean over {cfg.seeds} "
+                                     "seeds (lower is better)")
     rec = result.recommendation
+    weights = sorted(rec.mixture.as_dict().items(), key=lambda item: -item[1])
+    console.print("recommended mixture: " + ", ".join(f"{name} {weight:.3f}" for name, weight in weights))
     for line in views.explain({"predicted": rec.predicted, "predicted_std": rec.predicted_std,
-                               "evidence": rec.evidence}, "avg")[1:]:  # the search's view; the table measured it
+                               "evidence": rec.evidence}, cfg.target)[1:]:  # the search's view; the table measured it
         console.print(line)
     named = f"the recommendation ({result.same_as})" if result.same_as else "the recommendation"
     for v in result.verdicts:

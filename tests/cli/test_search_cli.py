@@ -197,13 +197,22 @@ def test_the_demo_prints_the_table_how_it_chose_and_a_plain_verdict(tmp_path):
     result = run_mixer("demo", "--runs", "4", "--tokens", "16k", workspace=tmp_path / "ws", timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
-    assert "held-out loss, mean over 3 seeds" in out and "{" not in out.split("next:")[0]
+    assert "target python (held-out loss), mean over 3 seeds" in out and "{" not in out.split("next:")[0]
+    shown = dict(pair.split() for pair in re.search(r"^recommended mixture: (.*)$", out, flags=re.M)[1].split(", "))
+    assert set(shown) <= {"python", "cpp", "docs", "licenses"} and abs(sum(map(float, shown.values())) - 1) < 0.01
     assert re.search(r"chosen: the (best run|uniform mixture's run|token-share mixture's run) demo-1/\d{4} "
                      r"\(observed [\d.]+, one run\)", out)
     verdicts = r"^the recommendation (\((uniform|token-share)\) )?(beats|is better than|does NOT beat|is the) " \
                r"(uniform|token-share)"
     assert len(re.findall(verdicts, out, flags=re.M)) == 2
 
+
+
+def test_an_unknown_demo_target_ends_in_one_line_naming_it(tmp_path):
+    result = mixer_cli("demo", "--target", "rust", workspace=tmp_path / "ws")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "mixer: error: unknown target rust (available: avg, cpp, docs, licenses, python)"]
 
 
 def test_a_mixing_law_search_over_a_table_shows_its_interaction_matrix(tmp_path):

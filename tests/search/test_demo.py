@@ -23,14 +23,14 @@ def test_demo_compares_the_recommendation_with_both_baselines_over_seeds(tmp_pat
     assert np.isfinite(table[list(BUILTINS)].to_numpy(dtype=float)).all()  # every domain, every row
     for row in table.iloc[:3].itertuples():
         assert row.seeds == 2 and row.std >= 0
-        assert row.avg_val_loss == pytest.approx(np.mean([getattr(row, d) for d in BUILTINS]))
+        assert row.target == pytest.approx(row.python)  # the demo's target: python's held-out loss
     assert [v.baseline for v in result.verdicts] == ["uniform", "token-share"]
     rule = result.recommendation.evidence["rule"]
     assert rule in ("best-run:weak-model", "baseline:no-clear-gain")  # 4 runs, 4 domains: no model yet
     runs = run_sql(ws.db_path, "SELECT run_id, seed, status FROM run_summary WHERE search = 'demo-1' ORDER BY run_id")
     assert len(runs) == 4 + (2 if same else 3) * 2 and (runs.status == "done").all()
     if same:
-        assert table.iloc[0].avg_val_loss == table[table.mixture == same].avg_val_loss.iloc[0]
+        assert table.iloc[0].target == table[table.mixture == same].target.iloc[0]
         assert next(v for v in result.verdicts if v.baseline == same).same_mixture
     own = runs[runs.run_id.str.match(r"demo-1/\d{4}")]
     replicates = runs[runs.run_id.str.contains("/seed-")]
@@ -38,3 +38,12 @@ def test_demo_compares_the_recommendation_with_both_baselines_over_seeds(tmp_pat
     assert replicates.groupby(replicates.run_id.str.split("/").str[1]).seed.apply(tuple).nunique() == 1  # paired
     assert not set(replicates.seed) & set(own.seed)  # the best run is measured again, not replayed
     assert run_sql(ws.db_path, "SELECT count(*) AS n FROM domains").n[0] == len(BUILTINS)
+
+
+def test_an_unknown_demo_target_is_refused_before_anything_is_built(tmp_path):
+    from mixer.errors import MixerError
+
+    ws = open_workspace(tmp_path / "ws")
+    with pytest.raises(MixerError, match="unknown target rust .available: avg, cpp, docs, licenses, python"):
+        run_demo(ws, DemoConfig(target="rust"))
+    assert not ws.domains_dir.exists() or not any(ws.domains_dir.iterdir())
