@@ -26,8 +26,9 @@ setting (98.97 / 98.44 here).
 
 Propose: the first `n_initial` runs (default max(4, domains / 4)) are a space-filling design
 (`search.backends.base.initial_design`: the baselines, an axial point per domain when the
-design has room, k-means centroids of prior draws); then each batch is the best predicted candidates not yet run (in pool mode, the best
-predicted unused pool entries), which is RegMix's recommendation made sequential. On
+design has room, k-means centroids of prior draws); then each batch is the best predicted
+candidates not yet run (in pool mode, the best predicted unused pool entries), which is
+RegMix's recommendation made sequential. On
 RegMix's 512-run pool (benchmarks/search.py) this finds a top-1% run in a median of 5 runs,
 against 64 for random search. A proxy search (not a table) differs in two ways, both from
 small real searches (issue 11):
