@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mixer.builtin import BUILTINS
+from mixer.errors import MixerError
 from mixer.mixture import Mixture
 from mixer.workspace import Workspace
 from proxies.config import TrainConfig
@@ -47,6 +48,12 @@ class DemoConfig:
     seed: int = 0
     target: str = "python"         # what the search minimises (search.targets): a domain, avg, or weights
 
+    def __post_init__(self):  # a mistake is refused before minutes of building domains
+        Target(self.target).check(BUILTINS)
+        Budget(runs=self.runs, parallel=self.parallel)
+        if self.seeds < 1:
+            raise MixerError(f"demo seeds must be at least 1, got {self.seeds}")
+
 
 @dataclass
 class DemoResult:
@@ -65,7 +72,6 @@ class DemoResult:
 def run_demo(ws: Workspace, cfg: DemoConfig, progress: driver.ProgressCallback | None = None,
              say: Callable[[str], None] = lambda _: None, name: str | None = None) -> DemoResult:
     """The demo; its search is `name` (default: demo-N, the first N not taken)."""
-    Target(cfg.target).check(BUILTINS)  # before minutes of building domains
     say("building domains from built-in data (stored once per workspace)")
     domains = ensure_builtin_domains(ws, int(cfg.builtin_mb * 1e6))
     train = TrainConfig(preset="tiny", tokens=cfg.tokens, seq_len=cfg.seq_len, batch_size=cfg.batch_size)

@@ -24,6 +24,9 @@ class Target:
     def __post_init__(self):
         if not self.spec.strip():
             raise MixerError("empty --target")
+        weights = self.weights
+        if weights is not None and not any(weights.values()):
+            raise MixerError(f"target '{self.spec}' weighs every metric 0: nothing to minimise")
 
     @property
     def weights(self) -> dict[str, float] | None:

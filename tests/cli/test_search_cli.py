@@ -208,11 +208,15 @@ def test_the_demo_prints_the_table_how_it_chose_and_a_plain_verdict(tmp_path):
 
 
 
-def test_an_unknown_demo_target_ends_in_one_line_naming_it(tmp_path):
-    result = mixer_cli("demo", "--target", "rust", workspace=tmp_path / "ws")
+@pytest.mark.parametrize("args, message", [
+    (["--target", "rust"], "unknown target rust (available: avg, cpp, docs, licenses, python)"),
+    (["--target", "python=0"], "target 'python=0' weighs every metric 0: nothing to minimise"),
+    (["--runs", "0"], "--runs must be at least 1, got 0")])
+def test_a_mistaken_demo_option_ends_in_one_line_before_anything_is_built(tmp_path, args, message):
+    result = mixer_cli("demo", *args, workspace=tmp_path / "ws")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "mixer: error: unknown target rust (available: avg, cpp, docs, licenses, python)"]
+    assert result.stderr.strip().splitlines() == [f"mixer: error: {message}"]
+    assert not (tmp_path / "ws").exists()  # refused before the workspace was opened
 
 
 def test_a_mixing_law_search_over_a_table_shows_its_interaction_matrix(tmp_path):

@@ -25,3 +25,9 @@ def test_unknown_names_fail_early():
     Target("avg").check([])  # avg names nothing, so any run can be measured
     with pytest.raises(MixerError, match="unknown target code"):
         Target("web=0.5,code=0.5").check(["web"])
+
+
+def test_weights_that_are_all_zero_are_refused():
+    with pytest.raises(MixerError, match="target 'web=0,math=0' weighs every metric 0: nothing to minimise"):
+        Target("web=0,math=0")
+    assert Target("web=0,math=1").value(FINALS) == 1.0  # one zero among others is a choice, not a mistake
