@@ -82,3 +82,28 @@ def calibrated_std(model_std: np.ndarray, quality: FitQuality) -> np.ndarray:
     std = np.asarray(model_std, dtype=np.float64)
     floor = quality.cv_rmse if quality.cv_rmse is not None else (quality.runs_std or 0.0)
     return np.sqrt(std ** 2 + floor ** 2)
+
+
+@dataclass(frozen=True)
+class GuardConfig:
+    """When a model has earned trust (search.guard's rules read it; so does regmix's design)."""
+
+    min_runs_per_domain: float = 2.0
+    min_cv_spearman: float = 0.5
+
+
+def weak_model_reason(quality: FitQuality, cfg: GuardConfig = GuardConfig()) -> str | None:
+    """Why the model cannot be trusted yet, in a user's words; None when it can."""
+    needed = int(np.ceil(cfg.min_runs_per_domain * quality.domains))
+    if quality.runs < needed:
+        return (f"{quality.runs} runs at the target fidelity for {quality.domains} domains: a model needs "
+                f"about {needed} ({cfg.min_runs_per_domain:g} per domain)")
+    if quality.cv_spearman is None:
+        return f"{quality.runs} runs are too few to cross-validate the model"
+    if quality.cv_spearman < cfg.min_cv_spearman:
+        return (f"the model ranks held-out runs poorly (cross-validated Spearman {quality.cv_spearman:.2f} "
+                f"< {cfg.min_cv_spearman:g})")
+    if quality.cv_r2 is not None and quality.cv_r2 <= 0:
+        return (f"the model's out-of-fold error {quality.cv_rmse:.4g} is not below the runs' own spread "
+                f"{quality.runs_std:.4g}: it predicts no better than their mean")
+    return None

@@ -217,7 +217,7 @@ def predict(ws: Workspace, search: SearchRecord, request: PredictRequest) -> pd.
 
 def predict_warning(ws: Workspace, search: SearchRecord, backend_name: str | None = None) -> str | None:
     """Why the model behind `predict` cannot be trusted yet (search.guard's rule), or None."""
-    from search.guard import weak_model_reason
+    from search.quality import weak_model_reason
 
     backend, history, _ = _model_of(ws, search, backend_name)
     return weak_model_reason(backend.quality(history))

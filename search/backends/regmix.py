@@ -55,7 +55,8 @@ from mixer.errors import MixerError
 from search.backends.base import (FitCache, Proposal, Recommendation, initial_design, pool_proposals, to_mixture,
                                   trust_region_candidates, unused_pool)
 from search.history import History
-from search.quality import MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality, out_of_fold
+from search.quality import (MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality, out_of_fold,
+                            weak_model_reason)
 from search.space import SearchSpace
 
 
@@ -212,8 +213,6 @@ class RegMixBackend:
         return max(self._n_initial(), min(self.space.budget_runs or 0, DESIGN_CAP))
 
     def _weak(self, history: History) -> bool:
-        from search.guard import weak_model_reason
-
         return weak_model_reason(self._fit(history).quality) is not None
 
     def _candidates(self, history: History, n: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
