@@ -73,6 +73,12 @@ def domain_names(db: Path, wait_s: float = DEFAULT_WAIT_S) -> list[str]:
         return [r[0] for r in con.execute("SELECT name FROM domains ORDER BY name").fetchall()]
 
 
+# Ids that differ only in a trailing number sort by that number (`t/10` after `t/9`, as
+# `ls -v` does): an import stores its rows at one timestamp, named by their CSV row.
+_NATURAL_RUN_ORDER = (r"regexp_extract(run_id, '^(.*?)\d*$', 1) DESC,"
+                      r" TRY_CAST(regexp_extract(run_id, '\d+$') AS HUGEINT) DESC NULLS LAST, run_id DESC")
+
+
 def list_runs(db: Path, search: str | None = None, limit: int | None = None,
               wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
     """Runs (newest first), optionally of one search given by name or id."""
@@ -82,7 +88,7 @@ def list_runs(db: Path, search: str | None = None, limit: int | None = None,
             search_id = _resolve_search_id(con, search)
             where, params = "WHERE search_id = ?", [search_id]
         sql = (f"SELECT run_id, search, status, fidelity, target_value, mixture, error "
-               f"FROM run_summary {where} ORDER BY created_at DESC, run_id DESC")
+               f"FROM run_summary {where} ORDER BY created_at DESC, {_NATURAL_RUN_ORDER}")
         if limit:
             sql += f" LIMIT {int(limit)}"
         return con.execute(sql, params).df()

@@ -1,7 +1,8 @@
+import pandas as pd
 import pytest
 
 from mixer.errors import MixerError
-from store import SearchRecord, create_search, run_sql
+from store import ImportSpec, SearchRecord, create_search, import_runs, list_runs, run_sql
 from tests.conftest import hold_lock
 
 
@@ -99,3 +100,14 @@ def test_search_list_best_is_at_the_target_fidelity(tmp_path):
     record_proposals(db, "s-1", "bayesopt", 0, runs)
     write_runs(db, runs)
     assert list_searches(db).iloc[0].best == 3.0
+
+
+def test_runs_list_orders_an_imports_numbered_ids_by_number(tmp_path):
+    """An import stores its rows at one timestamp; `t/10` must not sort between `t/1` and `t/2`."""
+    frame = pd.DataFrame({"id": range(1, 13), "w_a": [0.5] * 12, "w_b": [0.5] * 12, "m_a": [1.0] * 12})
+    path = tmp_path / "runs.csv"
+    frame.to_csv(path, index=False)
+    db = tmp_path / "i.duckdb"
+    import_runs(db, ImportSpec(mixtures_csv=path, search="t", id_column="id", weight_prefix="w_",
+                               metric_prefix="m_"))
+    assert list_runs(db)["run_id"].tolist() == [f"t/{i}" for i in range(12, 0, -1)]
