@@ -810,7 +810,8 @@ def demo(
                                      "seeds (lower is better)")
     rec = result.recommendation
     weights = sorted(rec.mixture.as_dict().items(), key=lambda item: -item[1])
-    console.print("recommended mixture: " + ", ".join(f"{name} {weight:.3f}" for name, weight in weights))
+    console.print("recommended mixture: " + ", ".join(f"{name} {weight:.3f}" for name, weight in weights
+                                                       if weight > 0))  # as `best` lists it
     for line in views.explain({"predicted": rec.predicted, "predicted_std": rec.predicted_std,
                                "evidence": rec.evidence}, cfg.target)[1:]:  # the search's view; the table measured it
         console.print(line)
