@@ -519,7 +519,7 @@ def search_start(
     replicates: Optional[int] = typer.Option(None, "--replicates", help="Train the R best runs again with other seeds: the seed noise, shown by `best` [default: 0]."),
     cpus: Optional[float] = typer.Option(None, "--cpus", help="CPUs per run [default: 1]."),
     gpus: Optional[float] = typer.Option(None, "--gpus", help="GPUs (fractional) per run [default: 0]."),
-    swarm: Optional[int] = typer.Option(None, "--swarm", help="Train up to N dense runs of one round (same preset and budget) as one batched task, at most --parallel of them [default: 1 on CPU; with --gpus, a measured size per preset (64 for tiny and 1m), so raise --parallel too]."),
+    swarm: Optional[int] = typer.Option(None, "--swarm", help="Train up to N runs of one round (same preset and budget, dense or MoE) as one batched task, at most --parallel of them [default: 1 on CPU; with --gpus, a measured size per preset (64 for tiny and 1m), so raise --parallel too]."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS", help="Join this Ray cluster."),
 ) -> None:
     """Create a search and run it to its budget, then recommend a mixture."""

@@ -1,5 +1,6 @@
-"""Swarm throughput: runs per hour and aggregate tokens/s of swarms of 1, 4, 16 and 64 dense
-proxies against single runs (`train_proxy`, one at a time), in the same process.
+"""Swarm throughput: runs per hour and aggregate tokens/s of swarms of 1, 4, 16 and 64
+proxies (dense and MoE) against single runs (`train_proxy`, one at a time), in the same
+process.
 
     python benchmarks/swarm.py [--json out.json] [--device cpu|cuda] [--peak-tflops 989]
         [--compiled 1m:64:inductor,...] [--breakdown 20m:16,...] [--profile-dir DIR]
@@ -47,8 +48,9 @@ from proxies.swarm import StepCompile, Swarm, SwarmStep, swarm_loaders, train_sw
 from proxies.train import TrainConfig, _windows, train_proxy  # noqa: E402
 
 SHAPES = {  # per device: sequence length, sequences per step, steps per run, presets and swarm sizes
-    "cpu": dict(seq_len=128, batch_size=16, steps=12, presets=["tiny", "1m"], sizes=[1, 4, 16]),
-    "cuda": dict(seq_len=512, batch_size=32, steps=40, presets=["tiny", "1m", "5m", "20m"], sizes=[1, 4, 16, 64]),
+    "cpu": dict(seq_len=128, batch_size=16, steps=12, presets=["tiny", "1m", "moe-tiny"], sizes=[1, 4, 16]),
+    "cuda": dict(seq_len=512, batch_size=32, steps=40, presets=["tiny", "1m", "5m", "20m", "moe-1m", "moe-20m"],
+                 sizes=[1, 4, 16, 64]),
 }
 CUDA_COMPILED = "1m:16:inductor,1m:64:inductor,1m:16:cudagraphs,1m:64:cudagraphs,20m:16:inductor"
 
@@ -112,10 +114,10 @@ def single(domains: dict, preset: str, device: str, shape: dict) -> float:
     return timed(lambda: train_proxy(cfg, domains, mixture), device)[1]
 
 
-def agreement(domains: dict, device: str, shape: dict) -> float:
-    """Largest |held-out loss difference| between a tiny swarm's members and single runs
-    with the same seeds, on this device (bf16 on CUDA: agreement within bf16 noise)."""
-    cfg = TrainConfig(preset="tiny", tokens=20 * shape["batch_size"] * shape["seq_len"], seq_len=shape["seq_len"],
+def agreement(domains: dict, device: str, shape: dict, preset: str) -> float:
+    """Largest |held-out loss difference| between a swarm's members and single runs with
+    the same seeds, on this device (bf16 on CUDA: agreement within bf16 noise)."""
+    cfg = TrainConfig(preset=preset, tokens=20 * shape["batch_size"] * shape["seq_len"], seq_len=shape["seq_len"],
                       batch_size=shape["batch_size"], device=device, eval_every=10**9, eval_tokens=8 * shape["seq_len"])
     swarm = train_swarm(cfg, domains, members(4), StepCompile.eager)
     alone = [train_proxy(replace(cfg, seed=seed), domains, mixture) for mixture, seed in members(4)]
@@ -209,7 +211,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         domains = build_domains(Path(tmp))
         vocab = next(iter(domains.values())).meta.vocab_size
-        figures["max_loss_diff_swarm_vs_single"] = agreement(domains, args.device, shape)
+        figures["max_loss_diff_swarm_vs_single"] = agreement(domains, args.device, shape, "tiny")
+        figures["max_loss_diff_swarm_vs_single_moe"] = agreement(domains, args.device, shape, "moe-tiny")
         for preset, size in _pairs(args.breakdown, 2):
             modes = [StepCompile.eager] + ([StepCompile.inductor] if args.device == "cuda" else [])
             figures.update(breakdown(domains, preset, int(size), args.device, shape, args.peak_tflops, modes,
@@ -240,6 +243,11 @@ def main() -> None:
                 print(f"{key}: {size * 3600 / wall:.0f} runs/h ({3600 / base:.0f} single; first call {first:.1f} s)",
                       flush=True)
     suffix = "gpu" if args.device == "cuda" else "cpu"
+    for preset in shape["presets"]:  # every preset's swarm of 16 (any step mode) against its single run
+        swarm16 = [v for k, v in figures.items() if k.startswith(f"runs_per_hour_{preset}_swarm16")
+                   and isinstance(v, float)]
+        if swarm16:
+            figures[f"swarm16_speedup_{preset}_{suffix}"] = max(swarm16) / figures[f"runs_per_hour_{preset}_single"]
     best_1m = [v for k, v in figures.items() if k.startswith("runs_per_hour_1m_swarm16") and isinstance(v, float)]
     if best_1m:
         figures[f"swarm_speedup_1m_{suffix}"] = max(best_1m) / figures["runs_per_hour_1m_single"]

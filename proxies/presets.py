@@ -34,9 +34,9 @@ _MEASURED_TOKENS_PER_STEP = 32 * 512
 
 def default_swarm(preset: str, gpus_per_run: float, tokens_per_step: int) -> int:
     """Runs one task trains together when the user gives no `--swarm`: 1 on CPU (a swarm
-    measured no faster there) and for MoE presets; on GPUs the measured `SWARM_PER_GPU`,
-    scaled down in powers of two for more activation memory per member (longer or
-    larger batches) or a fraction of a GPU."""
+    measured no faster there) and for presets not measured on a GPU (MoE, 60m); on GPUs
+    the measured `SWARM_PER_GPU`, scaled down in powers of two for more activation memory
+    per member (longer or larger batches) or a fraction of a GPU."""
     if gpus_per_run <= 0 or preset not in SWARM_PER_GPU:
         return 1
     size = SWARM_PER_GPU[preset]

@@ -264,8 +264,8 @@ class ProxyRunner:
 
     def _packs(self, jobs: list[ProxyJob]) -> list[list[ProxyJob]]:
         """Jobs grouped into swarms of up to `swarm` runs that differ only in mixture and
-        seed (dense presets only: see proxies.swarm); singles stay single."""
-        from proxies.presets import PRESETS, default_swarm
+        seed (see proxies.swarm); singles, schedules and online runs stay single."""
+        from proxies.presets import default_swarm
 
         groups: dict[str, list[ProxyJob]] = {}
         for job in jobs:
@@ -276,8 +276,7 @@ class ProxyRunner:
             train = group[0].train
             size = self.cfg.swarm or default_swarm(train.preset, self.cfg.gpus_per_run,
                                                    train.batch_size * train.seq_len)
-            if (size == 1 or PRESETS[train.preset].is_moe or isinstance(group[0].mixture, Schedule)
-                    or group[0].online is not None):
+            if size == 1 or isinstance(group[0].mixture, Schedule) or group[0].online is not None:
                 packs.extend([job] for job in group)
             else:
                 packs.extend(group[i:i + size] for i in range(0, len(group), size))

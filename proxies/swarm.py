@@ -1,4 +1,4 @@
-"""Swarm training: N dense proxies of one preset on N mixtures as one batched computation.
+"""Swarm training: N proxies of one preset on N mixtures as one batched computation.
 
 A 1m proxy cannot fill an accelerator: its kernels are too small and launch-bound. Here the
 N models' parameters are stacked (`torch.func.stack_module_state`) and `Swarm.forward` runs
@@ -19,9 +19,12 @@ So a member's losses equal those of `train_proxy` with the same config and seed,
 tolerance (tests/proxies/test_swarm.py). A member that diverges is marked failed; the
 others go on.
 
-MoE presets are not batched: their token dispatch (top-k routing, then gathering each
-expert's tokens) has data-dependent shapes, which `vmap` cannot batch; they run one at a
-time (`train_proxy`).
+MoE presets batch too, although their token dispatch has data-dependent shapes: the
+swarm's routers run as one batched matmul, member i's experts are numbered i*E to
+i*E + E - 1, and all members' tokens go through one dropless dispatch over the N*E experts
+(`proxies.moe.dropless_swiglu`: one grouped GEMM on CUDA). Each member's expert slices
+are then exactly those it has alone; its balance and z-losses, and the routing statistics
+`train_proxy` reports, are its own.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from enum import Enum
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -42,6 +46,7 @@ from mixer.errors import MixerError
 from mixer.loader import DeviceTokens, LoaderConfig, MixtureLoader
 from mixer.mixture import Mixture
 from proxies.model import ProxyConfig, ProxyLM, apply_rope, parameter_counts
+from proxies.moe import auxiliary_loss, dropless_swiglu, route
 from proxies.presets import preset_config
 from proxies.train import CurvePoint, ProxyResult, TrainConfig, _autocast, held_out_windows, lr_at, pick_device
 
@@ -62,8 +67,6 @@ class Swarm:
 
     def __init__(self, cfg: TrainConfig, vocab_size: int, seeds: Sequence[int], device: torch.device):
         self.cfg = preset_config(cfg.preset, vocab_size)
-        if self.cfg.is_moe:
-            raise MixerError(f"preset {cfg.preset} is a mixture of experts: swarms batch dense presets only")
         if not self.cfg.tie_embeddings:
             raise MixerError(f"preset {cfg.preset} has untied embeddings: swarms batch tied presets only")
         models = []
@@ -77,37 +80,61 @@ class Swarm:
         self.rope = (models[0].rope_cos, models[0].rope_sin)
         self.size = len(seeds)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens [N, B, T] -> logits [N, B, T, vocab] (`swarm_forward`)."""
+    def forward(self, tokens: torch.Tensor) -> SwarmOutput:
+        """tokens [N, B, T] -> `SwarmOutput` (`swarm_forward`)."""
         return swarm_forward(self.params, *self.rope, tokens, self.cfg)
 
-    def losses(self, tokens: torch.Tensor, compile_mode: StepCompile = StepCompile.eager) -> torch.Tensor:
-        """Mean next-token loss [N] of every member on its tokens [N, B, T + 1]."""
+    def losses(self, tokens: torch.Tensor, compile_mode: StepCompile = StepCompile.eager) -> MemberLosses:
+        """Every member's losses on its tokens [N, B, T + 1] (`MemberLosses`)."""
         return _member_losses_fn(compile_mode)(self.params, *self.rope, tokens, self.cfg)
 
     @torch.no_grad()
-    def evaluate(self, windows: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
-        """Mean token cross-entropy [N] of every member over the same windows [n, T + 1]."""
+    def evaluate(self, windows: torch.Tensor, batch_size: int, device: torch.device
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every member over the same windows [n, T + 1]: mean token cross-entropy [N], and
+        (MoE) its tokens' assignments per expert [N, E], summed over layers ([N, 0] dense)."""
         total = torch.zeros(self.size, device=device, dtype=torch.float64)
+        assignments = torch.zeros(self.size, self.cfg.n_experts, device=device, dtype=torch.int64)
         count = 0
         for start in range(0, len(windows), batch_size):
             batch = windows[start:start + batch_size].to(device).expand(self.size, -1, -1)
             with _autocast(device):
-                logits = self.forward(batch[..., :-1])
-            loss = F.cross_entropy(logits.float().flatten(0, 2), batch[..., 1:].flatten(), reduction="none")
+                out = self.forward(batch[..., :-1])
+            loss = F.cross_entropy(out.logits.float().flatten(0, 2), batch[..., 1:].flatten(), reduction="none")
             total += loss.view(self.size, -1).sum(dim=1).double()
+            assignments += out.expert_counts.sum(dim=0)
             count += batch[0, :, 1:].numel()
-        return total / count
+        return total / count, assignments
+
+
+class SwarmOutput(NamedTuple):
+    """logits [N, B, T, vocab]; aux_loss [N], each member's MoE balance and z-losses summed
+    over layers (zeros for a dense preset); expert_counts [L, N, E], the assignments per
+    expert in each MoE layer ([0, N, 0] dense)."""
+
+    logits: torch.Tensor
+    aux_loss: torch.Tensor
+    expert_counts: torch.Tensor
+
+
+class MemberLosses(NamedTuple):
+    """token: mean next-token loss [N] (what a run reports); aux: MoE auxiliary loss [N]
+    (trained on, not reported); expert_counts [L, N, E] (`SwarmOutput`)."""
+
+    token: torch.Tensor
+    aux: torch.Tensor
+    expert_counts: torch.Tensor
 
 
 def swarm_forward(params: Mapping[str, torch.Tensor], rope_cos: torch.Tensor, rope_sin: torch.Tensor,
-                  tokens: torch.Tensor, cfg: ProxyConfig) -> torch.Tensor:
-    """tokens [N, B, T] -> logits [N, B, T, vocab]: `ProxyLM.forward` of every member, each
-    matmul one batched matmul over the swarm. A plain function of tensors, so that one
+                  tokens: torch.Tensor, cfg: ProxyConfig) -> SwarmOutput:
+    """tokens [N, B, T] -> `SwarmOutput`: `ProxyLM.forward` of every member, each matmul
+    one batched matmul over the swarm. A plain function of tensors, so that one
     `torch.compile` of it serves every swarm of a process."""
     p, (n, b, t), d = params, tokens.shape, cfg.d_model
     heads = cfg.n_heads
     x = p["embed.weight"][torch.arange(n, device=tokens.device)[:, None, None], tokens]
+    aux, counts = x.new_zeros(n, dtype=torch.float32), []
     for i in range(cfg.n_layers):
         block = f"blocks.{i}."
         h = _norm(x, p[block + "attn_norm.weight"])
@@ -116,17 +143,51 @@ def swarm_forward(params: Mapping[str, torch.Tensor], rope_cos: torch.Tensor, ro
         q, k = apply_rope(q, rope_cos, rope_sin), apply_rope(k, rope_cos, rope_sin)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(n, b, t, d)
         x = x + _linear(y, p[block + "attn.out.weight"])
-        gate, up = _linear(_norm(x, p[block + "mlp_norm.weight"]), p[block + "mlp.gate_up.weight"]).chunk(2, -1)
-        x = x + _linear(F.silu(gate) * up, p[block + "mlp.down.weight"])
-    return _linear(_norm(x, p["norm.weight"]), p["embed.weight"])
+        h = _norm(x, p[block + "mlp_norm.weight"])
+        if cfg.is_moe:
+            y, layer_aux, layer_counts = _experts(h, p, block + "mlp.", cfg)
+            aux, counts = aux + layer_aux, [*counts, layer_counts]
+        else:
+            y = _swiglu(h, p, block + "mlp.")
+        x = x + y
+    logits = _linear(_norm(x, p["norm.weight"]), p["embed.weight"])
+    expert_counts = torch.stack(counts) if counts else tokens.new_zeros(0, n, 0)
+    return SwarmOutput(logits, aux, expert_counts)
+
+
+def _swiglu(h: torch.Tensor, p: Mapping[str, torch.Tensor], prefix: str) -> torch.Tensor:
+    """Each member's SwiGLU (`proxies.model.SwiGLU` under `prefix`) of h [N, ..., d]."""
+    gate, up = _linear(h, p[prefix + "gate_up.weight"]).chunk(2, -1)
+    return _linear(F.silu(gate) * up, p[prefix + "down.weight"])
+
+
+def _experts(h: torch.Tensor, p: Mapping[str, torch.Tensor], prefix: str, cfg: ProxyConfig
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each member's `MoEFeedForward` (under `prefix`) of h [N, B, T, d] -> (y [N, B, T, d],
+    auxiliary loss [N], assignments per expert [N, E]): one dispatch over the N*E experts,
+    member i's numbered from i*E (module docstring)."""
+    n, d, e = h.shape[0], h.shape[-1], cfg.n_experts
+    flat = h.reshape(n, -1, d)                                                    # [N, M, d]
+    logits = torch.bmm(flat, p[prefix + "router.weight"].transpose(1, 2)).float()  # [N, M, E]
+    probs, weights, experts = route(logits, cfg.top_k)
+    owned = experts + e * torch.arange(n, device=h.device).view(n, 1, 1)
+    y, counts = dropless_swiglu(flat.reshape(-1, d), owned.reshape(-1, cfg.top_k),
+                                weights.to(flat.dtype).reshape(-1, cfg.top_k),
+                                p[prefix + "w_gate_up"].flatten(0, 1), p[prefix + "w_down"].flatten(0, 1))
+    y = y.view_as(h)
+    if cfg.n_shared_experts:
+        y = y + _swiglu(h, p, prefix + "shared.")
+    counts = counts.view(n, e)
+    load = counts.float() / experts[0].numel()
+    return y, auxiliary_loss(logits, probs, load, cfg.aux_loss_coef, cfg.z_loss_coef), counts
 
 
 def _member_losses(params: Mapping[str, torch.Tensor], rope_cos: torch.Tensor, rope_sin: torch.Tensor,
-                   tokens: torch.Tensor, cfg: ProxyConfig) -> torch.Tensor:
-    """Mean next-token loss [N] of every member on its tokens [N, B, T + 1]."""
-    logits = swarm_forward(params, rope_cos, rope_sin, tokens[..., :-1], cfg)
-    per_token = F.cross_entropy(logits.float().flatten(0, 2), tokens[..., 1:].flatten(), reduction="none")
-    return per_token.view(tokens.shape[0], -1).mean(dim=1)
+                   tokens: torch.Tensor, cfg: ProxyConfig) -> MemberLosses:
+    """Every member's losses (`MemberLosses`) on its tokens [N, B, T + 1]."""
+    out = swarm_forward(params, rope_cos, rope_sin, tokens[..., :-1], cfg)
+    per_token = F.cross_entropy(out.logits.float().flatten(0, 2), tokens[..., 1:].flatten(), reduction="none")
+    return MemberLosses(per_token.view(tokens.shape[0], -1).mean(dim=1), out.aux_loss, out.expert_counts)
 
 
 @functools.cache
@@ -155,15 +216,16 @@ def _norm(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 COMPILE_MIN_STEPS = 500
 
 
-def default_step_compile(device: torch.device, steps: int) -> StepCompile:
+def default_step_compile(device: torch.device, steps: int, moe: bool = False) -> StepCompile:
     """Measured on an H100 (benchmarks/swarm.py, bf16, 32 x 512 tokens per step): inductor
     cut a training step of a 1m swarm of 64 from 198 to 88 ms and of a 20m swarm of 16 from
     301 to 142 ms, but its first compile costs 17-48 s per process and shape. So: CUDA,
     runs of at least COMPILE_MIN_STEPS steps (about 60 s saved at 500). CUDA graphs on top
     gave -5% to +7%, and their private memory pools starved later swarms: not by default.
     On CPU a compiled tiny swarm gained 36% per step, but every worker process pays the
-    compile again: eager."""
-    if device.type == "cuda" and steps >= COMPILE_MIN_STEPS:
+    compile again: eager. MoE swarms (a dispatch whose shapes depend on the routing) have
+    not been measured compiled: eager."""
+    if device.type == "cuda" and steps >= COMPILE_MIN_STEPS and not moe:
         return StepCompile.inductor
     return StepCompile.eager
 
@@ -203,18 +265,20 @@ class SwarmStep:
         self.optimizer = _stacked_optimizer(self.stacked, cfg, device)
         self._clip = _clip_fn(mode)
 
-    def __call__(self, tokens: torch.Tensor, step: int) -> torch.Tensor:
-        """tokens [N, B, T + 1] -> each member's training loss [N] before the update."""
+    def __call__(self, tokens: torch.Tensor, step: int) -> MemberLosses:
+        """tokens [N, B, T + 1] -> each member's losses before the update (`MemberLosses`;
+        `token` is what a run reports, `token + aux` what it trains on)."""
         with _autocast(tokens.device):
-            member_losses = self.swarm.losses(tokens, self.mode)
-        member_losses.sum().backward()
-        loss = member_losses.detach().clone()  # a CUDA graph's output is overwritten by its next replay
+            losses = self.swarm.losses(tokens, self.mode)
+        (losses.token + losses.aux).sum().backward()
+        # clones: a CUDA graph's outputs are overwritten by its next replay
+        losses = MemberLosses(*(t.detach().clone() for t in losses))
         self._clip([p.grad for p in self.stacked], self.cfg.grad_clip)
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(step, self.cfg)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return loss
+        return losses
 
 
 def swarm_loaders(cfg: TrainConfig, domains: Mapping[str, Domain], members: Sequence[tuple[Mixture, int]],
@@ -238,36 +302,50 @@ def train_swarm(cfg: TrainConfig, domains: Mapping[str, Domain], members: Sequen
     init_seeds = [seed if cfg.init_seed is None else cfg.init_seed for _, seed in members]
     swarm = Swarm(cfg, next(iter(domains.values())).meta.vocab_size, init_seeds, device)
     if compile_mode is None:
-        compile_mode = default_step_compile(device, cfg.steps)
+        compile_mode = default_step_compile(device, cfg.steps, swarm.cfg.is_moe)
     train_step = SwarmStep(swarm, cfg, device, compile_mode)
     loaders = swarm_loaders(cfg, domains, members, device)
     val_windows, curve_windows = held_out_windows(domains, cfg)
     eval_every = cfg.eval_every or max(1, cfg.steps // 10)
     results = [ProxyResult(status="done", params=swarm.params_per_member) for _ in members]
+    moe = swarm.cfg.is_moe
+    load_sum = torch.zeros(swarm.cfg.n_layers if moe else 0, len(members), swarm.cfg.n_experts, device=device)
+    assignments_per_step = cfg.batch_size * cfg.seq_len * swarm.cfg.top_k
     start = time.perf_counter()
     loss = torch.zeros(len(members))
     for step in range(cfg.steps):
-        loss = train_step(torch.stack([next(loader).tokens for loader in loaders]), step)
+        losses = train_step(torch.stack([next(loader).tokens for loader in loaders]), step)
+        loss = losses.token
+        load_sum += losses.expert_counts / assignments_per_step
         if (step + 1) % eval_every == 0 and step + 1 < cfg.steps:
             _record_point(swarm, results, curve_windows, cfg, device, step + 1, loss)
     elapsed = time.perf_counter() - start
-    finals = {n: swarm.evaluate(w, cfg.batch_size, device).tolist() for n, w in val_windows.items()}
+    finals = {n: swarm.evaluate(w, cfg.batch_size, device) for n, w in val_windows.items()}
     for i, (result, loader) in enumerate(zip(results, loaders)):
         result.steps, result.tokens_trained = cfg.steps, cfg.steps * cfg.batch_size * cfg.seq_len
         # wall_s: the member's share of the swarm's training time, what the run cost the device
         # (searches price fidelities by it); tokens_per_s: the member's own rate
         result.wall_s, result.tokens_per_s = elapsed / len(members), result.tokens_trained / max(elapsed, 1e-9)
         result.epochs = loader.epochs()
-        result.val_loss = {n: float(v[i]) for n, v in finals.items()}
+        result.val_loss = {n: float(v[i]) for n, (v, _) in finals.items()}
         result.curve.append(CurvePoint(cfg.steps, result.tokens_trained, float(loss[i]), dict(result.val_loss)))
         if result.status == "done" and not all(math.isfinite(v) for v in result.val_loss.values()):
             result.status, result.error = "failed", f"diverged by step {cfg.steps}: non-finite loss"
+        if moe:  # as train_proxy reports them
+            result.moe = {"expert_share": {n: _shares(counts[i]) for n, (_, counts) in finals.items()},
+                          "layer_load": (load_sum[:, i] / cfg.steps).tolist()}
     return results
+
+
+def _shares(counts: torch.Tensor) -> list[float]:
+    """Assignments per expert [E] as shares (`proxies.train._expert_shares`)."""
+    counts = counts.float().cpu()
+    return (counts / counts.sum()).tolist() if counts.sum() > 0 else []
 
 
 def _record_point(swarm: Swarm, results: list[ProxyResult], windows: dict, cfg: TrainConfig,
                   device: torch.device, step: int, loss: torch.Tensor) -> None:
-    val = {n: swarm.evaluate(w, cfg.batch_size, device).tolist() for n, w in windows.items()}
+    val = {n: swarm.evaluate(w, cfg.batch_size, device)[0].tolist() for n, w in windows.items()}
     for i, result in enumerate(results):
         point = CurvePoint(step, step * cfg.batch_size * cfg.seq_len, float(loss[i]), {n: v[i] for n, v in val.items()})
         if result.status == "done" and not np.isfinite([point.train_loss, *point.val.values()]).all():

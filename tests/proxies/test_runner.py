@@ -81,10 +81,11 @@ def test_worker_death_is_retried_with_the_runner_options(embedded_ray, tmp_path,
 
 
 def test_swarms_pack_runs_of_one_config_and_give_each_its_own_result(embedded_ray, domains_dir):
-    jobs = [_job(0, "alpha=1"), _job(1, "beta=1"), _job(2, "gamma=1"), _job(3, tokens=8192), _job(4, preset="moe-1m")]
+    jobs = [_job(0, "alpha=1"), _job(1, "beta=1"), _job(2, "gamma=1"), _job(3, tokens=8192), _job(4, preset="moe-1m"),
+            _job(5, "beta=1", preset="moe-1m")]
     runner = ProxyRunner(domains_dir, RunnerConfig(cpus_per_run=1, swarm=2))
     assert [[j.run_id for j in pack] for pack in runner._packs(jobs)] == [
-        ["run-0", "run-1"], ["run-2"], ["run-3"], ["run-4"]]  # same config in swarms of 2; others alone
+        ["run-0", "run-1"], ["run-2"], ["run-3"], ["run-4", "run-5"]]  # same config in swarms of 2 (MoE too)
     swarmed = dict((job.run_id, r) for job, r in runner.run(jobs[:2], parallel=2))
     alone = dict((job.run_id, r) for job, r in ProxyRunner(domains_dir).run(jobs[:2], parallel=2))
     for run_id in ("run-0", "run-1"):
