@@ -4,11 +4,13 @@ process.
 
     python benchmarks/swarm.py [--json out.json] [--device cpu|cuda] [--peak-tflops 989]
         [--compiled 1m:64:inductor,...] [--breakdown 20m:16,...] [--profile-dir DIR]
+        [--packed 2,4] [--repeats 3]
 
 Every measured call trains complete runs (a fixed number of steps, then the final held-out
 evaluation), after one untimed warm-up call of the same shape, so a compile is paid in the
-warm-up and reported apart (`first_call_s_*`). Runs per hour = members x 3600 / wall of the
-call. On CUDA both paths use bf16 autocast; MFU counts 6 x active parameters (+ output
+warm-up and reported apart (`first_call_s_*`). Runs per hour = members x 3600 / the least
+wall of `--repeats` calls. `--packed K` measures the simpler lever, K processes of single
+runs sharing the device at once (Ray's `--gpus 1/K` packing, without Ray). On CUDA both paths use bf16 autocast; MFU counts 6 x active parameters (+ output
 projection) + attention per token (proxies.model.flops_per_token) against `--peak-tflops`
 (H100 SXM dense bf16: 989).
 
@@ -26,6 +28,7 @@ Data: the Python standard library's source and the C/C++ headers of installed pa
 from __future__ import annotations
 
 import gc
+import json
 import sys
 import tempfile
 import time
@@ -83,35 +86,84 @@ def _release(device: str) -> None:
         torch.cuda.empty_cache()
 
 
-def timed(fn, device: str) -> tuple[float, float]:
-    """(wall of a warm-up call, wall of the measured call): the warm-up pays allocator,
-    kernels, page cache and any compile."""
+REPEATS = 3  # measured calls per figure (default of `--repeats`)
+
+
+def timed(fn, device: str, repeats: int = REPEATS) -> tuple[float, float]:
+    """(wall of a warm-up call, least wall of `repeats` measured calls): the warm-up pays
+    allocator, kernels, page cache and any compile; the least wall is the one a shared
+    machine disturbed least (a single-run baseline moved by half between two GPU runs)."""
     start = time.perf_counter()
     fn()
     _synchronize(device)
     first = time.perf_counter() - start
-    start = time.perf_counter()
-    fn()
-    _synchronize(device)
-    return first, time.perf_counter() - start
+    walls = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _synchronize(device)
+        walls.append(time.perf_counter() - start)
+    return first, min(walls)
 
 
-def measure(domains: dict, preset: str, size: int, device: str, shape: dict, mode: StepCompile
-            ) -> tuple[float, float] | None:
+def measure(domains: dict, preset: str, size: int, device: str, shape: dict, mode: StepCompile,
+            repeats: int = REPEATS) -> tuple[float, float] | None:
     """(first call, measured call) wall seconds of training `size` runs as a swarm (None: out of memory)."""
     cfg = train_config(preset, device, shape)
     try:
-        return timed(lambda: train_swarm(cfg, domains, members(size), mode), device)
+        return timed(lambda: train_swarm(cfg, domains, members(size), mode), device, repeats)
     except torch.OutOfMemoryError:
         return None
     finally:
         _release(device)
 
 
-def single(domains: dict, preset: str, device: str, shape: dict) -> float:
+def single(domains: dict, preset: str, device: str, shape: dict, repeats: int = REPEATS) -> float:
     mixture, seed = members(1)[0]
     cfg = replace(train_config(preset, device, shape), seed=seed)
-    return timed(lambda: train_proxy(cfg, domains, mixture), device)[1]
+    return timed(lambda: train_proxy(cfg, domains, mixture), device, repeats)[1]
+
+
+def _packed_worker(root: str, cfg: TrainConfig, runs: int, barrier) -> float:
+    """One of `packed`'s processes: a warm-up run, then (once every process is warm) `runs`
+    single runs; returns their wall seconds."""
+    domains = open_domains(Path(root))
+    mixture, _ = members(1)[0]
+    train_proxy(cfg, domains, mixture)
+    barrier.wait()
+    start = time.perf_counter()
+    for seed in range(runs):
+        train_proxy(replace(cfg, seed=seed), domains, mixture)
+    _synchronize(cfg.device)
+    return time.perf_counter() - start
+
+
+def packed(root: Path, preset: str, device: str, shape: dict, processes: int, runs: int) -> float:
+    """Wall seconds of `processes` processes training `runs` single runs each at once on one
+    device: what Ray does with `--gpus 1/processes` (it schedules that many tasks, each its
+    own worker process, on every GPU), without Ray, which the GPU image lacks."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # CUDA cannot be used in forked children
+    threads = max(1, torch.get_num_threads() // processes) if device == "cpu" else 1
+    cfg = replace(train_config(preset, device, shape), threads=threads)
+    with context.Manager() as manager, context.Pool(processes) as pool:
+        barrier = manager.Barrier(processes)  # a task waits there: each process holds exactly one
+        walls = pool.starmap(_packed_worker, [(str(root), cfg, runs, barrier)] * processes)
+    return max(walls)
+
+
+def packing_figures(root: Path, preset: str, device: str, shape: dict, process_counts: list[int],
+                    single_wall: float, runs: int = REPEATS) -> dict:
+    """Runs per hour of K packed processes (`packed`, `runs` runs each) and their ratio to
+    one run at a time, for each K."""
+    out = {}
+    for k in process_counts:
+        rate = k * runs * 3600 / packed(root, preset, device, shape, k, runs)
+        out[f"runs_per_hour_{preset}_packed{k}"] = rate
+        out[f"packed{k}_speedup_{preset}"] = rate * single_wall / 3600
+        print(f"{preset}_packed{k}: {rate:.0f} runs/h ({3600 / single_wall:.0f} single)", flush=True)
+    return out
 
 
 def agreement(domains: dict, device: str, shape: dict, preset: str) -> float:
@@ -200,6 +252,11 @@ def main() -> None:
     p.add_argument("--compiled", help="also measure PRESET:SIZE:MODE (inductor|cudagraphs), comma-separated "
                                       f"(CUDA default: {CUDA_COMPILED}; 'none' for none)")
     p.add_argument("--breakdown", help="PRESET:SIZE pairs to take apart, comma-separated")
+    p.add_argument("--packed", help="also measure K processes of single runs sharing the device (Ray's "
+                                    "--gpus 1/K packing), for K in this comma-separated list (CUDA default: 2,4; "
+                                    "'none' for none)")
+    p.add_argument("--packed-presets", default="1m,20m", help="presets --packed measures [default: 1m,20m]")
+    p.add_argument("--repeats", type=int, default=REPEATS, help="measured calls per figure, the least wall kept")
     p.add_argument("--profile-dir", type=Path, help="write the breakdown's kernel tables here")
     args = p.parse_args()
     shape = dict(SHAPES[args.device])
@@ -208,6 +265,8 @@ def main() -> None:
     compiled = _pairs(args.compiled or (CUDA_COMPILED if args.device == "cuda" else None), 3)
     tokens_per_run = shape["steps"] * shape["batch_size"] * shape["seq_len"]
     figures: dict = {"tokens_per_run": tokens_per_run}
+    packing = [int(k) for k in (args.packed or ("2,4" if args.device == "cuda" else "none")).split(",")
+               if k != "none"]
     with tempfile.TemporaryDirectory() as tmp:
         domains = build_domains(Path(tmp))
         vocab = next(iter(domains.values())).meta.vocab_size
@@ -219,7 +278,7 @@ def main() -> None:
                                      args.profile_dir))
         for preset in shape["presets"]:
             flops = flops_per_token(preset_config(preset, vocab), shape["seq_len"])
-            base = single(domains, preset, args.device, shape)
+            base = single(domains, preset, args.device, shape, args.repeats)
             figures[f"runs_per_hour_{preset}_single"] = 3600 / base
             figures[f"mfu_single_{preset}"] = tokens_per_run / base * flops / (args.peak_tflops * 1e12)
             runs = [(size, StepCompile.eager) for size in shape["sizes"]]
@@ -227,7 +286,7 @@ def main() -> None:
             for size, mode in runs:
                 key = f"{preset}_swarm{size}" + ("" if mode is StepCompile.eager else f"_{mode.value}")
                 try:
-                    walls = measure(domains, preset, size, args.device, shape, mode)
+                    walls = measure(domains, preset, size, args.device, shape, mode, args.repeats)
                 except Exception as error:  # a compile mode this torch cannot run: say so, measure the rest
                     figures[f"runs_per_hour_{key}"] = f"failed: {type(error).__name__}: {str(error)[:100]}"
                     continue
@@ -242,6 +301,10 @@ def main() -> None:
                     figures[f"first_call_s_{key}"] = first
                 print(f"{key}: {size * 3600 / wall:.0f} runs/h ({3600 / base:.0f} single; first call {first:.1f} s)",
                       flush=True)
+            if preset in args.packed_presets.split(","):
+                figures.update(packing_figures(Path(tmp), preset, args.device, shape, packing, base, args.repeats))
+            if args.json:  # what is measured survives a time limit that cuts the rest
+                args.json.write_text(json.dumps({**figures, "partial": True}, indent=2))
     suffix = "gpu" if args.device == "cuda" else "cpu"
     for preset in shape["presets"]:  # every preset's swarm of 16 (any step mode) against its single run
         swarm16 = [v for k, v in figures.items() if k.startswith(f"runs_per_hour_{preset}_swarm16")
