@@ -277,7 +277,8 @@ def corpus_add(
     ws = OPTIONS.open()
     check_replace(ws, request, force)
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                  TransferSpeedColumn(), console=console, transient=True) as bar:
+                  TransferSpeedColumn(), console=console, transient=True,
+                  disable=not console.is_terminal) as bar:
         task = bar.add_task(f"ingesting {name}", total=source_bytes(request.sources) or None)
         meta = add_domain(ws, request, progress=lambda n: bar.advance(task, n), force=force)
     skipped = f", {meta.bad_lines} bad lines skipped" if meta.bad_lines else ""

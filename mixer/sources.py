@@ -38,12 +38,53 @@ class ReadStats:
 
 def _open_binary(path: Path):
     if path.suffix == ".gz":
-        return gzip.open(path, "rb")
+        return gzip.open(path, "rb")  # raises EOFError where the file ends mid-stream
     if path.suffix == ".zst":
+        return _ZstdFrames(path)
+    return open(path, "rb")
+
+
+class _ZstdFrames(io.RawIOBase):
+    """Every frame of a .zst file, decompressed, as a raw binary stream. A file that ends
+    inside a frame (a half-finished download) raises EOFError, as gzip does; zstandard's
+    own `stream_reader` ends there silently, which would ingest part of the data."""
+
+    def __init__(self, path: Path):
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
-    return open(path, "rb")
+        self._file = open(path, "rb")
+        self._decompressor = zstandard.ZstdDecompressor()
+        self._frame = self._decompressor.decompressobj()
+        self._out, self._at = b"", 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while self._at == len(self._out):
+            compressed = self._file.read(1 << 17)
+            if not compressed:
+                if not self._frame.eof:
+                    raise EOFError("the file ends inside a zstd frame")
+                return 0
+            self._out, self._at = self._decompress(compressed), 0
+        n = min(len(buffer), len(self._out) - self._at)
+        buffer[:n] = self._out[self._at:self._at + n]
+        self._at += n
+        return n
+
+    def _decompress(self, compressed: bytes) -> bytes:
+        pieces = []
+        while compressed:
+            if self._frame.eof:  # the next frame of a multi-frame file
+                self._frame = self._decompressor.decompressobj()
+            pieces.append(self._frame.decompress(compressed))
+            compressed = self._frame.unused_data if self._frame.eof else b""
+        return b"".join(pieces)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 def _format_of(path: Path) -> str:
@@ -166,8 +207,22 @@ def read_documents(sources: list[Path], opts: ReadOptions, stats: ReadStats) -> 
                 docs = _read_parquet(path, opts)
             else:
                 docs = _read_text(path, opts)
-            for doc in docs:
-                if doc.strip():
-                    yield doc
-                else:
-                    stats.empty_docs += 1
+            try:
+                for doc in docs:
+                    if doc.strip():
+                        yield doc
+                    else:
+                        stats.empty_docs += 1
+            except _corrupt_archive_errors() as exc:
+                raise MixerError(f"{path}: corrupt or truncated {path.suffix} file "
+                                 f"({str(exc) or type(exc).__name__})") from None
+
+
+def _corrupt_archive_errors() -> tuple[type[BaseException], ...]:
+    """What gzip and zstandard raise on a corrupt or cut-off stream (EOFError: a file that
+    ends mid-stream, as a half-finished download does)."""
+    import zlib
+
+    import zstandard
+
+    return EOFError, gzip.BadGzipFile, zlib.error, zstandard.ZstdError

@@ -105,6 +105,23 @@ def test_bad_input_names_file_and_line_and_leaves_workspace_unchanged(ws, tmp_pa
     assert sorted(p.name for p in ws.domains_dir.iterdir()) == before
 
 
+def _cut(data: bytes) -> bytes:
+    return data[:len(data) // 2]
+
+
+@pytest.mark.parametrize("name, content", [
+    ("junk.jsonl.gz", b"\x1f\x8bjunk"),
+    ("cut.jsonl.gz", _cut(gzip.compress(b'{"text": "a document"}\n' * 2000))),  # a half-finished download
+    ("junk.jsonl.zst", b"junk\n"),
+    ("cut.jsonl.zst", _cut(zstandard.ZstdCompressor().compress(b'{"text": "a document"}\n' * 2000))),
+])
+def test_a_corrupt_or_cut_off_archive_is_one_error_naming_it(ws, tmp_path, name, content):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(MixerError, match=rf"{name.replace('.', '[.]')}: corrupt or truncated [.](gz|zst) file"):
+        _add(ws, "bad", tmp_path / name)
+    assert list(ws.domains_dir.iterdir()) == []
+
+
 def test_skip_bad_lines_counts_them(ws, tmp_path):
     good = [json.dumps({"text": d}) for d in synthetic_documents(4, 30, "pq ")]
     (tmp_path / "mixed.jsonl").write_text("\n".join(good[:10] + ["{oops"] + good[10:] + ['{"x": 1}']) + "\n")
