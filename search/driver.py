@@ -30,7 +30,7 @@ from mixer.errors import MixerError
 from mixer.workspace import Workspace
 from mixer.mixture import Mixture
 from search.backends import Backend, Proposal, Recommendation, make_backend, typed_options
-from search.backends.base import to_mixture, unused_pool
+from search.backends.base import TooFewRuns, to_mixture, unused_pool
 from search.evaluation import Evaluator, RunResult, RunStatus
 from search.evaluators import SearchContext, build_context
 from search.fidelity import split_proxy_label
@@ -451,8 +451,13 @@ def recommend_from(session: SearchSession, history: History) -> Recommendation:
     if len(history) == 0:
         raise MixerError(f"search '{session.search.name}' has no finished runs to recommend from")
     space = session.context.space
-    rec = guard(session.backend.recommend(history), session.backend, history, space.target_fidelity,
-                baselines=space.baselines)
+    try:
+        rec = guard(session.backend.recommend(history), session.backend, history, space.target_fidelity,
+                    baselines=space.baselines)
+    except TooFewRuns as exc:  # a budget smaller than the model needs: its best run, and why
+        rec = _best_run(history.at_fidelity(space.target_fidelity), str(exc))
+        if rec is None:
+            raise
     value_of = session.target.value_of
     if rec.predicted is not None:
         rec.predicted = float(value_of(rec.predicted))
@@ -462,6 +467,16 @@ def recommend_from(session: SearchSession, history: History) -> Recommendation:
     if "model_pick" in rec.evidence:
         rec.evidence["model_pick"]["predicted"] = float(value_of(rec.evidence["model_pick"]["predicted"]))
     return rec
+
+
+def _best_run(at_target: History, reason: str) -> Recommendation | None:
+    """The best run at the target fidelity as the answer, without a model (None: no such run)."""
+    if not len(at_target):
+        return None
+    best = int(np.argmin(at_target.y))
+    evidence = {"rule": "best-run:too-few-runs", "reason": reason, "best_run": at_target.run_ids[best],
+                "best_observed": float(at_target.y[best])}
+    return Recommendation(to_mixture(at_target.domains, at_target.X[best]), None, None, evidence)
 
 
 def _recommend(session: SearchSession) -> Recommendation:

@@ -23,7 +23,7 @@ from store.records import SearchRecord
 def latest(ws: Workspace, search_ref: str | None) -> SearchRecord:
     """A search by name or id; without one, the newest search (hidden `proxy-train` runs
     aside), finished or not: every command that takes an optional search means this one."""
-    if search_ref:
+    if search_ref is not None:
         return get_search(ws.db_path, search_ref)
     frame = list_searches(ws.db_path)
     names = [n for n in frame.name if not str(n).startswith("proxy-train-")]
@@ -56,6 +56,7 @@ RULE_TEXT = {"model": "the model's optimum",
              "no-model": "the best run{run} (this backend has no model)",
              "model:no-target-run": "the model's optimum (no run at the target fidelity yet)",
              "best-run:weak-model": "the best run{run}, because the model cannot be trusted yet",
+             "best-run:too-few-runs": "the best run{run}, because there are too few runs to fit a model",
              "best-run:no-predicted-gain": "the best run{run}, because the model predicts no clear gain over it",
              "baseline:no-clear-gain": "the {baseline} mixture's run{run}, because no run beat it by more than "
                                        "the runs' noise",
@@ -86,7 +87,7 @@ def explain(rec: dict, target: str) -> list[str]:
         else:
             fit += ", too few to cross-validate: ± is the runs' own spread"
         lines.append(fit)
-    if rule == "best-run:weak-model" or evidence.get("model_weak"):
+    if rule in ("best-run:weak-model", "best-run:too-few-runs") or evidence.get("model_weak"):
         lines.append(f"warning: {evidence.get('reason')}; until a search has more runs, the answer is a run it measured")
     elif rule in ("best-run:no-predicted-gain", "baseline:no-clear-gain"):
         lines.append(f"note: {evidence.get('reason')}")

@@ -13,6 +13,7 @@ from typing import ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 
+from mixer.errors import MixerError
 from mixer.mixture import Mixture
 from search.history import History
 from search.quality import FitQuality
@@ -26,6 +27,11 @@ class Proposal:
     mixture: Mixture
     fidelity: str | None = None
     pool_key: str | None = None     # the table entry to evaluate (pool mode)
+
+
+class TooFewRuns(MixerError):
+    """A model backend cannot fit its model on so few runs (the search then answers its
+    best run, saying why)."""
 
 
 @dataclass

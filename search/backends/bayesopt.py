@@ -51,7 +51,8 @@ import numpy as np
 import torch
 
 from mixer.errors import MixerError
-from search.backends.base import FitCache, Proposal, Recommendation, initial_design, to_mixture, unused_pool
+from search.backends.base import (FitCache, Proposal, Recommendation, TooFewRuns, initial_design, to_mixture,
+                                  unused_pool)
 from search.fidelity import Fidelities
 from search.fidelity_gate import FidelityGate, check_fidelities
 from search.gp import MixtureGP
@@ -129,7 +130,7 @@ class BayesOptBackend:
     def _fit(self, history: History) -> MixtureGP:
         Z, y = self._training_set(history)
         if len(y) < 2 or np.ptp(y) == 0:
-            raise MixerError(f"bayesopt needs at least 2 finished runs with different targets, has {len(y)}")
+            raise TooFewRuns(f"bayesopt needs at least 2 finished runs with different targets, has {len(y)}")
         # a warm start from a fit over other fidelities is skipped by MixtureGP.fit (other inputs)
         return self._fitted.get(Z, y, lambda: self._gp(history).fit(Z, y, warm=self._fitted.last))
 

@@ -31,8 +31,8 @@ import numpy as np
 
 from mixer.errors import MixerError
 from mixer.mixture import Mixture
-from search.backends.base import (FitCache, Proposal, Recommendation, initial_design, pool_proposals, to_mixture,
-                                  unused_pool)
+from search.backends.base import (FitCache, Proposal, Recommendation, TooFewRuns, initial_design, pool_proposals,
+                                  to_mixture, unused_pool)
 from search.history import History
 from search.law import LawFitConfig, LogLinearLaws, bootstrap_weights, fit_laws, fold_weights
 from search.law_optimum import LawProgram
@@ -110,7 +110,7 @@ def fit(cfg: MixingLawConfig, history: History) -> FittedLaws:
     values, metrics, terms = _law_data(history)
     n = len(history)
     if n < 3:
-        raise MixerError(f"mixing_law needs at least 3 finished runs to fit, has {n}")
+        raise TooFewRuns(f"mixing_law needs at least 3 finished runs to fit, has {n}")
     weights = [bootstrap_weights(n, cfg.bootstrap, cfg.seed)]
     checked = n >= MIN_RUNS_TO_CHECK
     if checked:

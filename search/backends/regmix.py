@@ -52,8 +52,8 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 
 from mixer.errors import MixerError
-from search.backends.base import (FitCache, Proposal, Recommendation, initial_design, pool_proposals, to_mixture,
-                                  trust_region_candidates, unused_pool)
+from search.backends.base import (FitCache, Proposal, Recommendation, TooFewRuns, initial_design, pool_proposals,
+                                  to_mixture, trust_region_candidates, unused_pool)
 from search.history import History
 from search.quality import (MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality, out_of_fold,
                             weak_model_reason)
@@ -127,7 +127,7 @@ class RegMixModel:
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "RegMixModel":
         if len(y) < 3:
-            raise MixerError(f"regmix needs at least 3 finished runs to fit, has {len(y)}")
+            raise TooFewRuns(f"regmix needs at least 3 finished runs to fit, has {len(y)}")
         if self.regressor is Regressor.linear:
             from sklearn.linear_model import LinearRegression
 

@@ -62,6 +62,19 @@ def test_maximize_flips_the_direction(table_ws):
     assert rec.evidence["best_observed"] == pytest.approx(best)  # the user's orientation, not the backend's
 
 
+@pytest.mark.parametrize("backend, runs", [("regmix", 2), ("mixing_law", 2), ("bayesopt", 1)])
+def test_a_budget_too_small_for_the_model_ends_with_the_best_run_and_says_why(table_ws, backend, runs):
+    """Before, the search stayed 'created' and every resume repeated the fit's error."""
+    search = driver.create(table_ws, _spec(name=f"small-{backend}", backend=backend, runs=runs, parallel=1, options={}))
+    rec = driver.run(table_ws, search.name)
+    done = search_runs(table_ws.db_path, search.id)
+    assert get_search(table_ws.db_path, search.name).status == "done" and len(done) == runs
+    assert rec.evidence["rule"] == "best-run:too-few-runs" and "finished runs" in rec.evidence["reason"]
+    assert rec.evidence["best_observed"] == pytest.approx(done.target_value.min()) and rec.predicted is None
+    best_x = done.set_index("run_id").mixture[rec.evidence["best_run"]]
+    assert rec.mixture.as_dict() == pytest.approx(best_x)
+
+
 class FailingEvaluator:
     """Wraps a search's evaluator; calls `on_batch(n)` before the n-th batch (1-based)."""
 
