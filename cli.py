@@ -38,7 +38,7 @@ FLAGS = {
     "the token budget": "--tokens", "proxy.runner.swarm": "--swarm", "proxy.train.preset": "--preset",
     "proxy.train.tokens": "--tokens", "proxy.train.seq_len": "--seq-len", "proxy.train.batch_size": "--batch-size",
     "proxy.domains": "--domains", "proxy.runner.cpus_per_run": "--cpus", "proxy.runner.gpus_per_run": "--gpus",
-    "proxy.runner.address": "--ray-address",
+    "proxy.runner.address": "--ray-address", "the search seed": "--seed", "proxy.train.seed": "--seed",
 }
 _FLAG_NAMES = re.compile(r"(?<![\w.-])(?:search\.)?(" + "|".join(
     re.escape(name) for name in sorted(FLAGS, key=len, reverse=True)) + r")(?![\w])")
@@ -142,8 +142,21 @@ def main(
     store.db.set_wait_notice(lambda text: print(f"mixer: {text}", file=sys.stderr))
 
 
-def _split(text: str | None) -> list[str] | None:
-    return [part.strip() for part in text.split(",") if part.strip()] if text else None
+def _split(text: str | None, flag: str) -> list[str] | None:
+    """A comma-separated option as a list; None when not given. Given but empty is an error,
+    not "the default"."""
+    if text is None:
+        return None
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts:
+        raise MixerError(f"{flag} is empty")
+    return parts
+
+
+def _nonempty(text: str | None, flag: str) -> str | None:
+    if text is not None and not text.strip():
+        raise MixerError(f"{flag} is empty")
+    return text
 
 
 def _given(**values) -> dict:
@@ -181,6 +194,8 @@ def sql(
     recommendations, clusterings, clusters and the view run_summary."""
     from mixer.outputs import check_output
 
+    if not wait >= 0:
+        raise MixerError(f"--wait must be 0 or more seconds, got {wait}")
     if output:
         check_output(output, (".parquet", ".csv", ".json"))
     write_frame(store.run_sql(OPTIONS.open().db_path, statement, wait_s=wait), fmt, output)
@@ -195,6 +210,8 @@ def runs_list(
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
 ) -> None:
     """List runs, newest first."""
+    if limit < 0:
+        raise MixerError(f"--limit must be 0 (all) or more, got {limit}")
     write_frame(store.list_runs(OPTIONS.open().db_path, search=search, limit=limit or None), fmt, None)
 
 
@@ -531,10 +548,10 @@ def search_start(
 
     _check_search_flags(evaluator, table, fidelities, preset or tokens)
     spec = SearchSpec.from_flat(_given(
-        name=name, backend=backend, options=parse_options(option), evaluator=evaluator, table=table, target=target,
+        name=_nonempty(name, "--name"), backend=backend, options=parse_options(option), evaluator=evaluator, table=_nonempty(table, "--table"), target=target,
         maximize=maximize, runs=runs, max_cost=max_cost, parallel=parallel, preset=preset, tokens=_count(tokens),
-        fidelities=_split(fidelities), target_fidelity=target_fidelity, fidelity_costs=parse_costs(fidelity_cost),
-        seq_len=seq_len, batch_size=batch_size, domains=_split(domains), max_epochs=max_epochs, seed=seed,
+        fidelities=_split(fidelities, "--fidelities"), target_fidelity=_nonempty(target_fidelity, "--target-fidelity"), fidelity_costs=parse_costs(fidelity_cost),
+        seq_len=seq_len, batch_size=batch_size, domains=_split(domains, "--domains"), max_epochs=max_epochs, seed=seed,
         validate=validate, replicates=replicates, cpus_per_run=cpus, gpus_per_run=gpus, swarm=swarm,
         ray_address=ray_address))
     ws = OPTIONS.open()
@@ -571,9 +588,9 @@ def online_start(
 
     proxy = build(ProxySpec, {
         "train": _given(preset=preset, tokens=_count(tokens), seq_len=seq_len, batch_size=batch_size),
-        "runner": _given(address=ray_address, cpus_per_run=cpus, gpus_per_run=gpus), "domains": _split(domains)},
+        "runner": _given(address=ray_address, cpus_per_run=cpus, gpus_per_run=gpus), "domains": _split(domains, "--domains")},
         "proxy")
-    request = online.OnlineRequest(method, parse_options(option), proxy, seed=seed or 0, name=name)
+    request = online.OnlineRequest(method, parse_options(option), proxy, seed=seed or 0, name=_nonempty(name, "--name"))
     ws = OPTIONS.open()
     outcome = online.start(ws, request, say=lambda line: console.print(line))
     name = outcome.search.name
@@ -720,14 +737,14 @@ def transfer(
     search: str = typer.Argument(..., help="Search name or id (a finished proxy search)."),
     fidelity: str = typer.Option(..., "--fidelity", help="The larger scale, PRESET:TOKENS (e.g. 1m:20M)."),
     top: int = typer.Option(5, "--top", help="Best distinct mixtures of the search to check, besides its recommendation."),
-    baselines: str = typer.Option("uniform,token-share", "--baselines", help="Baselines trained too (uniform, token-share)."),
+    baselines: str = typer.Option("uniform,token-share", "--baselines", help="Baselines trained too (uniform, token-share; '' for none)."),
     seeds: int = typer.Option(2, "--seeds", help="Seeds per mixture and scale (at least 2)."),
     parallel: Optional[int] = typer.Option(None, "--parallel", help="Runs in flight at once [default: the search's]."),
 ) -> None:
     """Train the recommendation, the best runs and baselines at a larger scale: does the ranking hold?"""
     from search import transfer as transfer_check
 
-    request = transfer_check.TransferRequest(fidelity, top, _split(baselines) or [], seeds, parallel)
+    request = transfer_check.TransferRequest(fidelity, top, [b.strip() for b in baselines.split(",") if b.strip()], seeds, parallel)
     ws = OPTIONS.open()
     _render_transfer(transfer_check.transfer(ws, search, request, say=lambda line: console.print(line)))
 

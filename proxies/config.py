@@ -4,10 +4,21 @@ without paying for torch."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 
 from mixer.errors import MixerError
+
+
+SEED_LIMIT = 2**32  # seeds are 0 .. 2**32 - 1, what every library here accepts
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def check_seed(seed: int | None, what: str) -> None:
+    """A MixerError naming `what` unless seed is None or in [0, SEED_LIMIT)."""
+    if seed is not None and not 0 <= seed < SEED_LIMIT:
+        raise MixerError(f"{what} must be between 0 and {SEED_LIMIT - 1}, got {seed}")
 
 
 class LRSchedule(str, Enum):
@@ -37,6 +48,13 @@ class TrainConfig:
 
     def __post_init__(self):
         self.lr_schedule = LRSchedule(self.lr_schedule)
+        for name in ("seq_len", "batch_size"):
+            if getattr(self, name) < 1:
+                raise MixerError(f"proxy.train.{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("seed", "init_seed"):
+            check_seed(getattr(self, name), f"proxy.train.{name}")
+        if not _DEVICE.fullmatch(self.device):
+            raise MixerError(f"unknown device {self.device!r} (use auto, cpu, cuda or cuda:N)")
         if self.tokens < self.batch_size * self.seq_len:
             raise MixerError(f"--tokens {self.tokens} is less than one batch "
                              f"({self.batch_size} x {self.seq_len} tokens)")

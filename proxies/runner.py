@@ -60,6 +60,9 @@ class RunnerConfig:
 
     def __post_init__(self):
         self.domain_transport = DomainTransport(self.domain_transport)
+        for name in ("cpus_per_run", "gpus_per_run"):
+            if not 0 <= getattr(self, name) < float("inf"):
+                raise MixerError(f"proxy.runner.{name} must be 0 or more, got {getattr(self, name)}")
         if self.swarm is not None and self.swarm < 1:
             raise MixerError(f"proxy.runner.swarm must be at least 1, got {self.swarm}")
 

@@ -26,7 +26,7 @@ from mixer.config import build, to_data
 from mixer.errors import MixerError
 from mixer.names import check_name
 from proxies.runner import RunnerConfig
-from proxies.config import TrainConfig
+from proxies.config import TrainConfig, check_seed
 from search.fidelity import proxy_label, split_proxy_label
 from search.targets import Target
 
@@ -102,6 +102,7 @@ class SearchSpec:
     def __post_init__(self):
         if self.name is not None:
             check_name(self.name, "search")
+        check_seed(self.seed, "the search seed")
         if self.version != SPEC_VERSION:
             raise MixerError(f"search spec version {self.version} is not {SPEC_VERSION}; upgrade mixer")
         if self.proxy is not None and self.table is not None:

@@ -6,6 +6,7 @@ sum `a=0.7,b=0.3` (weights need not sum to 1).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -41,6 +42,8 @@ class Target:
                 out[name] = float(value)
             except ValueError:
                 raise MixerError(f"bad target weight '{name}={value}': not a number") from None
+            if not math.isfinite(out[name]):
+                raise MixerError(f"bad target weight '{name}={value}': not a finite number")
         return out
 
     def check(self, available: Iterable[str]) -> None:

@@ -39,6 +39,8 @@ def test_proxy_presets_lists_active_parameters():
     (["--mixture", "web=1", "--tokens", "2X"], "bad count '2X'"),
     (["--mixture", "web=1", "--tokens", "100"], "less than one batch"),
     (["--mixture", "web=1", "--lr-schedule", "linear"], "--lr-schedule expects 'constant' | 'cosine', got 'linear'"),
+    (["--mixture", "web=1", "--device", "nope"], "unknown device 'nope' (use auto, cpu, cuda or cuda:N)"),
+    (["--mixture", "web=1", "--seed", "-3"], "--seed must be between 0 and 4294967295, got -3"),
 ])
 def test_proxy_train_errors(two_domain_workspace, args, needle):
     assert needle in one_error_line(mixer_cli("proxy", "train", *args, workspace=two_domain_workspace))
