@@ -94,15 +94,31 @@ class MixerApp(typer.Typer):
     """A Typer app that turns `MixerError` into one line and exit code 2."""
 
     def __call__(self, *args, **kwargs):
+        click = sys.modules[typer.BadParameter.__module__]  # Click's exceptions (typer may vendor Click)
+        no_args_is_help = getattr(click, "NoArgsIsHelpError", ())  # Click >= 8.2
+        command = typer.main.get_command(self)
+        _conventional_help(command)
         try:
-            command = typer.main.get_command(self)
-            _conventional_help(command)
-            return command(*args, **kwargs)
+            code = command.main(*args, **{**kwargs, "standalone_mode": False})
         except MixerError as exc:
             if OPTIONS.debug:
                 raise
             print(f"mixer: error: {user_message(exc)}", file=sys.stderr)
             sys.exit(2)
+        except no_args_is_help as exc:  # a group alone: its help
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:  # a flag or argument Click refused: one line too
+            where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            print(f"mixer: error: {exc.format_message()}{where}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:  # Ctrl-C
+            print("Aborted!", file=sys.stderr)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 def _app(help_text: str) -> typer.Typer:
@@ -239,7 +255,9 @@ def runs_import(
         id_column=id_column, fidelity=fidelity, fidelity_column=fidelity_column, target=target,
         sum_tolerance=sum_tolerance, maximize=maximize, cost_column=cost_column)
     report = store.import_runs(OPTIONS.open().db_path, spec)
-    console.print(f"imported {report.n_runs} runs into search '{search}' ({report.search_id}): "
+    new = ("all new" if report.n_new == report.n_runs
+           else f"{report.n_new} new, {report.n_runs - report.n_new} stored already")
+    console.print(f"imported {report.n_runs} runs ({new}) into search '{search}' ({report.search_id}): "
                   f"{len(report.domains)} domains, {len(report.metrics)} metrics; "
                   f"largest weight-sum correction {report.max_correction:.4g}")
 

@@ -53,6 +53,9 @@ def test_workspace_from_environment(tmp_path):
     (["sql", "select * from nowhere"], "SQL error"),
     (["sql", "select 1", "--format", "xml"], "unknown format"),
     (["runs", "list", "--search", "ghost"], "no search named 'ghost'"),
+    (["corpus", "add", "x", "--bogus"], "No such option: --bogus (see `mixer corpus add --help`)"),  # Click's own
+    (["plot"], "Missing option '--output' / '-o'. (see `mixer plot --help`)"),
+    (["runs", "list", "-n", "abc"], "Invalid value for '--limit' / '-n'"),
 ])
 def test_user_errors_are_one_line_exit_2(workspace, args, needle):
     assert needle in one_error_line(mixer_cli(*args, workspace=workspace))
