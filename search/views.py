@@ -192,7 +192,10 @@ def _budget_progress(ws: Workspace, search: SearchRecord, runs: pd.DataFrame) ->
     if spec is None or search.evaluator == "online":
         return {}
     own = runs[runs.run_id.str.fullmatch(rf"{re.escape(search.name)}/\d{{4}}")]
-    out = {"budget": f"{int((own.status == 'done').sum())} of {spec.budget.runs} runs done"}
+    done = int((own.status == 'done').sum())
+    out = {"budget": f"{done} of {spec.budget.runs} runs done"}
+    if search.status == "done" and done < spec.budget.runs and spec.table is not None and spec.budget.max_cost is None:
+        out["budget"] += f" (every entry of table '{spec.table.search}' it could run was run)"
     if spec.budget.max_cost is not None and search.backend != "import":
         from search.driver import SearchSession   # imports the backends (torch): only when a cost is asked
 
@@ -307,7 +310,8 @@ def repetition_warnings(ws: Workspace, search: SearchRecord, token_budget: int |
         epochs = weight * token_budget / tokens[name] if tokens.get(name) else 0.0
         if epochs > limit:
             out.append(f"at --token-budget {token_budget:,} domain '{name}' ({tokens[name]:,} tokens) would be read "
-                       f"{epochs:,.0f} times; add data or cap it (olmo: max_repetition_ratio)")
+                       f"{epochs:,.0f} times (olmo's max_repetition_ratio is written as that, so the mixture is "
+                       f"realised as given): add data to it, or lower its weight")
     return out
 
 

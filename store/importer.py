@@ -42,6 +42,7 @@ class ImportReport:
     domains: list[str]
     metrics: list[str]
     max_correction: float
+    n_new: int = 0          # runs not stored before (the rest were stored already: updated in place)
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -153,8 +154,10 @@ def import_runs(db: Path, spec: ImportSpec, wait_s: float = DEFAULT_WAIT_S) -> I
         search_id = _ensure_import_search(con, spec)
         runs, metrics = _records(spec, search_id, mix_ids, domain_names, weights, metric_names,
                                  values, fidelities, costs)
+        stored = con.execute("SELECT count(*) FROM runs WHERE list_contains(?, id)",
+                             [[r.id for r in runs]]).fetchall()[0][0]
         upsert_runs(con, runs, metrics)
-    return ImportReport(search_id, len(runs), domain_names, metric_names, max_correction)
+    return ImportReport(search_id, len(runs), domain_names, metric_names, max_correction, len(runs) - stored)
 
 
 def _normalised_weights(weights: np.ndarray, ids: pd.Series, spec: ImportSpec) -> tuple[np.ndarray, float]:

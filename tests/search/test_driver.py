@@ -75,6 +75,15 @@ def test_a_budget_too_small_for_the_model_ends_with_the_best_run_and_says_why(ta
     assert rec.mixture.as_dict() == pytest.approx(best_x)
 
 
+def test_a_table_search_that_runs_out_of_entries_says_so(table_ws):
+    from search import views
+
+    search = driver.create(table_ws, _spec(name="all", backend="random", runs=130, parallel=40, options={}))
+    driver.run(table_ws, search.name)
+    summary, _ = views.status(table_ws, get_search(table_ws.db_path, search.name))
+    assert summary["budget"] == "120 of 130 runs done (every entry of table 'past' it could run was run)"
+
+
 class FailingEvaluator:
     """Wraps a search's evaluator; calls `on_batch(n)` before the n-th batch (1-based)."""
 

@@ -31,9 +31,10 @@ def test_import_joins_on_id_renormalises_and_is_idempotent(tmp_path):
     db = tmp_path / "i.duckdb"
     mix, met = _write_tables(tmp_path)
     report = import_runs(db, _spec(mix, met))
-    assert report.n_runs == 6 and report.domains == ["web", "code"]
+    assert report.n_runs == report.n_new == 6 and report.domains == ["web", "code"]
     assert report.max_correction == pytest.approx(0.001)
-    import_runs(db, _spec(mix, met))
+    again = import_runs(db, _spec(mix, met))
+    assert again.n_runs == 6 and again.n_new == 0  # said so: nothing was added
     frame = run_sql(db, "SELECT run_id, target_value, final_values, mixture FROM run_summary ORDER BY run_id")
     assert len(frame) == 6
     row4 = frame[frame.run_id == "past/small/4"].iloc[0]
