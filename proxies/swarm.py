@@ -146,7 +146,8 @@ def swarm_forward(params: Mapping[str, torch.Tensor], rope_cos: torch.Tensor, ro
         h = _norm(x, p[block + "mlp_norm.weight"])
         if cfg.is_moe:
             y, layer_aux, layer_counts = _experts(h, p, block + "mlp.", cfg)
-            aux, counts = aux + layer_aux, [*counts, layer_counts]
+            aux = aux + layer_aux
+            counts.append(layer_counts)
         else:
             y = _swiglu(h, p, block + "mlp.")
         x = x + y
