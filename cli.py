@@ -566,9 +566,10 @@ def search_start(
 
     _check_search_flags(evaluator, table, fidelities, preset or tokens)
     spec = SearchSpec.from_flat(_given(
-        name=_nonempty(name, "--name"), backend=backend, options=parse_options(option), evaluator=evaluator, table=_nonempty(table, "--table"), target=target,
-        maximize=maximize, runs=runs, max_cost=max_cost, parallel=parallel, preset=preset, tokens=_count(tokens),
-        fidelities=_split(fidelities, "--fidelities"), target_fidelity=_nonempty(target_fidelity, "--target-fidelity"), fidelity_costs=parse_costs(fidelity_cost),
+        name=_nonempty(name, "--name"), backend=backend, options=parse_options(option), evaluator=evaluator,
+        table=_nonempty(table, "--table"), target=target, maximize=maximize, runs=runs, max_cost=max_cost,
+        parallel=parallel, preset=preset, tokens=_count(tokens), fidelities=_split(fidelities, "--fidelities"),
+        target_fidelity=_nonempty(target_fidelity, "--target-fidelity"), fidelity_costs=parse_costs(fidelity_cost),
         seq_len=seq_len, batch_size=batch_size, domains=_split(domains, "--domains"), max_epochs=max_epochs, seed=seed,
         validate=validate, replicates=replicates, cpus_per_run=cpus, gpus_per_run=gpus, swarm=swarm,
         ray_address=ray_address))
@@ -606,9 +607,10 @@ def online_start(
 
     proxy = build(ProxySpec, {
         "train": _given(preset=preset, tokens=_count(tokens), seq_len=seq_len, batch_size=batch_size),
-        "runner": _given(address=ray_address, cpus_per_run=cpus, gpus_per_run=gpus), "domains": _split(domains, "--domains")},
-        "proxy")
-    request = online.OnlineRequest(method, parse_options(option), proxy, seed=seed or 0, name=_nonempty(name, "--name"))
+        "runner": _given(address=ray_address, cpus_per_run=cpus, gpus_per_run=gpus),
+        "domains": _split(domains, "--domains")}, "proxy")
+    request = online.OnlineRequest(method, parse_options(option), proxy, seed=seed or 0,
+                                   name=_nonempty(name, "--name"))
     ws = OPTIONS.open()
     outcome = online.start(ws, request, say=lambda line: console.print(line))
     name = outcome.search.name
@@ -762,7 +764,8 @@ def transfer(
     """Train the recommendation, the best runs and baselines at a larger scale: does the ranking hold?"""
     from search import transfer as transfer_check
 
-    request = transfer_check.TransferRequest(fidelity, top, [b.strip() for b in baselines.split(",") if b.strip()], seeds, parallel)
+    names = [b.strip() for b in baselines.split(",") if b.strip()]
+    request = transfer_check.TransferRequest(fidelity, top, names, seeds, parallel)
     ws = OPTIONS.open()
     _render_transfer(transfer_check.transfer(ws, search, request, say=lambda line: console.print(line)))
 

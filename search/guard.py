@@ -1,7 +1,8 @@
 """The recommendation guard: a backend's pick becomes the answer only when its model has
 earned trust and predicts the pick better than what was already run.
 
-Rules, in order (the one that decided is stored in the evidence as `rule`):
+Rules, in order (the one that decided is stored in the evidence as `rule`; before them,
+the driver answers `best-run:too-few-runs` when the backend cannot fit on so few runs):
 1. `no-model`: the backend recommends an observed run itself (random search).
 2. `best-run:weak-model`: fewer target-fidelity runs than `min_runs_per_domain` x domains,
    too few to cross-validate, an out-of-fold Spearman below `min_cv_spearman`, or an
