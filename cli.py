@@ -115,7 +115,7 @@ class MixerApp(typer.Typer):
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
-        except click.Abort:  # Ctrl-C
+        except typer.Abort:  # end of input at a prompt (typer turns Ctrl-C into exit code 130 itself)
             print("Aborted!", file=sys.stderr)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)

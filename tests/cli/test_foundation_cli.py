@@ -4,6 +4,8 @@ nothing; the environment variable, --debug and a lock held by another process ne
 import json
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -122,8 +124,6 @@ def test_an_output_into_a_missing_folder_is_one_line_before_any_work(workspace, 
 def test_reading_commands_import_neither_torch_nor_ray(tmp_path):
     """`search list|status`, `best`, `export`, `corpus list`, `sql`, `info`, `runs list` on a
     workspace with a finished search: all read the store, so none may pay for torch or Ray."""
-    import subprocess
-    import sys
     import textwrap
 
     rng = np.random.default_rng(0)
@@ -175,8 +175,6 @@ def test_search_backends_lists_every_option_with_its_type_and_default():
 @pytest.mark.slow
 def test_ctrl_c_while_the_demo_builds_its_domains_says_so_and_exits_130(tmp_path):
     import signal
-    import subprocess
-    import sys
     import time
 
     ws = tmp_path / "ws"
@@ -192,3 +190,15 @@ def test_ctrl_c_while_the_demo_builds_its_domains_says_so_and_exits_130(tmp_path
     assert "interrupted before search 'demo-1' was created: nothing to resume" in out
     assert "Traceback" not in err
     assert not [p for p in (ws / "domains").iterdir() if p.name.startswith(".tmp-")]
+
+
+@pytest.mark.slow  # a subprocess
+def test_output_into_a_closed_pipe_ends_quietly(workspace):
+    """`mixer sql ... | head -0`: the reader is gone before mixer writes; exit 1, no traceback."""
+    assert mixer_cli("info", workspace=workspace).returncode == 0
+    process = subprocess.Popen([sys.executable, "-c", "import cli; cli.app()", "--workspace", str(workspace), "sql",
+                                "select range AS n from range(100000)", "--format", "csv"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 1 and "Traceback" not in stderr and "Error" not in stderr, stderr
