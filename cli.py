@@ -39,6 +39,7 @@ FLAGS = {
     "proxy.train.tokens": "--tokens", "proxy.train.seq_len": "--seq-len", "proxy.train.batch_size": "--batch-size",
     "proxy.domains": "--domains", "proxy.runner.cpus_per_run": "--cpus", "proxy.runner.gpus_per_run": "--gpus",
     "proxy.runner.address": "--ray-address", "the search seed": "--seed", "proxy.train.seed": "--seed",
+    "proxy.train.init_seed": "--init-seed",
 }
 _FLAG_NAMES = re.compile(r"(?<![\w.-])(?:search\.)?(" + "|".join(
     re.escape(name) for name in sorted(FLAGS, key=len, reverse=True)) + r")(?![\w])")
@@ -435,6 +436,7 @@ def proxy_train(
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate [default: 3e-3]."),
     lr_schedule: Optional[str] = typer.Option(None, "--lr-schedule", help="constant or cosine [default: constant]."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Training seed [default: 0]."),
+    init_seed: Optional[int] = typer.Option(None, "--init-seed", help="Seed of the model's initialisation [default: --seed]; a search's runs share theirs (column init_seed of `runs`), so this with a run's seed trains that run again."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda [default: auto]."),
     cpus: Optional[float] = typer.Option(None, "--cpus", help="CPUs for the run (torch threads) [default: 1]."),
     gpus: Optional[float] = typer.Option(None, "--gpus", help="GPUs (fractional) for the run [default: 0]."),
@@ -448,7 +450,7 @@ def proxy_train(
 
     proxy = build(ProxySpec, {
         "train": _given(preset=preset, tokens=_count(tokens), seq_len=seq_len, batch_size=batch_size, lr=lr,
-                        lr_schedule=lr_schedule, seed=seed, device=device),
+                        lr_schedule=lr_schedule, seed=seed, init_seed=init_seed, device=device),
         "runner": _given(address=ray_address, cpus_per_run=cpus, gpus_per_run=gpus)}, "proxy")
     ws = OPTIONS.open()
     with console.status(f"training {proxy.train.preset} on {proxy.train.tokens:,} tokens..."):

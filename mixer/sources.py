@@ -55,7 +55,7 @@ class _ZstdFrames(io.RawIOBase):
         self._file = open(path, "rb")
         self._decompressor = zstandard.ZstdDecompressor()
         self._frame = self._decompressor.decompressobj()
-        self._out, self._at = b"", 0
+        self._out, self._at, self._started = b"", 0, False
 
     def readable(self) -> bool:
         return True
@@ -64,9 +64,10 @@ class _ZstdFrames(io.RawIOBase):
         while self._at == len(self._out):
             compressed = self._file.read(1 << 17)
             if not compressed:
-                if not self._frame.eof:
+                if self._started and not self._frame.eof:
                     raise EOFError("the file ends inside a zstd frame")
-                return 0
+                return 0  # the end (an empty file: "is empty")
+            self._started = True
             self._out, self._at = self._decompress(compressed), 0
         n = min(len(buffer), len(self._out) - self._at)
         buffer[:n] = self._out[self._at:self._at + n]

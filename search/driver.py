@@ -18,6 +18,7 @@ them) are evaluated again under the same ids; finished ones are reused.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -394,6 +395,7 @@ def evaluate_extra(session: SearchSession, mixtures: dict[str, Mixture], seeds: 
             {f"{label}/seed-{k}": (m, replicate_seed(spec.seed, k)) for label, m in mixtures.items() for k in replicas})
     done = session.runs()
     done = done[done.status == "done"].set_index("run_id")
+    init_seed = spec.proxy.train.init_seed if spec.proxy is not None else None  # `proxy train --init-seed`
     records, reused = [], {}
     for label, (mixture, seed) in plan.items():
         run_id = f"{session.search.name}/{label}"
@@ -401,7 +403,8 @@ def evaluate_extra(session: SearchSession, mixtures: dict[str, Mixture], seeds: 
             reused[label] = ExtraRun(run_id, RunResult(RunStatus.done, values=dict(done.loc[run_id].final_values)))
             continue
         records.append(RunRecord(id=run_id, search_id=session.search.id, mixture=mixture.as_dict(),
-                                 status="queued", fidelity=label_of_fidelity, preset=preset, tokens=tokens, seed=seed))
+                                 status="queued", fidelity=label_of_fidelity, preset=preset, tokens=tokens, seed=seed,
+                                 init_seed=init_seed))
     results = _evaluate(session, records, None)
     by_id = {r.id: ExtraRun(r.id, results[r.id]) for r in records}
     return {label: reused.get(label) or by_id[f"{session.search.name}/{label}"] for label in plan}
@@ -503,14 +506,28 @@ def train_mixture(ws: Workspace, mixture_text: str, proxy: ProxySpec) -> tuple[s
 
     names = list(search_domains(ws, proxy.domains))
     mixture = Mixture.parse(mixture_text, known_domains=names)
+    _check_local_device(proxy)
     spec = SearchSpec(name=next_search_name(ws.db_path, "proxy-train"), backend="random",
                       budget=Budget(runs=1, parallel=1), seed=proxy.train.seed,
                       proxy=replace(proxy, domains=names, max_epochs=None))
     record = create(ws, spec, min_domains=1)
     session = SearchSession(ws, record)
     set_search_status(ws.db_path, record.id, "running", wait_s=WRITER_WAIT_S)
+    status = "failed"
     try:
         extra = evaluate_extra(session, {"run": mixture})["run"]
+        status = "done" if extra.result.done else "failed"
     finally:
-        set_search_status(ws.db_path, record.id, "done", wait_s=WRITER_WAIT_S)
+        set_search_status(ws.db_path, record.id, status, wait_s=WRITER_WAIT_S)
     return extra.run_id, extra.result
+
+
+def _check_local_device(proxy: ProxySpec) -> None:
+    """An embedded Ray cluster trains on this machine, so a CUDA device asked for must be
+    here (a cluster's nodes are not known before they run)."""
+    if proxy.train.device.startswith("cuda") and proxy.runner.address is None and not os.environ.get("RAY_ADDRESS"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise MixerError(f"--device {proxy.train.device}: this machine has no CUDA device, and runs train on "
+                             "its embedded Ray cluster (--ray-address joins a cluster that has one)")

@@ -105,6 +105,16 @@ def test_bad_input_names_file_and_line_and_leaves_workspace_unchanged(ws, tmp_pa
     assert sorted(p.name for p in ws.domains_dir.iterdir()) == before
 
 
+@pytest.mark.parametrize("name, content", [
+    ("a.jsonl.gz", b""), ("b.jsonl.gz", gzip.compress(b"")), ("c.jsonl.zst", b""),
+    ("d.jsonl.zst", zstandard.ZstdCompressor().compress(b"")),
+])
+def test_an_empty_archive_is_empty_not_corrupt(ws, tmp_path, name, content):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(MixerError, match=rf"{name.replace('.', '[.]')} is empty"):
+        _add(ws, "bad", tmp_path / name)
+
+
 def _cut(data: bytes) -> bytes:
     return data[:len(data) // 2]
 
