@@ -128,7 +128,7 @@ def test_cuda_path_matches_cpu(small_domains, placement):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_loaders_sharing_one_device_copy_match_their_cpu_streams(small_domains):
+def test_loaders_sharing_one_cuda_copy_match_their_cpu_streams(small_domains):
     from mixer.loader import DeviceTokens
 
     shared = DeviceTokens.place(small_domains, "cuda")
