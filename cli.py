@@ -504,6 +504,14 @@ def _search_exists(name: str) -> bool:
         return False
 
 
+def _say_why_it_ended_early(ws: Workspace, search_id: str) -> None:
+    from search import views
+
+    why = views.ended_early(ws, store.get_search(ws.db_path, search_id))
+    if why:
+        console.print(f"note: fewer runs than --runs: {why}")
+
+
 def _render_recommendation(name: str, rec, target: str) -> None:
     from search import views
 
@@ -582,6 +590,7 @@ def search_start(
         console.print(f"note: a swarm trains runs in flight together; with --parallel {spec.budget.parallel} it holds "
                       f"at most {spec.budget.parallel} of --swarm {spec.proxy.runner.swarm}")
     rec = _run_with_progress(lambda cb: driver.run(ws, search.id, cb), spec.budget.runs, search.name)
+    _say_why_it_ended_early(ws, search.id)
     if rec is not None:
         _render_recommendation(search.name, rec, spec.target.spec)
 
@@ -643,6 +652,7 @@ def search_resume(
         console.print(f"resuming '{record.name}': {done} of {budget} runs done")
     rec = _run_with_progress(lambda cb: driver.run(ws, record.id, cb, retry_failed=retry_failed), budget,
                              record.name, done)
+    _say_why_it_ended_early(ws, record.id)
     if rec is not None:
         _render_recommendation(record.name, rec, record.target or "target")
 

@@ -186,16 +186,38 @@ class PredictRequest:
     backend: str | None = None       # the model (default: the search's backend; regmix for imports)
 
 
+def _own_runs(search: SearchRecord, runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs the search's backend proposed (`NAME/0007`), not its extra runs."""
+    return runs[runs.run_id.str.fullmatch(rf"{re.escape(search.name)}/\d{{4}}")]
+
+
+def _ran_out(search: SearchRecord, spec, done: int) -> str | None:
+    """Why a finished search has fewer runs than its budget (a table with no entry left)."""
+    if search.status == "done" and done < spec.budget.runs and spec.table is not None and spec.budget.max_cost is None:
+        return f"every entry of table '{spec.table.search}' it could run was run"
+    return None
+
+
+def ended_early(ws: Workspace, search: SearchRecord) -> str | None:
+    """`_ran_out` of a search as stored: what `search start` and `resume` say at the end."""
+    spec = load_spec(search)
+    if spec is None:
+        return None
+    own = _own_runs(search, search_runs(ws.db_path, search.id))
+    return _ran_out(search, spec, int((own.status == "done").sum()))
+
+
 def _budget_progress(ws: Workspace, search: SearchRecord, runs: pd.DataFrame) -> dict[str, str]:
     """Finished runs against the run budget, and cost spent against --max-cost."""
     spec = load_spec(search)
     if spec is None or search.evaluator == "online":
         return {}
-    own = runs[runs.run_id.str.fullmatch(rf"{re.escape(search.name)}/\d{{4}}")]
+    own = _own_runs(search, runs)
     done = int((own.status == 'done').sum())
     out = {"budget": f"{done} of {spec.budget.runs} runs done"}
-    if search.status == "done" and done < spec.budget.runs and spec.table is not None and spec.budget.max_cost is None:
-        out["budget"] += f" (every entry of table '{spec.table.search}' it could run was run)"
+    why = _ran_out(search, spec, done)
+    if why:
+        out["budget"] += f" ({why})"
     if spec.budget.max_cost is not None and search.backend != "import":
         from search.driver import SearchSession   # imports the backends (torch): only when a cost is asked
 

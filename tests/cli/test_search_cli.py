@@ -4,6 +4,8 @@ import json
 import re
 import time
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -262,3 +264,14 @@ def test_a_mixing_law_search_over_a_table_shows_its_interaction_matrix(tmp_path)
     assert all(matrix[n][n] < 0 for n in names)      # more of a domain lowers its own loss, as in the truth
     assert mixer_cli("plot", "law", "-o", str(tmp_path / "law.png"), workspace=ws).returncode == 0
     assert (tmp_path / "law.png").stat().st_size > 10_000
+
+
+def test_a_table_search_that_runs_out_says_so_when_it_ends(workspace, tmp_path):
+    rows = np.random.default_rng(0).dirichlet(np.ones(2), size=10)
+    pd.DataFrame({"w_a": rows[:, 0], "w_b": rows[:, 1], "m_a": rows[:, 0] + 1.0}).to_csv(tmp_path / "t.csv", index=False)
+    assert mixer_cli("runs", "import", str(tmp_path / "t.csv"), "--search", "t", "--weight-prefix", "w_",
+                     "--metric-prefix", "m_", workspace=workspace).returncode == 0
+    out = mixer_cli("search", "start", "--evaluator", "table", "--table", "t", "--backend", "random", "--runs", "15",
+                    "--parallel", "5", workspace=workspace)
+    assert out.returncode == 0, out.stderr
+    assert "note: fewer runs than --runs: every entry of table 't' it could run was run" in out.stdout
