@@ -51,7 +51,8 @@ from mixer.mixture import Mixture
 from proxies.model import ProxyConfig, ProxyLM, apply_rope, parameter_counts
 from proxies.moe import auxiliary_loss, dropless_swiglu, route
 from proxies.presets import preset_config
-from proxies.train import CurvePoint, ProxyResult, TrainConfig, _autocast, held_out_windows, lr_at, pick_device
+from proxies.train import (CurvePoint, ProxyResult, TrainConfig, _autocast, expert_shares, held_out_windows, lr_at,
+                           pick_device)
 
 
 class StepCompile(str, Enum):
@@ -316,11 +317,11 @@ def train_swarm(cfg: TrainConfig, domains: Mapping[str, Domain], members: Sequen
     load_sum = torch.zeros(swarm.cfg.n_layers if moe else 0, len(members), swarm.cfg.n_experts, device=device)
     assignments_per_step = cfg.batch_size * cfg.seq_len * swarm.cfg.top_k
     start = time.perf_counter()
-    loss = torch.zeros(len(members))
-    for step in range(cfg.steps):
+    for step in range(cfg.steps):  # at least one: a TrainConfig holds a batch
         losses = train_step(torch.stack([next(loader).tokens for loader in loaders]), step)
         loss = losses.token
-        load_sum += losses.expert_counts / assignments_per_step
+        if moe:
+            load_sum += losses.expert_counts / assignments_per_step
         if (step + 1) % eval_every == 0 and step + 1 < cfg.steps:
             _record_point(swarm, results, curve_windows, cfg, device, step + 1, loss)
     elapsed = time.perf_counter() - start
@@ -336,15 +337,9 @@ def train_swarm(cfg: TrainConfig, domains: Mapping[str, Domain], members: Sequen
         if result.status == "done" and not all(math.isfinite(v) for v in result.val_loss.values()):
             result.status, result.error = "failed", f"diverged by step {cfg.steps}: non-finite loss"
         if moe:  # as train_proxy reports them
-            result.moe = {"expert_share": {n: _shares(counts[i]) for n, (_, counts) in finals.items()},
+            result.moe = {"expert_share": {n: expert_shares(counts[i]) for n, (_, counts) in finals.items()},
                           "layer_load": (load_sum[:, i] / cfg.steps).tolist()}
     return results
-
-
-def _shares(counts: torch.Tensor) -> list[float]:
-    """Assignments per expert [E] as shares (`proxies.train._expert_shares`)."""
-    counts = counts.float().cpu()
-    return (counts / counts.sum()).tolist() if counts.sum() > 0 else []
 
 
 def _record_point(swarm: Swarm, results: list[ProxyResult], windows: dict, cfg: TrainConfig,

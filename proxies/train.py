@@ -99,6 +99,12 @@ def _expert_shares(routing: list, n_experts: int) -> list[float]:
     for per_layer in routing:
         for experts in per_layer:
             counts += torch.bincount(experts.flatten(), minlength=n_experts).float()
+    return expert_shares(counts)
+
+
+def expert_shares(counts: torch.Tensor) -> list[float]:
+    """Assignments per expert [E] as shares of their sum ([] when there were none)."""
+    counts = counts.float().cpu()
     return (counts / counts.sum()).tolist() if counts.sum() > 0 else []
 
 
