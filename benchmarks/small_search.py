@@ -61,13 +61,18 @@ def build_workspace(root: Path) -> Workspace:
     return ws
 
 
+def weights(runs) -> np.ndarray:
+    """The runs' mixtures [n, D] over DOMAINS."""
+    return np.array([[m.get(d, 0.0) for d in DOMAINS] for m in runs.mixture])
+
+
 def corners(runs) -> int:
     """Runs with 95% or more of their weight on one domain."""
-    return int((np.array([[m.get(d, 0.0) for d in DOMAINS] for m in runs.mixture]).max(axis=1) >= 0.95).sum())
+    return int((weights(runs).max(axis=1) >= 0.95).sum())
 
 
 def duplicates(runs) -> int:
-    X = np.array([[m.get(d, 0.0) for d in DOMAINS] for m in runs.mixture])
+    X = weights(runs)
     distance = np.abs(X[:, None, :] - X[None, :, :]).sum(axis=2)
     return int(np.triu(distance < MIN_DISTANCE, k=1).sum())
 
