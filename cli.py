@@ -28,21 +28,17 @@ from mixer import MixerError, __version__, open_workspace  # noqa: E402
 from mixer.render import console, render_frame, render_mixture, render_pairs, render_rows, write_frame  # noqa: E402
 from mixer.workspace import Workspace  # noqa: E402
 
-# Library errors name Python arguments (`budget.runs`, `search.budget.runs`); the CLI speaks in flags.
-FLAGS = {
-    "budget.runs": "--runs", "budget.parallel": "--parallel", "budget.max_cost": "--max-cost",
-    "budget.replicates": "--replicates",
-    "fidelity.labels": "--fidelities", "fidelity.target": "--target-fidelity", "fidelity.costs": "--fidelity-cost",
-    "proxy.max_epochs": "--max-epochs", "proxy.train.lr_schedule": "--lr-schedule",
-    "max_epochs": "--max-epochs", "validate": "--validate", "the proxy evaluator": "--evaluator proxy",
-    "the token budget": "--tokens", "proxy.runner.swarm": "--swarm", "proxy.train.preset": "--preset",
-    "proxy.train.tokens": "--tokens", "proxy.train.seq_len": "--seq-len", "proxy.train.batch_size": "--batch-size",
-    "proxy.domains": "--domains", "proxy.runner.cpus_per_run": "--cpus", "proxy.runner.gpus_per_run": "--gpus",
-    "proxy.runner.address": "--ray-address", "the search seed": "--seed", "proxy.train.seed": "--seed",
-    "proxy.train.init_seed": "--init-seed",
-}
-_FLAG_NAMES = re.compile(r"(?<![\w.-])(?:search\.)?(" + "|".join(
-    re.escape(name) for name in sorted(FLAGS, key=len, reverse=True)) + r")(?![\w])")
+# Library errors name Python arguments (`budget.runs`, `search.budget.runs`); the CLI speaks in
+# flags: the search spec's own table (search.spec.SPEC_FLAGS), and the phrases other checks use.
+def _flag_table() -> dict[str, str]:
+    from search.spec import SPEC_FLAGS
+
+    return {f.path: f.flag for f in SPEC_FLAGS} | {
+        "max_epochs": "--max-epochs", "validate": "--validate", "the proxy evaluator": "--evaluator proxy",
+        "the token budget": "--tokens", "the search seed": "--seed", "proxy.train.seed": "--seed",
+        "proxy.train.init_seed": "--init-seed", "proxy.train.lr_schedule": "--lr-schedule"}
+
+
 
 
 @dataclass
@@ -59,7 +55,10 @@ OPTIONS = Options()
 
 def user_message(exc: MixerError) -> str:
     """The error in the CLI's words: whole Python argument names become their flags."""
-    return _FLAG_NAMES.sub(lambda m: FLAGS[m.group(1)], str(exc))
+    flags = _flag_table()
+    names = re.compile(r"(?<![\w.-])(?:search\.)?(" + "|".join(
+        re.escape(name) for name in sorted(flags, key=len, reverse=True)) + r")(?![\w])")
+    return names.sub(lambda m: flags[m.group(1)], str(exc))
 
 
 # Help placeholders as command-line tools write them (`--runs INTEGER`, `-o FILE`, a flag
@@ -445,7 +444,7 @@ def proxy_train(
 ) -> None:
     """Train one proxy on a mixture (a one-run search) and print its loss on every domain."""
     from mixer.config import build
-    from search import driver
+    from search.proxy_train import train_mixture
     from search.spec import ProxySpec
 
     proxy = build(ProxySpec, {
@@ -454,7 +453,7 @@ def proxy_train(
         "runner": _given(address=ray_address, cpus_per_run=cpus, gpus_per_run=gpus)}, "proxy")
     ws = OPTIONS.open()
     with console.status(f"training {proxy.train.preset} on {proxy.train.tokens:,} tokens..."):
-        run_id, result = driver.train_mixture(ws, mixture, proxy)
+        run_id, result = train_mixture(ws, mixture, proxy)
     if not result.done:
         raise MixerError(f"run {run_id} failed: {result.error}")
     render_rows([{"domain": n, "val_loss": v} for n, v in result.proxy.val_loss.items()],
@@ -728,8 +727,9 @@ def predict(
     ws = OPTIONS.open()
     request = views.PredictRequest(mixtures, weight_prefix, id_column, backend)
     record = views.latest(ws, search)
-    write_frame(views.predict(ws, record, request), fmt, None)
-    warning = views.predict_warning(ws, record, backend)
+    prediction = views.predict(ws, record, request)
+    write_frame(prediction.frame, fmt, None)
+    warning = prediction.warning
     if warning:
         print(f"mixer: warning: {warning}; treat these predictions as rough", file=sys.stderr)
 

@@ -44,6 +44,11 @@ from proxies.train import TrainConfig  # noqa: E402
 from search import driver  # noqa: E402
 from search.backends.base import MIN_DISTANCE  # noqa: E402
 from search.compare import SeedStats, verdict  # noqa: E402
+from search.extra_runs import evaluate_extra  # noqa: E402
+from search.recommend import recommend_from  # noqa: E402
+from search.runs import weight_matrix  # noqa: E402
+from search.session import SearchSession  # noqa: E402
+from store.records import RunRole  # noqa: E402
 from search.history import History  # noqa: E402
 from search.spec import Budget, ProxySpec, SearchSpec  # noqa: E402
 from search.targets import Target  # noqa: E402
@@ -63,7 +68,7 @@ def build_workspace(root: Path) -> Workspace:
 
 def weights(runs) -> np.ndarray:
     """The runs' mixtures [n, D] over DOMAINS."""
-    return np.array([[m.get(d, 0.0) for d in DOMAINS] for m in runs.mixture])
+    return weight_matrix(runs.mixture, DOMAINS)
 
 
 def corners(runs) -> int:
@@ -88,20 +93,21 @@ def one_search(ws: Workspace, backend: str, seed: int, tokens: int, replicates: 
     start = time.perf_counter()
     record = driver.create(ws, spec)
     driver.run(ws, record.name)
-    session = driver.SearchSession(ws, record)
-    runs = session.runs().sort_values("run_id")
-    own = runs[runs.run_id.str.match(rf"{record.name}/\d{{4}}$")]
+    session = SearchSession(ws, record)
+    state = session.load()
+    own = state.own.sort_values("run_id")
     recs = {}
     for budget in BUDGETS:
-        history = History.from_runs(DOMAINS, own.iloc[:budget], session.target, session.costs())
-        recs[budget] = driver.recommend_from(session, history)
+        history = History.from_runs(DOMAINS, own.iloc[:budget], session.setup.target, state.costs)
+        recs[budget] = recommend_from(session.setup, session.backend.fit(history))
     metas = {m.name: m for m in list_domains(ws.domains_dir)}
     mixtures = {f"rec{b}": r.mixture for b, r in recs.items()}
     if not baselines:
         mixtures |= {"uniform": Mixture.uniform(DOMAINS),
                      "token-share": Mixture.normalized({n: metas[n].n_tokens for n in DOMAINS})}
-    extra = driver.evaluate_extra(session, mixtures, seeds=replicates)
-    values = {label: SeedStats(label, tuple(float(session.target_value(r.result.values))
+    roles = {label: RunRole.validation if label.startswith("rec") else RunRole.baseline for label in mixtures}
+    extra = evaluate_extra(session, mixtures, roles, seeds=replicates)
+    values = {label: SeedStats(label, tuple(float(session.setup.target_value(r.result.values))
                                             for key, r in extra.items() if key.split("/")[0] == label))
               for label in mixtures}
     baselines.update({k: v for k, v in values.items() if not k.startswith("rec")})
@@ -115,8 +121,8 @@ def one_search(ws: Workspace, backend: str, seed: int, tokens: int, replicates: 
         out[budget] = {"regret": stats.mean - best, "rec_mean": stats.mean, "best": best,
                        "predicted": rec.predicted, "predicted_std": rec.predicted_std,
                        "rule": rec.evidence.get("rule"), "inside": inside,
-                       "win_uniform": verdict(stats, values["uniform"]).significant,
-                       "win_token_share": verdict(stats, values["token-share"]).significant,
+                       "win_uniform": verdict(stats, values["uniform"], target).significant,
+                       "win_token_share": verdict(stats, values["token-share"], target).significant,
                        "duplicates": duplicates(own.iloc[:budget]), "corners": corners(own.iloc[:budget])}
     out["baselines"] = {k: values[k].mean for k in ("uniform", "token-share")}
     return out

@@ -8,49 +8,13 @@ RMSNorm, rotary position embeddings, SwiGLU MLPs, causal attention through
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from proxies.config import ProxyConfig
 from proxies.moe import MoEFeedForward, RoutingStats
-
-
-@dataclass(frozen=True)
-class ProxyConfig:
-    vocab_size: int = 257
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 2
-    d_ff: int | None = None          # SwiGLU hidden size; default about 8/3 d_model
-    max_seq_len: int = 2048
-    tie_embeddings: bool = True
-    rope_theta: float = 10_000.0
-    n_experts: int = 0               # 0: dense
-    top_k: int = 2
-    n_shared_experts: int = 0
-    expert_d_ff: int | None = None   # default d_ff / top_k: same active parameters as dense
-    aux_loss_coef: float = 0.01      # Switch load-balancing loss
-    z_loss_coef: float = 0.001       # router z-loss
-
-    def __post_init__(self):
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
-
-    @property
-    def hidden(self) -> int:
-        return self.d_ff or 8 * ((8 * self.d_model // 3 + 7) // 8)
-
-    @property
-    def expert_hidden(self) -> int:
-        """Default: d_ff / top_k rounded up to a multiple of 8 (16-byte rows in bf16, which
-        grouped GEMMs require)."""
-        return self.expert_d_ff or 8 * ((self.hidden // self.top_k + 7) // 8)
-
-    @property
-    def is_moe(self) -> bool:
-        return self.n_experts > 0
 
 
 class RMSNorm(nn.Module):

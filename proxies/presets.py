@@ -12,7 +12,7 @@ from dataclasses import replace
 import pandas as pd
 
 from mixer.errors import MixerError
-from proxies.model import ProxyConfig
+from proxies.config import ProxyConfig
 
 _DENSE = {
     "tiny": ProxyConfig(d_model=64, n_layers=2, n_heads=2),

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from search.targets import Target
+
 
 @dataclass(frozen=True)
 class SeedStats:
@@ -53,15 +55,16 @@ class Verdict:
                f"{self.seed_std:.4f})"
 
 
-def verdict(recommended: SeedStats, baseline: SeedStats, maximize: bool = False, paired: bool = True,
+def verdict(recommended: SeedStats, baseline: SeedStats, target: Target = Target(), paired: bool = True,
             same_mixture: bool = False) -> Verdict:
-    """The recommendation against a baseline; `paired`: their values are replicate k
-    against replicate k (the same seeds); `same_mixture`: the two are one mixture."""
-    sign = 1.0 if maximize else -1.0
+    """The recommendation against a baseline (values in `target`'s user orientation);
+    `paired`: their values are replicate k against replicate k (the same seeds);
+    `same_mixture`: the two are one mixture."""
+    loss = target.loss
     if paired and len(recommended.values) == len(baseline.values) > 1:
-        gains = sign * (np.array(recommended.values) - np.array(baseline.values))
+        gains = loss(np.array(baseline.values)) - loss(np.array(recommended.values))
         gain, seed_std = float(gains.mean()), float(gains.std(ddof=1))
     else:
-        gain = sign * (recommended.mean - baseline.mean)
+        gain = float(loss(baseline.mean) - loss(recommended.mean))
         seed_std = float(np.sqrt((recommended.std ** 2 + baseline.std ** 2) / 2))
     return Verdict(baseline.label, gain, seed_std, bool(gain > seed_std) and not same_mixture, same_mixture)

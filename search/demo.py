@@ -31,9 +31,12 @@ from search.backends import Recommendation
 from search.backends.base import near, to_mixture
 from search.compare import SeedStats, Verdict, verdict
 from search.domains import ensure_builtin_domains
+from search.extra_runs import ExtraRun, evaluate_extra
+from search.session import SearchSession
 from search.spec import Budget, ProxySpec, SearchSpec
 from search.targets import Target
 from store import next_search_name, run_costs, search_runs
+from store.records import RunRole
 
 
 @dataclass
@@ -81,20 +84,22 @@ def run_demo(ws: Workspace, cfg: DemoConfig, progress: driver.ProgressCallback |
     search = driver.create(ws, spec)
     say(f"searching: {cfg.runs} tiny proxy runs on Ray")
     rec = driver.run(ws, search.name, progress)
-    session = driver.SearchSession(ws, search)
-    space = session.context.space
+    session = SearchSession(ws, search)
+    space = session.setup.space
     same_as = next((b for b, x in space.baselines.items() if near(x, rec.mixture.vector(space.domains))[0]), None)
     baselines = {b: to_mixture(space.domains, x) for b, x in space.baselines.items()}
     mixtures = baselines if same_as else {"recommended": rec.mixture, **baselines}  # a baseline is measured once
     say(f"measuring {'the recommendation and ' if not same_as else ''}both baselines with {cfg.seeds} seeds each "
         f"({cfg.seeds * len(mixtures)} runs{_estimate(ws, search, cfg.seeds * len(mixtures), cfg.parallel)})")
-    extra = driver.evaluate_extra(session, mixtures, seeds=cfg.seeds)
+    roles = {label: RunRole.validation if label == "recommended" else RunRole.baseline for label in mixtures}
+    extra = evaluate_extra(session, mixtures, roles, seeds=cfg.seeds)
     table, stats = _comparison(ws, search, domains, mixtures, extra)
     if same_as:
         stats["recommended"] = stats[same_as]
         row = table[table.mixture == same_as].assign(mixture=f"recommended = {same_as}")
         table = pd.concat([row, table], ignore_index=True)
-    verdicts = [verdict(stats["recommended"], stats[b], same_mixture=b == same_as) for b in baselines]
+    verdicts = [verdict(stats["recommended"], stats[b], session.setup.target, same_mixture=b == same_as)
+                for b in baselines]
     return DemoResult(search.name, table, verdicts, rec)
 
 
@@ -108,7 +113,7 @@ def _estimate(ws: Workspace, search, runs: int, parallel: int) -> str:
 
 
 def _comparison(ws: Workspace, search, domains: list[str], mixtures: dict[str, Mixture],
-                extra: dict[str, driver.ExtraRun]) -> tuple[pd.DataFrame, dict[str, SeedStats]]:
+                extra: dict[str, ExtraRun]) -> tuple[pd.DataFrame, dict[str, SeedStats]]:
     runs = search_runs(ws.db_path, search.id).set_index("run_id")
     rows, stats = [], {}
     for label in mixtures:

@@ -37,6 +37,13 @@ def check_replace(ws: Workspace, request: AddRequest, force: bool) -> None:
         refuse_if_mixed(ws, [request.name], force, "replace it")
 
 
+def train_embedder_lm(preset: str, budget: int, seed: int, tokens, vocab_size: int):
+    """The proxy embedder's LM (mixer.clustering.embedders.LmTrainer), trained by proxies."""
+    from proxies.train import TrainConfig, train_on_tokens
+
+    return train_on_tokens(TrainConfig(preset=preset, tokens=budget, seed=seed, device="cpu"), tokens, vocab_size)
+
+
 def cluster_domains(ws: Workspace, request: ClusterRequest,
                     progress: Progress = lambda phase, done, total: None, force: bool = False) -> ClusteringResult:
     """Cluster an unlabeled corpus into domains (mixer.clustering) and record the domains
@@ -48,7 +55,7 @@ def cluster_domains(ws: Workspace, request: ClusterRequest,
     refuse_if_mixed(ws, replaced_domains(ws, request, previous), force, "redo clustering "
                     f"'{request.name}'")
     tokenizer = workspace_tokenizer(ws, request.tokenizer)
-    result = cluster_corpus(ws, request, tokenizer, previous, progress)
+    result = cluster_corpus(ws, request, tokenizer, previous, progress, trainer=train_embedder_lm)
     write_clustering(ws.db_path, result.record, [vars(m) for m in result.metas], result.retired)
     return result
 

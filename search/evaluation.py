@@ -49,6 +49,14 @@ class RunResult:
 
 
 class Evaluator(Protocol):
+    parallel: int    # runs it keeps in flight at once
+    instant: bool    # answers without work (a table lookup): a batch's results are stored together
+
+    def start(self) -> None:
+        """Connect what it needs (Ray): an unreachable cluster or a resource request no node
+        can hold fails here, before a search is stored or a run marked."""
+        ...
+
     def evaluate(self, runs: list[RunRecord]) -> Iterator[tuple[RunRecord, RunResult]]:
         """Yield (run, result) for each queued run, in the order they finish."""
         ...

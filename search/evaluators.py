@@ -24,6 +24,7 @@ from mixer.mixture import Mixture
 from mixer.sampling import SamplerConfig, prior_from_tokens, repetition_caps
 from mixer.workspace import Workspace
 from search.evaluation import Evaluator, RunResult, RunStatus
+from search.runs import domains_of, weight_matrix
 from search.fidelity import Fidelities, proxy_fidelities, split_proxy_label, table_fidelities
 from search.space import Pool, SearchSpace
 from search.spec import EvaluatorKind, ProxySpec, SearchSpec
@@ -34,11 +35,23 @@ from store.reads import get_search
 class ProxyEvaluator:
     """Trains each run's proxy (its preset, tokens and seed; the rest from the spec) on Ray."""
 
+    instant = False
+
     def __init__(self, ws: Workspace, proxy: ProxySpec, parallel: int, domains: list[str]):
         from proxies.runner import ProxyRunner
 
         self.proxy, self.parallel, self.domains = proxy, parallel, domains
         self.runner = ProxyRunner(ws.domains_dir, proxy.runner)
+        self.check_domains(ws)
+
+    def check_domains(self, ws: Workspace) -> None:
+        """Every domain opens and matches its hash (sizes and sampled blocks of every file,
+        as the loader checks): a broken domain fails the search at once instead of failing
+        each of its runs."""
+        from mixer.domain import Domain
+
+        for name in self.domains:
+            Domain.open(ws.domain_dir(name))
 
     def start(self) -> None:
         """Connect to Ray and check the run's resources before any run is marked running;
@@ -61,8 +74,14 @@ class ProxyEvaluator:
 class TableEvaluator:
     """Answers a run with the final values of the table entry it names (its pool key)."""
 
+    instant = True
+
     def __init__(self, table: pd.DataFrame):
         self.finals = {row.run_id: row.final_values for row in table.itertuples()}
+        self.parallel = len(self.finals)
+
+    def start(self) -> None:
+        """Nothing to connect: the table is in the store."""
 
     def evaluate(self, runs: list[RunRecord]) -> Iterator[tuple[RunRecord, RunResult]]:
         for run in runs:
@@ -73,20 +92,27 @@ class TableEvaluator:
 
 
 @dataclass
-class SearchContext:
+class SpaceSetup:
     space: SearchSpace
-    evaluator: Evaluator
     measured: list[str]            # names a run reports (targets are checked against these)
 
 
-def build_context(ws: Workspace, spec: SearchSpec) -> SearchContext:
-    return _table_context(ws, spec) if spec.evaluator is EvaluatorKind.table else _proxy_context(ws, spec)
+def build_space(ws: Workspace, spec: SearchSpec) -> SpaceSetup:
+    """The space a search proposes in, from its spec and the workspace (the read side)."""
+    return _table_space(ws, spec) if spec.evaluator is EvaluatorKind.table else _proxy_space(ws, spec)
+
+
+def build_evaluator(ws: Workspace, spec: SearchSpec, space: SearchSpace) -> Evaluator:
+    """What runs a search's proposals (the write side: only commands that train build one)."""
+    if spec.evaluator is EvaluatorKind.table:
+        return TableEvaluator(_table_runs(ws, spec.table.search))
+    return ProxyEvaluator(ws, spec.proxy, spec.budget.parallel, space.domains)
 
 
 def _multi_fidelity_backend(backend: str) -> bool:
-    from search.backends import REGISTRY
+    from search.backends import BACKENDS, backend_classes
 
-    return backend not in REGISTRY or REGISTRY[backend][0].multi_fidelity  # unknown names fail elsewhere
+    return backend not in BACKENDS or backend_classes(backend)[0].multi_fidelity  # unknown names fail elsewhere
 
 
 def _check_backend_fidelities(backend: str, fidelity: Fidelities) -> None:
@@ -120,7 +146,7 @@ def expand_domain_patterns(requested: list[str], known: list[str]) -> list[str]:
     return names
 
 
-def _proxy_context(ws: Workspace, spec: SearchSpec) -> SearchContext:
+def _proxy_space(ws: Workspace, spec: SearchSpec) -> SpaceSetup:
     from proxies.presets import preset_config
 
     metas = search_domains(ws, spec.proxy.domains)
@@ -137,24 +163,29 @@ def _proxy_context(ws: Workspace, spec: SearchSpec) -> SearchContext:
     baselines = {"uniform": np.full(len(names), 1.0 / len(names)), "token-share": tokens / tokens.sum()}
     space = SearchSpace(domains=names, prior=np.array(list(prior.values())), sampler=sampler, fidelity=fidelity,
                         seed=spec.seed, caps=caps, budget_runs=spec.budget.runs, baselines=baselines)
-    return SearchContext(space, ProxyEvaluator(ws, spec.proxy, spec.budget.parallel, names), names)
+    return SpaceSetup(space, names)
 
 
-def _table_context(ws: Workspace, spec: SearchSpec) -> SearchContext:
-    source = get_search(ws.db_path, spec.table.search)
+def _table_runs(ws: Workspace, name: str) -> pd.DataFrame:
+    """The finished runs of table `name` (an imported search)."""
+    source = get_search(ws.db_path, name)
     table = search_runs(ws.db_path, source.id)
     table = table[(table.status == "done") & table.final_values.notna()]
     if table.empty:
-        raise MixerError(f"search '{spec.table.search}' has no finished runs to answer from")
-    fidelity = _table_fidelities(ws, spec, table, source.id)
+        raise MixerError(f"search '{name}' has no finished runs to answer from")
+    return table.assign(table_id=source.id)
+
+
+def _table_space(ws: Workspace, spec: SearchSpec) -> SpaceSetup:
+    table = _table_runs(ws, spec.table.search)
+    fidelity = _table_fidelities(ws, spec, table, table.table_id.iloc[0])
     table = table[table.fidelity.isin(fidelity.labels) | (table.fidelity.isna() & (None in fidelity.labels))]
-    domains = sorted({d for m in table.mixture for d in m})
-    X = np.array([[m.get(d, 0.0) for d in domains] for m in table.mixture])
+    domains = domains_of(table.mixture)
+    X = weight_matrix(table.mixture, domains)
     pool = Pool(keys=list(table.run_id), X=X, fidelity=[None if pd.isna(f) else f for f in table.fidelity])
     space = SearchSpace(domains=domains, prior=X.mean(axis=0), pool=pool, fidelity=fidelity, seed=spec.seed,
                         budget_runs=spec.budget.runs)
-    measured = sorted({k for f in table.final_values for k in f})
-    return SearchContext(space, TableEvaluator(table), measured)
+    return SpaceSetup(space, sorted({k for f in table.final_values for k in f}))
 
 
 def _table_fidelities(ws: Workspace, spec: SearchSpec, table: pd.DataFrame, table_id: str) -> Fidelities:

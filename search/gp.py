@@ -12,11 +12,11 @@ The prior mean is linear in all inputs, not constant: losses are close to linear
 weights (RegMix's linear fit ranks its test mixtures at Spearman ~90) and shift with the
 fidelity, so the kernel only has to model what a plane misses. Its weights have a N(0, 4^2)
 prior (in standardised units): without one, fewer runs than inputs are fitted exactly by the
-plane and the marginal-likelihood optimiser does not converge. On RegMix's 256 test
-mixtures, a GP fitted on 10 random 1M runs picks a mixture of median 60M rank 27 with a
-constant mean, and of rank 1 with the linear one (8 draws; rank 0 is the best).
+plane and the marginal-likelihood optimiser does not converge (benchmarks/README.md).
 
-The optimiser is stopped after `FIT_TIMEOUT_S` (BoTorch keeps the best point so far).
+The optimiser stops after `FIT_MAXITER` iterations (BoTorch keeps the best point), a stop
+that depends on the runs alone; converging fully changes the model's ranking of mixtures
+by nothing that matters and costs 10-30 times as long (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -28,12 +28,9 @@ import torch
 
 from search.fidelity import Fidelities
 
-FIT_TIMEOUT_S = 20.0
-# A warm-started fit stops after this many L-BFGS iterations. Measured on RegMix's tables
-# (100 runs at 1M/60M, warm from 96): 232 iterations to convergence took 1.0 s, 50 took
-# 0.16 s; the marginal log likelihood per run moved by 0.001 and the 60M rank of 156
-# held-out mixtures not at all (Spearman 0.923 against 0.924).
-WARM_FIT_MAXITER = 50
+FIT_MAXITER = 100     # L-BFGS iterations: a stop that depends on the data, not on the machine's speed
+FIT_TIMEOUT_S = 60.0  # a safety for very large tables only
+FIT_SEED = 0          # the linear mean's initial weights and the optimiser's restarts draw from torch's RNG
 MEAN_WEIGHT_PRIOR_STD = 4.0
 
 
@@ -71,34 +68,32 @@ class MixtureGP:
         """Z [m, D + F] of mixtures X [m, D] at the target fidelity."""
         return self.inputs(X, [self.fidelity.target] * len(X))
 
-    def fit(self, Z: np.ndarray, y: np.ndarray, warm: "MixtureGP | None" = None) -> "MixtureGP":
-        """Fit the hyperparameters by marginal likelihood; `warm` (the model of the previous,
-        usually one batch smaller, training set) starts them where that fit ended, which
-        cuts the optimiser's iterations several-fold on a growing search."""
+    def fit(self, Z: np.ndarray, y: np.ndarray) -> "MixtureGP":
+        """Fit the hyperparameters by marginal likelihood, from BoTorch's default start and
+        with torch's RNG seeded: the same runs give the same model in any process, so a
+        resumed search, or one that maximises -L instead of minimising L, proposes exactly
+        what the uninterrupted one would (a warm start from the previous round's model made
+        the fit depend on the search's past and broke both)."""
         from botorch.fit import fit_gpytorch_mll
         from botorch.models import SingleTaskGP, SingleTaskMultiFidelityGP
         from gpytorch.mlls import ExactMarginalLogLikelihood
 
         train_X = torch.as_tensor(Z, dtype=torch.float64)
         train_Y = torch.as_tensor(-y, dtype=torch.float64)[:, None]
-        if self.fidelity.multi:
-            names = self.fidelity.input_names
-            columns = {name: self.n_domains + i for i, name in enumerate(names)}
-            self.model = SingleTaskMultiFidelityGP(
-                train_X, train_Y, iteration_fidelity=columns.get("tokens"),
-                data_fidelities=[c for name, c in columns.items() if name != "tokens"] or None)
-            self.model.mean_module = linear_mean(self.n_inputs)
-        else:
-            self.model = SingleTaskGP(train_X, train_Y, mean_module=linear_mean(self.n_inputs))
-        optimizer = {"timeout_sec": FIT_TIMEOUT_S}
-        if warm is not None and warm.model is not None and warm.n_inputs == self.n_inputs:
-            hyper = {k: v for k, v in warm.model.state_dict().items() if not k.startswith("outcome_transform")}
-            self.model.load_state_dict(hyper, strict=False)
-            optimizer["options"] = {"maxiter": WARM_FIT_MAXITER}
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), torch.random.fork_rng():
             warnings.simplefilter("ignore")  # BoTorch warns on every restart of the optimiser
+            torch.manual_seed(FIT_SEED)      # the linear mean's initial weights, the optimiser's restarts
+            if self.fidelity.multi:
+                names = self.fidelity.input_names
+                columns = {name: self.n_domains + i for i, name in enumerate(names)}
+                self.model = SingleTaskMultiFidelityGP(
+                    train_X, train_Y, iteration_fidelity=columns.get("tokens"),
+                    data_fidelities=[c for name, c in columns.items() if name != "tokens"] or None)
+                self.model.mean_module = linear_mean(self.n_inputs)
+            else:
+                self.model = SingleTaskGP(train_X, train_Y, mean_module=linear_mean(self.n_inputs))
             fit_gpytorch_mll(ExactMarginalLogLikelihood(self.model.likelihood, self.model),
-                             optimizer_kwargs=optimizer)
+                             optimizer_kwargs={"timeout_sec": FIT_TIMEOUT_S, "options": {"maxiter": FIT_MAXITER}})
         self.model.eval()
         return self
 

@@ -26,25 +26,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from search.backends.base import Backend, Recommendation, near, to_mixture
+from search.backends.base import Model, Recommendation, near, to_mixture
 from search.history import History
 from search.quality import GuardConfig, weak_model_reason
 
 
-def guard(rec: Recommendation, backend: Backend, history: History, target_fidelity: str | None,
-          cfg: GuardConfig = GuardConfig(), baselines: dict[str, np.ndarray] | None = None) -> Recommendation:
-    """The recommendation to give (values in minimise orientation), with `rule`, `quality`
-    and, where a model was consulted, `predicted_gain` in its evidence. `baselines`: name ->
-    mixture [D] the answer is compared with."""
+def guard(model: Model, target_fidelity: str | None, cfg: GuardConfig = GuardConfig(),
+          baselines: dict[str, np.ndarray] | None = None) -> Recommendation:
+    """The recommendation to give from a fitted model (values in minimise orientation), with
+    `rule`, `quality` and, where a model was consulted, `predicted_gain` in its evidence.
+    `baselines`: name -> mixture [D] the answer is compared with."""
+    rec, history = model.recommend(), model.history
     at_target = history.at_fidelity(target_fidelity)
     evidence = dict(rec.evidence)
     if rec.predicted is None or not len(at_target):
         evidence["rule"] = "no-model" if rec.predicted is None else "model:no-target-run"
         return Recommendation(rec.mixture, rec.predicted, rec.predicted_std, evidence)
-    quality = backend.quality(history)
+    quality = model.quality()
     best = int(np.argmin(at_target.y))
     best_x = at_target.X[best]
-    (at_best,), (at_best_std,) = backend.predict(history, best_x[None, :])
+    (at_best,), (at_best_std,) = model.predict(best_x[None, :])
     evidence.update(quality=quality.as_dict(), best_run=at_target.run_ids[best],
                     best_observed=float(at_target.y[best]), predicted_at_best_run=float(at_best),
                     model_pick={"mixture": rec.mixture.as_dict(), "predicted": rec.predicted,
@@ -64,7 +65,7 @@ def guard(rec: Recommendation, backend: Backend, history: History, target_fideli
     if kept is None:
         return Recommendation(to_mixture(history.domains, best_x), float(at_best), float(at_best_std), evidence)
     name, row = kept
-    (at_row,), (at_row_std,) = backend.predict(history, at_target.X[row][None, :])
+    (at_row,), (at_row_std,) = model.predict(at_target.X[row][None, :])
     evidence.update(rule="baseline:no-clear-gain", model_weak=reason is not None, baseline=name,
                     best_run=at_target.run_ids[row], best_observed=float(at_target.y[row]),
                     predicted_at_best_run=float(at_row), predicted_gain=float(at_row - rec.predicted),

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from search.runs import finished_runs, weight_matrix
 from search.targets import Target
 
 
@@ -54,8 +55,8 @@ class History:
                   costs: dict[str | None, float] | None = None) -> "History":
         """From `store.search_runs`: done runs with a target become rows, y in the
         minimise orientation (`target.loss`)."""
-        done = runs[(runs.status == "done") & runs.target_value.notna()]
-        X = np.array([[m.get(d, 0.0) for d in domains] for m in done.mixture], dtype=np.float64).reshape(-1, len(domains))
+        done = finished_runs(runs)
+        X = weight_matrix(done.mixture, domains)
         y = done.target_value.to_numpy(dtype=np.float64)
         pending = runs[runs.status.isin(["queued", "running"])]
         finals = [dict(f) if isinstance(f, (dict, list)) else {} for f in done.get("final_values", [None] * len(done))]

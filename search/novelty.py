@@ -11,6 +11,7 @@ import pandas as pd
 
 from search.backends import Proposal
 from search.backends.base import MIN_DISTANCE, nearest_distance
+from search.runs import optional_label, weight_matrix
 
 
 def novel_proposals(proposals: list[Proposal], runs: pd.DataFrame, domains: list[str],
@@ -19,9 +20,8 @@ def novel_proposals(proposals: list[Proposal], runs: pd.DataFrame, domains: list
     (a proposal without a fidelity runs at `default_fidelity`)."""
     live = runs[runs.status.isin(["done", "queued", "running"])]
     taken: dict[str | None, list[np.ndarray]] = {}
-    for mixture, fidelity in zip(live.mixture, live.fidelity):
-        taken.setdefault(None if pd.isna(fidelity) else fidelity, []).append(
-            np.array([dict(mixture).get(d, 0.0) for d in domains]))
+    for x, fidelity in zip(weight_matrix(live.mixture, domains), live.fidelity):
+        taken.setdefault(optional_label(fidelity), []).append(x)
     kept = []
     for p in proposals:
         x = p.mixture.vector(domains)

@@ -25,7 +25,7 @@ from search.evaluation import RunResult
 from search.recording import finished_run, result_metrics
 from search.spec import Budget, ProxySpec, SearchSpec
 from search.targets import Target
-from store import (MetricRow, RunRecord, SearchRecord, new_id, run_summary, set_search_status, write_recommendation,
+from store import (MetricRow, RunRecord, RunRole, SearchKind, SearchRecord, new_id, run_summary, set_search_status, write_recommendation,
                    write_runs)
 from store.db import WRITER_WAIT_S
 
@@ -143,8 +143,8 @@ def _create(ws: Workspace, request: OnlineRequest, names: list[str], config) -> 
     def record_named(name: str) -> SearchRecord:
         spec = SearchSpec(name=name, backend=request.method, options=typed, seed=request.seed,
                           budget=Budget(runs=1, parallel=1), proxy=replace(request.proxy, domains=names, max_epochs=None))
-        return SearchRecord(id=new_id("s"), name=name, backend=request.method, evaluator=EVALUATOR,
-                            config=spec.to_json(), target="avg", status="running")
+        return SearchRecord(id=new_id("s"), name=name, kind=SearchKind.online, backend=request.method,
+                            evaluator=EVALUATOR, config=spec.to_json(), target="avg", status="running")
 
     return store_named(ws, request.name, request.method, record_named)
 
@@ -165,8 +165,9 @@ class _Job:
     def run(self, label: str, mixture: Mixture, online: dict | None = None) -> tuple[str, RunResult]:
         from proxies.runner import ProxyJob
 
+        role = RunRole.online if online is not None else RunRole.baseline   # DoReMi's reference run
         run = RunRecord(id=f"{self.search.name}/{label}", search_id=self.search.id, mixture=mixture.as_dict(),
-                        status="running", fidelity=f"{self.train.preset}:{self.train.tokens}",
+                        status="running", role=role, fidelity=f"{self.train.preset}:{self.train.tokens}",
                         preset=self.train.preset, tokens=self.train.tokens, seed=self.train.seed)
         write_runs(self.ws.db_path, [run], wait_s=WRITER_WAIT_S)
         job = ProxyJob(run.id, self.train, mixture, self.names, online)

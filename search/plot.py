@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mixer.outputs import check_output, write_atomically
+from search.targets import Target
 
 
 def _pyplot(path: Path):
@@ -60,7 +61,7 @@ class SearchPlot:
 
     name: str
     target_label: str
-    maximize: bool
+    target: Target                  # its direction orders the best-so-far curve
     runs: pd.DataFrame
     target_fidelity: str | None
     recommended: dict[str, float] | None
@@ -111,7 +112,7 @@ def _runs_panel(axis, view: SearchPlot) -> None:
     axis.plot(x[at_target], runs.value[at_target], "o", alpha=0.5, label=target_name)
     values = runs.value[at_target].to_numpy(dtype=float)
     if len(values):
-        best = np.maximum.accumulate(values) if view.maximize else np.minimum.accumulate(values)
+        best = view.target.value_of(np.minimum.accumulate(view.target.loss(values)))
         axis.step(x[at_target], best, where="post", label="best so far")
     for label, group in runs[~own].groupby(runs.label[~own].str.split("/").str[0], sort=False):
         axis.plot(x[group.index], group.value, "D", label=label)

@@ -10,7 +10,7 @@ and the std a backend reports is widened until it covers them (see `calibrated_s
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -35,6 +35,9 @@ class FitQuality:
     cv_rmse: float | None = None
     z_rms: float | None = None
     runs_std: float | None = None    # std of the runs' targets: an error above it is worse than their mean
+    out_of_fold: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # [runs] each checked run's prediction by a model fitted without its fold, where the
+    # backend checks every target-fidelity run in order (regmix, mixing_law); else None
 
     @property
     def cv_r2(self) -> float | None:
@@ -44,7 +47,8 @@ class FitQuality:
         return 1.0 - (self.cv_rmse / self.runs_std) ** 2
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The summary numbers (what a recommendation's evidence stores), not the predictions."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "out_of_fold"}
 
 
 def out_of_fold(fit_predict: FoldFit, rows: np.ndarray, folds: int = FOLDS, seed: int = 0
@@ -71,7 +75,7 @@ def fit_quality(y: np.ndarray, mean: np.ndarray | None, std: np.ndarray | None, 
     rho = spearmanr(mean, y)[0] if np.ptp(mean) > 0 and np.ptp(y) > 0 else 0.0
     z = residual / np.maximum(std, 1e-12)
     return FitQuality(len(y), n_domains, float(rho), float(np.sqrt(np.mean(residual ** 2))),
-                      float(np.sqrt(np.mean(z ** 2))), runs_std)
+                      float(np.sqrt(np.mean(z ** 2))), runs_std, out_of_fold=np.asarray(mean))
 
 
 def calibrated_std(model_std: np.ndarray, quality: FitQuality) -> np.ndarray:

@@ -156,16 +156,34 @@ class SearchSpec:
         return build(cls, nest_flat_settings(flat, refuse_proxy_settings_of_tables=True), "search")
 
 
-_NESTING = {  # flat name -> path in the nested spec
-    "runs": "budget.runs", "max_cost": "budget.max_cost", "parallel": "budget.parallel",
-    "replicates": "budget.replicates",
-    "target": "target.spec", "maximize": "target.maximize",
-    "fidelities": "fidelity.labels", "target_fidelity": "fidelity.target", "fidelity_costs": "fidelity.costs",
-    "preset": "proxy.train.preset", "tokens": "proxy.train.tokens", "seq_len": "proxy.train.seq_len",
-    "batch_size": "proxy.train.batch_size", "lr": "proxy.train.lr", "cpus_per_run": "proxy.runner.cpus_per_run",
-    "gpus_per_run": "proxy.runner.gpus_per_run", "ray_address": "proxy.runner.address", "swarm": "proxy.runner.swarm",
-    "domains": "proxy.domains", "max_epochs": "proxy.max_epochs", "table": "table.search",
-}
+@dataclass(frozen=True)
+class SpecFlag:
+    """One setting of `mixer search start`: its flat name (a key of `SearchSpec.from_flat`),
+    where it lives in the nested spec, and the flag a user types. The one table both for
+    building the spec and for naming the flag in an error about it."""
+
+    name: str
+    path: str
+    flag: str
+
+
+SPEC_FLAGS = (
+    SpecFlag("runs", "budget.runs", "--runs"), SpecFlag("max_cost", "budget.max_cost", "--max-cost"),
+    SpecFlag("parallel", "budget.parallel", "--parallel"), SpecFlag("replicates", "budget.replicates", "--replicates"),
+    SpecFlag("target", "target.spec", "--target"), SpecFlag("maximize", "target.maximize", "--maximize"),
+    SpecFlag("fidelities", "fidelity.labels", "--fidelities"),
+    SpecFlag("target_fidelity", "fidelity.target", "--target-fidelity"),
+    SpecFlag("fidelity_costs", "fidelity.costs", "--fidelity-cost"),
+    SpecFlag("preset", "proxy.train.preset", "--preset"), SpecFlag("tokens", "proxy.train.tokens", "--tokens"),
+    SpecFlag("seq_len", "proxy.train.seq_len", "--seq-len"),
+    SpecFlag("batch_size", "proxy.train.batch_size", "--batch-size"), SpecFlag("lr", "proxy.train.lr", "--lr"),
+    SpecFlag("cpus_per_run", "proxy.runner.cpus_per_run", "--cpus"),
+    SpecFlag("gpus_per_run", "proxy.runner.gpus_per_run", "--gpus"),
+    SpecFlag("ray_address", "proxy.runner.address", "--ray-address"),
+    SpecFlag("swarm", "proxy.runner.swarm", "--swarm"), SpecFlag("domains", "proxy.domains", "--domains"),
+    SpecFlag("max_epochs", "proxy.max_epochs", "--max-epochs"), SpecFlag("table", "table.search", "--table"),
+)
+_NESTING = {f.name: f.path for f in SPEC_FLAGS}   # flat name -> path in the nested spec
 _TOP_LEVEL = ("name", "backend", "options", "seed", "validate")
 
 

@@ -27,8 +27,12 @@ from mixer.workspace import Workspace
 from search.backends.base import near, to_mixture
 from search.compare import SeedStats, Verdict, verdict
 from search.fidelity import proxy_label
+from search.runs import finished_runs
 from search.spec import SearchSpec
+from search.state import SearchSetup
+from search.targets import Target
 from store import get_search, latest_recommendation, search_runs
+from store.records import RunRole
 
 BASELINES = ("uniform", "token-share")
 
@@ -81,10 +85,11 @@ class TransferReport:
 def transfer(ws: Workspace, search_ref: str, request: TransferRequest,
              say: Callable[[str], None] = lambda _: None) -> TransferReport:
     from proxies.presets import PRESETS
-    from search import driver
+    from search.extra_runs import evaluate_extra
+    from search.session import SearchSession
 
     record = get_search(ws.db_path, search_ref)
-    session = driver.SearchSession(ws, record)
+    session = SearchSession(ws, record)
     if session.spec.proxy is None:
         raise MixerError(f"search '{record.name}' answers from a table; transfer trains proxies")
     if request.fidelity == session.spec.fidelity_label:
@@ -92,14 +97,15 @@ def transfer(ws: Workspace, search_ref: str, request: TransferRequest,
     preset = request.fidelity.split(":")[0]
     if preset not in PRESETS:
         raise MixerError(f"unknown proxy preset '{preset}' in --fidelity (see `mixer proxy presets`)")
-    mixtures = plan(ws, session, request)
+    mixtures = plan(ws, session.setup, request)
     if request.parallel is not None:
-        session.context.evaluator.parallel = request.parallel
+        session.evaluator.parallel = request.parallel
     say(f"training {len(mixtures)} mixtures x {request.seeds} seeds at {session.spec.fidelity_label} "
         f"and at {request.fidelity} (finished runs are reused)")
-    small = driver.evaluate_extra(session, {f"transfer/{k}": m for k, m in mixtures.items()}, request.seeds)
-    large = driver.evaluate_extra(session, {f"transfer@{request.fidelity}/{k}": m for k, m in mixtures.items()},
-                                  request.seeds, fidelity=request.fidelity)
+    small = evaluate_extra(session, {f"transfer/{k}": m for k, m in mixtures.items()}, RunRole.transfer,
+                           request.seeds)
+    large = evaluate_extra(session, {f"transfer@{request.fidelity}/{k}": m for k, m in mixtures.items()},
+                           RunRole.transfer, request.seeds, fidelity=request.fidelity)
     failed = [run.run_id for run in list(small.values()) + list(large.values()) if not run.result.done]
     if failed:
         raise MixerError(f"{len(failed)} transfer run(s) failed ({', '.join(failed[:3])}); see `mixer search status "
@@ -112,8 +118,8 @@ def stored_report(ws: Workspace, search_ref: str, large: str | None = None, labe
     """The report from the transfer runs stored in the search (default: its latest larger
     fidelity, every mixture measured at both scales)."""
     record = get_search(ws.db_path, search_ref)
-    runs = search_runs(ws.db_path, record.id)
-    runs = runs[(runs.status == "done") & runs.target_value.notna()]
+    runs = finished_runs(search_runs(ws.db_path, record.id))
+    runs = runs[runs.role == RunRole.transfer.value]
     parts = runs.run_id.str.extract(rf"^{re.escape(record.name)}/transfer(?:@(?P<large>[^/]+))?/(?P<label>.+)"
                                     r"/seed-(?P<seed>\d+)$").assign(value=runs.target_value.to_numpy())
     parts = parts.dropna(subset=["label"])
@@ -122,7 +128,8 @@ def stored_report(ws: Workspace, search_ref: str, large: str | None = None, labe
         raise MixerError(f"search '{record.name}' has no transfer runs; run `mixer transfer {record.name} "
                          "--fidelity PRESET:TOKENS` first")
     large = large or measured[-1]
-    small_label = SearchSpec.from_json(record.config).fidelity_label
+    spec = SearchSpec.from_json(record.config)
+    small_label = spec.fidelity_label
     rows = []
     for label in labels or list(dict.fromkeys(parts.label)):
         at_small = parts[parts.large.isna() & (parts.label == label)].sort_values("seed")
@@ -132,30 +139,30 @@ def stored_report(ws: Workspace, search_ref: str, large: str | None = None, labe
             rows.append(MixtureScales(label, mixture, SeedStats(label, tuple(at_small.value)),
                                       SeedStats(label, tuple(at_large.value))))
     present = [b for b in (baselines if baselines is not None else BASELINES) if b in {r.label for r in rows}]
-    return report(record.name, small_label, large, rows, record.direction == "maximize", present)
+    return report(record.name, small_label, large, rows, spec.target, present)
 
 
-def plan(ws: Workspace, session, request: TransferRequest) -> dict[str, Mixture]:
+def plan(ws: Workspace, setup: SearchSetup, request: TransferRequest) -> dict[str, Mixture]:
     """label -> mixture: the recommendation, the best distinct runs, the baselines."""
-    rec = latest_recommendation(ws.db_path, session.search.id)
+    rec = latest_recommendation(ws.db_path, setup.record.id)
     if rec is None:
-        raise MixerError(f"search '{session.search.name}' has no recommendation yet; finish it first "
-                         f"(`mixer search resume {session.search.name}`)")
-    domains = session.context.space.domains
+        raise MixerError(f"search '{setup.name}' has no recommendation yet; finish it first "
+                         f"(`mixer search resume {setup.name}`)")
+    domains = setup.space.domains
     chosen = {"recommended": Mixture.normalized(rec["mixture"])}
-    history = session.history().at_fidelity(session.context.space.target_fidelity)
+    history = setup.load(ws).at_target
     for i in np.argsort(history.y):
         if len(chosen) > request.top:
             break
         x = history.X[i]
         if not near(np.array([m.vector(domains) for m in chosen.values()]), x).any():
             chosen[f"top-{len(chosen)}"] = Mixture.normalized(dict(zip(domains, x)))
-    chosen.update({b: to_mixture(domains, x) for b, x in session.context.space.baselines.items()
+    chosen.update({b: to_mixture(domains, x) for b, x in setup.space.baselines.items()
                    if b in request.baselines})
     return chosen
 
 
-def report(search: str, small: str, large: str, rows: list[MixtureScales], maximize: bool,
+def report(search: str, small: str, large: str, rows: list[MixtureScales], target: Target,
            baselines: list[str], resamples: int = 2000, seed: int = 0) -> TransferReport:
     from scipy.stats import spearmanr, t
 
@@ -172,7 +179,7 @@ def report(search: str, small: str, large: str, rows: list[MixtureScales], maxim
     by_label = {r.label: r for r in rows}
     comparisons = []
     for name in baselines if "recommended" in by_label else []:
-        v = verdict(by_label["recommended"].large, by_label[name].large, maximize)
+        v = verdict(by_label["recommended"].large, by_label[name].large, target)
         n = len(by_label["recommended"].large.values)
         half = float(t.ppf(0.975, n - 1) * v.seed_std / np.sqrt(n))
         comparisons.append(Comparison(v, (v.gain - half, v.gain + half)))

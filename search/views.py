@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -14,10 +14,17 @@ from mixer.errors import MixerError
 from mixer.export import ExportContext, export_mixture
 from mixer.mixture import Mixture
 from mixer.workspace import Workspace
+from search.history import same_mixture
 from search.lease import driver_state
+from search.runs import OWN_ROLES, finished_runs, weight_matrix
 from search.spec import SearchSpec
+from search.state import SearchSetup, SearchState
+from search.targets import Target
 from store import get_search, latest_recommendation, list_searches, run_metrics, search_runs
-from store.records import SearchRecord
+from store.records import SearchKind, SearchRecord
+
+if TYPE_CHECKING:
+    from search.backends.base import Model   # imports torch: only where a model is fitted
 
 
 def latest(ws: Workspace, search_ref: str | None) -> SearchRecord:
@@ -26,7 +33,7 @@ def latest(ws: Workspace, search_ref: str | None) -> SearchRecord:
     if search_ref is not None:
         return get_search(ws.db_path, search_ref)
     frame = list_searches(ws.db_path)
-    names = [n for n in frame.name if not str(n).startswith("proxy-train-")]
+    names = list(frame.name[frame.kind != SearchKind.proxy_train.value])
     if not names:
         raise MixerError("no search yet; run `mixer search start` (or `mixer demo`)")
     return get_search(ws.db_path, names[-1])
@@ -40,9 +47,9 @@ def recommendation(ws: Workspace, search: SearchRecord) -> dict:
 
 
 def _no_recommendation_hint(search: SearchRecord) -> str:
-    if search.evaluator == "online":
+    if search.kind is SearchKind.online:
         return "its online run did not finish; start another with `mixer online start`"
-    if search.backend == "import":
+    if search.kind is SearchKind.imported:
         return (f"it holds imported runs; search over them with `mixer search start --evaluator table "
                 f"--table {search.name}`, or fit them with `mixer predict {search.name}`")
     if search.status == "cancelled":
@@ -135,44 +142,38 @@ def noise_lines(evidence: dict) -> list[str]:
 
 def load_spec(search: SearchRecord) -> SearchSpec | None:
     """The typed spec of a search mixer ran; None for imported runs."""
-    return None if search.backend == "import" else SearchSpec.from_json(search.config)
-
-
-def _target_fidelity(search: SearchRecord) -> str | None:
-    spec = load_spec(search)
-    return spec.fidelity.target if spec is not None else None
+    return None if search.kind is SearchKind.imported else SearchSpec.from_json(search.config)
 
 
 def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
+    """`search status`: one line per fact, and every run of the search."""
     runs = search_runs(ws.db_path, search.id)
-    counts = runs.status.value_counts().to_dict()
-    done = runs[(runs.status == "done") & runs.target_value.notna()]
-    if search.backend != "import":  # the search's own runs, not its replicates, baselines or transfer checks
-        done = done[done.run_id.str.fullmatch(rf"{re.escape(search.name)}/\d{{4}}")]
-    target_fidelity = _target_fidelity(search)
-    if target_fidelity:
-        done = done[done.fidelity == target_fidelity]
-    best = "-"
-    if len(done):
-        row = done.loc[done.target_value.idxmax() if search.direction == "maximize" else done.target_value.idxmin()]
-        best = f"{float(row.target_value):.6g} ({row.run_id})"
-    by_fidelity = runs.fidelity.fillna("-").value_counts()
-    progress = _budget_progress(ws, search, runs)
-    driver = driver_state(ws, search.id)
-    state = search.status
-    stopped_early = state == "created" and len(runs)   # a driver stopped in its first round leaves "created"
-    if (state == "running" or stopped_early) and not driver.startswith("alive") and search.evaluator != "online":
-        state = f"interrupted: no driver runs it; `mixer search resume {search.name}`"
-    summary = {"search": search.name, "id": search.id, "backend": search.backend, "evaluator": search.evaluator,
-               "target": search.target, "direction": search.direction, "status": state,
-               "runs": len(runs), **{f"runs {k}": v for k, v in counts.items()}, **progress,
-               "runs by fidelity": ", ".join(f"{label}: {n}" for label, n in by_fidelity.items()), "best": best,
-               "driver": driver}
+    summary = {"search": search.name, "id": search.id, "kind": search.kind.value, "backend": search.backend,
+               "evaluator": search.evaluator, "target": search.target, "direction": search.direction,
+               "status": _state(ws, search, runs), "runs": len(runs),
+               **{f"runs {k}": v for k, v in runs.status.value_counts().to_dict().items()}}
+    state = SearchSetup.of(ws, search).load(ws) if search.kind is not SearchKind.online else None
+    if state is not None:
+        summary |= _budget_progress(state)
+    summary["runs by fidelity"] = ", ".join(f"{label}: {n}" for label, n in runs.fidelity.fillna("-")
+                                            .value_counts().items())
+    best = state.best() if state is not None else None
+    summary["best"] = f"{best[0]:.6g} ({best[1]})" if best else "-"
+    summary["driver"] = driver_state(ws, search.id)
     rec = latest_recommendation(ws.db_path, search.id)
     noise = (rec or {}).get("evidence", {}).get("seed_noise")
     if noise:
         summary["seed noise"] = f"{noise['std']:.4g} (std of one run, {noise['pairs']} replicate pairs)"
     return summary, runs
+
+
+def _state(ws: Workspace, search: SearchRecord, runs: pd.DataFrame) -> str:
+    """The stored status, or that a search was left running by a driver that is gone."""
+    stopped_early = search.status == "created" and len(runs)   # a driver stopped in its first round leaves "created"
+    if search.drivable and (search.status == "running" or stopped_early) and \
+            not driver_state(ws, search.id).startswith("alive"):
+        return f"interrupted: no driver runs it; `mixer search resume {search.name}`"
+    return search.status
 
 
 SUM_TOLERANCE = 0.01   # as `runs import`: weights rounded in a CSV are renormalised within it
@@ -186,13 +187,10 @@ class PredictRequest:
     backend: str | None = None       # the model (default: the search's backend; regmix for imports)
 
 
-def _own_runs(search: SearchRecord, runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs the search's backend proposed (`NAME/0007`), not its extra runs."""
-    return runs[runs.run_id.str.fullmatch(rf"{re.escape(search.name)}/\d{{4}}")]
-
-
-def _ran_out(search: SearchRecord, spec, done: int) -> str | None:
+def _ran_out(state: SearchState) -> str | None:
     """Why a finished search has fewer runs than its budget (a table with no entry left)."""
+    search, spec = state.setup.record, state.setup.spec
+    done = int((state.own.status == "done").sum())
     if search.status == "done" and done < spec.budget.runs and spec.table is not None and spec.budget.max_cost is None:
         return f"every entry of table '{spec.table.search}' it could run was run"
     return None
@@ -200,82 +198,68 @@ def _ran_out(search: SearchRecord, spec, done: int) -> str | None:
 
 def ended_early(ws: Workspace, search: SearchRecord) -> str | None:
     """`_ran_out` of a search as stored: what `search start` and `resume` say at the end."""
-    spec = load_spec(search)
-    if spec is None:
-        return None
-    own = _own_runs(search, search_runs(ws.db_path, search.id))
-    return _ran_out(search, spec, int((own.status == "done").sum()))
+    return _ran_out(SearchSetup.of(ws, search).load(ws)) if search.drivable else None
 
 
-def _budget_progress(ws: Workspace, search: SearchRecord, runs: pd.DataFrame) -> dict[str, str]:
+def _budget_progress(state: SearchState) -> dict[str, str]:
     """Finished runs against the run budget, and cost spent against --max-cost."""
-    spec = load_spec(search)
-    if spec is None or search.evaluator == "online":
+    spec = state.setup.spec
+    if spec is None:
         return {}
-    own = _own_runs(search, runs)
-    done = int((own.status == 'done').sum())
-    out = {"budget": f"{done} of {spec.budget.runs} runs done"}
-    why = _ran_out(search, spec, done)
+    out = {"budget": f"{int((state.own.status == 'done').sum())} of {spec.budget.runs} runs done"}
+    why = _ran_out(state)
     if why:
         out["budget"] += f" ({why})"
-    if spec.budget.max_cost is not None and search.backend != "import":
-        from search.driver import SearchSession   # imports the backends (torch): only when a cost is asked
-
-        costs = SearchSession(ws, search).costs()
-        spent = sum(costs.get(None if pd.isna(f) else f, 1.0) for f in own.fidelity)
-        out["cost"] = f"{spent:.4g} of --max-cost {spec.budget.max_cost:g} spent"
+    if spec.budget.max_cost is not None:
+        out["cost"] = f"{state.spent()[1]:.4g} of --max-cost {spec.budget.max_cost:g} spent"
     return out
 
 
-def predict(ws: Workspace, search: SearchRecord, request: PredictRequest) -> pd.DataFrame:
+@dataclass
+class Prediction:
+    frame: pd.DataFrame           # the CSV's rows with `predicted` and `predicted_std`
+    warning: str | None           # why the model cannot be trusted yet (search.guard's rule), or None
+
+
+def predict(ws: Workspace, search: SearchRecord, request: PredictRequest) -> Prediction:
     """The target predicted at the CSV's mixtures by a model of the search's runs, with
     its calibrated std; works on imported runs too."""
-    backend, history, target = _model_of(ws, search, request.backend)
-    domains = history.domains
+    from search.quality import weak_model_reason
+
+    model = model_of(ws, search, request.backend)
+    domains = model.fitted.history.domains
     frame, weights = _mixtures_frame(request, domains, search.name)
     X = np.array([Mixture.normalized({d: float(row.get(d, 0.0)) for d in domains}).vector(domains)
                   for row in weights.to_dict("records")])
-    if len(history) < 3:
-        raise MixerError(f"search '{search.name}' has {len(history)} finished runs; predictions need 3")
-    mean, std = backend.predict(history, X)
-    return frame.assign(predicted=target.value_of(mean), predicted_std=std)
+    if len(model.fitted.history) < 3:
+        raise MixerError(f"search '{search.name}' has {len(model.fitted.history)} finished runs; predictions need 3")
+    mean, std = model.fitted.predict(X)
+    return Prediction(frame.assign(predicted=model.target.value_of(mean), predicted_std=std),
+                      weak_model_reason(model.fitted.quality()))
 
 
-def predict_warning(ws: Workspace, search: SearchRecord, backend_name: str | None = None) -> str | None:
-    """Why the model behind `predict` cannot be trusted yet (search.guard's rule), or None."""
-    from search.quality import weak_model_reason
-
-    backend, history, _ = _model_of(ws, search, backend_name)
-    return weak_model_reason(backend.quality(history))
+@dataclass
+class SearchModel:
+    fitted: Model        # minimise orientation
+    target: Target       # how its values reach the user
 
 
-def _model_of(ws: Workspace, search: SearchRecord, backend_name: str | None):
-    """(backend, history, target) of a search: its own session, or for imported runs a
-    fresh backend over them (one fidelity; the import's --target)."""
+def model_of(ws: Workspace, search: SearchRecord, backend_name: str | None = None) -> SearchModel:
+    """A search's model over its own runs: its backend (or `backend_name`); for imported
+    runs, regmix's unless named."""
     from search.backends import make_backend
-    from search.driver import SearchSession
-    from search.fidelity import Fidelities
-    from search.history import History
-    from search.space import SearchSpace
-    from search.targets import Target
 
-    if search.backend != "import":
-        session = SearchSession(ws, search)
-        backend = make_backend(backend_name, {}, session.context.space) if backend_name else session.backend
-        return backend, session.history(), session.target
-    runs = search_runs(ws.db_path, search.id)
-    runs = runs[(runs.status == "done") & runs.target_value.notna()]
-    if runs.empty:
+    setup = SearchSetup.of(ws, search)
+    state = setup.load(ws)
+    if setup.spec is None and not len(state.history):
         raise MixerError(f"imported search '{search.name}' has no target values; import it with --target METRIC")
-    labels = sorted({f for f in runs.fidelity if isinstance(f, str)}) or [None]
-    if len(labels) > 1:
-        raise MixerError(f"imported search '{search.name}' holds several fidelities ({', '.join(labels)}); "
-                         "search over it with --evaluator table --target-fidelity to model one")
-    domains = sorted({d for m in runs.mixture for d in m})
-    target = Target(search.target or "avg", maximize=search.direction == "maximize")
-    history = History.from_runs(domains, runs, target)
-    space = SearchSpace(domains, prior=history.X.mean(axis=0), fidelity=Fidelities.single(labels[0]))
-    return make_backend(backend_name or "regmix", {}, space), history, target
+    if setup.space.fidelity.multi and setup.spec is None:
+        raise MixerError(f"imported search '{search.name}' holds several fidelities "
+                         f"({', '.join(setup.space.fidelity.labels)}); search over it with --evaluator table "
+                         "--target-fidelity to model one")
+    name = backend_name or (setup.spec.backend if setup.spec is not None else "regmix")
+    options = setup.spec.options if setup.spec is not None and backend_name is None else {}
+    return SearchModel(make_backend(name, options, setup.space).fit(state.history), setup.target)
 
 
 def _mixtures_frame(request: PredictRequest, domains: list[str], search: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -364,7 +348,7 @@ def interaction(rec: dict) -> pd.DataFrame | None:
 def plot(ws: Workspace, search: SearchRecord, out: Path) -> None:
     from search.plot import SearchPlot, plot_online, plot_search
 
-    if search.evaluator == "online":
+    if search.kind is SearchKind.online:
         run_id = recommendation(ws, search)["evidence"]["run"]
         metrics = run_metrics(ws.db_path, run_id, ["weight", "online"])
         end = search_runs(ws.db_path, search.id).set_index("run_id").tokens[run_id]
@@ -373,58 +357,63 @@ def plot(ws: Workspace, search: SearchRecord, out: Path) -> None:
         return
 
     rec = latest_recommendation(ws.db_path, search.id)
-    runs = search_runs(ws.db_path, search.id)
-    done = runs[(runs.status == "done") & runs.target_value.notna()]
+    setup = SearchSetup.of(ws, search)
+    state = setup.load(ws)
+    done = finished_runs(state.runs)       # as proposed (the store orders runs by creation)
     if done.empty:
         raise MixerError(f"search '{search.name}' has no finished runs to plot")
-    X, y, predicted, why, target_fidelity = _fit_view(ws, search, done)
-    own = done.run_id.str.fullmatch(rf"{re.escape(search.name)}/\d{{4}}") | (search.backend == "import")
-    order = done                                  # as proposed (the store orders runs by creation)
+    own = done.role.isin(OWN_ROLES).to_numpy()
     points = pd.DataFrame({
-        "value": order.target_value.astype(float).to_numpy(),
-        "fidelity": order.fidelity.to_numpy(),
-        "label": np.where(own[order.index], "", order.run_id.str.removeprefix(f"{search.name}/"))})
+        "value": done.target_value.astype(float).to_numpy(),
+        "fidelity": done.fidelity.to_numpy(),
+        "label": np.where(own, "", done.run_id.str.removeprefix(f"{search.name}/"))})
     observed, observed_by = None, "validation run"
     if rec and rec.get("validation_run_id"):
         validation = done[done.run_id == rec["validation_run_id"]]
         observed = float(validation.target_value.iloc[0]) if len(validation) else None
     elif rec:   # the guard may answer with a run the search made: its value measures it
-        weights = np.array([[dict(m).get(d, 0.0) for d in rec["mixture"]] for m in done.mixture])
-        same = np.flatnonzero(own.to_numpy() & (np.abs(weights - list(rec["mixture"].values())).max(axis=1) < 1e-6))
+        weights = weight_matrix(done.mixture, list(rec["mixture"]))
+        same = np.flatnonzero(own & same_mixture(weights, np.array(list(rec["mixture"].values()))))
         if len(same):
             observed, observed_by = float(done.target_value.iloc[same[0]]), f"run {done.run_id.iloc[same[0]]}"
+    fit = _fit_view(setup, state)
     plot_search(out, SearchPlot(
-        name=search.name, target_label=target_label(search), maximize=search.direction == "maximize",
-        runs=points, target_fidelity=target_fidelity, recommended=rec["mixture"] if rec else None,
-        observed=y, predicted=predicted, why_no_fit=why,
+        name=search.name, target_label=target_label(search), target=setup.target,
+        runs=points, target_fidelity=fit.fidelity, recommended=rec["mixture"] if rec else None,
+        observed=fit.y, predicted=fit.predicted, why_no_fit=fit.why_not,
         rec_predicted=rec.get("predicted") if rec else None, rec_std=rec.get("predicted_std") if rec else None,
         rec_observed=observed, rec_observed_by=observed_by, interaction=interaction(rec) if rec else None))
 
 
-def _fit_view(ws: Workspace, search: SearchRecord, done: pd.DataFrame):
-    """(X, y, out-of-fold predictions or None, why not, target fidelity) of the runs the
-    search's model learns from: its own runs at its target fidelity (all runs of an import)."""
+@dataclass
+class FitView:
+    """The runs the search's model learns from (its own at the target fidelity): targets y
+    [n] and out-of-fold predictions [n] (None, and why not), in the user's orientation."""
+
+    y: np.ndarray
+    predicted: np.ndarray | None
+    why_not: str
+    fidelity: str | None
+
+
+def _fit_view(setup: SearchSetup, state: SearchState) -> FitView:
+    """The model's out-of-fold predictions of the runs: the search's backend's where it
+    keeps them from its own fit, else regmix's default model's."""
+    from search.backends import make_backend
     from search.backends.regmix import RegMixConfig, fit_checked
 
-    if search.backend == "import":
-        domains = sorted({d for m in done.mixture for d in m})
-        X = np.array([[m.get(d, 0.0) for d in domains] for m in done.mixture])
-        y, predicted, fidelity = done.target_value.to_numpy(dtype=float), None, None
-    else:
-        from search.driver import SearchSession
-
-        session = SearchSession(ws, search)
-        fidelity = session.context.space.target_fidelity
-        history = session.history().at_fidelity(fidelity)
-        X, y = history.X, session.target.value_of(history.y)
-        own_model = getattr(session.backend, "out_of_fold", None)
-        predicted = own_model(history) if own_model is not None and len(y) >= 3 else None
-        predicted = None if predicted is None else session.target.value_of(predicted)
+    at_target = state.at_target
+    y = setup.target.value_of(at_target.y)
+    fidelity = setup.space.target_fidelity if setup.spec is not None else None
     if len(y) < 3:
-        return X, y, None, f"{len(y)} run(s) at the target fidelity: a fit needs 3", fidelity
+        return FitView(y, None, f"{len(y)} run(s) at the target fidelity: a fit needs 3", fidelity)
+    predicted = None
+    if setup.spec is not None:
+        backend = make_backend(setup.spec.backend, setup.spec.options, setup.space)
+        predicted = backend.fit(state.history).quality().out_of_fold
     if predicted is None:
-        predicted = fit_checked(RegMixConfig(), X, y).out_of_fold  # regmix's default model
-    return X, y, predicted, "", fidelity
+        predicted = fit_checked(RegMixConfig(), at_target.X, at_target.y).quality.out_of_fold  # regmix's default
+    return FitView(y, None if predicted is None else setup.target.value_of(predicted), "", fidelity)
 
 
 def target_label(search: SearchRecord) -> str:

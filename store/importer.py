@@ -12,7 +12,7 @@ import pandas as pd
 from mixer.errors import MixerError
 from mixer.names import check_name
 from store.db import DEFAULT_WAIT_S, first_row, transaction
-from store.records import MetricRow, RunRecord, SearchRecord, new_id
+from store.records import MetricRow, RunRecord, RunRole, SearchKind, SearchRecord, new_id
 from store.writes import insert_search, upsert_runs
 
 DEFAULT_SUM_TOLERANCE = 0.01
@@ -154,7 +154,7 @@ def import_runs(db: Path, spec: ImportSpec, wait_s: float = DEFAULT_WAIT_S) -> I
         search_id = _ensure_import_search(con, spec)
         runs, metrics = _records(spec, search_id, mix_ids, domain_names, weights, metric_names,
                                  values, fidelities, costs)
-        stored = con.execute("SELECT count(*) FROM runs WHERE list_contains(?, id)",
+        stored = con.execute("SELECT count(*) FROM runs WHERE list_contains(?, run_id)",
                              [[r.id for r in runs]]).fetchall()[0][0]
         upsert_runs(con, runs, metrics)
     return ImportReport(search_id, len(runs), domain_names, metric_names, max_correction, len(runs) - stored)
@@ -215,7 +215,7 @@ def _records(spec, search_id, mix_ids, domain_names, weights, metric_names, valu
         # the fidelity is part of the id: one search may hold the same table at two fidelities
         run_id = f"{spec.search}/{fidelities[i]}/{run_key}" if fidelities[i] else f"{spec.search}/{run_key}"
         runs.append(RunRecord(
-            id=run_id, search_id=search_id, status="done", fidelity=fidelities[i],
+            id=run_id, search_id=search_id, status="done", role=RunRole.imported, fidelity=fidelities[i],
             mixture=dict(zip(domain_names, weights[i].tolist())),
             target=float(values[i, target_index]) if target_index is not None else None))
         metrics.extend(MetricRow(run_id=run_id, step=0, split="val", name=name, value=float(v))
@@ -227,16 +227,17 @@ def _records(spec, search_id, mix_ids, domain_names, weights, metric_names, valu
 
 def _ensure_import_search(con: duckdb.DuckDBPyConnection, spec: ImportSpec) -> str:
     direction = "maximize" if spec.maximize else "minimize"
-    row = first_row(con, "SELECT id, backend, direction FROM searches WHERE name = ?", [spec.search])
+    row = first_row(con, "SELECT id, kind, direction, backend FROM searches WHERE name = ?", [spec.search])
     if row is not None:
-        if row[1] != "import":
-            raise MixerError(f"search '{spec.search}' exists and is a {row[1]} search, "
+        if row[1] != SearchKind.imported.value:
+            raise MixerError(f"search '{spec.search}' exists and is a {row[3]} search, "
                              "not an import; choose another --search name")
         if row[2] != direction:
             raise MixerError(f"search '{spec.search}' was imported as {row[2]}d; import into it "
                              f"{'with' if row[2] == 'maximize' else 'without'} --maximize, or under another name")
         return row[0]
-    record = SearchRecord(id=new_id("s"), name=spec.search, backend="import", evaluator="table",
+    record = SearchRecord(id=new_id("s"), name=spec.search, kind=SearchKind.imported, backend="import",
+                          evaluator="table",
                           target=spec.target, status="done", direction=direction,
                           config={"source": str(spec.mixtures_csv), "metrics": str(spec.metrics_csv)})
     insert_search(con, record)

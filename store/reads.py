@@ -12,9 +12,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from mixer.clustering.records import ClusteringRecord, ClusterRecord
 from mixer.errors import MixerError
 from store.db import DEFAULT_WAIT_S, first_row, open_db, schema_version
-from store.records import ClusteringRecord, ClusterRecord, SearchRecord
+from store.records import SearchRecord
 
 
 def run_sql(db: Path, sql: str, wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
@@ -61,7 +62,7 @@ def store_info(db: Path, wait_s: float = DEFAULT_WAIT_S) -> StoreInfo:
             schema_version=schema_version(con),
             n_domains=one("SELECT count(*) FROM domains"),
             n_searches=one("SELECT count(*) FROM searches"),
-            n_proxy_train=one("SELECT count(*) FROM searches WHERE name LIKE 'proxy-train-%'"),
+            n_proxy_train=one("SELECT count(*) FROM searches WHERE kind = 'proxy-train'"),
             n_runs=one("SELECT count(*) FROM runs"),
             n_runs_done=one("SELECT count(*) FROM runs WHERE status = 'done'"),
         )
@@ -87,7 +88,7 @@ def list_runs(db: Path, search: str | None = None, limit: int | None = None,
         if search is not None:
             search_id = _resolve_search_id(con, search)
             where, params = "WHERE search_id = ?", [search_id]
-        sql = (f"SELECT run_id, search, status, fidelity, target_value, mixture, error "
+        sql = (f"SELECT run_id, search, role, status, fidelity, target_value, mixture, error "
                f"FROM run_summary {where} ORDER BY created_at DESC, {_NATURAL_RUN_ORDER}")
         if limit:
             sql += f" LIMIT {int(limit)}"
@@ -105,25 +106,26 @@ def get_search(db: Path, search: str, wait_s: float = DEFAULT_WAIT_S) -> SearchR
     """A search by name or id."""
     with open_db(db, read_only=True, wait_s=wait_s) as con:
         search_id = _resolve_search_id(con, search)
-        row = first_row(con, "SELECT id, name, backend, evaluator, config, target, direction, status "
+        row = first_row(con, "SELECT id, name, backend, evaluator, config, target, direction, status, kind "
                         "FROM searches WHERE id = ?", [search_id])
     return SearchRecord(id=row[0], name=row[1], backend=row[2], evaluator=row[3],
-                        config=json.loads(row[4]), target=row[5], direction=row[6], status=row[7])
+                        config=json.loads(row[4]), target=row[5], direction=row[6], status=row[7], kind=row[8])
 
 
 def search_runs(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
     """Every run of a search with its mixture and final per-domain values (dict columns)."""
     with open_db(db, read_only=True, wait_s=wait_s) as con:
         return con.execute(
-            "SELECT run_id, status, mixture, fidelity, pool_key, preset, n_params, tokens, seed, init_seed, target_value,"
-            " final_values, error FROM run_summary WHERE search_id = ? ORDER BY created_at, run_id",
+            "SELECT run_id, role, status, mixture, fidelity, pool_key, preset, n_params, tokens, seed, init_seed,"
+            " target_value, final_values, error FROM run_summary WHERE search_id = ? ORDER BY created_at, run_id",
             [search_id]).df()
 
 
 def run_summary(db: Path, run_id: str, wait_s: float = DEFAULT_WAIT_S) -> dict | None:
     """One run's row of `run_summary` (mixture, status, final per-domain values), or None."""
     with open_db(db, read_only=True, wait_s=wait_s) as con:
-        frame = con.execute("SELECT run_id, search, status, mixture, preset, tokens, target_value, final_values, error"
+        frame = con.execute("SELECT run_id, search, role, status, mixture, preset, tokens, target_value, final_values,"
+                            " error"
                             " FROM run_summary"
                             " WHERE run_id = ?", [run_id]).df()
     return None if frame.empty else frame.iloc[0].to_dict()
@@ -148,29 +150,19 @@ def latest_recommendation(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT
 
 
 def list_searches(db: Path, wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
+    """One row per search: its runs, finished runs, and the best target value of its own runs
+    (role search, or imported) at its target fidelity, as `search status` reports it."""
     with open_db(db, read_only=True, wait_s=wait_s) as con:
         return con.execute(
-            "SELECT s.id, s.name, s.backend, s.evaluator, s.target, s.direction, s.status,"
-            " count(r.id) AS runs, count(r.id) FILTER (WHERE r.status = 'done') AS done,"
-            # best: of the search's own runs (its proposals; every run of an import) at its target
-            # fidelity, not of its validation, replicate or baseline runs, as `search status` reports it
-            " CASE WHEN s.direction = 'maximize' THEN max(r.target) FILTER (WHERE counted)"
-            " ELSE min(r.target) FILTER (WHERE counted) END AS best,"
-            " s.created_at FROM searches s LEFT JOIN (SELECT *, (search_id, id) IN (SELECT (search_id, run_id)"
-            " FROM proposals) AS own FROM runs) r ON r.search_id = s.id,"
-            " LATERAL (SELECT (r.own OR s.backend = 'import') AND (json_extract_string(s.config, '$.fidelity.target')"
-            " IS NULL OR r.fidelity = json_extract_string(s.config, '$.fidelity.target')) AS counted)"
-            " GROUP BY s.id, s.name, s.backend, s.evaluator, s.target, s.direction, s.status, s.created_at"
+            "SELECT s.id, s.name, s.kind, s.backend, s.evaluator, s.target, s.direction, s.status,"
+            " count(r.run_id) AS runs, count(r.run_id) FILTER (WHERE r.status = 'done') AS done,"
+            " CASE WHEN s.direction = 'maximize' THEN max(r.target_value) FILTER (WHERE counted)"
+            " ELSE min(r.target_value) FILTER (WHERE counted) END AS best,"
+            " s.created_at FROM searches s LEFT JOIN runs r ON r.search_id = s.id,"
+            " LATERAL (SELECT r.role IN ('search', 'imported') AND (s.config->>'$.fidelity.target' IS NULL"
+            " OR r.fidelity = s.config->>'$.fidelity.target') AS counted)"
+            " GROUP BY s.id, s.name, s.kind, s.backend, s.evaluator, s.target, s.direction, s.status, s.created_at"
             " ORDER BY s.created_at").df()
-
-
-def proposed_run_ids(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT_S) -> list[str]:
-    """Runs the search's backend proposed (its budget), oldest first; extra runs such as
-    validations and baselines are not among them."""
-    with open_db(db, read_only=True, wait_s=wait_s) as con:
-        rows = con.execute("SELECT run_id FROM proposals WHERE search_id = ? ORDER BY round, run_id",
-                           [search_id]).fetchall()
-    return [r[0] for r in rows]
 
 
 def run_costs(db: Path, fidelities: list[str], search_id: str | None = None,
@@ -185,7 +177,7 @@ def run_costs(db: Path, fidelities: list[str], search_id: str | None = None,
     only = " AND r.search_id = ?" if search_id is not None else ""
     with open_db(db, read_only=True, wait_s=wait_s) as con:
         rows = con.execute(
-            "SELECT r.fidelity, median(m.value) FROM runs r JOIN metrics m ON m.run_id = r.id"
+            "SELECT r.fidelity, median(m.value) FROM runs r JOIN metrics m ON m.run_id = r.run_id"
             " WHERE r.status = 'done' AND m.split = 'perf' AND m.name IN ('wall_s', 'cost') AND m.value > 0"
             " AND list_contains(?, r.fidelity)" + only + " GROUP BY r.fidelity",
             [fidelities] + ([search_id] if search_id is not None else [])).fetchall()

@@ -6,9 +6,39 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
+from enum import Enum
 
 RUN_STATUSES = ("queued", "running", "done", "failed")
 SEARCH_STATUSES = ("created", "running", "done", "cancelled", "failed")
+
+
+class RunRole(str, Enum):
+    """Why a run was made: the one place that says which runs are a search's own.
+
+    search: proposed by the search's backend (its budget, its model's history);
+    baseline: a reference mixture (uniform, token share, DoReMi's reference run);
+    validation: the recommendation trained again; replicate: a best run with a fresh seed;
+    transfer: `mixer transfer` at either scale; imported: `mixer runs import`;
+    online: an online run; train: `mixer proxy train`."""
+
+    search = "search"
+    baseline = "baseline"
+    validation = "validation"
+    replicate = "replicate"
+    transfer = "transfer"
+    imported = "imported"
+    online = "online"
+    train = "train"
+
+
+class SearchKind(str, Enum):
+    """What a `searches` row holds: a search mixer drives, imported runs, an online run,
+    or the one run of `mixer proxy train`."""
+
+    search = "search"
+    imported = "import"
+    online = "online"
+    proxy_train = "proxy-train"
 
 
 def new_id(prefix: str) -> str:
@@ -31,6 +61,15 @@ class SearchRecord:
     target: str | None = None
     direction: str = "minimize"
     status: str = "created"
+    kind: SearchKind = SearchKind.search
+
+    def __post_init__(self):
+        self.kind = SearchKind(self.kind)
+
+    @property
+    def drivable(self) -> bool:
+        """A search the driver runs (not imported runs, an online run or a proxy-train run)."""
+        return self.kind is SearchKind.search
 
 
 @dataclass
@@ -39,6 +78,7 @@ class RunRecord:
     search_id: str
     mixture: dict[str, float]
     status: str = "queued"
+    role: RunRole = RunRole.search
     fidelity: str | None = None
     preset: str | None = None
     n_params: int | None = None
@@ -64,29 +104,3 @@ class MetricRow:
     name: str
     value: float
     tokens: int | None = None
-
-
-@dataclass
-class ClusterRecord:
-    """One final cluster of a clustering: the domain it became and what it holds."""
-
-    cluster: int
-    domain: str
-    n_docs: int
-    n_tokens: int
-    centroid_norm: float
-    top_terms: list[str] = field(default_factory=list)
-    parents: list[int] = field(default_factory=list)   # the initial k-means clusters merged into it
-
-
-@dataclass
-class ClusteringRecord:
-    """How an unlabeled corpus was cut into domains (`mixer corpus cluster`)."""
-
-    name: str
-    embedder: str
-    n_docs: int
-    n_sample: int
-    config: dict = field(default_factory=dict)
-    sources: list[str] = field(default_factory=list)
-    clusters: list[ClusterRecord] = field(default_factory=list)

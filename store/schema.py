@@ -158,5 +158,107 @@ V5_CLUSTERS = [
     )""",
 ]
 
-MIGRATIONS: list[list[str]] = [V1_CORE, V2_SEARCH, V3_POOL_KEY, V4_INIT_SEED, V5_CLUSTERS]
+RUN_ROLES = ("search", "baseline", "validation", "replicate", "transfer", "imported", "online", "train")
+SEARCH_KINDS = ("search", "import", "online", "proxy-train")
+
+
+def _quoted(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+# What a search is, from what version 5 stored: an import's backend, an online run's
+# evaluator, `mixer proxy train`'s name.
+_KIND_OF_V5 = ("CASE WHEN backend = 'import' THEN 'import' WHEN evaluator = 'online' THEN 'online'"
+               " WHEN starts_with(name, 'proxy-train-') THEN 'proxy-train' ELSE 'search' END")
+
+# Why a run was made, from what version 5 stored (the last time ids carry meaning): the
+# search's kind, its proposals, and the labels of extra runs (`<search>/validation`,
+# `/replicate/`, `/transfer`, a demo's `recommended/seed-k`; other extra runs were baselines).
+_ROLE_OF_V5 = """CASE
+        WHEN s.kind = 'import' THEN 'imported'
+        WHEN s.kind = 'proxy-train' THEN 'train'
+        WHEN s.kind = 'online' THEN CASE WHEN ends_with(r.id, '/online') THEN 'online' ELSE 'baseline' END
+        WHEN (r.search_id, r.id) IN (SELECT (search_id, run_id) FROM proposals) THEN 'search'
+        WHEN starts_with(r.id, s.name || '/validation') OR starts_with(r.id, s.name || '/recommended/')
+            THEN 'validation'
+        WHEN starts_with(r.id, s.name || '/replicate/') THEN 'replicate'
+        WHEN starts_with(r.id, s.name || '/transfer') THEN 'transfer'
+        ELSE 'baseline' END"""
+
+_RUN_SUMMARY_V6 = """CREATE VIEW run_summary AS""" + _FINAL_VALUES + """    SELECT r.run_id, s.name AS search, r.search_id, s.kind, r.role, r.status, r.mixture, r.fidelity,
+           r.pool_key, r.preset, r.n_params, r.tokens, r.seed, r.init_seed, r.target_value,
+           f.final_values, r.error, r.created_at, r.started_at, r.finished_at
+    FROM runs r
+    LEFT JOIN searches s ON s.id = r.search_id
+    LEFT JOIN finals f ON f.run_id = r.run_id"""
+
+V6_ROLES_AND_NAMES = [
+    # Roles and kinds as columns (never parsed from ids again); one vocabulary in SQL: a run
+    # is `run_id` and its value `target_value` everywhere; JSON columns typed JSON. DuckDB
+    # cannot rename a column others depend on, so the tables are rebuilt.
+    "DROP VIEW run_summary",
+    f"""CREATE TABLE searches_v6 (
+        id VARCHAR PRIMARY KEY,
+        name VARCHAR NOT NULL UNIQUE,
+        kind VARCHAR NOT NULL CHECK (kind IN ({_quoted(SEARCH_KINDS)})),
+        backend VARCHAR NOT NULL,
+        evaluator VARCHAR NOT NULL,
+        config JSON NOT NULL DEFAULT '{{}}',
+        target VARCHAR,
+        direction VARCHAR NOT NULL DEFAULT 'minimize'
+            CHECK (direction IN ('minimize', 'maximize')),
+        status VARCHAR NOT NULL
+            CHECK (status IN ('created', 'running', 'done', 'cancelled', 'failed')),
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        finished_at TIMESTAMP
+    )""",
+    f"""INSERT INTO searches_v6 SELECT id, name, {_KIND_OF_V5}, backend, evaluator, config, target, direction,
+        status, created_at, updated_at, finished_at FROM searches""",
+    f"""CREATE TABLE runs_v6 (
+        run_id VARCHAR PRIMARY KEY,
+        search_id VARCHAR NOT NULL,
+        role VARCHAR NOT NULL CHECK (role IN ({_quoted(RUN_ROLES)})),
+        mixture MAP(VARCHAR, DOUBLE) NOT NULL,
+        schedule JSON,
+        fidelity VARCHAR,
+        pool_key VARCHAR,
+        preset VARCHAR,
+        n_params BIGINT,
+        tokens BIGINT,
+        seed BIGINT,
+        init_seed BIGINT,
+        status VARCHAR NOT NULL
+            CHECK (status IN ('queued', 'running', 'done', 'failed')),
+        error VARCHAR,
+        target_value DOUBLE,
+        config_hash VARCHAR,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        started_at TIMESTAMP,
+        finished_at TIMESTAMP
+    )""",
+    f"""INSERT INTO runs_v6 SELECT r.id, r.search_id, {_ROLE_OF_V5}, r.mixture, r.schedule, r.fidelity, r.pool_key,
+        r.preset, r.n_params, r.tokens, r.seed, r.init_seed, r.status, r.error, r.target, r.config_hash,
+        r.created_at, r.started_at, r.finished_at
+        FROM runs r LEFT JOIN searches_v6 s ON s.id = r.search_id""",
+    "DROP TABLE runs",
+    "ALTER TABLE runs_v6 RENAME TO runs",
+    "DROP TABLE searches",
+    "ALTER TABLE searches_v6 RENAME TO searches",
+    """CREATE TABLE recommendations_v6 (
+        search_id VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        mixture MAP(VARCHAR, DOUBLE) NOT NULL,
+        predicted DOUBLE,
+        predicted_std DOUBLE,
+        evidence JSON NOT NULL DEFAULT '{}',
+        validation_run_id VARCHAR
+    )""",
+    "INSERT INTO recommendations_v6 SELECT * FROM recommendations",
+    "DROP TABLE recommendations",
+    "ALTER TABLE recommendations_v6 RENAME TO recommendations",
+    _RUN_SUMMARY_V6,
+]
+
+MIGRATIONS: list[list[str]] = [V1_CORE, V2_SEARCH, V3_POOL_KEY, V4_INIT_SEED, V5_CLUSTERS, V6_ROLES_AND_NAMES]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -11,9 +11,10 @@ import pandas as pd
 
 from mixer.errors import MixerError
 from store.db import DEFAULT_WAIT_S, first_row, transaction
-from store.records import ClusteringRecord, MetricRow, RunRecord, SearchRecord
+from mixer.clustering.records import ClusteringRecord
+from store.records import MetricRow, RunRecord, RunRole, SearchRecord
 
-_RUN_COLUMNS = ["id", "search_id", "names", "weights", "schedule", "fidelity", "preset",
+_RUN_COLUMNS = ["run_id", "search_id", "role", "names", "weights", "schedule", "fidelity", "preset",
                 "n_params", "tokens", "seed", "init_seed", "status", "error", "target", "config_hash", "pool_key"]
 
 
@@ -32,9 +33,9 @@ def insert_search(con: duckdb.DuckDBPyConnection, search: SearchRecord) -> None:
     if taken:
         raise NameTakenError(f"a search named '{search.name}' already exists ({taken[0]})")
     con.execute(
-        "INSERT INTO searches (id, name, backend, evaluator, config, target, direction, status)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [search.id, search.name, search.backend, search.evaluator,
+        "INSERT INTO searches (id, name, kind, backend, evaluator, config, target, direction, status)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [search.id, search.name, search.kind.value, search.backend, search.evaluator,
          json.dumps(search.config, sort_keys=True), search.target, search.direction, search.status])
 
 
@@ -51,7 +52,7 @@ def _runs_frame(runs: Iterable[RunRecord]) -> pd.DataFrame:
     rows = []
     for r in runs:
         names = list(r.mixture)
-        rows.append([r.id, r.search_id, names, [float(r.mixture[n]) for n in names],
+        rows.append([r.id, r.search_id, RunRole(r.role).value, names, [float(r.mixture[n]) for n in names],
                      json.dumps(r.schedule) if r.schedule else None, r.fidelity, r.preset,
                      r.n_params, r.tokens, r.seed, r.init_seed, r.status, r.error, r.target, r.config_hash,
                      r.pool_key])
@@ -89,25 +90,26 @@ def upsert_runs(con: duckdb.DuckDBPyConnection, runs: list[RunRecord], metrics: 
     runs_df = _runs_frame(runs)
     metrics_df = _metrics_frame(metrics)
     con.register("new_runs", runs_df)
-    clash = first_row(con, "SELECT r.id, r.search_id FROM runs r JOIN new_runs n ON n.id = r.id "
+    clash = first_row(con, "SELECT r.run_id, r.search_id FROM runs r JOIN new_runs n ON n.run_id = r.run_id "
                            "WHERE r.search_id <> n.search_id LIMIT 1")
     if clash:
         con.unregister("new_runs")
         raise MixerError(f"run '{clash[0]}' belongs to another search ({clash[1]}); not overwritten")
     con.execute("""
-        INSERT INTO runs (id, search_id, mixture, schedule, fidelity, preset, n_params, tokens,
-                          seed, init_seed, status, error, target, config_hash, pool_key, started_at, finished_at)
-        SELECT id, search_id, MAP(names, weights), schedule, fidelity, preset, n_params,
+        INSERT INTO runs (run_id, search_id, role, mixture, schedule, fidelity, preset, n_params, tokens,
+                          seed, init_seed, status, error, target_value, config_hash, pool_key, started_at,
+                          finished_at)
+        SELECT run_id, search_id, role, MAP(names, weights), schedule, fidelity, preset, n_params,
                tokens, seed, init_seed, status, error, target, config_hash, pool_key,
                CASE WHEN status <> 'queued' THEN current_timestamp END,
                CASE WHEN status IN ('done', 'failed') THEN current_timestamp END
         FROM new_runs
-        ON CONFLICT (id) DO UPDATE SET
-            mixture = excluded.mixture, schedule = excluded.schedule,
+        ON CONFLICT (run_id) DO UPDATE SET
+            role = excluded.role, mixture = excluded.mixture, schedule = excluded.schedule,
             fidelity = excluded.fidelity, preset = excluded.preset,
             n_params = excluded.n_params, tokens = excluded.tokens, seed = excluded.seed,
             init_seed = excluded.init_seed,
-            status = excluded.status, error = excluded.error, target = excluded.target,
+            status = excluded.status, error = excluded.error, target_value = excluded.target_value,
             config_hash = excluded.config_hash, pool_key = excluded.pool_key,
             started_at = coalesce(runs.started_at, excluded.started_at),
             finished_at = excluded.finished_at""")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mixer.clustering.embedders import Embedder, make_embedder
+from mixer.clustering.embedders import Embedder, LmTrainer, make_embedder
 from mixer.clustering.model import ClusterConfig, ClusterModel, fit_clusters
 from mixer.clustering.terms import top_terms
 from mixer.domain import DomainMeta, list_domains
@@ -35,7 +35,7 @@ from mixer.names import check_name
 from mixer.sources import ReadOptions, ReadStats, read_documents
 from mixer.tokenizers import Tokenizer
 from mixer.workspace import Workspace
-from store.records import ClusteringRecord, ClusterRecord
+from mixer.clustering.records import ClusteringRecord, ClusterRecord
 
 ASSIGNMENT, PROJECTION, CENTROIDS = "assignment.parquet", "projection.parquet", "centroids.npy"
 Progress = Callable[[str, int, "int | None"], None]   # phase, done, total
@@ -69,14 +69,16 @@ def domain_names(name: str, clusters: int) -> list[str]:
 
 
 def cluster_corpus(ws: Workspace, req: ClusterRequest, tokenizer: Tokenizer, previous: ClusteringRecord | None,
-                   progress: Progress = lambda phase, done, total: None) -> ClusteringResult:
-    """Cluster the sources into domains (module docstring); the store is the caller's."""
+                   progress: Progress = lambda phase, done, total: None, trainer: LmTrainer | None = None
+                   ) -> ClusteringResult:
+    """Cluster the sources into domains (module docstring); the store is the caller's, and
+    so is `trainer`, what trains the proxy embedder's LM."""
     check_name(req.name, "clustering")
     names = domain_names(req.name, req.cluster.clusters)
     retired = replaced_domains(ws, req, previous)
     if not req.sources:
         raise MixerError("give the SOURCE files or directories to cluster")
-    embedder = make_embedder(req.embedder, tokenizer, req.cluster.seed)
+    embedder = make_embedder(req.embedder, tokenizer, req.cluster.seed, trainer)
     seconds: dict[str, float] = {}
 
     clock = time.perf_counter()

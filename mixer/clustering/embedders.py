@@ -89,6 +89,14 @@ class ProxyEmbedderConfig:
     centre_docs: int = 2_000        # the sample's mean embedding (subtracted) is taken over this many
 
 
+class LmTrainer(Protocol):
+    """Trains a small LM (`preset`, `budget` tokens, `seed`) on one token stream [n] and
+    returns it in eval mode with `hidden_states(tokens [b, t]) -> [b, t, d]`. The proxies
+    layer owns training; whoever builds a proxy embedder passes it in (search.domains)."""
+
+    def __call__(self, preset: str, budget: int, seed: int, tokens: np.ndarray, vocab_size: int): ...
+
+
 class ProxyEmbedder:
     """A small LM is a learned embedder: train one on the sample, mean-pool its last layer.
 
@@ -98,14 +106,13 @@ class ProxyEmbedder:
 
     spec = "proxy"
 
-    def __init__(self, tokenizer: Tokenizer, cfg: ProxyEmbedderConfig | None = None, seed: int = 0):
-        self.tokenizer = tokenizer
+    def __init__(self, tokenizer: Tokenizer, trainer: LmTrainer, cfg: ProxyEmbedderConfig | None = None,
+                 seed: int = 0):
+        self.tokenizer, self.trainer = tokenizer, trainer
         self.cfg = cfg or ProxyEmbedderConfig()
         self.seed = seed
 
     def fit(self, texts: list[str], n_docs: int) -> None:
-        from proxies.train import TrainConfig, train_on_tokens
-
         eos = np.array([self.tokenizer.eos_id], dtype=np.int64)
         pieces, total = [], 0
         for ids in self.tokenizer.encode_batch(texts):
@@ -113,8 +120,8 @@ class ProxyEmbedder:
             total += len(ids) + 1
             if total >= self.cfg.train_tokens:
                 break
-        cfg = TrainConfig(preset=self.cfg.preset, tokens=self.cfg.train_tokens, seed=self.seed, device="cpu")
-        self._model = train_on_tokens(cfg, np.concatenate(pieces), self.tokenizer.vocab_size)
+        self._model = self.trainer(self.cfg.preset, self.cfg.train_tokens, self.seed, np.concatenate(pieces),
+                                   self.tokenizer.vocab_size)
         self._mean = self._pooled(texts[:: max(1, len(texts) // self.cfg.centre_docs)]).mean(axis=0)
 
     def embed(self, texts: list[str], doc_ids: np.ndarray) -> np.ndarray:
@@ -236,13 +243,16 @@ def _parquet_matrix(path: Path) -> np.ndarray:
     return np.column_stack([table.column(i).to_numpy() for i in range(table.num_columns)]).astype(np.float32)
 
 
-def make_embedder(spec: str, tokenizer: Tokenizer, seed: int = 0) -> Embedder:
-    """The embedder a `--embedder` value names; paths are checked here, before any work."""
+def make_embedder(spec: str, tokenizer: Tokenizer, seed: int = 0, trainer: LmTrainer | None = None) -> Embedder:
+    """The embedder a `--embedder` value names; paths are checked here, before any work.
+    `trainer`: what trains the `proxy` embedder's LM."""
     kind, sep, rest = spec.partition(":")
     if spec == "lsa":
         return LsaEmbedder(seed=seed)
     if spec == "proxy":
-        return ProxyEmbedder(tokenizer, seed=seed)
+        if trainer is None:
+            raise MixerError("the proxy embedder needs an LM trainer (mixer corpus cluster passes the proxies')")
+        return ProxyEmbedder(tokenizer, trainer, seed=seed)
     if sep and kind in ("sentence-transformers", "file"):
         if not rest.strip():
             raise MixerError(f"--embedder {kind}:PATH needs a path after '{kind}:'")

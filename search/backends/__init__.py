@@ -1,30 +1,38 @@
-"""Backend registry: name -> (backend class, typed config class)."""
+"""Backend registry: name -> (backend class, typed config class), each module imported
+when its backend is first used (bayesopt and mixing_law import torch; a regmix `predict`
+or `search status` need not)."""
 
 from __future__ import annotations
 
 import dataclasses
 import typing
+from importlib import import_module
 from typing import Any
 
 import pandas as pd
 
 from mixer.config import build, parse_pairs, to_data
 from mixer.errors import MixerError
-from search.backends.base import Backend, Proposal, Recommendation
-from search.backends.bayesopt import BayesOptBackend, BayesOptConfig
-from search.backends.climb import ClimbBackend, ClimbConfig
-from search.backends.mixing_law import MixingLawBackend, MixingLawConfig
-from search.backends.random import RandomBackend, RandomConfig
-from search.backends.regmix import RegMixBackend, RegMixConfig
+from search.backends.base import Backend, Model, Proposal, Recommendation
 from search.space import SearchSpace
 
-REGISTRY: dict[str, tuple[type, type]] = {
-    "random": (RandomBackend, RandomConfig),
-    "regmix": (RegMixBackend, RegMixConfig),
-    "bayesopt": (BayesOptBackend, BayesOptConfig),
-    "mixing_law": (MixingLawBackend, MixingLawConfig),
-    "climb": (ClimbBackend, ClimbConfig),
+_MODULES = {  # name -> (module, backend class, config class)
+    "random": ("search.backends.random", "RandomBackend", "RandomConfig"),
+    "regmix": ("search.backends.regmix", "RegMixBackend", "RegMixConfig"),
+    "bayesopt": ("search.backends.bayesopt", "BayesOptBackend", "BayesOptConfig"),
+    "mixing_law": ("search.backends.mixing_law", "MixingLawBackend", "MixingLawConfig"),
+    "climb": ("search.backends.climb", "ClimbBackend", "ClimbConfig"),
 }
+BACKENDS = tuple(_MODULES)
+
+
+def backend_classes(name: str) -> tuple[type, type]:
+    """(backend class, config class) of backend `name`; an unknown name fails in one line."""
+    if name not in _MODULES:
+        raise MixerError(f"unknown backend '{name}' (choose from {', '.join(_MODULES)})")
+    module, backend, config = _MODULES[name]
+    loaded = import_module(module)
+    return getattr(loaded, backend), getattr(loaded, config)
 
 
 def option_table() -> pd.DataFrame:
@@ -32,7 +40,8 @@ def option_table() -> pd.DataFrame:
     from mixer.config import type_name
 
     rows = []
-    for backend, (_, config_class) in REGISTRY.items():
+    for backend in BACKENDS:
+        config_class = backend_classes(backend)[1]
         hints = typing.get_type_hints(config_class)
         for f in dataclasses.fields(config_class):
             default = (f.default if f.default is not dataclasses.MISSING
@@ -50,9 +59,7 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
 def backend_config(name: str, options: dict[str, Any]) -> Any:
     """The backend's typed config from user options: unknown names and values of the wrong
     type fail here, at creation, naming the option and the type it expects."""
-    if name not in REGISTRY:
-        raise MixerError(f"unknown backend '{name}' (choose from {', '.join(REGISTRY)})")
-    return build(REGISTRY[name][1], options, f"backend {name}")
+    return build(backend_classes(name)[1], options, f"backend {name}")
 
 
 def typed_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -63,9 +70,8 @@ def typed_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
 
 def make_backend(name: str, options: dict[str, Any], space: SearchSpace) -> Backend:
     config = backend_config(name, options)  # an unknown name fails here, in one line
-    return REGISTRY[name][0](config, space)
+    return backend_classes(name)[0](config, space)
 
 
-__all__ = ["REGISTRY", "Backend", "Proposal", "Recommendation", "backend_config", "make_backend", "option_table",
-           "parse_options",
-           "typed_options"]
+__all__ = ["BACKENDS", "Backend", "Model", "Proposal", "Recommendation", "backend_classes", "backend_config",
+           "make_backend", "option_table", "parse_options", "typed_options"]

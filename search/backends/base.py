@@ -8,8 +8,7 @@ another.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from collections.abc import Callable
-from typing import ClassVar, Generic, Protocol, TypeVar
+from typing import ClassVar, Protocol
 
 import numpy as np
 
@@ -42,21 +41,60 @@ class Recommendation:
     evidence: dict = field(default_factory=dict)
 
 
-class Backend(Protocol):
-    name: ClassVar[str]
-    multi_fidelity: ClassVar[bool]    # proposes runs at several fidelities (else the target only)
+class Model(Protocol):
+    """A backend fitted on one History (`Backend.fit`): every answer about those runs comes
+    from one fit, made on first use and kept on the model. Values are in minimise
+    orientation (search.targets.Target turns them into the user's)."""
 
-    def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Proposal]: ...
+    history: History
 
-    def recommend(self, history: History) -> Recommendation: ...
+    def propose(self, n: int, rng: np.random.Generator) -> list[Proposal]:
+        """Up to n new runs (mixture, fidelity, pool key)."""
+        ...
 
-    def quality(self, history: History) -> FitQuality:
+    def recommend(self) -> Recommendation:
+        """The mixture the model thinks best, its predicted target and calibrated std."""
+        ...
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and calibrated std [m] of the target at mixtures X [m, D]."""
+        ...
+
+    def quality(self) -> FitQuality:
         """The model's out-of-fold fit quality on the target-fidelity runs (search.quality)."""
         ...
 
+
+class Backend(Protocol):
+    """A search method, as a scikit-learn estimator: `fit(history)` returns its Model.
+    Backends hold no state the store does not have: a model depends on the History (and
+    the backend's config and space) alone, so a resumed search proposes what the
+    uninterrupted one would have. `tests/search/test_backend_contract.py` is the
+    checklist every backend passes."""
+
+    name: ClassVar[str]
+    multi_fidelity: ClassVar[bool]    # proposes runs at several fidelities (else the target only)
+    space: SearchSpace
+
+    def fit(self, history: History) -> Model: ...
+
+
+class OneCallShorthands:
+    """`backend.propose(history, n, rng)` for `backend.fit(history).propose(n, rng)`, and
+    likewise `recommend`, `predict` and `quality`: one fit per call, for one-off questions
+    (tests, notebooks, benchmarks). The driver fits once per round and asks the model."""
+
+    def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Proposal]:
+        return self.fit(history).propose(n, rng)
+
+    def recommend(self, history: History) -> Recommendation:
+        return self.fit(history).recommend()
+
     def predict(self, history: History, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and calibrated std [m] of the target (minimise orientation) at mixtures X [m, D]."""
-        ...
+        return self.fit(history).predict(X)
+
+    def quality(self, history: History) -> FitQuality:
+        return self.fit(history).quality()
 
 
 def to_mixture(domains: list[str], x: np.ndarray) -> Mixture:
@@ -201,26 +239,3 @@ def initial_design(space: SearchSpace, history: History, n: int, rng: np.random.
     design = design[nearest_distance(design, history.at_fidelity(fidelity).X) >= MIN_DISTANCE]
     points = list(design[:n]) + list(space.candidates(max(n - len(design), 0), rng))
     return [Proposal(to_mixture(space.domains, x), fidelity) for x in points[:n]]
-
-
-Fitted = TypeVar("Fitted")
-
-
-class FitCache(Generic[Fitted]):
-    """The last model and the training set it was fitted on: a backend asked again about
-    the same runs (propose, then quality, then predict) does not refit."""
-
-    def __init__(self) -> None:
-        self._key: bytes | None = None
-        self._value: Fitted | None = None
-
-    @property
-    def last(self) -> Fitted | None:
-        """The model of the previous training set (a warm start for the next fit), if any."""
-        return self._value
-
-    def get(self, X: np.ndarray, y: np.ndarray, fit: Callable[[], Fitted]) -> Fitted:
-        key = np.ascontiguousarray(X).tobytes() + b"|" + np.ascontiguousarray(y).tobytes()
-        if key != self._key:
-            self._value, self._key = fit(), key
-        return self._value

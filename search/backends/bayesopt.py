@@ -20,10 +20,7 @@ the pool's unused entries. Every proposal is therefore a valid mixture by constr
 sparse mixtures (zero weights) are reachable, which a softmax or stick-breaking
 reparameterisation makes hard. `optimize_acqf` with an equality constraint was the
 alternative; gradient-based knowledge gradient under that constraint takes minutes per
-step on 2 cores. Measured here (benchmarks/search.py, 2 cores, 17 domains, a running search
-at 100 observations over two fidelities): 1.0 s for one proposal and 0.7 s per proposal in a
-batch of 4 (2.1 s and 1.0 s before warm fits were capped and predictions stopped building
-joint covariances); 0.2 s and 0.06 s with one fidelity; 4.2 s and 2.7 s at 500 observations.
+step on 2 cores (proposal times: benchmarks/search.py, `propose_s_*`).
 
 Cheap fidelities are checked, not assumed (`search.fidelity_gate`): every target run is
 shadowed by a cheap run of the same mixture, and a cheap fidelity whose paired runs rank
@@ -43,16 +40,17 @@ Initial design: `n_initial` space-filling points at the cheapest fidelity.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
+from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
 import torch
 
 from mixer.errors import MixerError
-from search.backends.base import (FitCache, Proposal, Recommendation, TooFewRuns, initial_design, to_mixture,
-                                  unused_pool)
+from search.backends.base import (OneCallShorthands, Proposal, Recommendation, TooFewRuns, initial_design,
+                                  to_mixture, unused_pool)
 from search.fidelity import Fidelities
 from search.fidelity_gate import FidelityGate, check_fidelities
 from search.gp import MixtureGP
@@ -92,168 +90,176 @@ class BayesOptConfig:
             raise MixerError("bayesopt needs num_fantasies >= 1, num_mv_samples >= 1 and n_initial >= 0")
 
 
-class BayesOptBackend:
+class BayesOptBackend(OneCallShorthands):
     name: ClassVar[str] = "bayesopt"
     multi_fidelity: ClassVar[bool] = True
 
     def __init__(self, config: BayesOptConfig, space: SearchSpace):
         self.config, self.space = config, space
-        self._fitted: FitCache[MixtureGP] = FitCache()
-        self._gated: FitCache[FidelityGate] = FitCache()
-        self._quality: FitCache[FitQuality] = FitCache()
+
+    def fit(self, history: History) -> "BayesOptFit":
+        return BayesOptFit(self, history)
+
+    def n_initial(self) -> int:
+        return max(2, self.config.n_initial or max(4, len(self.space.domains) // 4))
+
+
+class BayesOptFit:
+    """The GP of one History and what it answers; the fidelity gate, the GP and its
+    out-of-fold quality are each computed once, on first use."""
+
+    def __init__(self, backend: BayesOptBackend, history: History):
+        self.backend, self.config, self.space, self.history = backend, backend.config, backend.space, history
 
     # -- the model -------------------------------------------------------------------------
 
-    def gate(self, history: History) -> FidelityGate:
+    @cached_property
+    def gate(self) -> FidelityGate:
         """Which cheap fidelities inform the target, by their paired runs (`search.fidelity_gate`)."""
-        fidelity = self.space.fidelity
-        codes = np.array([[fidelity.labels.index(f) if f in fidelity.labels else -1] for f in history.fidelity])
-        key = np.hstack([history.X, codes]) if len(history) else history.X
-        return self._gated.get(key, history.y, lambda: check_fidelities(
-            history.X, history.y, history.fidelity, fidelity.labels, fidelity.target))
+        h, fidelity = self.history, self.space.fidelity
+        return check_fidelities(h.X, h.y, h.fidelity, fidelity.labels, fidelity.target)
 
-    def _fidelities(self, history: History) -> Fidelities:
+    @cached_property
+    def fidelities(self) -> Fidelities:
         """The search's fidelities less those the gate drops."""
         fidelity = self.space.fidelity
-        return fidelity.restricted(self.gate(history).kept(fidelity.labels, fidelity.target)) if fidelity.multi \
-            else fidelity
+        return fidelity.restricted(self.gate.kept(fidelity.labels, fidelity.target)) if fidelity.multi else fidelity
 
-    def _gp(self, history: History) -> MixtureGP:
-        return MixtureGP(len(self.space.domains), self._fidelities(history))
+    def _new_gp(self) -> MixtureGP:
+        return MixtureGP(len(self.space.domains), self.fidelities)
 
-    def _training_set(self, history: History) -> tuple[np.ndarray, np.ndarray]:
+    @cached_property
+    def training_set(self) -> tuple[np.ndarray, np.ndarray]:
         """Z [n, D + F] and y [n] of the runs at the fidelities the model uses."""
-        gp = self._gp(history)
-        keep = [i for i, f in enumerate(history.fidelity) if f in gp.fidelity.labels]
-        return gp.inputs(history.X[keep], [history.fidelity[i] for i in keep]), history.y[keep]
+        h, labels = self.history, self.fidelities.labels
+        keep = [i for i, f in enumerate(h.fidelity) if f in labels]
+        return self._new_gp().inputs(h.X[keep], [h.fidelity[i] for i in keep]), h.y[keep]
 
-    def _fit(self, history: History) -> MixtureGP:
-        Z, y = self._training_set(history)
+    @cached_property
+    def gp(self) -> MixtureGP:
+        Z, y = self.training_set
         if len(y) < 2 or np.ptp(y) == 0:
             raise TooFewRuns(f"bayesopt needs at least 2 finished runs with different targets, has {len(y)}")
-        # a warm start from a fit over other fidelities is skipped by MixtureGP.fit (other inputs)
-        return self._fitted.get(Z, y, lambda: self._gp(history).fit(Z, y, warm=self._fitted.last))
+        return self._new_gp().fit(Z, y)
 
-    def quality(self, history: History) -> FitQuality:
+    def quality(self) -> FitQuality:
+        return self._quality
+
+    @cached_property
+    def _quality(self) -> FitQuality:
         """Out-of-fold quality on target-fidelity runs: each fold's GP sees every other run,
         of any fidelity; at most `CHECKED_RUNS` runs are checked (5 refits in all)."""
-        Z, y = self._training_set(history)
-        fidelities = self._fidelities(history)
+        Z, y = self.training_set
+        rows = self._target_rows()
+        checked = np.random.default_rng(0).permutation(rows)[:CHECKED_RUNS]
+        oof = (out_of_fold(lambda _, test: self._fold_predict(Z, y, test), checked)
+               if len(checked) >= MIN_RUNS_TO_CHECK else (None, None))
+        quality = fit_quality(y[checked], *oof, len(self.space.domains))
+        in_run_order = None   # the predictions in the order of the target runs, when every one was checked
+        if oof[0] is not None and len(checked) == len(rows):
+            in_run_order = oof[0][np.argsort(checked)]
+        return replace(quality, out_of_fold=in_run_order)
 
-        def check() -> FitQuality:
-            checked = np.random.default_rng(0).permutation(self._target_rows(history))[:CHECKED_RUNS]
-            oof = (out_of_fold(lambda _, test: self._fold_predict(Z, y, test, fidelities), checked)
-                   if len(checked) >= MIN_RUNS_TO_CHECK else (None, None))
-            return fit_quality(y[checked], *oof, len(self.space.domains))
-
-        return self._quality.get(Z, y, check)
-
-    def _target_rows(self, history: History) -> np.ndarray:
-        """Rows of the training set (`_training_set`) at the target fidelity."""
-        kept = self._fidelities(history).labels
-        labels = [f for f in history.fidelity if f in kept]
+    def _target_rows(self) -> np.ndarray:
+        """Rows of the training set at the target fidelity."""
+        labels = [f for f in self.history.fidelity if f in self.fidelities.labels]
         return np.flatnonzero([f == self.space.target_fidelity for f in labels])
 
-    def _fold_predict(self, Z: np.ndarray, y: np.ndarray, test: np.ndarray, fidelities: Fidelities
-                      ) -> tuple[np.ndarray, np.ndarray]:
+    def _fold_predict(self, Z: np.ndarray, y: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keep = np.setdiff1d(np.arange(len(y)), test)
         if len(keep) < 2 or np.ptp(y[keep]) == 0:
             return np.full(len(test), y[keep].mean()), np.zeros(len(test))
-        gp = MixtureGP(len(self.space.domains), fidelities).fit(Z[keep], y[keep])
+        gp = self._new_gp().fit(Z[keep], y[keep])
         return gp.predict_target(Z[test, :len(self.space.domains)])
 
-    def _costs(self, history: History) -> dict[str | None, float]:
+    def _costs(self) -> dict[str | None, float]:
         prior = self.space.fidelity.cost_table()
-        return {label: history.costs.get(label, prior[label]) for label in self.space.fidelity.labels}
+        return {label: self.history.costs.get(label, prior[label]) for label in self.space.fidelity.labels}
 
     # -- candidates ------------------------------------------------------------------------
 
-    def _mixture_candidates(self, gp: MixtureGP, history: History, n: int, rng: np.random.Generator) -> np.ndarray:
+    def _mixture_candidates(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Mixtures [n', D]: around the prior, and around the runs with the best posterior mean."""
-        n_local = int(n * self.config.local_fraction) if len(history) else 0
+        n_local = int(n * self.config.local_fraction) if len(self.history) else 0
         parts = [self.space.candidates(n - n_local, rng)]
         if n_local:
-            observed = np.unique(history.X, axis=0)
-            centres = observed[np.argsort(gp.predict_target(observed)[0])[:4]]
+            observed = np.unique(self.history.X, axis=0)
+            centres = observed[np.argsort(self.gp.predict_target(observed)[0])[:4]]
             for centre, share in zip(centres, np.array_split(np.arange(n_local), len(centres))):
                 parts.append(self.space.candidates(len(share), rng, centre=centre,
                                                    strength=(1.0, self.config.local_strength)))
         return np.concatenate(parts)
 
-    def _choices(self, gp: MixtureGP, history: History, rng: np.random.Generator
+    def _choices(self, rng: np.random.Generator
                  ) -> tuple[np.ndarray, list[str | None], list[str | None], np.ndarray]:
         """What may be proposed: mixtures [c, D], their fidelities [c], pool keys [c], and the
         mixtures [m, D] whose optimum at the target fidelity max-value entropy reasons about.
-        Only at the fidelities `gp` models: the gate's dropped ones are not bought."""
-        labels = gp.fidelity.labels
+        Only at the fidelities the GP models: the gate's dropped ones are not bought."""
+        labels = self.fidelities.labels
         if self.space.pool is not None:
             pool = self.space.pool
-            free = [i for i in unused_pool(self.space, history) if pool.fidelity[i] in labels]
+            free = [i for i in unused_pool(self.space, self.history) if pool.fidelity[i] in labels]
             return (pool.X[free], [pool.fidelity[i] for i in free], [pool.keys[i] for i in free],
                     np.unique(pool.X, axis=0))
-        mixtures = self._mixture_candidates(gp, history, self.config.n_candidates, rng)
+        mixtures = self._mixture_candidates(self.config.n_candidates, rng)
         return (np.repeat(mixtures, len(labels), axis=0), labels * len(mixtures), [None] * len(mixtures) * len(labels),
                 mixtures)
 
     # -- the interface ---------------------------------------------------------------------
 
-    def _n_initial(self) -> int:
-        return max(2, self.config.n_initial or max(4, len(self.space.domains) // 4))
-
-    def _initial(self, history: History, n: int, rng: np.random.Generator) -> list[Proposal]:
+    def _initial(self, n: int, rng: np.random.Generator) -> list[Proposal]:
         """The space-filling design at the cheapest fidelity (pool mode: unused entries
         there first, in random order)."""
         cheapest = self.space.fidelity.cheapest()
         if self.space.pool is None:
-            return initial_design(self.space, history, n, rng, self._n_initial(), self.config.seed, cheapest)
+            return initial_design(self.space, self.history, n, rng, self.backend.n_initial(), self.config.seed,
+                                  cheapest)
         pool = self.space.pool
-        free = unused_pool(self.space, history)
-        free = rng.permutation(free)
+        free = rng.permutation(unused_pool(self.space, self.history))
         free = np.concatenate([free[[pool.fidelity[i] == cheapest for i in free]],
                                free[[pool.fidelity[i] != cheapest for i in free]]])[:n]
         return [Proposal(to_mixture(self.space.domains, pool.X[i]), pool.fidelity[i], pool.keys[i]) for i in free]
 
-    def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Proposal]:
-        _, y = self._training_set(history)
-        if len(y) < self._n_initial() or np.ptp(y) == 0:
-            return self._initial(history, n, rng)
-        shadows = self._shadows(history, max(1, n // 2))
+    def propose(self, n: int, rng: np.random.Generator) -> list[Proposal]:
+        _, y = self.training_set
+        if len(y) < self.backend.n_initial() or np.ptp(y) == 0:
+            return self._initial(n, rng)
+        shadows = self._shadows(max(1, n // 2))
         if len(shadows) >= n:
             return shadows[:n]
         n -= len(shadows)
-        gp = self._fit(history)
-        X, fidelities, keys, frontier = self._choices(gp, history, rng)
+        X, fidelities, keys, frontier = self._choices(rng)
         if not len(X):
             return shadows
-        choices = torch.as_tensor(gp.inputs(X, fidelities), dtype=torch.float64)
+        choices = torch.as_tensor(self.gp.inputs(X, fidelities), dtype=torch.float64)
         with torch.random.fork_rng():
             torch.manual_seed(int(rng.integers(2**31)))
-            acquisition = self._acquisition(gp, history, frontier)
+            acquisition = self._acquisition(frontier)
             picked = _optimize_discrete(acquisition, min(n, len(X)), choices, self.config.batch_screen)
             rows = torch.cdist(picked, choices).argmin(dim=1).tolist()
-            rows = self._with_a_target_run(history, acquisition, rows, fidelities, choices)
+            rows = self._with_a_target_run(acquisition, rows, fidelities, choices)
         return shadows + [Proposal(to_mixture(self.space.domains, X[i]), fidelities[i], keys[i]) for i in rows]
 
-    def _with_a_target_run(self, history: History, acquisition, rows: list[int], fidelities: list[str | None],
+    def _with_a_target_run(self, acquisition, rows: list[int], fidelities: list[str | None],
                            choices: torch.Tensor) -> list[int]:
         """While the gate has no verdict on some cheap fidelity (too few pairs), every batch
         holds a target-fidelity run: the acquisition's best one replaces its last pick. A
         misleading cheap fidelity would otherwise keep the search from ever testing it."""
         target = self.space.target_fidelity
-        undecided = any(r is None for r in self.gate(history).correlation.values())
+        undecided = any(r is None for r in self.gate.correlation.values())
         at_target = [i for i, f in enumerate(fidelities) if f == target]
         if not undecided or not at_target or any(fidelities[i] == target for i in rows):
             return rows
         return rows[:-1] + [at_target[int(_scores_alone(acquisition, choices[at_target]).argmax())]]
 
-    def _shadows(self, history: History, limit: int) -> list[Proposal]:
+    def _shadows(self, limit: int) -> list[Proposal]:
         """Cheap-fidelity runs of mixtures run at the target but not yet at that cheap
         fidelity (at most `limit`): the pairs the fidelity gate measures."""
-        fidelity, pool = self.space.fidelity, self.space.pool
+        fidelity, pool, history = self.space.fidelity, self.space.pool, self.history
         if not fidelity.multi:
             return []
         free = unused_pool(self.space, history) if pool is not None else None
-        kept = self.gate(history).kept(fidelity.labels, fidelity.target)  # a dropped fidelity is not bought again
+        kept = self.gate.kept(fidelity.labels, fidelity.target)  # a dropped fidelity is not bought again
         done = {label: history.at_fidelity(label).X for label in kept if label != fidelity.target}
         shadows = []
         for x in history.at_fidelity(fidelity.target).X:
@@ -270,7 +276,8 @@ class BayesOptBackend:
                     return shadows
         return shadows
 
-    def _acquisition(self, gp: MixtureGP, history: History, frontier: np.ndarray):
+    def _acquisition(self, frontier: np.ndarray):
+        gp = self.gp
         if not gp.fidelity.multi:
             from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 
@@ -281,11 +288,11 @@ class BayesOptBackend:
         return qMultiFidelityMaxValueEntropy(
             gp.model, candidate_set=torch.as_tensor(gp.at_target(_likely_optima(gp, frontier)), dtype=torch.float64),
             num_fantasies=self.config.num_fantasies, num_mv_samples=self.config.num_mv_samples,
-            cost_aware_utility=InverseCostWeightedUtility(gp.cost_model(self._costs(history))),
+            cost_aware_utility=InverseCostWeightedUtility(gp.cost_model(self._costs())),
             project=gp.project_to_target)
 
-    def recommend(self, history: History) -> Recommendation:
-        gp, quality = self._fit(history), self.quality(history)
+    def recommend(self) -> Recommendation:
+        gp, quality, history = self.gp, self.quality(), self.history
         if self.space.pool is not None:
             candidates = np.unique(self.space.pool.X, axis=0)
             evaluated = history.at_fidelity(self.space.target_fidelity).X
@@ -293,32 +300,30 @@ class BayesOptBackend:
                 candidates = np.unique(evaluated, axis=0)
         else:
             rng = np.random.default_rng(self.config.seed)
-            candidates = np.concatenate([self._mixture_candidates(gp, history, self.config.recommend_candidates, rng),
-                                         history.X])
+            candidates = np.concatenate([self._mixture_candidates(self.config.recommend_candidates, rng), history.X])
         mean, std = gp.predict_target(candidates)
         best = int(np.argmin(mean))
         labels = self.space.fidelity.labels
         evidence = {"runs": len(history), "target_fidelity": self.space.target_fidelity,
                     "runs_by_fidelity": {str(label): history.fidelity.count(label) for label in labels},
-                    "costs": {str(label): cost for label, cost in self._costs(history).items()},
+                    "costs": {str(label): cost for label, cost in self._costs().items()},
                     "candidates": len(candidates)}
         if self.space.fidelity.multi:
-            evidence["cheap_fidelities"] = self.gate(history).evidence()
+            evidence["cheap_fidelities"] = self.gate.evidence()
         return Recommendation(to_mixture(self.space.domains, candidates[best]), float(mean[best]),
                               float(calibrated_std(std[best:best + 1], quality)[0]), evidence)
 
-    def predict(self, history: History, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mean, std = self._fit(history).predict_target(X)
-        quality = self.quality(history)
-        return mean, calibrated_std(std, quality)
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean, std = self.gp.predict_target(X)
+        return mean, calibrated_std(std, self.quality())
 
 
 def _likely_optima(gp: MixtureGP, frontier: np.ndarray) -> np.ndarray:
     """The `FRONTIER_SIZE` mixtures [<=k, D] of `frontier` [m, D] with the best upper bound
     (posterior mean - 2 std, minimising): the ones whose values the target optimum's samples
     are drawn from. BoTorch samples them under their joint posterior (an m x m covariance,
-    built twice per acquisition), which at 2048 mixtures took 0.7 s of a 2.4 s proposal;
-    mixtures far below the bound almost never hold the maximum."""
+    built twice per acquisition), most of a proposal's time at 2048 mixtures; mixtures far
+    below the bound almost never hold the maximum."""
     if len(frontier) <= FRONTIER_SIZE:
         return frontier
     mean, std = gp.predict_target(frontier)

@@ -21,9 +21,11 @@ from typing import ClassVar
 import numpy as np
 
 from mixer.errors import MixerError
-from search.backends.base import Proposal, pool_proposals, to_mixture, unused_pool
+from search.backends.base import (OneCallShorthands, Proposal, Recommendation, pool_proposals, to_mixture,
+                                  unused_pool)
 from search.backends.regmix import RegMixBackend, RegMixConfig, Regressor, fit_checked
 from search.history import History
+from search.quality import FitQuality
 from search.space import SearchSpace
 
 
@@ -60,23 +62,38 @@ def round_sizes(budget: int, ratios: list[float]) -> list[int]:
     return sizes.tolist()
 
 
-class ClimbBackend:
+class ClimbBackend(OneCallShorthands):
     name: ClassVar[str] = "climb"
     multi_fidelity: ClassVar[bool] = False
 
     def __init__(self, config: ClimbConfig, space: SearchSpace):
         self.config, self.space = config, space
         self.sizes = round_sizes(space.budget_runs or 112, config.rounds)
-        self.regmix = RegMixBackend(RegMixConfig(regressor=config.regressor, seed=config.seed), space)
+        answer = RegMixConfig(regressor=config.regressor, seed=config.seed,   # its own candidate count, too
+                              n_candidates=max(config.n_candidates, RegMixConfig.top_k))
+        self.regmix = RegMixBackend(answer, space)
 
-    def _round_start(self, done: int) -> int:
+    def fit(self, history: History) -> "ClimbFit":
+        return ClimbFit(self, history)
+
+    def round_start(self, done: int) -> int:
         """How many runs the rounds before the current one hold."""
         ends = np.cumsum(self.sizes)
         return int(ends[ends <= done].max()) if (ends <= done).any() else 0
 
-    def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Proposal]:
+
+class ClimbFit:
+    """CLIMB's rounds over one History: proposals from the predictor of the rounds already
+    finished; the answer, its predictions and quality from RegMix's model of every run."""
+
+    def __init__(self, backend: ClimbBackend, history: History):
+        self.backend, self.config, self.space, self.history = backend, backend.config, backend.space, history
+        self.regmix = backend.regmix.fit(history)
+
+    def propose(self, n: int, rng: np.random.Generator) -> list[Proposal]:
+        history = self.history
         target = history.at_fidelity(self.space.target_fidelity) if self.space.pool is None else history
-        start = self._round_start(len(target))
+        start = self.backend.round_start(len(target))
         if start == 0:   # round 1: the Dirichlet prior (random table entries in pool mode)
             if self.space.pool is not None:
                 free = unused_pool(self.space, history)
@@ -84,7 +101,7 @@ class ClimbBackend:
             return [Proposal(to_mixture(self.space.domains, x), self.space.target_fidelity)
                     for x in self.space.candidates(n, rng)]
         seen = _first(target, start)
-        model = fit_checked(self.regmix.config, seen.X, seen.y).model
+        model = fit_checked(self.backend.regmix.config, seen.X, seen.y).model
         if self.space.pool is not None:
             free = unused_pool(self.space, history)
             return pool_proposals(self.space, history, np.argsort(model.predict(self.space.pool.X[free])[0]), n)
@@ -110,17 +127,14 @@ class ClimbBackend:
                 break
         return [Proposal(to_mixture(self.space.domains, x), self.space.target_fidelity) for x in chosen]
 
-    def recommend(self, history: History):
-        return self.regmix.recommend(history)
+    def recommend(self) -> Recommendation:
+        return self.regmix.recommend()
 
-    def quality(self, history: History):
-        return self.regmix.quality(history)
+    def quality(self) -> FitQuality:
+        return self.regmix.quality()
 
-    def predict(self, history: History, X: np.ndarray):
-        return self.regmix.predict(history, X)
-
-    def out_of_fold(self, history: History):
-        return self.regmix.out_of_fold(history)
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.regmix.predict(X)
 
 
 def _first(history: History, k: int) -> History:

@@ -25,14 +25,15 @@ RMSE (`search.quality.calibrated_std`), as for regmix.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar, NamedTuple
 
 import numpy as np
 
 from mixer.errors import MixerError
 from mixer.mixture import Mixture
-from search.backends.base import (FitCache, Proposal, Recommendation, TooFewRuns, initial_design, pool_proposals,
-                                  to_mixture, unused_pool)
+from search.backends.base import (OneCallShorthands, Proposal, Recommendation, TooFewRuns, initial_design,
+                                  pool_proposals, to_mixture, unused_pool)
 from search.history import History
 from search.law import LawFitConfig, LogLinearLaws, bootstrap_weights, fit_laws, fold_weights
 from search.law_optimum import LawProgram
@@ -80,8 +81,7 @@ class FittedLaws(NamedTuple):
     laws: LogLinearLaws      # fits [1 + bootstraps]: row 0 on all runs
     metrics: list[str]       # what each law models ("target" for a law on the target itself)
     terms: np.ndarray        # [M] the target = sum(terms * u_m), minimise orientation
-    quality: FitQuality
-    out_of_fold: np.ndarray | None = None   # [n] each run's target predicted by the fold fit without it
+    quality: FitQuality      # with the out-of-fold predictions of the runs (5 folds)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Each fit's predicted target at X [n, D] -> [fits, n]."""
@@ -123,48 +123,65 @@ def fit(cfg: MixingLawConfig, history: History) -> FittedLaws:
     per_fold = np.einsum("m,fmn->fn", terms, laws.select(slice(cfg.bootstrap, None)).predict(history.X))
     oof = per_fold[fold_of, np.arange(n)]
     spread = fitted.predict(history.X).std(axis=0)
-    return fitted._replace(quality=fit_quality(history.y, oof, np.maximum(spread, 1e-12), len(history.domains)),
-                           out_of_fold=oof)
+    return fitted._replace(quality=fit_quality(history.y, oof, np.maximum(spread, 1e-12), len(history.domains)))
 
 
-class MixingLawBackend:
+class MixingLawBackend(OneCallShorthands):
     name: ClassVar[str] = "mixing_law"
     multi_fidelity: ClassVar[bool] = False
 
     def __init__(self, config: MixingLawConfig, space: SearchSpace):
         self.config, self.space = config, space
         self.prior = resolve_prior(config.prior, space)
-        self._fitted: FitCache[FittedLaws] = FitCache()
-        self._program: LawProgram | None = None
 
-    def _n_initial(self) -> int:
+    def fit(self, history: History) -> "MixingLawFit":
+        return MixingLawFit(self, history)
+
+    def n_initial(self) -> int:
         """A law has domains + 1 parameters: fitted on fewer runs it is free to put its
         optimum in a corner (a user's 8-run search spent 4 runs on corners that way)."""
         return self.config.n_initial or len(self.space.domains) + 2
 
-    def _fit(self, history: History) -> FittedLaws:
-        target = history.at_fidelity(self.space.target_fidelity) if self.space.pool is None else history
-        return self._fitted.get(target.X, target.y, lambda: fit(self.config, target))
 
-    def optimum(self, fitted: FittedLaws, fit_index: int = 0) -> tuple[np.ndarray, str]:
+class MixingLawFit:
+    """The laws of one History, fitted on the target-fidelity runs on first use (every run
+    in pool mode)."""
+
+    def __init__(self, backend: MixingLawBackend, history: History):
+        self.backend, self.config, self.space, self.history = backend, backend.config, backend.space, history
+
+    @cached_property
+    def fitted(self) -> FittedLaws:
+        history = self.history
+        target = history.at_fidelity(self.space.target_fidelity) if self.space.pool is None else history
+        return fit(self.config, target)
+
+    @cached_property
+    def program(self) -> LawProgram:
+        """The optimum's convex program, compiled once per model and re-solved for each
+        bootstrap fit (a model of its own: the solutions depend on this History alone)."""
+        return LawProgram(self.backend.prior, self.space.caps, self.config.kl_reg, len(self.fitted.terms))
+
+    def optimum(self, fit_index: int = 0) -> tuple[np.ndarray, str]:
         """The fit's optimal mixture [D] and how it was found ("convex program" or the
         candidate search, with why)."""
+        fitted = self.fitted
         laws = fitted.laws
         if fitted.convex:
-            if self._program is None or self._program.t.shape[0] != len(fitted.terms):
-                self._program = LawProgram(self.prior, self.space.caps, self.config.kl_reg, len(fitted.terms))
-            return self._program.solve(laws.b[fit_index], laws.t[fit_index], fitted.terms), "convex program"
+            return self.program.solve(laws.b[fit_index], laws.t[fit_index], fitted.terms), "convex program"
         rng = np.random.default_rng([self.config.seed, fit_index])
         candidates = self.space.candidates(self.config.n_candidates, rng)
-        kl = (candidates * np.log(np.maximum(candidates, 1e-12) / self.prior)).sum(axis=1)
+        kl = (candidates * np.log(np.maximum(candidates, 1e-12) / self.backend.prior)).sum(axis=1)
         score = fitted.predict(candidates)[fit_index] + self.config.kl_reg * kl
         return candidates[int(np.argmin(score))], ("candidate search: the target rewards a fitted loss, "
                                                    "so the law's optimum is not a convex program")
 
-    def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Proposal]:
-        if len(history) < self._n_initial():
-            return initial_design(self.space, history, n, rng, self._n_initial(), self.config.seed)
-        fitted = self._fit(history)
+
+    def propose(self, n: int, rng: np.random.Generator) -> list[Proposal]:
+        history = self.history
+        if len(history) < self.backend.n_initial():
+            return initial_design(self.space, history, n, rng, self.backend.n_initial(), self.config.seed)
+        fitted = self.fitted
         fits = len(fitted.laws.c)
         if self.space.pool is not None:
             available = unused_pool(self.space, history)
@@ -174,30 +191,25 @@ class MixingLawBackend:
                 ranked = np.argsort(scores[k % fits])
                 order.append(int(next(i for i in ranked if i not in order)))
             return pool_proposals(self.space, history, np.array(order, dtype=np.int64), n)
-        points = [self.optimum(fitted, k % fits)[0] for k in range(min(n, fits))]
+        points = [self.optimum(k % fits)[0] for k in range(min(n, fits))]
         if n > fits:  # more than the fits can give: the law's best prior draws around its optimum
             around = self.space.candidates(100 * n, rng, centre=points[0], strength=(2.0, 50.0))
             points += list(around[np.argsort(fitted.predict(around)[0])[: n - fits]])
         return [Proposal(to_mixture(self.space.domains, x), self.space.target_fidelity) for x in points]
 
-    def recommend(self, history: History) -> Recommendation:
-        fitted = self._fit(history)
-        choice, solver = self.optimum(fitted)
-        predicted, std = self.predict(history, choice[None, :])
-        evidence = {"runs": len(history), "solver": solver, "kl_reg": self.config.kl_reg,
+    def recommend(self) -> Recommendation:
+        fitted = self.fitted
+        choice, solver = self.optimum()
+        predicted, std = self.predict(choice[None, :])
+        evidence = {"runs": len(self.history), "solver": solver, "kl_reg": self.config.kl_reg,
                     "prior": self.config.prior, "laws": fitted.metrics,
                     "interaction": {m: dict(zip(self.space.domains, np.round(fitted.laws.t[0, i], 6).tolist()))
                                     for i, m in enumerate(fitted.metrics)}}
         return Recommendation(to_mixture(self.space.domains, choice), float(predicted[0]), float(std[0]), evidence)
 
-    def quality(self, history: History) -> FitQuality:
-        return self._fit(history).quality
+    def quality(self) -> FitQuality:
+        return self.fitted.quality
 
-    def out_of_fold(self, history: History) -> np.ndarray | None:
-        """Each target-fidelity run's target [n] predicted without its fold (None: too few runs)."""
-        return self._fit(history).out_of_fold
-
-    def predict(self, history: History, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        fitted = self._fit(history)
-        predictions = fitted.predict(X)
-        return predictions[0], calibrated_std(predictions.std(axis=0), fitted.quality)
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        predictions = self.fitted.predict(X)
+        return predictions[0], calibrated_std(predictions.std(axis=0), self.fitted.quality)

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from search.backends.base import Proposal, Recommendation, pool_proposals, to_mixture, unused_pool
+from search.backends.base import OneCallShorthands, Proposal, Recommendation, pool_proposals, to_mixture, unused_pool
 from search.backends.regmix import RegMixBackend, RegMixConfig
 from search.history import History
 from search.quality import FitQuality
@@ -19,32 +19,42 @@ class RandomConfig:
     """No options: every proposal is an independent draw."""
 
 
-class RandomBackend:
+class RandomBackend(OneCallShorthands):
     name: ClassVar[str] = "random"
     multi_fidelity: ClassVar[bool] = False
 
     def __init__(self, config: RandomConfig, space: SearchSpace):
         self.config, self.space = config, space
 
-    def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Proposal]:
+    def fit(self, history: History) -> "RandomFit":
+        return RandomFit(self.space, history)
+
+
+class RandomFit:
+    """Random search has no model of its own: it proposes prior draws and answers its best
+    run; RegMix's default regressor answers predictions and quality."""
+
+    def __init__(self, space: SearchSpace, history: History):
+        self.space, self.history = space, history
+        self.regmix = RegMixBackend(RegMixConfig(), space).fit(history)
+
+    def propose(self, n: int, rng: np.random.Generator) -> list[Proposal]:
         if self.space.pool is not None:
-            return pool_proposals(self.space, history, rng.permutation(len(unused_pool(self.space, history))), n)
+            free = unused_pool(self.space, self.history)
+            return pool_proposals(self.space, self.history, rng.permutation(len(free)), n)
         return [Proposal(to_mixture(self.space.domains, x), self.space.target_fidelity)
                 for x in self.space.candidates(n, rng)[:n]]
 
-    def recommend(self, history: History) -> Recommendation:
-        """The best run observed (random search has no model)."""
+    def recommend(self) -> Recommendation:
+        """The best run observed."""
+        history = self.history
         best = int(np.argmin(history.y))
         return Recommendation(to_mixture(history.domains, history.X[best]), None, None,
                               {"runs": len(history), "best_run": history.run_ids[best],
                                "best_observed": float(history.y[best])})
 
-    def quality(self, history: History) -> FitQuality:
-        return self._model().quality(history)
+    def quality(self) -> FitQuality:
+        return self.regmix.quality()
 
-    def predict(self, history: History, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self._model().predict(history, X)
-
-    def _model(self) -> RegMixBackend:
-        """Random search has no model of its own: RegMix's default regressor answers."""
-        return RegMixBackend(RegMixConfig(), self.space)
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.regmix.predict(X)

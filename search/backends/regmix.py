@@ -16,27 +16,19 @@ first ensemble member screens all of them (a few seconds for 1e6 on 2 cores), th
 ensemble re-scores the best `screen_top`, and the recommendation is the mean of the
 `top_k` best (RegMix averages its top 100).
 
-The LightGBM defaults are chosen by protocol (benchmarks/regression_protocol.py): 5-fold
-cross-validation on RegMix's 512 training runs only, over leaves, trees x learning rate,
-subsampling and leaf size; the cheapest setting within one standard error of the best CV
-Spearman (98.57 against 98.62) is 7 leaves, 200 trees at 0.05, 0.8 subsampling. Only then
-were the test tables scored: Spearman 99.35 on the 1M test runs and 98.75 on the 60M runs
-(RegMix reports 98.45 and 98.64). `--option preset=regmix-paper` is RegMix's own notebook
-setting (98.97 / 98.44 here).
+The LightGBM defaults are chosen by protocol (benchmarks/regression_protocol.py, on RegMix's
+training runs only; the figures are in benchmarks/README.md). `--option
+preset=regmix-paper` is RegMix's own notebook setting.
 
 Propose: the first `n_initial` runs (default max(4, domains / 4)) are a space-filling design
 (`search.backends.base.initial_design`: the baselines, an axial point per domain when the
 design has room, k-means centroids of prior draws); then each batch is the best predicted
 candidates not yet run (in pool mode, the best predicted unused pool entries), which is
-RegMix's recommendation made sequential. On
-RegMix's 512-run pool (benchmarks/search.py) this finds a top-1% run in a median of 5 runs,
-against 64 for random search. A proxy search (not a table) differs in two ways, both from
-small real searches (issue 11):
+RegMix's recommendation made sequential. A proxy search (not a table) differs in two ways,
+both from small real searches (benchmarks/README.md):
 - while the model has not earned trust (the guard's rule, `search.guard.weak_model_reason`)
   it keeps to its space-filling design, sized to the budget (at most `DESIGN_CAP`): RegMix's
-  own way, many spread runs and then one fit, rather than chasing a noisy fit. With a
-  target of one domain's loss, 16-run searches then beat uniform and token share in 3 of
-  3 seeds, against 1 of 3 chasing the fit (benchmarks/small_search.py --target wikipedia);
+  own way, many spread runs and then one fit, rather than chasing a noisy fit;
 - the model's candidates, for proposals and the recommendation alike, lie within
   `trust_radius` (L1) of one of the best measured runs
   (`search.backends.base.trust_region_candidates`): on 5 domains a ridge fitted on 5 runs
@@ -47,13 +39,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 from typing import ClassVar, NamedTuple
 
 import numpy as np
 
 from mixer.errors import MixerError
-from search.backends.base import (FitCache, Proposal, Recommendation, TooFewRuns, initial_design, pool_proposals,
-                                  to_mixture, trust_region_candidates, unused_pool)
+from search.backends.base import (OneCallShorthands, Proposal, Recommendation, TooFewRuns, initial_design,
+                                  pool_proposals, to_mixture, trust_region_candidates, unused_pool)
 from search.history import History
 from search.quality import (MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality, out_of_fold,
                             weak_model_reason)
@@ -153,7 +146,7 @@ class RegMixModel:
             n_estimators=cfg.n_estimators, learning_rate=cfg.learning_rate, num_leaves=cfg.num_leaves,
             min_child_samples=min(cfg.min_child_samples, max(1, len(y) // 4)), subsample=cfg.subsample,
             subsample_freq=1 if cfg.subsample < 1 else 0, colsample_bytree=cfg.subsample, random_state=seed,
-            verbosity=-1, n_jobs=-1)
+            verbosity=-1, n_jobs=1)   # one thread: on a few hundred runs OpenMP costs 3-12x what it saves
         if not cfg.early_stopping or len(y) < 16:
             return model.fit(X, y)
         held = np.random.default_rng(seed).permutation(len(y))[: len(y) // 8]
@@ -171,8 +164,7 @@ class RegMixModel:
 
 class FittedRegMix(NamedTuple):
     model: RegMixModel
-    quality: FitQuality
-    out_of_fold: np.ndarray | None     # [n] each run's prediction by a model fitted without it
+    quality: FitQuality      # with each run's prediction by a model fitted without it
 
 
 def fit_checked(cfg: RegMixConfig, X: np.ndarray, y: np.ndarray) -> FittedRegMix:
@@ -187,83 +179,92 @@ def fit_checked(cfg: RegMixConfig, X: np.ndarray, y: np.ndarray) -> FittedRegMix
             return RegMixModel(cfg, regressor).fit(X[train], y[train]).predict(X[test])
 
         oof = out_of_fold(fold_fit, np.arange(len(y))) if len(y) >= MIN_RUNS_TO_CHECK else (None, None)
-        checked.append((regressor, fit_quality(y, *oof, X.shape[1]), oof[0]))
-    regressor, quality, oof_mean = min(checked, key=lambda c: np.inf if c[1].cv_rmse is None else c[1].cv_rmse)
-    return FittedRegMix(RegMixModel(cfg, regressor).fit(X, y), quality, oof_mean)
+        checked.append((regressor, fit_quality(y, *oof, X.shape[1])))
+    regressor, quality = min(checked, key=lambda c: np.inf if c[1].cv_rmse is None else c[1].cv_rmse)
+    return FittedRegMix(RegMixModel(cfg, regressor).fit(X, y), quality)
 
 
-class RegMixBackend:
+class RegMixBackend(OneCallShorthands):
     name: ClassVar[str] = "regmix"
     multi_fidelity: ClassVar[bool] = False
 
     def __init__(self, config: RegMixConfig, space: SearchSpace):
         self.config, self.space = config, space
-        self._fitted: FitCache[FittedRegMix] = FitCache()
 
-    def _n_initial(self) -> int:
+    def fit(self, history: History) -> "RegMixFit":
+        return RegMixFit(self, history)
+
+    def n_initial(self) -> int:
         return self.config.n_initial or max(4, len(self.space.domains) // 4)
 
-    def _fit(self, history: History) -> FittedRegMix:
-        target = history.at_fidelity(self.space.target_fidelity) if self.space.pool is None else history
-        return self._fitted.get(target.X, target.y, lambda: fit_checked(self.config, target.X, target.y))
-
-    def _design_size(self) -> int:
+    def design_size(self) -> int:
         """The space-filling design's size: the run budget (at most `DESIGN_CAP`), at least
         `n_initial`."""
-        return max(self._n_initial(), min(self.space.budget_runs or 0, DESIGN_CAP))
+        return max(self.n_initial(), min(self.space.budget_runs or 0, DESIGN_CAP))
 
-    def _weak(self, history: History) -> bool:
-        return weak_model_reason(self._fit(history).quality) is not None
 
-    def _candidates(self, history: History, n: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+class RegMixFit:
+    """RegMix's model of one History: the regressor, fitted on the target-fidelity runs on
+    first use (every run in pool mode)."""
+
+    def __init__(self, backend: RegMixBackend, history: History):
+        self.config, self.space, self.history = backend.config, backend.space, history
+        self.backend = backend
+
+    @cached_property
+    def fitted(self) -> FittedRegMix:
+        history = self.history
+        target = history.at_fidelity(self.space.target_fidelity) if self.space.pool is None else history
+        return fit_checked(self.config, target.X, target.y)
+
+    def _weak(self) -> bool:
+        return weak_model_reason(self.fitted.quality) is not None
+
+    def _candidates(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
         """Up to n mixtures [<= n, D] to score, and whether a trust region bounds them: in a
         proxy search, those within `trust_radius` of one of the `TRUST_CENTRES` best runs; in a
         table search (or with no radius), the prior's draws."""
         if not self.config.trust_radius or self.space.pool is not None:
             return self.space.candidates(n, rng), False
-        measured = history.at_fidelity(self.space.target_fidelity)
+        measured = self.history.at_fidelity(self.space.target_fidelity)
         best = np.argsort(measured.y)[:TRUST_CENTRES]
         return trust_region_candidates(self.space, measured.X[best], measured.y[best], n, rng,
                                        self.config.trust_radius), True
 
-    def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Proposal]:
-        exploring = self.space.pool is None and len(history) >= self._n_initial() and self._weak(history)
-        if len(history) < self._n_initial() or exploring:
-            return initial_design(self.space, history, n, rng, self._design_size(), self.config.seed)
-        model = self._fit(history).model
+    def propose(self, n: int, rng: np.random.Generator) -> list[Proposal]:
+        history, n_initial = self.history, self.backend.n_initial()
+        exploring = self.space.pool is None and len(history) >= n_initial and self._weak()
+        if len(history) < n_initial or exploring:
+            return initial_design(self.space, history, n, rng, self.backend.design_size(), self.config.seed)
+        model = self.fitted.model
         if self.space.pool is not None:
             available = unused_pool(self.space, history)
             scores = model.predict(self.space.pool.X[available])[0]
             return pool_proposals(self.space, history, np.argsort(scores), n)
-        candidates, _ = self._candidates(history, max(self.config.n_candidates // 10, 10 * n), rng)
+        candidates, _ = self._candidates(max(self.config.n_candidates // 10, 10 * n), rng)
         best = candidates[np.argsort(model.predict_first(candidates))[: self.config.screen_top]]
         mean, _ = model.predict(best)
         return [Proposal(to_mixture(self.space.domains, x), self.space.target_fidelity)
                 for x in best[np.argsort(mean)[:n]]]
 
-    def recommend(self, history: History) -> Recommendation:
-        fitted = self._fit(history)
+    def recommend(self) -> Recommendation:
+        fitted = self.fitted
         rng = np.random.default_rng(self.config.seed)
-        candidates, bounded = self._candidates(history, self.config.n_candidates, rng)
+        candidates, bounded = self._candidates(self.config.n_candidates, rng)
         screened = candidates[np.argsort(fitted.model.predict_first(candidates))[: self.config.screen_top]]
         mean, _ = fitted.model.predict(screened)
         top = screened[np.argsort(mean)[: self.config.top_k]]
         choice = top.mean(axis=0)
-        predicted, std = self.predict(history, choice[None, :])
-        evidence = {"runs": len(history), "regressor": fitted.model.regressor.value, "top_k": len(top),
+        predicted, std = self.predict(choice[None, :])
+        evidence = {"runs": len(self.history), "regressor": fitted.model.regressor.value, "top_k": len(top),
                     "candidates": len(candidates)}
         if bounded:
             evidence["trust_radius"] = self.config.trust_radius
         return Recommendation(to_mixture(self.space.domains, choice), float(predicted[0]), float(std[0]), evidence)
 
-    def quality(self, history: History) -> FitQuality:
-        return self._fit(history).quality
+    def quality(self) -> FitQuality:
+        return self.fitted.quality
 
-    def out_of_fold(self, history: History) -> np.ndarray | None:
-        """Each target-fidelity run's target [n] predicted without its fold (None: too few runs)."""
-        return self._fit(history).out_of_fold
-
-    def predict(self, history: History, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        fitted = self._fit(history)
-        mean, spread = fitted.model.predict(X)
-        return mean, calibrated_std(spread, fitted.quality)
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean, spread = self.fitted.model.predict(X)
+        return mean, calibrated_std(spread, self.fitted.quality)

@@ -93,7 +93,7 @@ def _stored_run(ws, run_id: str, status: str, domains: list[str], tokens: int = 
 ])
 def test_bad_online_input_is_one_line_and_stores_nothing(domains_ws, args, needle):
     db = domains_ws / "mixer.duckdb"
-    if run_sql(db, "select count(*) as n from runs where id in ('bad', 'two')").n[0] == 0:
+    if run_sql(db, "select count(*) as n from runs where run_id in ('bad', 'two')").n[0] == 0:
         _stored_run(domains_ws, "bad", "failed", ["web", "code", "math"])
         _stored_run(domains_ws, "two", "done", ["web", "code"])
         _stored_run(domains_ws, "big", "done", ["web", "code", "math"], tokens=2_000_000)

@@ -151,8 +151,8 @@ def test_kill_9_of_the_driver_then_resume(searched):
     ws, _ = searched
     kill_once_done(["search", "start", "--name", "k9", "--backend", "random", "--runs", "8", "--parallel", "2",
                     *QUICK, "--tokens", "60k"], ws,
-                   "SELECT count(*) AS n FROM runs WHERE id LIKE 'k9/%' AND status = 'done'", 1)
-    before = run_sql(ws / "mixer.duckdb", "SELECT id AS run_id, status, target FROM runs WHERE id LIKE 'k9/%'")
+                   "SELECT count(*) AS n FROM runs WHERE run_id LIKE 'k9/%' AND status = 'done'", 1)
+    before = run_sql(ws / "mixer.duckdb", "SELECT run_id, status, target_value AS target FROM runs WHERE run_id LIKE 'k9/%'")
     assert 1 <= (before.status == "done").sum() < 8
     resumed = run_mixer("search", "resume", "k9", workspace=ws, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -160,8 +160,8 @@ def test_kill_9_of_the_driver_then_resume(searched):
     assert f"resuming 'k9': {n_done} of 8 runs done" in resumed.stdout
     progress = re.findall(r"^k9: (\d+)/8 runs", resumed.stdout, flags=re.M)  # not a terminal: a line per run
     assert progress and int(progress[-1]) == 8
-    after = run_sql(ws / "mixer.duckdb", "SELECT id AS run_id, status, target FROM runs WHERE id LIKE 'k9/%' "
-                    "ORDER BY id")
+    after = run_sql(ws / "mixer.duckdb", "SELECT run_id, status, target_value AS target FROM runs WHERE run_id LIKE 'k9/%' "
+                    "ORDER BY run_id")
     assert list(after.run_id) == [f"k9/{i:04d}" for i in range(8)] and (after.status == "done").all()
     finished_before = before[before.status == "done"].set_index("run_id").target
     assert after.set_index("run_id").target[finished_before.index].tolist() == finished_before.tolist()

@@ -27,7 +27,7 @@ def replicated(tmp_path_factory):  # slow: starts Ray
 @pytest.mark.slow
 def test_replicates_measure_the_seed_noise_and_best_says_whether_the_gain_exceeds_it(replicated):
     ws, started = replicated
-    runs = run_sql(ws / "mixer.duckdb", "select id, seed, init_seed from runs where id like 'r1/replicate/%'")
+    runs = run_sql(ws / "mixer.duckdb", "select run_id AS id, seed, init_seed from runs where run_id like 'r1/replicate/%'")
     assert len(runs) == 2 and runs.init_seed.isna().all()          # a fresh initialisation, not the search's
     best = mixer_cli("best", "r1", workspace=ws).stdout
     noise = float(re.search(r"seed noise: ([\d.]+) \(std of one run, from 2 replicate pairs\)", best).group(1))
@@ -45,11 +45,11 @@ def test_a_transfer_killed_midway_and_rerun_has_every_mixture_and_seed_once(repl
     ws, _ = replicated
     args = ["transfer", "r1", "--fidelity", "tiny:32k", "--top", "1", "--baselines", "uniform", "--seeds", "2",
             "--parallel", "2"]
-    kill_once_done(args, ws, "SELECT count(*) AS n FROM runs WHERE id LIKE 'r1/transfer%' AND status = 'done'", 2)
-    before = run_sql(ws / "mixer.duckdb", "SELECT id, target FROM runs WHERE id LIKE 'r1/transfer%' AND status = 'done'")
+    kill_once_done(args, ws, "SELECT count(*) AS n FROM runs WHERE run_id LIKE 'r1/transfer%' AND status = 'done'", 2)
+    before = run_sql(ws / "mixer.duckdb", "SELECT run_id AS id, target_value AS target FROM runs WHERE run_id LIKE 'r1/transfer%' AND status = 'done'")
     again = run_mixer(*args, workspace=ws, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
-    after = run_sql(ws / "mixer.duckdb", "SELECT id, status, target FROM runs WHERE id LIKE 'r1/transfer%' ORDER BY id")
+    after = run_sql(ws / "mixer.duckdb", "SELECT run_id AS id, status, target_value AS target FROM runs WHERE run_id LIKE 'r1/transfer%' ORDER BY id")
     labels = ["recommended", "top-1", "uniform"]
     expected = sorted(f"r1/transfer{scale}/{label}/seed-{k}" for scale in ("", "@tiny:32000") for label in labels
                       for k in range(2))

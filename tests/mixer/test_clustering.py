@@ -14,6 +14,7 @@ from sklearn.metrics import adjusted_rand_score
 from mixer.clustering import ClusterConfig, ClusterRequest, fit_clusters, make_embedder
 from mixer.clustering.build import ASSIGNMENT, PROJECTION
 from mixer.clustering.embedders import FileEmbedder, LsaEmbedder, ProxyEmbedder, ProxyEmbedderConfig
+from search.domains import train_embedder_lm
 from mixer.domain import Domain, list_domains
 from mixer.errors import MixerError
 from mixer.tokenizers import ByteTokenizer
@@ -112,7 +113,8 @@ def test_proxy_embedder_trains_on_the_sample_and_is_deterministic():
     docs = [d for t in range(2) for d in topic_documents(4, 30, t)]
     vectors = []
     for _ in range(2):
-        embedder = ProxyEmbedder(ByteTokenizer(), ProxyEmbedderConfig(train_tokens=16 * 256 * 4, doc_tokens=64), seed=3)
+        embedder = ProxyEmbedder(ByteTokenizer(), train_embedder_lm, ProxyEmbedderConfig(train_tokens=16 * 256 * 4,
+                                                                                         doc_tokens=64), seed=3)
         embedder.fit(docs, len(docs))
         vectors.append(embedder.embed(docs, np.arange(len(docs))))
     assert vectors[0].shape == (60, 64)

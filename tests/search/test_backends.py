@@ -204,7 +204,7 @@ def test_a_proxy_search_runs_uniform_and_the_token_share_first(tmp_path):
     tokens = np.array([metas[n].n_tokens for n in names], dtype=float)
     spec = SearchSpec(name="s", backend="regmix",
                       proxy=ProxySpec(domains=names, train=TrainConfig(tokens=4096, seq_len=32, batch_size=4)))
-    context = evaluators.build_context(ws, spec)
+    context = evaluators.build_space(ws, spec)
     first = [p.mixture.vector(names) for p in make_backend("regmix", {}, context.space).propose(
         History.empty(names), 2, np.random.default_rng(0))]
     assert np.allclose(first[0], np.full(len(names), 1 / len(names)))

@@ -3,6 +3,7 @@
 import pytest
 
 from search.compare import SeedStats, verdict
+from search.targets import Target
 
 REC = SeedStats("recommended", (2.00, 2.05, 2.10))
 
@@ -19,7 +20,7 @@ def test_an_inconsistent_or_losing_comparison_does_not_count():
     assert not mixed.significant and "NOT larger than the std of the per-seed differences" in mixed.sentence()
     worse = verdict(REC, SeedStats("uniform", (1.95, 2.00, 2.05)))
     assert not worse.significant and "does NOT beat" in worse.sentence()
-    assert verdict(REC, SeedStats("uniform", (1.95, 2.00, 2.06)), maximize=True).significant
+    assert verdict(REC, SeedStats("uniform", (1.95, 2.00, 2.06)), Target(maximize=True)).significant
 
 
 def test_a_recommendation_that_is_the_baseline_says_so_and_never_wins():

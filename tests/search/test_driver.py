@@ -7,9 +7,10 @@ import pytest
 from mixer import MixerError
 from mixer.workspace import open_workspace
 from search import driver
+from search.proposing import run_seed
 from mixer.config import build
 from search.spec import SearchSpec
-from store import ImportSpec, get_search, import_runs, latest_recommendation, proposed_run_ids, run_sql, search_runs
+from store import ImportSpec, get_search, import_runs, latest_recommendation, run_sql, search_runs
 from tests.conftest import REGMIX, needs_regmix
 from tests.conftest import OPTIMUM, truth
 
@@ -46,7 +47,7 @@ def test_table_search_end_to_end(table_ws):
     runs = search_runs(table_ws.db_path, search.id)
     assert len(runs) == 24 and (runs.status == "done").all()
     assert runs.pool_key.is_unique and runs.pool_key.str.startswith("past/").all()
-    assert len(proposed_run_ids(table_ws.db_path, search.id)) == 24
+    assert (search_runs(table_ws.db_path, search.id).role == "search").sum() == 24
     stored = latest_recommendation(table_ws.db_path, search.id)
     assert stored["mixture"] == pytest.approx(rec.mixture.as_dict())
     assert np.abs(rec.mixture.vector(list("abcd")) - OPTIMUM).sum() < 0.35
@@ -89,6 +90,7 @@ class FailingEvaluator:
 
     def __init__(self, inner, on_batch):
         self.inner, self.on_batch, self.batches = inner, on_batch, 0
+        self.parallel, self.instant = inner.parallel, inner.instant
 
     def evaluate(self, runs):
         self.batches += 1
@@ -151,7 +153,7 @@ def test_every_run_has_its_own_stored_seed_and_shares_the_search_initialisation(
     driver.run(table_ws, search.name)
     runs = search_runs(table_ws.db_path, search.id)
     assert runs.seed.notna().all() and runs.seed.nunique() == 8
-    assert list(runs.seed) == [driver.run_seed(3, i) for i in range(8)]  # reproducible from (search seed, index)
+    assert list(runs.seed) == [run_seed(3, i) for i in range(8)]  # reproducible from (search seed, index)
     assert (runs.init_seed == 3).all()  # one initialisation: runs differ by mixture and data order
 
 
@@ -216,7 +218,7 @@ def test_multi_fidelity_table_search_spends_its_cost_budget(two_fidelity_ws):
     assert set(runs.fidelity) <= {"cheap", "full"} and runs.fidelity.iloc[:4].eq("cheap").all()
     assert 40 - 10 < cost.sum() <= 40  # never a run the budget cannot pay for, and no full run left unbought
     session = driver.SearchSession(two_fidelity_ws, search)
-    assert driver._spent(session) == (len(runs), cost.sum())
+    assert session.load().spent() == (len(runs), cost.sum())
     chosen = rec.mixture.vector(list("abcd"))
     full = runs[runs.fidelity == "full"]
     if rec.evidence["rule"] == "model":  # the GP trusted at the target fidelity: its optimum
@@ -288,11 +290,11 @@ def test_predict_reads_a_published_table_as_it_is_from_an_imported_search(table_
     published = pd.DataFrame(X, columns=[f"w_{d}" for d in "abcd"]).assign(index=[f"q{i}" for i in range(6)])
     published.to_csv(tmp_path / "published.csv", index=False)
     request = views.PredictRequest(tmp_path / "published.csv", weight_prefix="w_", id_column="index")
-    out = views.predict(table_ws, get_search(table_ws.db_path, "scored"), request)
+    out = views.predict(table_ws, get_search(table_ws.db_path, "scored"), request).frame
     assert list(out["index"]) == [f"q{i}" for i in range(6)]
     assert np.abs(out.predicted.to_numpy() - truth(X)).max() < 0.3 and (out.predicted_std > 0).all()
     bayes = views.predict(table_ws, get_search(table_ws.db_path, "scored"),
-                          views.PredictRequest(tmp_path / "published.csv", "w_", "index", backend="bayesopt"))
+                          views.PredictRequest(tmp_path / "published.csv", "w_", "index", backend="bayesopt")).frame
     assert np.abs(bayes.predicted.to_numpy() - truth(X)).max() < 0.3
 
 
@@ -330,7 +332,9 @@ def test_predict_refuses_what_is_not_a_mixture_and_warns_on_a_weak_model(table_w
     (tmp_path / "partial.csv").write_text("a,b\n0.5,0.5\n")
     with pytest.raises(MixerError, match="no column for domain.s. c, d"):
         views.predict(table_ws, record, views.PredictRequest(tmp_path / "partial.csv"))
-    assert "6 runs at the target fidelity for 4 domains" in views.predict_warning(table_ws, record)
+    (tmp_path / "ok.csv").write_text("a,b,c,d\n0.25,0.25,0.25,0.25\n")
+    assert "6 runs at the target fidelity for 4 domains" in views.predict(
+        table_ws, record, views.PredictRequest(tmp_path / "ok.csv")).warning
 
 
 def test_best_explains_the_rule_the_observed_value_and_the_fit():
@@ -352,7 +356,7 @@ def test_no_more_runs_are_marked_running_than_the_evaluator_keeps_in_flight(tabl
     seen = []
 
     class TwoAtATime:
-        parallel = 2
+        parallel, instant = 2, False
 
         def __init__(self, inner):
             self.inner = inner

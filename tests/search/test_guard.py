@@ -15,7 +15,7 @@ FAST = {"n_candidates": 20_000, "screen_top": 500, "n_models": 3}
 
 def _guarded(name: str, history: History, options: dict | None = None, space=None):
     backend = make_backend(name, FAST if options is None else options, space or make_space())
-    return guard(backend.recommend(history), backend, history, (space or make_space()).target_fidelity)
+    return guard(backend.fit(history), (space or make_space()).target_fidelity)
 
 
 def test_a_weak_model_yields_the_best_observed_run_labelled():
@@ -87,7 +87,7 @@ def test_a_best_run_within_the_noise_of_the_baseline_run_yields_the_baseline_lab
     history = _noisy_with_uniform_run(uniform_y=2.90)     # the best run (2.88) is below it, within the noise
     assert history.y.min() < 2.90
     backend = make_backend("regmix", FAST, make_space())
-    rec = guard(backend.recommend(history), backend, history, "f", baselines={"uniform": np.full(4, 0.25)})
+    rec = guard(backend.fit(history), "f", baselines={"uniform": np.full(4, 0.25)})
     assert np.allclose(rec.mixture.vector(DOMAINS), 0.25)
     assert rec.evidence["rule"] == "baseline:no-clear-gain" and rec.evidence["best_run"] == "r0"
     assert rec.evidence["baseline"] == "uniform" and rec.evidence["model_weak"]
@@ -97,6 +97,6 @@ def test_a_best_run_within_the_noise_of_the_baseline_run_yields_the_baseline_lab
 def test_a_best_run_clear_of_the_baseline_run_stays_the_answer():
     history = _noisy_with_uniform_run(uniform_y=3.5)      # far above every other run
     backend = make_backend("regmix", FAST, make_space())
-    rec = guard(backend.recommend(history), backend, history, "f", baselines={"uniform": np.full(4, 0.25)})
+    rec = guard(backend.fit(history), "f", baselines={"uniform": np.full(4, 0.25)})
     assert rec.evidence["rule"] == "best-run:weak-model"
     assert np.allclose(rec.mixture.vector(DOMAINS), history.X[np.argmin(history.y)])

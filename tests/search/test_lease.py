@@ -49,6 +49,7 @@ def test_the_lease_is_held_while_results_arrive(table_ws):  # noqa: F811
     class Watch:
         def __init__(self, inner):
             self.inner = inner
+            self.parallel, self.instant = inner.parallel, inner.instant
 
         def evaluate(self, runs):
             for run, result in self.inner.evaluate(runs):

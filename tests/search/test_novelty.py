@@ -21,6 +21,8 @@ CORNER_LOVER = np.array([0.97, 0.01, 0.01, 0.01])
 class KnownLosses:
     """Answers every run with a smooth per-domain loss of its mixture (no training)."""
 
+    parallel, instant = 64, False
+
     def evaluate(self, runs):
         for run in runs:
             x = np.array([run.mixture.get(d, 0.0) for d in "abcd"])
@@ -67,6 +69,8 @@ def test_near_duplicates_of_live_runs_and_of_each_other_are_dropped():
 
 class FailingRuns:
     """Every run fails, as when a domain's data broke after the search was created."""
+
+    parallel, instant = 64, False
 
     def evaluate(self, runs):
         for run in runs:

@@ -6,6 +6,7 @@ import pytest
 
 import search.plot as plot_module
 from search.plot import SearchPlot, plot_search
+from search.targets import Target
 
 
 @pytest.fixture
@@ -19,7 +20,7 @@ def _view(**kwargs) -> SearchPlot:
     runs = pd.DataFrame({"value": [2.0, 1.9, 1.95, 1.7, 1.8, 1.75],
                          "fidelity": ["tiny", "tiny", "tiny", "1m", "1m", "1m"],
                          "label": ["", "", "", "", "", "validation"]})
-    base = dict(name="s", target_label="avg held-out loss", maximize=False, runs=runs, target_fidelity="1m",
+    base = dict(name="s", target_label="avg held-out loss", target=Target(), runs=runs, target_fidelity="1m",
                 recommended={"a": 0.6, "b": 0.4}, observed=np.array([1.7, 1.8]), predicted=None,
                 why_no_fit="2 run(s) at the target fidelity: a fit needs 3")
     return SearchPlot(**{**base, **kwargs})

@@ -51,5 +51,5 @@ def test_regmix_std_covers_about_two_thirds_of_new_noisy_runs():
     y_new = truth(X_new) + rng.normal(0, noise, 400)
     coverage = float(np.mean(np.abs(y_new - mean) <= std))
     assert 0.55 <= coverage <= 0.95, coverage
-    spread_only = np.stack([m.predict(X_new) for m in backend._fit(history).model.models]).std(axis=0)
+    spread_only = np.stack([m.predict(X_new) for m in backend.fit(history).fitted.model.models]).std(axis=0)
     assert np.mean(np.abs(y_new - mean) <= spread_only) < coverage  # the ensemble alone is overconfident

@@ -54,3 +54,45 @@ def test_newer_schema_is_refused(tmp_path):
     with pytest.raises(MixerError, match="newer than this mixer"):  # read-only commands too
         with open_db(db, read_only=True):
             pass
+
+
+def test_roles_and_kinds_are_backfilled_from_what_version_5_stored(tmp_path):
+    """Version 6 stores why each run was made and what each search is; an older workspace's
+    ids, proposals and backends say it once, at the upgrade, and never again."""
+    db = tmp_path / "v5.duckdb"
+    con = duckdb.connect(str(db))
+    migrate(con, target=5)
+    searches = [("s1", "reg", "regmix", "proxy"), ("s2", "past", "import", "table"),
+                ("s3", "aioli-1", "aioli", "online"), ("s4", "proxy-train-1", "random", "proxy")]
+    for sid, name, backend, evaluator in searches:
+        con.execute("INSERT INTO searches (id, name, backend, evaluator, status) VALUES (?, ?, ?, ?, 'done')",
+                    [sid, name, backend, evaluator])
+    runs = {"reg/0000": "s1", "reg/validation": "s1", "reg/replicate/0000/seed-1": "s1",
+            "reg/transfer@1m:100/top-1/seed-0": "s1", "reg/uniform/seed-0": "s1", "reg/recommended/seed-0": "s1",
+            "past/7": "s2", "aioli-1/online": "s3", "aioli-1/reference": "s3", "proxy-train-1/run": "s4"}
+    for run_id, sid in runs.items():
+        con.execute("INSERT INTO runs (id, search_id, mixture, status, target) VALUES (?, ?, MAP(['a'], [1.0]),"
+                    " 'done', 2.5)", [run_id, sid])
+    con.execute("INSERT INTO proposals (search_id, run_id, round, backend) VALUES ('s1', 'reg/0000', 0, 'regmix')")
+    con.execute("INSERT INTO recommendations (search_id, mixture, evidence) VALUES ('s1', MAP(['a'], [1.0]),"
+                " '{\"rule\": \"model\"}')")
+    con.close()
+
+    with open_db(db) as con:
+        roles = dict(con.execute("SELECT run_id, role FROM run_summary").fetchall())
+        kinds = dict(con.execute("SELECT name, kind FROM searches").fetchall())
+        rule = first_row(con, "SELECT evidence->>'$.rule' FROM recommendations")[0]
+        values = {r[0] for r in con.execute("SELECT target_value FROM runs").fetchall()}
+    assert roles == {"reg/0000": "search", "reg/validation": "validation", "reg/replicate/0000/seed-1": "replicate",
+                     "reg/transfer@1m:100/top-1/seed-0": "transfer", "reg/uniform/seed-0": "baseline",
+                     "reg/recommended/seed-0": "validation", "past/7": "imported", "aioli-1/online": "online",
+                     "aioli-1/reference": "baseline", "proxy-train-1/run": "train"}
+    assert kinds == {"reg": "search", "past": "import", "aioli-1": "online", "proxy-train-1": "proxy-train"}
+    assert rule == "model" and values == {2.5}
+
+
+def test_the_stored_vocabularies_match_the_python_enums():
+    from store.records import RunRole, SearchKind
+    from store.schema import RUN_ROLES, SEARCH_KINDS
+
+    assert RUN_ROLES == tuple(r.value for r in RunRole) and SEARCH_KINDS == tuple(k.value for k in SearchKind)

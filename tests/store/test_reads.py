@@ -77,13 +77,14 @@ def test_select_forms_still_work(db):
 
 
 def test_search_list_best_is_of_the_searchs_own_runs(tmp_path):
-    from store import RunRecord, SearchRecord, create_search, list_searches, record_proposals, write_runs
+    from store import RunRecord, RunRole, SearchRecord, create_search, list_searches, record_proposals, write_runs
 
     db = tmp_path / "m.duckdb"
     create_search(db, SearchRecord(id="s-1", name="s", backend="random", evaluator="proxy"))
     own = RunRecord(id="s/0000", search_id="s-1", mixture={"a": 1.0}, status="done", target=2.0)
     record_proposals(db, "s-1", "random", 0, [own])
-    write_runs(db, [own, RunRecord(id="s/validation", search_id="s-1", mixture={"a": 1.0}, status="done", target=1.0)])
+    write_runs(db, [own, RunRecord(id="s/validation", search_id="s-1", mixture={"a": 1.0}, status="done", target=1.0,
+                                   role=RunRole.validation)])
     row = list_searches(db).iloc[0]
     assert row.best == 2.0 and row.runs == 2
 

@@ -65,7 +65,7 @@ def test_a_run_id_of_another_search_is_never_overwritten(db):
     with pytest.raises(MixerError, match="run 'r1' belongs to another search"):
         write_runs(db, [thief])
     with open_db(db) as con:
-        assert first_row(con, "SELECT search_id FROM runs WHERE id = 'r1'")[0] == "s1"
+        assert first_row(con, "SELECT search_id FROM runs WHERE run_id = 'r1'")[0] == "s1"
 
 
 @pytest.mark.slow  # holds the lock for longer than a reader would wait
@@ -89,4 +89,4 @@ def test_a_driver_write_outwaits_a_slow_reader_and_says_it_waits(db):
         store_db.set_wait_notice(None)
     assert waited > DEFAULT_WAIT_S and len(notices) == 1 and "waiting for the database lock" in notices[0]
     with open_db(db, read_only=True) as con:
-        assert first_row(con, "SELECT status FROM runs WHERE id = 'r1'") == ("done",)
+        assert first_row(con, "SELECT status FROM runs WHERE run_id = 'r1'") == ("done",)

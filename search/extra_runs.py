@@ -1,0 +1,93 @@
+"""Runs outside a search's budget: a validation of its answer, baselines, replicates of its
+best runs, transfer checks. Each is stored in the search with its role (store.RunRole),
+so no reader tells them apart by id; they vary the initialisation and data order and never
+feed the search's model.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from mixer.mixture import Mixture
+from search.backends.base import to_mixture
+from search.evaluation import RunResult, RunStatus
+from search.fidelity import split_proxy_label
+from search.history import same_mixture
+from search.runs import finished_runs, weight_matrix
+from search.session import SearchSession
+from search.state import SearchState
+from store import RunRecord
+from store.records import RunRole
+
+
+class ExtraRun(NamedTuple):
+    run_id: str
+    result: RunResult
+
+
+def replicate_seed(search_seed: int, replicate: int) -> int:
+    """Training seed of an extra run's replicate: shared by every mixture compared (paired
+    seeds), and apart from the search's own run seeds (`search.proposing.run_seed`), so the
+    best run is measured again, not replayed."""
+    return int(np.random.SeedSequence([search_seed, 2**32 - 1, replicate]).generate_state(1)[0] % 2**31)
+
+
+def evaluate_extra(session: SearchSession, mixtures: dict[str, Mixture], role: RunRole | dict[str, RunRole],
+                   seeds: int = 1, fidelity: str | None = None, first_seed: int = 0) -> dict[str, ExtraRun]:
+    """Train extra mixtures outside the search's budget, at its fidelity or at `fidelity`
+    (PRESET:TOKENS), each with `seeds` replicate seeds; `role`: of every run, or per label.
+    Returns label -> run, where a label is the mixture's (id `<search>/<label>`, seed: the
+    search's) or, with several seeds or a `first_seed`, `<label>/seed-<k>` (seed
+    `replicate_seed(seed, k)`, k from `first_seed`). Finished ones are reused, so an
+    interrupted call resumes."""
+    spec, name = session.spec, session.record.name
+    label_of_fidelity = fidelity or spec.fidelity_label
+    preset, tokens = split_proxy_label(label_of_fidelity)
+    replicas = range(first_seed, first_seed + seeds)
+    plan = ({label: (label, m, spec.seed) for label, m in mixtures.items()} if seeds == 1 and first_seed == 0 else
+            {f"{label}/seed-{k}": (label, m, replicate_seed(spec.seed, k))
+             for label, m in mixtures.items() for k in replicas})
+    runs = session.load().runs
+    done = runs[runs.status == "done"].set_index("run_id")
+    init_seed = spec.proxy.train.init_seed if spec.proxy is not None else None  # `proxy train --init-seed`
+    records, reused = [], {}
+    for label, (mixture_label, mixture, seed) in plan.items():
+        run_id = f"{name}/{label}"
+        if run_id in done.index and done.loc[run_id].mixture == mixture.as_dict():
+            reused[label] = ExtraRun(run_id, RunResult(RunStatus.done, values=dict(done.loc[run_id].final_values)))
+            continue
+        run_role = role[mixture_label] if isinstance(role, dict) else role
+        records.append(RunRecord(id=run_id, search_id=session.record.id, mixture=mixture.as_dict(),
+                                 status="queued", role=run_role, fidelity=label_of_fidelity, preset=preset,
+                                 tokens=tokens, seed=seed, init_seed=init_seed))
+    results = session.evaluate(records)
+    return {label: reused.get(label) or ExtraRun(f"{name}/{label}", results[f"{name}/{label}"]) for label in plan}
+
+
+def replicate_best(session: SearchSession, state: SearchState) -> None:
+    """The `budget.replicates` best own runs at the target fidelity, trained again with a
+    fresh seed (initialisation and data order): `<search>/replicate/<run>/seed-1`."""
+    at_target = state.at_target
+    best = np.argsort(at_target.y, kind="stable")[:session.spec.budget.replicates]
+    chosen = {f"replicate/{at_target.run_ids[i].rsplit('/', 1)[-1]}": to_mixture(at_target.domains, at_target.X[i])
+              for i in best}
+    evaluate_extra(session, chosen, RunRole.replicate, seeds=1, first_seed=1)
+
+
+def seed_noise(state: SearchState) -> dict | None:
+    """The seed noise from the replicate pairs (a replicate and the own run of its mixture at
+    the target fidelity): the std of one run's target, sqrt(mean(d^2) / 2) over the pairs'
+    differences d; None without replicates."""
+    runs, at_target = state.runs, state.at_target
+    replicates = finished_runs(runs[runs.role == RunRole.replicate.value])
+    loss = state.setup.target.loss
+    d = []
+    for x, value in zip(weight_matrix(replicates.mixture, at_target.domains), replicates.target_value):
+        original = np.flatnonzero(same_mixture(at_target.X, x))
+        if len(original):
+            d.append(at_target.y[original[0]] - loss(float(value)))
+    if not d:
+        return None
+    return {"std": float(np.sqrt(np.mean(np.square(d)) / 2)), "pairs": len(d)}

@@ -1,0 +1,93 @@
+"""One round's proposals: what the backend's model proposes, less near-duplicates of live
+runs (search.novelty), less what the cost budget cannot pay for, as queued run records.
+
+The proposal RNG is seeded by (search seed, own runs so far), so a resumed search proposes
+what the uninterrupted one would have; each run's training seed (its data order) is
+derived from (seed, run index), and all of a search's own runs share one model
+initialisation (`init_seed`: the search's seed). The initialisation is most of a tiny
+proxy's seed noise (benchmarks/README.md): holding it fixed compares mixtures, not
+initialisations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from search.backends import Backend, Proposal
+from search.backends.base import Model, unused_pool
+from search.backends.random import RandomBackend, RandomConfig
+from search.fidelity import split_proxy_label
+from search.novelty import novel_proposals
+from search.spec import EvaluatorKind
+from search.state import SearchState
+from store import RunRecord
+from store.records import RunRole
+
+NOVELTY_ATTEMPTS = 4   # times the backend is asked again before the prior's sampler fills the batch
+
+
+def run_seed(search_seed: int, index: int) -> int:
+    """The training seed of a search's run `index`: distinct per run, reproducible."""
+    return int(np.random.SeedSequence([search_seed, index]).generate_state(1)[0] % 2**31)
+
+
+def default_fidelity(state: SearchState) -> str | None:
+    """The fidelity of a proposal that names none."""
+    spec = state.setup.spec
+    return spec.fidelity_label if spec.proxy is not None else state.setup.space.target_fidelity
+
+
+def next_runs(backend: Backend, state: SearchState, n: int) -> list[RunRecord]:
+    """Up to n queued runs for the next round (none when the pool or the novel mixtures ran out)."""
+    space = state.setup.space
+    if space.pool is not None and len(unused_pool(space, state.history)) == 0:
+        return []  # every entry of the table has been run
+    so_far, _ = state.spent()
+    proposals = affordable(state, novel_batch(backend.fit(state.history), state, n))
+    return [proposed_run(state, so_far + i, p) for i, p in enumerate(proposals)]
+
+
+def novel_batch(model: Model, state: SearchState, n: int) -> list[Proposal]:
+    """Up to n proposals, none a near-duplicate of a live run (search.novelty): the model
+    is asked again, then the prior sampler fills what is still missing."""
+    setup = state.setup
+    so_far, _ = state.spent()
+    if setup.space.pool is not None:  # table entries are distinct runs by construction
+        return model.propose(n, np.random.default_rng([setup.spec.seed, so_far]))
+    kept: list[Proposal] = []
+    for attempt in range(NOVELTY_ATTEMPTS + 1):
+        rng = np.random.default_rng([setup.spec.seed, so_far] + ([attempt] if attempt else []))
+        source = model if attempt < NOVELTY_ATTEMPTS else RandomBackend(RandomConfig(), setup.space).fit(state.history)
+        kept = novel_proposals(kept + source.propose(n + attempt * n, rng), state.runs,
+                               setup.space.domains, default_fidelity(state))
+        if len(kept) >= n:
+            break
+    return kept[:n]
+
+
+def affordable(state: SearchState, proposals: list[Proposal]) -> list[Proposal]:
+    """The proposals, in order, that the cost budget can still pay for (all without one):
+    a run the budget cannot pay for is never started."""
+    budget = state.setup.spec.budget
+    if budget.max_cost is None:
+        return proposals
+    left = budget.max_cost - state.spent()[1]
+    kept = []
+    for p in proposals:
+        cost = state.costs.get(p.fidelity or default_fidelity(state), 1.0)
+        if cost <= left + 1e-9:
+            kept.append(p)
+            left -= cost
+    return kept
+
+
+def proposed_run(state: SearchState, index: int, proposal: Proposal) -> RunRecord:
+    """The queued run of the search's `index`-th proposal (`<search>/NNNN`)."""
+    setup, spec = state.setup, state.setup.spec
+    record = RunRecord(id=f"{setup.name}/{index:04d}", search_id=setup.record.id, role=RunRole.search,
+                       mixture=proposal.mixture.as_dict(), status="queued", fidelity=proposal.fidelity,
+                       seed=run_seed(spec.seed, index), init_seed=spec.seed, pool_key=proposal.pool_key)
+    if spec.evaluator is EvaluatorKind.proxy:
+        record.fidelity = proposal.fidelity or spec.fidelity_label
+        record.preset, record.tokens = split_proxy_label(record.fidelity)
+    return record
