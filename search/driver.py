@@ -107,6 +107,9 @@ def check_resumable(record: SearchRecord) -> None:
     if record.kind is SearchKind.imported:
         raise MixerError(f"search '{record.name}' holds imported runs, not a search; search over them with "
                          f"`mixer search start --evaluator table --table {record.name}`")
+    if record.kind is SearchKind.proxy_train:
+        raise MixerError(f"'{record.name}' is the run of a `mixer proxy train`, not a search: train it again with "
+                         "`mixer proxy train`")
     if record.status == "done":
         raise MixerError(f"search '{record.name}' is already finished; see `mixer best {record.name}`")
     if record.status == "cancelled":
@@ -126,8 +129,9 @@ def _drive(session: SearchSession, progress: ProgressCallback | None, retry_fail
     set_search_status(db, search_id, "running", wait_s=WRITER_WAIT_S)
     try:
         _rerun_unfinished(session, progress, retry_failed)
-        while not _budget_spent(session.load()) and not _cancelled(session):
-            if not _one_round(session, progress):
+        while not _cancelled(session):
+            state = session.load()   # once per round
+            if _budget_spent(state) or not _one_round(session, state, progress):
                 break
         if _cancelled(session):  # also when `search cancel` came during the last round
             return None
@@ -153,9 +157,8 @@ def _budget_spent(state: SearchState) -> bool:
     return n >= budget.runs or (budget.max_cost is not None and cost >= budget.max_cost)
 
 
-def _one_round(session: SearchSession, progress: ProgressCallback | None) -> bool:
+def _one_round(session: SearchSession, state: SearchState, progress: ProgressCallback | None) -> bool:
     """Propose, record and evaluate one batch; False when nothing new was left to propose."""
-    state = session.load()
     budget = session.spec.budget
     so_far, _ = state.spent()
     records = next_runs(session.backend, state, min(budget.parallel, budget.runs - so_far))

@@ -146,19 +146,27 @@ def load_spec(search: SearchRecord) -> SearchSpec | None:
 
 
 def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
-    """`search status`: one line per fact, and every run of the search."""
-    runs = search_runs(ws.db_path, search.id)
+    """`search status`: one line per fact, and every run of the search. A search whose
+    setup no longer resolves (a domain removed with --force) still shows its runs."""
+    state, unresolved = None, None
+    if search.kind is not SearchKind.online:
+        try:
+            state = SearchSetup.of(ws, search).load(ws)
+        except MixerError as error:
+            unresolved = str(error)
+    runs = state.runs if state is not None else search_runs(ws.db_path, search.id)
     summary = {"search": search.name, "id": search.id, "kind": search.kind.value, "backend": search.backend,
                "evaluator": search.evaluator, "target": search.target, "direction": search.direction,
                "status": _state(ws, search, runs), "runs": len(runs),
                **{f"runs {k}": v for k, v in runs.status.value_counts().to_dict().items()}}
-    state = SearchSetup.of(ws, search).load(ws) if search.kind is not SearchKind.online else None
     if state is not None:
         summary |= _budget_progress(state)
     summary["runs by fidelity"] = ", ".join(f"{label}: {n}" for label, n in runs.fidelity.fillna("-")
                                             .value_counts().items())
     best = state.best() if state is not None else None
     summary["best"] = f"{best[0]:.6g} ({best[1]})" if best else "-"
+    if unresolved:
+        summary["setup"] = f"no longer resolves in this workspace: {unresolved}"
     summary["driver"] = driver_state(ws, search.id)
     rec = latest_recommendation(ws.db_path, search.id)
     noise = (rec or {}).get("evidence", {}).get("seed_noise")

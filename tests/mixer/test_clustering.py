@@ -312,6 +312,7 @@ def test_redoing_a_clustering_that_a_search_mixed_needs_force(tmp_path):
 
 
 @needs_corpus
+@pytest.mark.slow  # embeds and clusters the whole shared corpus
 def test_the_shared_corpus_clusters_close_to_its_true_domains(tmp_path):
     rows = []
     for label, path in enumerate(sorted(CORPUS.glob("*.jsonl"))):

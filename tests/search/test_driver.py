@@ -209,6 +209,7 @@ MF = dict(backend="bayesopt", options={"n_candidates": 256}, target_fidelity="fu
           fidelity_costs={"cheap": 1.0, "full": 10.0})
 
 
+@pytest.mark.slow  # a 40-cost multi-fidelity GP search end to end
 def test_multi_fidelity_table_search_spends_its_cost_budget(two_fidelity_ws):
     search = driver.create(two_fidelity_ws, _spec(name="mf", runs=100, max_cost=40, **MF))
     rec = driver.run(two_fidelity_ws, search.name)
@@ -386,6 +387,7 @@ def test_two_default_named_searches_started_at_once_get_different_names(table_ws
     assert first.name == "random-1" and second.name == "random-2" and len(calls) == 2
 
 
+@pytest.mark.slow  # runs a 120-entry table to exhaustion with model backends
 @pytest.mark.parametrize("backend, options", [("regmix", None), ("mixing_law", {"bootstrap": 4})])
 def test_a_table_search_stops_when_every_entry_has_been_run(table_ws, backend, options):
     search = driver.create(table_ws, _spec(name=f"all-{backend}", backend=backend, options=options, runs=130,
@@ -394,3 +396,31 @@ def test_a_table_search_stops_when_every_entry_has_been_run(table_ws, backend, o
     runs = search_runs(table_ws.db_path, search.id)
     assert len(runs) == 120 and (runs.status == "done").all() and runs.pool_key.is_unique
     assert rec is not None and get_search(table_ws.db_path, search.name).status == "done"
+
+
+def test_status_of_a_search_whose_setup_no_longer_resolves_still_shows_its_runs(table_ws):
+    from search import views
+    from store import transaction
+
+    search = driver.create(table_ws, _spec(name="orphan", backend="random", runs=4, options={}))
+    driver.run(table_ws, search.name)
+    with transaction(table_ws.db_path) as con:   # its table is gone (as a domain removed with --force would be)
+        con.execute("UPDATE searches SET name = 'renamed' WHERE name = 'past'")
+    summary, runs = views.status(table_ws, get_search(table_ws.db_path, "orphan"))
+    assert len(runs) == 4 and summary["runs done"] == 4 and summary["status"] == "done"
+    assert "no search named 'past'" in summary["setup"]
+
+
+@pytest.mark.parametrize("kind, status, needle", [
+    ("online", "done", "is an online aioli run, not a search"),
+    ("import", "done", "holds imported runs, not a search"),
+    ("proxy-train", "failed", "is the run of a `mixer proxy train`, not a search"),
+    ("search", "done", "is already finished"),
+    ("search", "cancelled", "was cancelled")])
+def test_only_a_created_or_interrupted_search_can_be_run(kind, status, needle):
+    from store import SearchRecord
+
+    record = SearchRecord(id="s-1", name="x", backend="aioli", evaluator="proxy", status=status, kind=kind)
+    with pytest.raises(MixerError, match=needle):
+        driver.check_resumable(record)
+    driver.check_resumable(SearchRecord(id="s-2", name="y", backend="regmix", evaluator="proxy", status="running"))

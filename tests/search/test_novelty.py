@@ -77,6 +77,7 @@ class FailingRuns:
             yield run, RunResult.failed("domain 'a': data files do not match the hash")
 
 
+@pytest.mark.slow  # starts Ray (a proxy search connects at creation)
 def test_a_broken_domain_fails_at_creation_and_failed_runs_can_be_retried(four_domains):
     spec = SearchSpec(name="broken", backend="random", budget=Budget(runs=4, parallel=2),
                       proxy=ProxySpec(max_epochs=None))

@@ -96,3 +96,15 @@ def test_the_stored_vocabularies_match_the_python_enums():
     from store.schema import RUN_ROLES, SEARCH_KINDS
 
     assert RUN_ROLES == tuple(r.value for r in RunRole) and SEARCH_KINDS == tuple(k.value for k in SearchKind)
+
+
+def test_one_vocabulary_for_runs_and_json_columns_typed_json(tmp_path):
+    with open_db(tmp_path / "v.duckdb") as con:
+        columns = {(t, c): kind for t, c, kind in con.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns").fetchall()}
+    for table in ("runs", "run_summary"):
+        assert {(table, "run_id"), (table, "target_value"), (table, "role")} <= set(columns)
+        assert (table, "id") not in columns and (table, "target") not in columns
+    assert ("run_summary", "kind") in columns and ("searches", "kind") in columns
+    for table, column in (("searches", "config"), ("recommendations", "evidence"), ("runs", "schedule")):
+        assert columns[(table, column)] == "JSON", (table, column)
