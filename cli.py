@@ -21,6 +21,7 @@ except ShadowedPackageError as exc:
     print(f"mixer: error: {exc}", file=sys.stderr)
     sys.exit(2)
 
+import duckdb  # noqa: E402  (the store's engine: imported by `store` below in any case)
 import typer  # noqa: E402
 
 import store  # noqa: E402
@@ -486,13 +487,22 @@ def _run_with_progress(run, budget: int, label: str, done: int = 0, search: str 
                 console.print(f"{label}: {p.finished}/{p.budget} runs{best}")
         try:
             return run(update)
-        except KeyboardInterrupt:
+        except BaseException as exc:
+            if not _is_interrupt(exc):
+                raise
             if _search_exists(search):
                 console.print(f"interrupted: finished runs are stored; continue with `mixer search resume {search}`")
             else:
                 console.print(f"interrupted before search '{search}' was created: nothing to resume "
                               "(domains already built are kept)")
             raise typer.Exit(130)
+
+
+def _is_interrupt(exc: BaseException) -> bool:
+    """Ctrl-C: Python's KeyboardInterrupt, or DuckDB's error for a query it was running
+    when the signal came (an InterruptException, or a RuntimeError from a result fetch)."""
+    return isinstance(exc, KeyboardInterrupt) or (isinstance(exc, (RuntimeError, duckdb.Error))
+                                                  and "interrupted" in str(exc).lower())
 
 
 def _search_exists(name: str) -> bool:
@@ -669,7 +679,9 @@ def search_cancel(search: str = typer.Argument(..., help="Search name or id.")) 
 @search_app.command("list")
 def search_list(fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json.")) -> None:
     """Every search with its run counts and best target."""
-    write_frame(store.list_searches(OPTIONS.open().db_path), fmt, None)
+    from search import views
+
+    write_frame(views.searches(OPTIONS.open()), fmt, None)
 
 
 @search_app.command("backends")
@@ -720,15 +732,21 @@ def predict(
     id_column: Optional[str] = typer.Option(None, "--id-column", help="A column kept as the row's id."),
     backend: Optional[str] = typer.Option(None, "--backend", help="Model: random, regmix, bayesopt, mixing_law or climb [default: the search's; regmix for imports]."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE.parquet/.csv/.json."),
 ) -> None:
     """Predict the target of given mixtures with a model of the search's runs (mean and std)."""
+    from mixer.outputs import check_output
     from search import views
 
+    if output:
+        check_output(output, (".parquet", ".csv", ".json"))
     ws = OPTIONS.open()
     request = views.PredictRequest(mixtures, weight_prefix, id_column, backend)
     record = views.latest(ws, search)
     prediction = views.predict(ws, record, request)
-    write_frame(prediction.frame, fmt, None)
+    write_frame(prediction.frame, fmt, output)
+    if output:
+        console.print(f"wrote {output}")
     warning = prediction.warning
     if warning:
         print(f"mixer: warning: {warning}; treat these predictions as rough", file=sys.stderr)

@@ -117,11 +117,22 @@ def write_frame(frame: pd.DataFrame, fmt: str, output: Path | None) -> None:
     elif fmt == "csv":
         _json_cells(frame).to_csv(sys.stdout, index=False)
     elif fmt == "json":
-        print(frame.to_json(orient="records", indent=2, default_handler=str, date_format="iso"))
+        print(_with_json_values(frame).to_json(orient="records", indent=2, default_handler=str, date_format="iso"))
     elif fmt == "table":
         render_frame(frame)
     else:
         raise MixerError(f"--format {fmt}: unknown format (use table, csv or json)")
+
+
+def _with_json_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns that hold JSON text (`frame.attrs["json_columns"]`, as `mixer sql` marks
+    them) as the values the text holds, so that JSON output does not quote them again."""
+    import json
+
+    columns = [c for c in frame.attrs.get("json_columns", []) if c in frame.columns]
+    if not columns:
+        return frame
+    return frame.assign(**{c: [None if v is None else json.loads(v) for v in frame[c]] for c in columns})
 
 
 def _json_cells(frame: pd.DataFrame) -> pd.DataFrame:

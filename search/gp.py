@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from search.fidelity import Fidelities
+from search.threads import one_thread
 
 FIT_MAXITER = 100     # L-BFGS iterations: a stop that depends on the data, not on the machine's speed
 FIT_TIMEOUT_S = 60.0  # a safety for very large tables only
@@ -68,6 +69,7 @@ class MixtureGP:
         """Z [m, D + F] of mixtures X [m, D] at the target fidelity."""
         return self.inputs(X, [self.fidelity.target] * len(X))
 
+    @one_thread()
     def fit(self, Z: np.ndarray, y: np.ndarray) -> "MixtureGP":
         """Fit the hyperparameters by marginal likelihood, from BoTorch's default start and
         with torch's RNG seeded: the same runs give the same model in any process, so a
@@ -97,6 +99,7 @@ class MixtureGP:
         self.model.eval()
         return self
 
+    @one_thread()
     def predict_target(self, X: np.ndarray, batch: int = 8192) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and std [m] of the target (minimise orientation) at the target
         fidelity, for mixtures X [m, D]."""

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from search.threads import one_thread
+
 
 @dataclass(frozen=True)
 class LawFitConfig:
@@ -82,6 +84,7 @@ def _initial(X: np.ndarray, Y: np.ndarray, W: np.ndarray, cfg: LawFitConfig) -> 
     return start
 
 
+@one_thread()
 def fit_laws(X: np.ndarray, Y: np.ndarray, W: np.ndarray | None = None,
              cfg: LawFitConfig = LawFitConfig()) -> LogLinearLaws:
     """Fit M laws F times. X: [n, D] mixtures; Y: [n, M] values (NaN: not measured, not

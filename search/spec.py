@@ -111,6 +111,9 @@ class SearchSpec:
             self.proxy = ProxySpec()
         if self.table is not None and self.validate:
             raise MixerError("validate trains the recommendation and needs the proxy evaluator")
+        if self.table is not None and self.budget.replicates:
+            raise MixerError("budget.replicates trains the best runs again with other seeds and needs the proxy "
+                             "evaluator (a table holds one value per entry)")
         if self.proxy is not None:
             self._normalize_proxy_fidelities()
 

@@ -65,11 +65,14 @@ class SearchSetup:
 
     def costs(self, ws: Workspace) -> dict[str | None, float]:
         """Cost of one run at each fidelity (search.fidelity), measured times as they come in;
-        a table search prices its fidelities by that table's own costs only."""
+        a table search prices its fidelities by that table's own costs only; imported runs
+        have no budget to price."""
         fidelity = self.space.fidelity
+        if self.spec is None:
+            return {}
         if not fidelity.multi:
             return fidelity.cost_table()
-        table = self.spec.table.search if self.spec is not None and self.spec.table is not None else None
+        table = self.spec.table.search if self.spec.table is not None else None
         source = get_search(ws.db_path, table).id if table else None
         return fidelity.cost_table(run_costs(ws.db_path, [f for f in fidelity.labels if f], source))
 

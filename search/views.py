@@ -39,6 +39,18 @@ def latest(ws: Workspace, search_ref: str | None) -> SearchRecord:
     return get_search(ws.db_path, names[-1])
 
 
+def searches(ws: Workspace) -> pd.DataFrame:
+    """`search list`: every search with its run counts and best value; a search whose
+    driver is gone reads `interrupted`, as `search status` says it."""
+    frame = list_searches(ws.db_path)
+    for i, row in frame.iterrows():
+        record = SearchRecord(id=row.id, name=row["name"], backend=row.backend, evaluator=row.evaluator,
+                              status=row.status, kind=row.kind)
+        if _state(ws, record, row.runs).startswith("interrupted"):
+            frame.loc[i, "status"] = "interrupted"
+    return frame
+
+
 def recommendation(ws: Workspace, search: SearchRecord) -> dict:
     rec = latest_recommendation(ws.db_path, search.id)
     if rec is None:
@@ -157,7 +169,7 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     runs = state.runs if state is not None else search_runs(ws.db_path, search.id)
     summary = {"search": search.name, "id": search.id, "kind": search.kind.value, "backend": search.backend,
                "evaluator": search.evaluator, "target": search.target, "direction": search.direction,
-               "status": _state(ws, search, runs), "runs": len(runs),
+               "status": _state(ws, search, len(runs)), "runs": len(runs),
                **{f"runs {k}": v for k, v in runs.status.value_counts().to_dict().items()}}
     if state is not None:
         summary |= _budget_progress(state)
@@ -175,9 +187,9 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     return summary, runs
 
 
-def _state(ws: Workspace, search: SearchRecord, runs: pd.DataFrame) -> str:
-    """The stored status, or that a search was left running by a driver that is gone."""
-    stopped_early = search.status == "created" and len(runs)   # a driver stopped in its first round leaves "created"
+def _state(ws: Workspace, search: SearchRecord, runs: int) -> str:
+    """The stored status, or that a search with `runs` runs was left by a driver that is gone."""
+    stopped_early = search.status == "created" and runs   # a driver stopped in its first round leaves "created"
     if search.drivable and (search.status == "running" or stopped_early) and \
             not driver_state(ws, search.id).startswith("alive"):
         return f"interrupted: no driver runs it; `mixer search resume {search.name}`"

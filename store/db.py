@@ -135,9 +135,12 @@ def open_db(path: Path, read_only: bool = False, wait_s: float = DEFAULT_WAIT_S,
             pass
     con = connect(path, read_only=read_only, wait_s=wait_s, sandbox=sandbox and read_only)
     try:
-        if read_only:
-            check_not_newer(con)
-        else:
+        if read_only and check_not_newer(con) < SCHEMA_VERSION:   # an older workspace: upgraded first
+            con.close()
+            with open_db(path, read_only=False, wait_s=wait_s):
+                pass
+            con = connect(path, read_only=True, wait_s=wait_s, sandbox=sandbox)
+        elif not read_only:
             migrate(con)
         yield con
     finally:

@@ -23,7 +23,9 @@ def run_sql(db: Path, sql: str, wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
     with open_db(db, read_only=True, wait_s=wait_s, sandbox=True) as con:
         try:
             _check_one_query(con, sql)
-            return con.execute(sql).df()
+            result = con.execute(sql)
+            json_columns = [d[0] for d in result.description if str(d[1]) == "JSON"]
+            frame = result.df()
         except duckdb.Error as exc:
             first = str(exc).splitlines()[0]
             if "read-only" in first.lower():
@@ -31,7 +33,17 @@ def run_sql(db: Path, sql: str, wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
                                  "and was refused") from None
             if "disabled by configuration" in first or "configuration has been locked" in first:
                 raise MixerError(f"mixer sql reads the store only: {first}") from None
-            raise MixerError(f"SQL error: {first}") from None
+            raise MixerError(f"SQL error: {first}{_renamed_hint(first)}") from None
+    frame.attrs["json_columns"] = json_columns   # JSON text: written as the values it holds (render.write_frame)
+    return frame
+
+
+def _renamed_hint(error: str) -> str:
+    """A query written for schema 5 names columns that version 6 renamed: say so."""
+    renamed = {"id": "run_id", "target": "target_value"}
+    missing = next((old for old in renamed if f'column "{old}" not found' in error), None)
+    return (f" (schema 6 renamed runs.{missing} to {renamed[missing]}; `mixer sql \"describe runs\"` lists the "
+            "columns)") if missing else ""
 
 
 def _check_one_query(con: duckdb.DuckDBPyConnection, sql: str) -> None:

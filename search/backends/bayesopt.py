@@ -57,6 +57,7 @@ from search.gp import MixtureGP
 from search.history import History, same_mixture
 from search.quality import MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality, out_of_fold
 from search.space import SearchSpace
+from search.threads import one_thread
 
 CHECKED_RUNS = 64   # target-fidelity runs cross-validated for the fit quality (5 refits in all)
 FRONTIER_SIZE = 512  # mixtures max-value entropy samples the target's optimum over (`_likely_optima`)
@@ -232,7 +233,7 @@ class BayesOptFit:
         if not len(X):
             return shadows
         choices = torch.as_tensor(self.gp.inputs(X, fidelities), dtype=torch.float64)
-        with torch.random.fork_rng():
+        with torch.random.fork_rng(), one_thread():
             torch.manual_seed(int(rng.integers(2**31)))
             acquisition = self._acquisition(frontier)
             picked = _optimize_discrete(acquisition, min(n, len(X)), choices, self.config.batch_screen)

@@ -109,11 +109,16 @@ def test_the_readme_import_can_be_predicted_from_as_published(tmp_path):
     assert len(rows) == len(truth) and all(r["predicted_std"] > 0 for r in rows)
     rho = spearmanr([r["predicted"] for r in rows], truth.loc[[r["index"] for r in rows]])[0]
     assert rho > 0.9
+    written = mixer_cli("predict", "regmix-1m", "--mixtures", str(REGMIX / "test_mixture_1m.csv"), "--weight-prefix",
+                        "train_the_pile_", "--id-column", "index", "-o", str(tmp_path / "p.csv"), workspace=ws)
+    assert written.returncode == 0 and pd.read_csv(tmp_path / "p.csv")["predicted"].tolist() == pytest.approx(
+        [r["predicted"] for r in rows])
 
 
 @pytest.mark.parametrize("args", [
     ["plot", "-o", "nodir/x.png"], ["plot", "--clusters", "c", "-o", "nodir/x.png"],
     ["export", "-o", "nodir/x.json"], ["sql", "select 1", "-o", "nodir/x.parquet"],
+    ["predict", "--mixtures", "m.csv", "-o", "nodir/x.csv"],
 ])
 def test_an_output_into_a_missing_folder_is_one_line_before_any_work(workspace, tmp_path, monkeypatch, args):
     monkeypatch.chdir(tmp_path)

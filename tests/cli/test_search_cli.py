@@ -95,6 +95,8 @@ def three_domains(tmp_path_factory):
     (["search", "start", "--evaluator", "table"], "--evaluator table needs --table SEARCH"),
     (["search", "start", "--evaluator", "table", "--table", "t", "--swarm", "4"], "--swarm is a proxy setting, and a table search trains"),
     (["search", "start", "--evaluator", "table", "--table", "t", "--cpus", "2"], "--cpus is a proxy setting, and a table search trains"),
+    (["search", "start", "--evaluator", "table", "--table", "t", "--replicates", "2"],
+     "--replicates trains the best runs again with other seeds and needs --evaluator proxy"),
     (["search", "start", "--fidelities", "tiny:8k", "--preset", "tiny"], "either --fidelities or --preset"),
     (["search", "start", "--fidelities", "tiny:8k,1m:4k", "--backend", "bayesopt", "--target-fidelity", "tiny:8k"],
      "must have the largest model"),

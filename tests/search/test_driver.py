@@ -424,3 +424,27 @@ def test_only_a_created_or_interrupted_search_can_be_run(kind, status, needle):
     with pytest.raises(MixerError, match=needle):
         driver.check_resumable(record)
     driver.check_resumable(SearchRecord(id="s-2", name="y", backend="regmix", evaluator="proxy", status="running"))
+
+
+def test_status_of_an_import_at_two_fidelities_shows_every_run(two_fidelity_ws):
+    from search import views
+
+    summary, runs = views.status(two_fidelity_ws, get_search(two_fidelity_ws.db_path, "past"))
+    assert summary["kind"] == "import" and len(runs) == summary["runs done"] == 240
+    assert summary["best"] == "-" and "setup" not in summary      # imported without --target: nothing to rank
+
+
+def test_search_list_says_interrupted_as_status_does(table_ws):
+    from search import views
+
+    search = driver.create(table_ws, _spec(name="cut", backend="random", runs=8, options={}))
+
+    def ctrl_c_on_second(n):
+        if n == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        driver.run(table_ws, search.name, evaluator=lambda inner: FailingEvaluator(inner, ctrl_c_on_second))
+    listed = views.searches(table_ws).set_index("name")
+    assert listed.status["cut"] == "interrupted" and listed.status["past"] == "done"
+    assert views.status(table_ws, get_search(table_ws.db_path, "cut"))[0]["status"].startswith("interrupted")

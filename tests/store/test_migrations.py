@@ -108,3 +108,21 @@ def test_one_vocabulary_for_runs_and_json_columns_typed_json(tmp_path):
     assert ("run_summary", "kind") in columns and ("searches", "kind") in columns
     for table, column in (("searches", "config"), ("recommendations", "evidence"), ("runs", "schedule")):
         assert columns[(table, column)] == "JSON", (table, column)
+
+
+def test_a_read_of_an_older_workspace_upgrades_it_first(tmp_path):
+    """Every reading command (`info`, `search list`, `runs list`, `best`...) opens the store
+    read-only; on a workspace of an older mixer it upgrades the schema before reading."""
+    from store import list_runs, list_searches
+
+    db = tmp_path / "v5.duckdb"
+    con = duckdb.connect(str(db))
+    migrate(con, target=5)
+    con.execute("INSERT INTO searches (id, name, backend, evaluator, status) VALUES ('s1', 'old', 'random', 'proxy', 'done')")
+    con.execute("INSERT INTO runs (id, search_id, mixture, status, target) VALUES ('old/0000', 's1', MAP(['a'], [1.0]),"
+                " 'done', 2.5)")
+    con.close()
+    assert list_searches(db).kind.tolist() == ["search"]
+    assert list_runs(db)[["run_id", "role", "target_value"]].values.tolist() == [["old/0000", "baseline", 2.5]]
+    with open_db(db, read_only=True) as con:
+        assert schema_version(con) == SCHEMA_VERSION

@@ -112,3 +112,21 @@ def test_runs_list_orders_an_imports_numbered_ids_by_number(tmp_path):
     import_runs(db, ImportSpec(mixtures_csv=path, search="t", id_column="id", weight_prefix="w_",
                                metric_prefix="m_"))
     assert list_runs(db)["run_id"].tolist() == [f"t/{i}" for i in range(12, 0, -1)]
+
+
+def test_a_query_in_the_old_column_names_says_what_they_became(db):
+    with pytest.raises(MixerError, match=r"schema 6 renamed runs.id to run_id"):
+        run_sql(db, "SELECT id FROM runs")
+    with pytest.raises(MixerError, match=r"schema 6 renamed runs.target to target_value"):
+        run_sql(db, "SELECT target FROM runs")
+
+
+def test_json_columns_are_written_as_the_values_they_hold(db, capsys):
+    import json
+
+    from mixer.render import write_frame
+
+    frame = run_sql(db, "SELECT config, config->>'$.x' AS x FROM searches")
+    assert frame.attrs["json_columns"] == ["config"]
+    write_frame(frame, "json", None)
+    assert json.loads(capsys.readouterr().out) == [{"config": {}, "x": None}]
