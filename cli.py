@@ -815,7 +815,9 @@ def _render_transfer(report) -> None:
     for comparison in report.comparisons:
         a, b = comparison.interval
         v = comparison.verdict
-        if a <= 0 <= b:
+        if v.same_mixture:
+            console.print(f"the recommendation is the {v.baseline} mixture itself: trained once, as the recommendation")
+        elif a <= 0 <= b:
             console.print(f"at {report.large} the recommendation is NOT distinguishable from {v.baseline}: gain "
                           f"{v.gain:.4f}, 95% interval {a:.4f} to {b:.4f} contains 0")
         else:

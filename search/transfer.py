@@ -138,8 +138,20 @@ def stored_report(ws: Workspace, search_ref: str, large: str | None = None, labe
             mixture = Mixture.normalized(dict(runs.loc[at_large.index[0]].mixture))
             rows.append(MixtureScales(label, mixture, SeedStats(label, tuple(at_small.value)),
                                       SeedStats(label, tuple(at_large.value))))
-    present = [b for b in (baselines if baselines is not None else BASELINES) if b in {r.label for r in rows}]
-    return report(record.name, small_label, large, rows, spec.target, present)
+    wanted = baselines if baselines is not None else BASELINES
+    present = [b for b in wanted if b in {r.label for r in rows}]
+    return report(record.name, small_label, large, rows, spec.target, present,
+                  same_as=_baselines_recommended(ws, record, rows, [b for b in wanted if b not in present]))
+
+
+def _baselines_recommended(ws: Workspace, record, rows: list[MixtureScales], absent: list[str]) -> list[str]:
+    """The baselines among `absent` that are the recommended mixture (trained once, as it)."""
+    recommended = next((r.mixture for r in rows if r.label == "recommended"), None)
+    if recommended is None or not absent:
+        return []
+    space = SearchSetup.of(ws, record).space
+    x = recommended.vector(space.domains)
+    return [b for b in absent if b in space.baselines and near(space.baselines[b][None, :], x)[0]]
 
 
 def plan(ws: Workspace, setup: SearchSetup, request: TransferRequest) -> dict[str, Mixture]:
@@ -157,13 +169,15 @@ def plan(ws: Workspace, setup: SearchSetup, request: TransferRequest) -> dict[st
         x = history.X[i]
         if not near(np.array([m.vector(domains) for m in chosen.values()]), x).any():
             chosen[f"top-{len(chosen)}"] = Mixture.normalized(dict(zip(domains, x)))
-    chosen.update({b: to_mixture(domains, x) for b, x in setup.space.baselines.items()
-                   if b in request.baselines})
+    recommended = chosen["recommended"].vector(domains)
+    chosen.update({b: to_mixture(domains, x) for b, x in setup.space.baselines.items()   # a baseline that is the
+                   if b in request.baselines and not near(x[None, :], recommended)[0]})  # answer is trained once
     return chosen
 
 
 def report(search: str, small: str, large: str, rows: list[MixtureScales], target: Target,
-           baselines: list[str], resamples: int = 2000, seed: int = 0) -> TransferReport:
+           baselines: list[str], resamples: int = 2000, seed: int = 0, same_as: list[str] = ()) -> TransferReport:
+    """The report; `same_as`: baselines that are the recommended mixture itself."""
     from scipy.stats import spearmanr, t
 
     a = np.array([r.small.mean for r in rows])
@@ -183,4 +197,5 @@ def report(search: str, small: str, large: str, rows: list[MixtureScales], targe
         n = len(by_label["recommended"].large.values)
         half = float(t.ppf(0.975, n - 1) * v.seed_std / np.sqrt(n))
         comparisons.append(Comparison(v, (v.gain - half, v.gain + half)))
+    comparisons += [Comparison(Verdict(name, 0.0, 0.0, False, same_mixture=True), (0.0, 0.0)) for name in same_as]
     return TransferReport(search, small, large, rows, rho, interval, comparisons)

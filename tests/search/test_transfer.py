@@ -1,0 +1,36 @@
+"""`mixer transfer`'s plan and report, without training: a recommendation that is a
+baseline is trained once and reported as that baseline."""
+
+import numpy as np
+
+from mixer.workspace import open_workspace
+from search.compare import SeedStats
+from search.space import SearchSpace
+from search.state import SearchSetup
+from search.targets import Target
+from search.transfer import MixtureScales, TransferRequest, plan, report
+from store import SearchRecord, create_search, write_recommendation
+
+
+def test_a_recommendation_that_is_a_baseline_is_planned_once(tmp_path):
+    ws = open_workspace(tmp_path / "ws")
+    record = SearchRecord(id="s-1", name="s", backend="regmix", evaluator="proxy", status="done")
+    create_search(ws.db_path, record)
+    write_recommendation(ws.db_path, record.id, {"a": 0.5, "b": 0.5}, None, None, {})
+    space = SearchSpace(["a", "b"], prior=np.full(2, 0.5),
+                        baselines={"uniform": np.full(2, 0.5), "token-share": np.array([0.8, 0.2])})
+    setup = SearchSetup(record, None, space, ["a", "b"], Target())
+    assert list(plan(ws, setup, TransferRequest("tiny:1000", top=0))) == ["recommended", "token-share"]
+
+
+def test_the_report_names_a_baseline_that_is_the_recommendation():
+    from search.transfer import Mixture
+
+    rows = [MixtureScales(label, Mixture({"a": 0.5, "b": 0.5}), SeedStats(label, (2.0, 2.1)),
+                          SeedStats(label, (1.5, 1.6))) for label in ("recommended", "token-share")]
+    rows[1] = MixtureScales("token-share", Mixture({"a": 0.8, "b": 0.2}), SeedStats("token-share", (2.2, 2.3)),
+                            SeedStats("token-share", (1.7, 1.8)))
+    out = report("s", "tiny:1000", "tiny:4000", rows, Target(), ["token-share"], same_as=["uniform"])
+    verdicts = {c.verdict.baseline: c.verdict for c in out.comparisons}
+    assert verdicts["uniform"].same_mixture and not verdicts["token-share"].same_mixture
+    assert verdicts["token-share"].gain > 0
