@@ -183,7 +183,7 @@ def test_bayesopt_at_two_proxy_fidelities_with_measured_costs(searched):
     assert [r["tokens"] for r in runs[:4]] == [8000] * 4  # prior draws at the cheapest fidelity
     rec = json.loads(run_mixer("sql", "select r.evidence from recommendations r join searches s on s.id = r.search_id "
                                "where s.name = 'mf'", "-f", "json", workspace=ws).stdout)
-    evidence = json.loads(rec[0]["evidence"])
+    evidence = rec[0]["evidence"]   # a JSON column: written as the object it holds
     # the target's run time is measured by search s1 (tiny at 16k tokens), the cheap one's by this
     # search: the costs are their ratio, not the FLOPs prior of exactly 1/2
     assert evidence["target_fidelity"] == "tiny:16000" and evidence["costs"]["tiny:16000"] == 1.0

@@ -50,16 +50,17 @@ def test_a_transfer_killed_midway_and_rerun_has_every_mixture_and_seed_once(repl
     again = run_mixer(*args, workspace=ws, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     after = run_sql(ws / "mixer.duckdb", "SELECT run_id AS id, status, target_value AS target FROM runs WHERE run_id LIKE 'r1/transfer%' ORDER BY id")
-    labels = ["recommended", "top-1", "uniform"]
+    recommended_is_uniform = "the recommendation is the uniform mixture itself" in again.stdout
+    labels = ["recommended", "top-1"] + ([] if recommended_is_uniform else ["uniform"])   # a baseline answer: once
     expected = sorted(f"r1/transfer{scale}/{label}/seed-{k}" for scale in ("", "@tiny:32000") for label in labels
                       for k in range(2))
-    if len(after) == 10:   # the recommendation was the best run itself: no separate top-1
+    if len(after) == len(expected) - 4:   # the recommendation was the best run itself: no separate top-1
         expected = [e for e in expected if "/top-1/" not in e]
     assert list(after.id) == expected and (after.status == "done").all()
     kept = after.set_index("id").target
     assert kept[before.id].tolist() == before.target.tolist()       # finished runs reused, not trained again
     assert "rank correlation (Spearman)" in again.stdout and "too few mixtures for an interval" in again.stdout
-    assert "95% interval" in again.stdout
+    assert recommended_is_uniform or "95% interval" in again.stdout
     assert mixer_cli("plot", "r1", "--transfer", "-o", str(tmp_path / "t.png"), workspace=ws).returncode == 0
 
 
