@@ -14,6 +14,7 @@ from search.backends import Backend, make_backend
 from search.evaluation import Evaluator, RunResult
 from search.evaluators import build_evaluator
 from search.recording import finished_run, result_metrics
+from search.spec import SearchSpec
 from search.state import SearchSetup, SearchState
 from store import RunRecord, write_runs
 from store.db import WRITER_WAIT_S
@@ -47,7 +48,7 @@ class SearchSession:
         return self.setup.record
 
     @property
-    def spec(self):
+    def spec(self) -> SearchSpec:
         return self.setup.spec
 
     def load(self) -> SearchState:
