@@ -24,8 +24,8 @@ from mixer.mixture import Mixture
 from mixer.sampling import SamplerConfig, prior_from_tokens, repetition_caps
 from mixer.workspace import Workspace
 from search.evaluation import Evaluator, RunResult, RunStatus
-from search.runs import domains_of, weight_matrix
 from search.fidelity import Fidelities, proxy_fidelities, split_proxy_label, table_fidelities
+from search.runs import domains_of, weight_matrix
 from search.space import Pool, SearchSpace
 from search.spec import EvaluatorKind, ProxySpec, SearchSpec
 from store import RunRecord, run_costs, search_runs
@@ -92,12 +92,12 @@ class TableEvaluator:
 
 
 @dataclass
-class SpaceSetup:
+class BuiltSpace:
     space: SearchSpace
     measured: list[str]            # names a run reports (targets are checked against these)
 
 
-def build_space(ws: Workspace, spec: SearchSpec) -> SpaceSetup:
+def build_space(ws: Workspace, spec: SearchSpec) -> BuiltSpace:
     """The space a search proposes in, from its spec and the workspace (the read side)."""
     return _table_space(ws, spec) if spec.evaluator is EvaluatorKind.table else _proxy_space(ws, spec)
 
@@ -146,7 +146,7 @@ def expand_domain_patterns(requested: list[str], known: list[str]) -> list[str]:
     return names
 
 
-def _proxy_space(ws: Workspace, spec: SearchSpec) -> SpaceSetup:
+def _proxy_space(ws: Workspace, spec: SearchSpec) -> BuiltSpace:
     from proxies.presets import preset_config
 
     metas = search_domains(ws, spec.proxy.domains)
@@ -163,7 +163,7 @@ def _proxy_space(ws: Workspace, spec: SearchSpec) -> SpaceSetup:
     baselines = {"uniform": np.full(len(names), 1.0 / len(names)), "token-share": tokens / tokens.sum()}
     space = SearchSpace(domains=names, prior=np.array(list(prior.values())), sampler=sampler, fidelity=fidelity,
                         seed=spec.seed, caps=caps, budget_runs=spec.budget.runs, baselines=baselines)
-    return SpaceSetup(space, names)
+    return BuiltSpace(space, names)
 
 
 def _table_runs(ws: Workspace, name: str) -> pd.DataFrame:
@@ -176,7 +176,7 @@ def _table_runs(ws: Workspace, name: str) -> pd.DataFrame:
     return table.assign(table_id=source.id)
 
 
-def _table_space(ws: Workspace, spec: SearchSpec) -> SpaceSetup:
+def _table_space(ws: Workspace, spec: SearchSpec) -> BuiltSpace:
     table = _table_runs(ws, spec.table.search)
     fidelity = _table_fidelities(ws, spec, table, table.table_id.iloc[0])
     table = table[table.fidelity.isin(fidelity.labels) | (table.fidelity.isna() & (None in fidelity.labels))]
@@ -185,7 +185,7 @@ def _table_space(ws: Workspace, spec: SearchSpec) -> SpaceSetup:
     pool = Pool(keys=list(table.run_id), X=X, fidelity=[None if pd.isna(f) else f for f in table.fidelity])
     space = SearchSpace(domains=domains, prior=X.mean(axis=0), pool=pool, fidelity=fidelity, seed=spec.seed,
                         budget_runs=spec.budget.runs)
-    return SpaceSetup(space, sorted({k for f in table.final_values for k in f}))
+    return BuiltSpace(space, sorted({k for f in table.final_values for k in f}))
 
 
 def _table_fidelities(ws: Workspace, spec: SearchSpec, table: pd.DataFrame, table_id: str) -> Fidelities:

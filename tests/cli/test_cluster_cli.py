@@ -14,6 +14,7 @@ from tests.mixer.test_clustering import mixed_corpus
 SMALL = ["--clusters", "3", "--initial-clusters", "24", "--min-cluster-docs", "2"]
 
 
+@pytest.mark.slow  # clusters a corpus through the CLI
 def test_cluster_list_show_and_plot(workspace, tmp_path):
     docs, _ = mixed_corpus(tmp_path / "mixed.jsonl")
     made = mixer_cli("corpus", "cluster", "mix", str(tmp_path / "mixed.jsonl"), *SMALL, workspace=workspace)
@@ -82,6 +83,7 @@ def test_unlabeled_corpus_to_a_climb_search_to_an_export(workspace, tmp_path):
     assert config["proxy"]["domains"] == ["mix-00", "mix-01", "mix-02"]   # the pattern, expanded and stored
 
 
+@pytest.mark.slow  # clusters a corpus through the CLI
 def test_skip_bad_lines_skips_and_counts_them(workspace, tmp_path):
     docs, _ = mixed_corpus(tmp_path / "mixed.jsonl")
     with open(tmp_path / "mixed.jsonl", "a") as f:

@@ -126,6 +126,7 @@ def test_an_output_into_a_missing_folder_is_one_line_before_any_work(workspace, 
     assert not (tmp_path / "nodir").exists()
 
 
+@pytest.mark.slow  # runs the CLI in subprocesses
 def test_reading_commands_import_neither_torch_nor_ray(tmp_path):
     """`search list|status`, `best`, `export`, `corpus list`, `sql`, `info`, `runs list` on a
     workspace with a finished search: all read the store, so none may pay for torch or Ray."""

@@ -45,6 +45,7 @@ def test_proxy_train_with_a_runs_seeds_trains_that_search_run_again(two_domain_w
     assert rows[0]["init_seed"] == 7 and rows[0]["final_values"] == run["final_values"]  # the same run, exactly
 
 
+@pytest.mark.slow  # runs the CLI in subprocesses
 def test_proxy_presets_lists_active_parameters():
     result = mixer_cli("proxy", "presets")
     assert result.returncode == 0 and "moe-1m" in result.stdout and "60m" in result.stdout

@@ -192,6 +192,7 @@ def test_bayesopt_at_two_proxy_fidelities_with_measured_costs(searched):
     assert re.search(r"│ runs by fidelity │ tiny:8000: \d, tiny:16000: \d", status), status
 
 
+@pytest.mark.slow  # runs the CLI in subprocesses
 def test_an_unreachable_ray_address_fails_in_seconds_and_leaves_no_run_running(three_domains):
     import socket
 
@@ -235,6 +236,7 @@ def test_a_mistaken_demo_option_ends_in_one_line_before_anything_is_built(tmp_pa
     assert not (tmp_path / "ws").exists()  # refused before the workspace was opened
 
 
+@pytest.mark.slow  # runs the CLI in subprocesses
 def test_a_mixing_law_search_over_a_table_shows_its_interaction_matrix(tmp_path):
     """Per-domain losses that follow a known law: the search fits one law per domain, `best`
     prints t (domains x domains) and `plot` draws it."""
@@ -268,6 +270,7 @@ def test_a_mixing_law_search_over_a_table_shows_its_interaction_matrix(tmp_path)
     assert (tmp_path / "law.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow  # runs the CLI in subprocesses
 def test_a_table_search_that_runs_out_says_so_when_it_ends(workspace, tmp_path):
     rows = np.random.default_rng(0).dirichlet(np.ones(2), size=10)
     pd.DataFrame({"w_a": rows[:, 0], "w_b": rows[:, 1], "m_a": rows[:, 0] + 1.0}).to_csv(tmp_path / "t.csv", index=False)

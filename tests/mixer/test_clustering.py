@@ -98,6 +98,7 @@ def test_cluster_config_refuses_bad_values(kwargs, needle):
 # ---------------------------------------------------------------- embedders
 
 
+@pytest.mark.slow  # clusters a corpus end to end
 def test_lsa_rows_are_unit_vectors_and_separate_topics():
     docs = [d for t in range(3) for d in topic_documents(3, 40, t)]
     embedder = LsaEmbedder()
@@ -109,6 +110,7 @@ def test_lsa_rows_are_unit_vectors_and_separate_topics():
     assert same.mean() > other.mean() + 0.3
 
 
+@pytest.mark.slow  # clusters a corpus end to end
 def test_proxy_embedder_trains_on_the_sample_and_is_deterministic():
     docs = [d for t in range(2) for d in topic_documents(4, 30, t)]
     vectors = []
@@ -162,6 +164,7 @@ def test_make_embedder_refuses_unknown_kinds_and_missing_paths(spec, needle):
         make_embedder(spec, ByteTokenizer())
 
 
+@pytest.mark.slow  # clusters a corpus end to end
 def test_sentence_transformers_loads_a_local_model_the_test_builds(tmp_path):
     pytest.importorskip("sentence_transformers", reason="the optional extra mixer[embed] is not installed")
     from sentence_transformers import SentenceTransformer, models
@@ -199,6 +202,7 @@ def _request(name, sources, **cluster) -> ClusterRequest:
     return ClusterRequest(name=name, sources=sources, cluster=ClusterConfig(**cfg))
 
 
+@pytest.mark.slow  # clusters a corpus end to end
 def test_cluster_a_mixed_corpus_into_domains_that_hold_exactly_its_documents(tmp_path):
     docs, labels = mixed_corpus(tmp_path / "mixed.jsonl")
     ws = open_workspace(tmp_path / "ws")
@@ -228,6 +232,7 @@ def test_cluster_a_mixed_corpus_into_domains_that_hold_exactly_its_documents(tmp
     assert table.docs.sum() == len(docs) and table.present.all()
 
 
+@pytest.mark.slow  # clusters a corpus end to end
 def test_a_sample_smaller_than_the_corpus_still_assigns_every_document(tmp_path):
     docs, labels = mixed_corpus(tmp_path / "mixed.jsonl", sizes=(150, 100, 60))
     ws = open_workspace(tmp_path / "ws")
@@ -250,6 +255,7 @@ def test_precomputed_embeddings_decide_the_clusters(tmp_path):
     assert adjusted_rand_score(labels, assignment.cluster) == 1.0
 
 
+@pytest.mark.slow  # clusters a corpus end to end
 def test_replace_redoes_a_clustering_and_retires_its_old_domains(tmp_path):
     mixed_corpus(tmp_path / "mixed.jsonl", sizes=(80, 60, 40, 30))
     ws = open_workspace(tmp_path / "ws")
@@ -294,6 +300,7 @@ def test_a_name_taken_by_a_plain_domain_is_never_overwritten(tmp_path):
     assert [m.name for m in list_domains(ws.domains_dir)] == ["mix-01"]
 
 
+@pytest.mark.slow  # clusters a corpus end to end
 def test_redoing_a_clustering_that_a_search_mixed_needs_force(tmp_path):
     from store import RunRecord, SearchRecord, create_search, write_runs
 

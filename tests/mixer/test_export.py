@@ -70,6 +70,7 @@ def test_olmo_writes_no_budget_or_caps_it_was_not_given():
     assert "max_tokens" not in config and all(s["max_repetition_ratio"] == 1.0 for s in config["source_configs"])
 
 
+@pytest.mark.slow  # runs Megatron's own parser
 def test_megatron_reads_the_blend_back_with_its_own_parser():
     """The `--data-path` text, split as a shell would, parsed by Megatron-Core itself."""
     import shlex

@@ -120,7 +120,7 @@ def scored_table(tmp_path_factory):
 
 
 def _searched(ws, name: str, backend: str, interrupt_on: int | None = None, **kwargs) -> pd.DataFrame:
-    search = driver.create(ws, _spec(name=name, backend=backend, options=FAST[backend], runs=9, parallel=3,
+    search = driver.create(ws, _spec(name=name, backend=backend, options=FAST[backend], runs=6, parallel=3,
                                      **kwargs))
     if interrupt_on is not None:
         def ctrl_c(batch):

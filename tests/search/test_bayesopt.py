@@ -49,6 +49,7 @@ def test_single_fidelity_proposals_are_deterministic_distinct_and_promising():
     assert truth(X).min() < np.sort(history.y)[2]  # at least one beats all but the best two runs
 
 
+@pytest.mark.slow  # fits GPs over many rounds
 def test_recommends_near_the_optimum_with_its_posterior():
     backend = make_backend("bayesopt", FAST, make_space())
     history = make_history(30)
@@ -66,6 +67,7 @@ def test_first_proposals_are_prior_draws_at_the_cheapest_fidelity():
     assert [p.fidelity for p in proposals] == ["cheap"] * 3
 
 
+@pytest.mark.slow  # fits GPs over many rounds
 def test_multi_fidelity_predicts_the_target_from_mostly_cheap_runs():
     backend = make_backend("bayesopt", FAST, _mfmake_space())
     history = _mfmake_history(n_cheap=30, n_full=4)
@@ -93,6 +95,7 @@ def test_costs_steer_the_fidelity():
     assert free[0].fidelity == "cheap" and dear[0].fidelity == "full"
 
 
+@pytest.mark.slow  # fits GPs over many rounds
 def test_pool_mode_proposes_each_mixture_fidelity_pair_once():
     space = _mfmake_space(pool=True)
     backend = make_backend("bayesopt", FAST, space)
@@ -193,6 +196,7 @@ def _misleading(X: np.ndarray) -> np.ndarray:
     return cheap_truth(np.random.default_rng(1).permutation(X))
 
 
+@pytest.mark.slow  # fits GPs over many rounds
 def test_the_gate_keeps_an_informative_cheap_fidelity_and_drops_a_misleading_one():
     agreeing = _paired_history(cheap_truth)
     gate = make_backend("bayesopt", FAST, _mfmake_space()).fit(agreeing).gate
@@ -232,6 +236,7 @@ def test_best_says_what_each_cheap_fidelity_is_worth():
     assert fidelity_lines(None) == []
 
 
+@pytest.mark.slow  # fits GPs over many rounds
 def test_until_the_gate_can_judge_every_batch_holds_a_target_run():
     history = _paired_history(cheap_truth, n_full=2)  # two pairs: no verdict yet
     proposals = make_backend("bayesopt", FAST, _mfmake_space()).propose(history, 3, np.random.default_rng(0))

@@ -41,6 +41,7 @@ def _spec(name="s", backend="regmix", table="past", target="loss", maximize=Fals
         table=dict(search=table)), "search")
 
 
+@pytest.mark.slow  # a search end to end (the fast lane keeps the backend contract)
 def test_table_search_end_to_end(table_ws):
     search = driver.create(table_ws, _spec())
     rec = driver.run(table_ws, search.name)
@@ -56,6 +57,7 @@ def test_table_search_end_to_end(table_ws):
         driver.run(table_ws, search.name)
 
 
+@pytest.mark.slow  # a search end to end (the fast lane keeps the backend contract)
 def test_maximize_flips_the_direction(table_ws):
     search = driver.create(table_ws, _spec(name="max", target="other", maximize=True, backend="random", options={}))
     rec = driver.run(table_ws, search.name)
@@ -63,6 +65,7 @@ def test_maximize_flips_the_direction(table_ws):
     assert rec.evidence["best_observed"] == pytest.approx(best)  # the user's orientation, not the backend's
 
 
+@pytest.mark.slow  # a search end to end (the fast lane keeps the backend contract)
 @pytest.mark.parametrize("backend, runs", [("regmix", 2), ("mixing_law", 2), ("bayesopt", 1)])
 def test_a_budget_too_small_for_the_model_ends_with_the_best_run_and_says_why(table_ws, backend, runs):
     """Before, the search stayed 'created' and every resume repeated the fit's error."""
@@ -76,6 +79,7 @@ def test_a_budget_too_small_for_the_model_ends_with_the_best_run_and_says_why(ta
     assert rec.mixture.as_dict() == pytest.approx(best_x)
 
 
+@pytest.mark.slow  # a search end to end (the fast lane keeps the backend contract)
 def test_a_table_search_that_runs_out_of_entries_says_so(table_ws):
     from search import views
 
@@ -98,6 +102,7 @@ class FailingEvaluator:
         yield from self.inner.evaluate(runs)
 
 
+@pytest.mark.slow  # a search end to end (the fast lane keeps the backend contract)
 def test_resume_after_a_crash_reruns_only_unfinished_runs(table_ws):
     search = driver.create(table_ws, _spec(name="crashy", runs=12))
 
@@ -121,6 +126,7 @@ def test_resume_after_a_crash_reruns_only_unfinished_runs(table_ws):
     assert list(kept.target_value) == list(before[before.status == "done"].target_value)
 
 
+@pytest.mark.slow  # a search end to end (the fast lane keeps the backend contract)
 def test_cancel_stops_a_running_search_after_its_round(table_ws):
     search = driver.create(table_ws, _spec(name="stopme"))
 
@@ -136,6 +142,7 @@ def test_cancel_stops_a_running_search_after_its_round(table_ws):
         driver.run(table_ws, search.name)
 
 
+@pytest.mark.slow  # a search end to end (the fast lane keeps the backend contract)
 def test_a_cancel_during_the_last_round_ends_cancelled_without_a_recommendation(table_ws):
     search = driver.create(table_ws, _spec(name="lastround", runs=8, parallel=4))
 
@@ -148,6 +155,7 @@ def test_a_cancel_during_the_last_round_ends_cancelled_without_a_recommendation(
     assert latest_recommendation(table_ws.db_path, search.id) is None
 
 
+@pytest.mark.slow  # a search end to end (the fast lane keeps the backend contract)
 def test_every_run_has_its_own_stored_seed_and_shares_the_search_initialisation(table_ws):
     search = driver.create(table_ws, _spec(name="seeds", runs=8, backend="random", options={}, seed=3))
     driver.run(table_ws, search.name)
@@ -177,6 +185,7 @@ def test_empty_workspace_is_a_clear_error(tmp_path):
         driver.create(open_workspace(tmp_path / "empty"), SearchSpec(name="x"))
 
 
+@pytest.mark.slow  # a search end to end (the fast lane keeps the backend contract)
 @needs_regmix
 def test_regmix_finds_a_top_run_of_the_published_pool(tmp_path):
     ws = open_workspace(tmp_path / "ws")
@@ -233,6 +242,7 @@ def test_multi_fidelity_table_search_spends_its_cost_budget(two_fidelity_ws):
         f: 0 for f in ("cheap", "full") if f not in set(runs.fidelity)}
 
 
+@pytest.mark.slow  # a search end to end (the fast lane keeps the backend contract)
 def test_single_fidelity_backend_on_a_two_fidelity_table_uses_the_target(two_fidelity_ws):
     search = driver.create(two_fidelity_ws, _spec(name="rm", runs=8, target_fidelity="full"))
     driver.run(two_fidelity_ws, search.name)
@@ -246,6 +256,7 @@ def test_single_fidelity_backend_on_a_two_fidelity_table_uses_the_target(two_fid
     assert set(runs.fidelity) == {"full"} and len(runs) == 2  # two runs of cost 10 fit in 25
 
 
+@pytest.mark.slow  # a search end to end (the fast lane keeps the backend contract)
 def test_fidelity_costs_come_from_an_imported_cost_column(tmp_path):
     ws = open_workspace(tmp_path / "ws")
     X = np.random.default_rng(0).dirichlet(np.ones(4), size=30)
@@ -352,6 +363,7 @@ def test_best_explains_the_rule_the_observed_value_and_the_fit():
     assert lines[3].startswith("warning: 8 runs for 5 domains")
 
 
+@pytest.mark.slow  # a search end to end (the fast lane keeps the backend contract)
 def test_no_more_runs_are_marked_running_than_the_evaluator_keeps_in_flight(table_ws):
     search = driver.create(table_ws, _spec(name="slots", runs=8, parallel=8, backend="random", options={}))
     seen = []
@@ -434,6 +446,7 @@ def test_status_of_an_import_at_two_fidelities_shows_every_run(two_fidelity_ws):
     assert summary["best"] == "-" and "setup" not in summary      # imported without --target: nothing to rank
 
 
+@pytest.mark.slow  # a search end to end (the fast lane keeps the backend contract)
 def test_search_list_says_interrupted_as_status_does(table_ws):
     from search import views
 

@@ -17,6 +17,7 @@ def _dead_pid() -> int:
                               text=True).stdout)
 
 
+@pytest.mark.slow  # a search end to end under its lease
 def test_a_second_driver_is_refused_naming_the_first(table_ws):  # noqa: F811
     search = driver.create(table_ws, _spec(name="busy", runs=4))
     held = lease.acquire(table_ws, search.id, search.name)
@@ -29,6 +30,7 @@ def test_a_second_driver_is_refused_naming_the_first(table_ws):  # noqa: F811
     assert not lease.lease_path(table_ws, search.id).exists()  # released when the driver ends
 
 
+@pytest.mark.slow  # a search end to end under its lease
 def test_a_dead_drivers_lease_is_taken_over_and_status_says_so(table_ws):  # noqa: F811
     search = driver.create(table_ws, _spec(name="orphan", runs=4))
     path = lease.lease_path(table_ws, search.id)
@@ -42,6 +44,7 @@ def test_a_dead_drivers_lease_is_taken_over_and_status_says_so(table_ws):  # noq
     assert driver.run(table_ws, search.name) is not None
 
 
+@pytest.mark.slow  # a search end to end under its lease
 def test_the_lease_is_held_while_results_arrive(table_ws):  # noqa: F811
     search = driver.create(table_ws, _spec(name="beat", runs=3, parallel=1, backend="random", options={}))
     seen = []
