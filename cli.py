@@ -176,6 +176,13 @@ def _nonempty(text: str | None, flag: str) -> str | None:
     return text
 
 
+def _pairs(items: list[str], flag: str) -> dict[str, str] | None:
+    """Repeated or comma-separated NAME=W flags -> {name: text} (None: not given)."""
+    from mixer.config import parse_pairs
+
+    return parse_pairs(items, flag, form="NAME=WEIGHT") or None
+
+
 def _given(**values) -> dict:
     """The options the user typed (None: not given, so the dataclass default applies)."""
     return {k: v for k, v in values.items() if v is not None}
@@ -271,11 +278,12 @@ def _read_options(text_field: str, split_on_blank_lines: bool, skip_bad_lines: b
     return ReadOptions(text_field=text_field, split_on_blank_lines=split_on_blank_lines, skip_bad_lines=skip_bad_lines)
 
 
-def _ingest_config(val_fraction: float | None, replace: bool):
+def _ingest_config(val_fraction: float | None, replace: bool, eval_only: bool = False):
     from mixer.config import build
     from mixer.ingest import IngestConfig
 
-    return build(IngestConfig, _given(val_fraction=val_fraction, replace=replace), "ingest")
+    return build(IngestConfig, _given(val_fraction=val_fraction, replace=replace, eval_only=eval_only or None),
+                 "ingest")
 
 
 # How sources are read: the same options for `corpus add` and `corpus cluster`.
@@ -289,27 +297,28 @@ TOKENIZER = typer.Option(None, "--tokenizer", help="A Hugging Face tokenizer.jso
 def corpus_add(
     name: str = typer.Argument(..., help="Domain name."),
     sources: list[Path] = typer.Argument(None, help="JSONL/Parquet/text files or directories (.gz/.zst too)."),
-    builtin: Optional[str] = typer.Option(None, "--builtin", help="Built-in data: python, cpp, docs or licenses."),
+    builtin: Optional[str] = typer.Option(None, "--builtin", help="Built-in data: python, cpp, docs or licenses (training sources), stdlib-tail (an evaluation set: use with --eval-only)."),
     builtin_max_mb: Optional[float] = typer.Option(None, "--builtin-max-mb", help="Stop a built-in source after this many MB."),
     text_field: str = TEXT_FIELD,
     split_on_blank_lines: bool = SPLIT_ON_BLANK_LINES,
     skip_bad_lines: bool = SKIP_BAD_LINES,
     tokenizer: Optional[Path] = TOKENIZER,
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Share of documents held out for validation [default: 0.01; at least 64 documents when the domain has 256 or more]."),
+    eval_only: bool = typer.Option(False, "--eval-only", help="An evaluation set: every proxy run measures it, no mixture trains on it; use it in --target."),
     replace: bool = typer.Option(False, "--replace", help="Overwrite an existing domain of this name."),
     force: bool = typer.Option(False, "--force", help="With --replace: even if searches mixed the domain."),
 ) -> None:
-    """Tokenise documents into a domain of the workspace."""
+    """Tokenise documents into a domain of the workspace (or, with --eval-only, a set to measure)."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-    from mixer.corpus import AddRequest, source_bytes
+    from mixer.corpus import AddRequest, held_out_note, source_bytes
     from search.domains import add_domain, check_replace
 
     request = AddRequest(
         name=name, sources=list(sources or []), builtin=builtin, tokenizer=tokenizer,
         builtin_max_bytes=int(builtin_max_mb * 1e6) if builtin_max_mb else None,
         read=_read_options(text_field, split_on_blank_lines, skip_bad_lines),
-        ingest=_ingest_config(val_fraction, replace))
+        ingest=_ingest_config(val_fraction, replace, eval_only))
     ws = OPTIONS.open()
     check_replace(ws, request, force)
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
@@ -318,8 +327,14 @@ def corpus_add(
         task = bar.add_task(f"ingesting {name}", total=source_bytes(request.sources) or None)
         meta = add_domain(ws, request, progress=lambda n: bar.advance(task, n), force=force)
     skipped = f", {meta.bad_lines} bad lines skipped" if meta.bad_lines else ""
-    console.print(f"domain '{name}': {meta.n_docs} documents, {meta.n_tokens:,} tokens "
-                  f"(+{meta.n_val_docs} held out, {meta.n_val_tokens:,} tokens){skipped}")
+    if meta.eval_only:
+        console.print(f"eval-only set '{name}': {meta.n_val_docs} documents, {meta.n_val_tokens:,} tokens, "
+                      f"measured by every proxy run{skipped}; target it with --target {name}")
+    else:
+        console.print(f"domain '{name}': {meta.n_docs} documents, {meta.n_tokens:,} tokens "
+                      f"(+{meta.n_val_docs} held out, {meta.n_val_tokens:,} tokens){skipped}")
+    if note := held_out_note(meta, request.ingest.min_val_tokens):
+        console.print(f"note: {note}")
 
 
 @corpus_app.command("list")
@@ -375,6 +390,7 @@ def corpus_cluster(
 
     from mixer.clustering import ClusterConfig, ClusterRequest
     from mixer.config import build
+    from mixer.corpus import held_out_note
     from search.domains import cluster_domains
 
     request = ClusterRequest(
@@ -400,6 +416,9 @@ def corpus_cluster(
                       f"{4 * rec.config['min_cluster_docs']} documents each")
     if result.retired:
         console.print(f"removed the old clustering's domains: {', '.join(result.retired)}")
+    for meta in result.metas:
+        if note := held_out_note(meta, request.ingest.min_val_tokens):
+            console.print(f"note: {note}")
     console.print(f"next: `mixer corpus clusters {name}`, `mixer plot --clusters {name} -o {name}.png`, "
                   f"`mixer search start --backend climb --domains '{name}-*'`")
 
@@ -555,8 +574,12 @@ def search_start(
     option: list[str] = typer.Option([], "--option", help="Backend option KEY=VALUE (repeat; `mixer search backends` lists them)."),
     evaluator: str = typer.Option("proxy", "--evaluator", help="proxy (train on Ray) or table (imported runs)."),
     table: Optional[str] = typer.Option(None, "--table", help="Imported search answering the table evaluator."),
-    target: Optional[str] = typer.Option(None, "--target", help="avg, a domain/metric name, or weights a=0.7,b=0.3 [default: avg]."),
+    target: Optional[str] = typer.Option(None, "--target", help="avg, worst, worst:a,b, a domain's, eval-only set's or metric's name, or weights a=0.7,b=0.3 over them [default: avg]."),
     maximize: bool = typer.Option(False, "--maximize", help="Maximise the target (scores), not minimise."),
+    min_weight: list[str] = typer.Option([], "--min", help="Smallest weight NAME=W of a domain (repeat or comma-separate)."),
+    max_weight: list[str] = typer.Option([], "--max", help="Largest weight NAME=W of a domain (repeat or comma-separate)."),
+    fix_weight: list[str] = typer.Option([], "--fix", help="Fixed weight NAME=W of a domain (repeat or comma-separate)."),
+    eval_sets: Optional[str] = typer.Option(None, "--eval", help="Comma-separated eval-only sets every run measures (default: all of the workspace's)."),
     runs: Optional[int] = typer.Option(None, "--runs", help="Run budget [default: 32]."),
     max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Cost budget: in --fidelity-cost's units when given, else in target-fidelity runs (costs measured from run times or an imported --cost-column are relative to the target's)."),
     parallel: Optional[int] = typer.Option(None, "--parallel", help="Runs in flight at once (and proposals per batch) [default: 2]."),
@@ -587,6 +610,8 @@ def search_start(
     spec = SearchSpec.from_flat(_given(
         name=_nonempty(name, "--name"), backend=backend, options=parse_options(option), evaluator=evaluator,
         table=_nonempty(table, "--table"), target=target, maximize=maximize, runs=runs, max_cost=max_cost,
+        min_weights=_pairs(min_weight, "--min"), max_weights=_pairs(max_weight, "--max"),
+        fixed_weights=_pairs(fix_weight, "--fix"), eval_sets=_split(eval_sets, "--eval"),
         parallel=parallel, preset=preset, tokens=_count(tokens), fidelities=_split(fidelities, "--fidelities"),
         target_fidelity=_nonempty(target_fidelity, "--target-fidelity"), fidelity_costs=parse_costs(fidelity_cost),
         seq_len=seq_len, batch_size=batch_size, domains=_split(domains, "--domains"), max_epochs=max_epochs, seed=seed,
@@ -613,6 +638,8 @@ def online_start(
     seed: Optional[int] = typer.Option(None, "--seed", help="Training seed [default: 0]."),
     name: Optional[str] = typer.Option(None, "--name", help="Job name [default: METHOD-N]."),
     domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains (default: all)."),
+    target: Optional[str] = typer.Option(None, "--target", help="aioli: steer toward an eval-only set's loss or weights a=0.7,b=0.3 over losses [default: avg, the method's own objective]."),
+    eval_sets: Optional[str] = typer.Option(None, "--eval", help="Comma-separated eval-only sets the run measures (default: all of the workspace's)."),
     seq_len: Optional[int] = typer.Option(None, "--seq-len", help="Sequence length [default: 256]."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Sequences per step [default: 16]."),
     cpus: Optional[float] = typer.Option(None, "--cpus", help="CPUs for the run [default: 1]."),
@@ -625,12 +652,14 @@ def online_start(
     from search.backends import parse_options
     from search.spec import ProxySpec
 
+    from search.targets import Target
+
     proxy = build(ProxySpec, {
         "train": _given(preset=preset, tokens=_count(tokens), seq_len=seq_len, batch_size=batch_size),
         "runner": _given(address=ray_address, cpus_per_run=cpus, gpus_per_run=gpus),
-        "domains": _split(domains, "--domains")}, "proxy")
+        "domains": _split(domains, "--domains"), "eval_sets": _split(eval_sets, "--eval")}, "proxy")
     request = online.OnlineRequest(method, parse_options(option), proxy, seed=seed or 0,
-                                   name=_nonempty(name, "--name"))
+                                   name=_nonempty(name, "--name"), target=Target(target or "avg"))
     ws = OPTIONS.open()
     outcome = online.start(ws, request, say=lambda line: console.print(line))
     name = outcome.search.name
@@ -686,10 +715,13 @@ def search_list(fmt: str = typer.Option("table", "--format", "-f", help="table, 
 
 @search_app.command("backends")
 def search_backends(fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json.")) -> None:
-    """Each backend's `--option KEY=VALUE` keys with their types and defaults."""
-    from search.backends import option_table
+    """Each backend's `--option KEY=VALUE` keys with their types and defaults, and how it
+    handles a worst-case target (`--target worst`)."""
+    from search.backends import option_table, worst_case_table
 
     write_frame(option_table(), fmt, None)
+    if fmt == "table":
+        write_frame(worst_case_table(), fmt, None)
 
 
 @search_app.command("status")
@@ -862,16 +894,19 @@ def demo(
     runs: Optional[int] = typer.Option(None, "--runs", help="Proxy runs in the search [default: 16]."),
     parallel: Optional[int] = typer.Option(None, "--parallel", help="Runs in flight at once [default: 2]."),
     tokens: Optional[str] = typer.Option(None, "--tokens", help="Tokens per tiny proxy run [default: 1.2M]."),
-    target: Optional[str] = typer.Option(None, "--target", help="What the search minimises: a built-in domain's "
-                                         "held-out loss, avg, or weights a=0.7,b=0.3 [default: python]."),
+    target: Optional[str] = typer.Option(None, "--target", help="What the search minimises: the built-in eval set stdlib-tail, a built-in domain's "
+                                         "held-out loss, avg, worst, or weights a=0.7,b=0.3 [default: stdlib-tail]."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Search seed (the replicate seeds follow it) [default: 0]."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Search method [default: mixing_law]."),
 ) -> None:
-    """The main job: built-in data -> RegMix search with tiny proxies on Ray -> the recommendation
-    against uniform and token-share, 3 seeds each."""
+    """The main job: built-in data and an eval-only target -> a mixing-law search with tiny
+    proxies on Ray -> the recommendation against uniform and token-share, 3 seeds each."""
     from mixer.config import build
     from search import views
     from search.demo import DemoConfig, run_demo
 
-    cfg = build(DemoConfig, _given(runs=runs, parallel=parallel, tokens=_count(tokens), target=target), "demo")
+    cfg = build(DemoConfig, _given(runs=runs, parallel=parallel, tokens=_count(tokens), target=target, seed=seed,
+                                   backend=backend), "demo")
     ws = OPTIONS.open()
     console.print(f"workspace {ws.root}")
     name = store.next_search_name(ws.db_path, "demo")

@@ -63,3 +63,24 @@ def corpus_domains(root: Path) -> dict:
     for name in CORPUS_DOMAINS:
         add_corpus(ws, AddRequest(name=name, sources=[CORPUS / f"{name}.jsonl"]))
     return open_domains(ws.domains_dir)
+
+
+def search_and_answers(ws, spec, budgets: list[int]):
+    """Create and run the search `spec` (its budget: the largest of `budgets`); returns its
+    session and, per budget b, the backend's guarded answer from the search's first b runs
+    (what a b-run search of the same seed would have measured, give or take its design)."""
+    from search import driver
+    from search.history import History
+    from search.recommend import recommend_from
+    from search.session import SearchSession
+
+    record = driver.create(ws, spec)
+    driver.run(ws, record.name)
+    session = SearchSession(ws, record)
+    state, setup = session.load(), session.setup
+    own = state.own.sort_values("run_id")
+    answers = {}
+    for budget in budgets:
+        history = History.from_runs(setup.space.domains, own.iloc[:budget], setup.target, state.costs, setup.averaged)
+        answers[budget] = recommend_from(setup, session.backend.fit(history))
+    return session, answers

@@ -22,7 +22,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import parser, report  # noqa: E402
-from mixer.sampling import SamplerConfig, draw_within_caps  # noqa: E402
+from mixer.bounds import WeightBounds  # noqa: E402
+from mixer.sampling import SamplerConfig, draw_within_bounds  # noqa: E402
 from search.law_optimum import LawProgram  # noqa: E402
 
 
@@ -49,11 +50,12 @@ def main() -> None:
     figures: dict = {}
     for D in (17, 64):
         c, b, t, prior, caps = synthetic(D, D)
-        draws = np.vstack([draw_within_caps(prior, args.samples // 10, np.random.default_rng([D, k]), SamplerConfig(),
-                                            caps) for k in range(10)])
+        bounds = WeightBounds.of([f"d{i}" for i in range(D)], caps=caps)
+        draws = np.vstack([draw_within_bounds(prior, args.samples // 10, np.random.default_rng([D, k]), SamplerConfig(),
+                                              bounds) for k in range(10)])
         for kl_reg, key in ((0.0, f"law_opt_gap_{D}"), (0.05, f"law_opt_gap_kl_{D}")):
             start = time.perf_counter()
-            program = LawProgram(prior, caps, kl_reg, D)
+            program = LawProgram(prior, bounds, kl_reg, D)
             build = time.perf_counter() - start
             solved = program.solve(b, t, np.full(D, 1.0 / D))
             first = time.perf_counter() - start - build

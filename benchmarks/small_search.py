@@ -35,21 +35,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import parser, report  # noqa: E402
+from benchmarks._common import parser, report, search_and_answers  # noqa: E402
 from mixer.corpus import AddRequest, add_corpus  # noqa: E402
 from mixer.domain import list_domains  # noqa: E402
 from mixer.mixture import Mixture  # noqa: E402
 from mixer.workspace import Workspace, open_workspace  # noqa: E402
 from proxies.train import TrainConfig  # noqa: E402
-from search import driver  # noqa: E402
 from search.backends.base import MIN_DISTANCE  # noqa: E402
 from search.compare import SeedStats, verdict  # noqa: E402
 from search.extra_runs import evaluate_extra  # noqa: E402
-from search.recommend import recommend_from  # noqa: E402
 from search.runs import weight_matrix  # noqa: E402
-from search.session import SearchSession  # noqa: E402
 from store.records import RunRole  # noqa: E402
-from search.history import History  # noqa: E402
 from search.spec import Budget, ProxySpec, SearchSpec  # noqa: E402
 from search.targets import Target  # noqa: E402
 
@@ -91,15 +87,8 @@ def one_search(ws: Workspace, backend: str, seed: int, tokens: int, replicates: 
     spec = SearchSpec(name=f"{backend}-s{seed}", backend=backend, seed=seed, validate=False, target=target,
                       budget=Budget(runs=max(BUDGETS), parallel=2), proxy=ProxySpec(train=train, domains=DOMAINS))
     start = time.perf_counter()
-    record = driver.create(ws, spec)
-    driver.run(ws, record.name)
-    session = SearchSession(ws, record)
-    state = session.load()
-    own = state.own.sort_values("run_id")
-    recs = {}
-    for budget in BUDGETS:
-        history = History.from_runs(DOMAINS, own.iloc[:budget], session.setup.target, state.costs)
-        recs[budget] = recommend_from(session.setup, session.backend.fit(history))
+    session, recs = search_and_answers(ws, spec, BUDGETS)
+    own = session.load().own.sort_values("run_id")
     metas = {m.name: m for m in list_domains(ws.domains_dir)}
     mixtures = {f"rec{b}": r.mixture for b, r in recs.items()}
     if not baselines:

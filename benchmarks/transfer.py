@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import CORPUS_DOMAINS, corpus_domains, parser, report  # noqa: E402
 from mixer.mixture import Mixture  # noqa: E402
-from mixer.sampling import SamplerConfig, draw_within_caps, prior_from_tokens  # noqa: E402
+from mixer.sampling import SamplerConfig, draw_within_bounds, prior_from_tokens  # noqa: E402
 from proxies.train import TrainConfig, train_proxy  # noqa: E402
 
 DOMAINS = CORPUS_DOMAINS
@@ -47,7 +47,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         domains = corpus_domains(Path(tmp))
         prior = prior_from_tokens({n: domains[n].meta.n_tokens for n in DOMAINS})
-        X = draw_within_caps(np.array(list(prior.values())), args.mixtures, np.random.default_rng(0), SamplerConfig())
+        X = draw_within_bounds(np.array(list(prior.values())), args.mixtures, np.random.default_rng(0), SamplerConfig())
         means, stds = {}, {}
         for preset, tokens in scales:
             start = time.perf_counter()

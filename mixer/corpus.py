@@ -86,8 +86,29 @@ def describe_domain(ws: Workspace, name: str, verify: bool = False) -> dict:
 
 
 def domain_table(ws: Workspace) -> pd.DataFrame:
-    """One row per domain: documents, tokens, held-out split, size, tokenizer."""
-    rows = [{"name": m.name, "docs": m.n_docs, "tokens": m.n_tokens, "val_docs": m.n_val_docs,
-             "val_tokens": m.n_val_tokens, "MB": round(m.n_bytes / 1e6, 2), "tokenizer": m.tokenizer.get("kind")}
-            for m in list_domains(ws.domains_dir)]
-    return pd.DataFrame(rows, columns=["name", "docs", "tokens", "val_docs", "val_tokens", "MB", "tokenizer"])
+    """One row per domain: what it is for (train, or eval-only), documents, tokens,
+    held-out split, size, tokenizer."""
+    columns = ["name", "use", "docs", "tokens", "val_docs", "val_tokens", "MB", "tokenizer"]
+    rows = [{"name": m.name, "use": use_of(m), "docs": m.n_docs, "tokens": m.n_tokens,
+             "val_docs": m.n_val_docs, "val_tokens": m.n_val_tokens, "MB": round(m.n_bytes / 1e6, 2),
+             "tokenizer": m.tokenizer.get("kind")} for m in list_domains(ws.domains_dir)]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def use_of(meta: DomainMeta) -> str:
+    """`eval-only`, `train`, or `train (not in avg)` for a domain whose held-out split is too
+    small to measure."""
+    return "eval-only" if meta.eval_only else "train" if meta.measurable else "train (not in avg)"
+
+
+def held_out_note(meta: DomainMeta, min_val_tokens: int) -> str | None:
+    """What a user should know about a new domain's held-out split, or None."""
+    if meta.eval_only:
+        return None
+    if not meta.measurable:
+        return (f"domain '{meta.name}' holds out only {meta.n_val_tokens:,} tokens, too few to measure: "
+                "`--target avg` leaves it out (add more text, or target it by name knowing it is noisy)")
+    if meta.n_val_tokens < min_val_tokens:
+        return (f"domain '{meta.name}' holds out {meta.n_val_tokens:,} tokens (a share of a small domain, "
+                f"fewer than {min_val_tokens:,}): its held-out loss is noisier than the others'")
+    return None

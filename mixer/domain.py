@@ -27,6 +27,7 @@ META = "meta.json"
 TRAIN_TOKENS, TRAIN_OFFSETS = "tokens.bin", "offsets.npy"
 VAL_TOKENS, VAL_OFFSETS = "val.bin", "val_offsets.npy"
 DATA_FILES = (TRAIN_TOKENS, VAL_TOKENS, TRAIN_OFFSETS, VAL_OFFSETS)
+MIN_MEASURED_TOKENS = 4_096   # a held-out split below this is noise (16 windows of 256 tokens)
 _BLOCK = 1 << 16
 _SAMPLED_BLOCKS = 64
 
@@ -51,6 +52,13 @@ class DomainMeta:
     # the files `fingerprint` covers (domains ingested before offsets were hashed: tokens only)
     hashed_files: list[str] = field(default_factory=lambda: [TRAIN_TOKENS, VAL_TOKENS])
     offsets_hash: str | None = None           # sha256 of both offsets files (verify_full)
+    eval_only: bool = False                   # measured, never trained on: every document is held out
+
+    @property
+    def measurable(self) -> bool:
+        """Whether its held-out split holds enough tokens for a loss worth comparing
+        (`MIN_MEASURED_TOKENS`); a domain that does not is left out of `--target avg`."""
+        return self.n_val_tokens >= MIN_MEASURED_TOKENS
 
     def write(self, directory: Path) -> None:
         (directory / META).write_text(json.dumps(asdict(self), indent=2))
@@ -158,11 +166,32 @@ def list_domains(domains_dir: Path) -> list[DomainMeta]:
             if p.is_dir() and not p.name.startswith(".") and (p / META).exists()]
 
 
+def training_domains(domains_dir: Path) -> list[DomainMeta]:
+    """The domains a mixture may train on (every one but the eval-only sets)."""
+    return [m for m in list_domains(domains_dir) if not m.eval_only]
+
+
+def eval_only_sets(domains_dir: Path) -> list[DomainMeta]:
+    """The workspace's eval-only sets: measured by every proxy run, never trained on."""
+    return [m for m in list_domains(domains_dir) if m.eval_only]
+
+
+def refuse_eval_only(names: list[str], eval_sets: list[str], what: str) -> None:
+    """One line when `what` (a search's domains, a mixture) names an eval-only set."""
+    named = [n for n in names if n in set(eval_sets)]
+    if named:
+        raise MixerError(f"{', '.join(named)} {'is an eval-only set' if len(named) == 1 else 'are eval-only sets'}: "
+                         f"measured, never trained on, so it cannot be in {what} (use it in --target)")
+
+
 def open_domains(domains_dir: Path, names: list[str] | None = None, verify: bool = True) -> dict[str, Domain]:
-    available = {m.name for m in list_domains(domains_dir)}
+    """Training domains by name (default: all of them); an eval-only set is refused."""
+    metas = list_domains(domains_dir)
+    available = {m.name for m in metas if not m.eval_only}
     if not available:
         raise MixerError(f"no domains in {domains_dir}; add one with `mixer corpus add`")
     names = sorted(available) if names is None else list(names)
+    refuse_eval_only(names, [m.name for m in metas if m.eval_only], "a training mixture")
     unknown = [n for n in names if n not in available]
     if unknown:
         raise MixerError(f"unknown domain(s): {', '.join(unknown)} (known: {', '.join(sorted(available))})")

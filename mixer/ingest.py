@@ -37,31 +37,57 @@ _TMP_PREFIX = ".tmp-"
 class IngestConfig:
     """How a domain is cut and written.
 
-    val_fraction:  share of documents held out for validation (default 1%)
-    min_val_docs:  at least this many held out when the domain has 4x as many documents;
-                   a tiny domain holds out max(1, val_fraction x docs), the last document first
-    chunk_bytes:   text tokenised per batch; bounds memory whatever the corpus size
-    replace:       overwrite an existing domain of the same name
+    val_fraction:    share of documents held out for validation (default 1%)
+    min_val_docs:    at least this many held out when the domain has 4x as many documents;
+                     a tiny domain holds out max(1, val_fraction x docs), the last document first
+    min_val_tokens:  and at least this many tokens (what a proxy measures at the end of a
+                     run), more documents held out until they hold it...
+    max_val_share:   ...but never more than this share of the domain's tokens: a small domain
+                     holds out a share of itself (`DomainMeta.measurable` says whether it is
+                     enough to measure)
+    eval_only:       every document is held out: a set measured by every run, never trained on
+    chunk_bytes:     text tokenised per batch; bounds memory whatever the corpus size
+    replace:         overwrite an existing domain of the same name
     """
 
     val_fraction: float = 0.01
     min_val_docs: int = 64
+    min_val_tokens: int = 32_768
+    max_val_share: float = 0.1
+    eval_only: bool = False
     chunk_bytes: int = 16 << 20
     replace: bool = False
 
     def __post_init__(self):
         if not 0 < self.val_fraction < 0.5:
             raise MixerError(f"--val-fraction must be in (0, 0.5), got {self.val_fraction}")
+        if not 0 < self.max_val_share < 0.5 or self.min_val_tokens < 0:
+            raise MixerError("ingest needs 0 < max_val_share < 0.5 and min_val_tokens >= 0")
 
 
-def validation_indices(n_docs: int, cfg: IngestConfig) -> np.ndarray:
-    """Which documents are held out: the last one of each of n_val equal strata."""
+EVAL_SET_MIN_TOKENS = 257   # one evaluation window at the default seq_len (256 + the shifted target)
+
+
+def validation_indices(lengths: np.ndarray, cfg: IngestConfig) -> np.ndarray:
+    """Which documents are held out (`lengths`: tokens per document [n]): the last one of
+    each of n_val equal strata, n_val by the document rule, raised until the held-out
+    documents hold `min_val_tokens` or `max_val_share` of the tokens (whichever is less)."""
+    n_docs = len(lengths)
     if n_docs < 2:
         raise MixerError(f"a domain needs at least 2 documents (one is held out for validation), got {n_docs}")
     n_val = math.ceil(cfg.val_fraction * n_docs)
     if n_docs >= 4 * cfg.min_val_docs:
         n_val = max(n_val, cfg.min_val_docs)
     n_val = max(1, min(n_val, n_docs - 1))
+    want = min(cfg.min_val_tokens, cfg.max_val_share * float(lengths.sum()))
+    while n_val < n_docs - 1 and lengths[_strata_ends(n_docs, n_val)].sum() < want:
+        if lengths[_strata_ends(n_docs, n_val + 1)].sum() > cfg.max_val_share * float(lengths.sum()):
+            break   # one more document would hold out more than the domain's share
+        n_val += 1
+    return _strata_ends(n_docs, n_val)
+
+
+def _strata_ends(n_docs: int, n_val: int) -> np.ndarray:
     return (np.arange(1, n_val + 1, dtype=np.int64) * n_docs) // n_val - 1
 
 
@@ -182,9 +208,14 @@ def write_domain(tmp: Path, name: str, documents: Iterable[str], tokenizer: Toke
         raise MixerError(f"no documents found for domain '{name}' (all sources empty)")
     doc_lengths = np.concatenate(lengths)
     starts = np.concatenate([[0], np.cumsum(doc_lengths)])
-    val_idx = validation_indices(len(doc_lengths), cfg)
     is_val = np.zeros(len(doc_lengths), dtype=bool)
-    is_val[val_idx] = True
+    if cfg.eval_only:
+        is_val[:] = True
+        if doc_lengths.sum() < EVAL_SET_MIN_TOKENS:
+            raise MixerError(f"eval-only set '{name}' has {int(doc_lengths.sum())} tokens, fewer than one "
+                             f"evaluation window ({EVAL_SET_MIN_TOKENS}); give it more text")
+    else:
+        is_val[validation_indices(doc_lengths, cfg)] = True
 
     all_tokens = np.memmap(tmp / _SCRATCH, dtype=dtype, mode="r")
     digest = hashlib.sha256()
@@ -199,7 +230,7 @@ def write_domain(tmp: Path, name: str, documents: Iterable[str], tokenizer: Toke
         dtype=dtype.name, n_docs=int(len(train_lengths)), n_tokens=int(train_lengths.sum()),
         n_val_docs=int(len(val_lengths)), n_val_tokens=int(val_lengths.sum()), n_bytes=n_bytes,
         content_hash=digest.hexdigest(), fingerprint=files_fingerprint(tmp, DATA_FILES),
-        hashed_files=list(DATA_FILES), offsets_hash=offsets_hash(tmp))
+        hashed_files=list(DATA_FILES), offsets_hash=offsets_hash(tmp), eval_only=cfg.eval_only)
 
 
 def _copy_documents(tokens: np.ndarray, starts: np.ndarray, keep: np.ndarray, out: Path,

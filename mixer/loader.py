@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from mixer.blend import blend_block
-from mixer.domain import Domain
+from mixer.domain import Domain, refuse_eval_only
 from mixer.errors import MixerError
 from mixer.mixture import Mixture, Schedule
 
@@ -212,6 +212,7 @@ class MixtureLoader:
             domains = {d.name: d for d in domains}
         if not domains:
             raise MixerError("a MixtureLoader needs at least one domain")
+        refuse_eval_only(list(domains), [n for n, d in domains.items() if d.meta.eval_only], "a training mixture")
         self.cfg = cfg
         self.names: tuple[str, ...] = tuple(sorted(domains))
         self._domains = [domains[n] for n in self.names]

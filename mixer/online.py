@@ -119,8 +119,10 @@ class OnlineController:
     method: str = ""
     full_held_out: bool = False   # True: measure on the whole held-out split, not the curve's fixed slice
 
-    def __init__(self, names: list[str] | tuple[str, ...], total_steps: int, tokens_per_step: int):
+    def __init__(self, names: list[str] | tuple[str, ...], total_steps: int, tokens_per_step: int,
+                 measured: list[str] | None = None):
         self.names = list(names)
+        self.measured = self.names + [n for n in (measured or []) if n not in self.names]  # losses it is told
         if len(self.names) < 2:
             raise MixerError(f"online mixing needs at least 2 domains, has {len(self.names)}")
         if total_steps < 1:
@@ -140,12 +142,13 @@ class OnlineController:
         raise NotImplementedError
 
     def observe(self, step: int, losses: dict[str, float]) -> Mixture | None:
-        """Per-domain held-out losses after `step` batches -> the mixture from the next
-        batch on (None: keep the current one)."""
-        missing = [n for n in self.names if n not in losses]
+        """Held-out losses after `step` batches (every domain's, and every eval-only set's the
+        controller steers by) -> the mixture from the next batch on (None: keep the current
+        one)."""
+        missing = [n for n in self.measured if n not in losses]
         if missing:
             raise MixerError(f"online controller needs a loss for every domain; missing {', '.join(missing)}")
-        vector = np.array([float(losses[n]) for n in self.names])
+        vector = np.array([float(losses[n]) for n in self.measured])
         self.log.measurements.append(Measurement(int(step), vector.tolist()))
         decision = self._decide(int(step), vector)
         if decision is None:
@@ -195,8 +198,8 @@ class OnlineController:
 
     def report(self) -> dict:
         """Plain data for the store: stages with tokens, measurements, the average."""
-        return {"method": self.method, "names": self.names, "total_steps": self.total_steps,
-                "tokens_per_step": self.tokens_per_step,
+        return {"method": self.method, "names": self.names, "measured": self.measured,
+                "total_steps": self.total_steps, "tokens_per_step": self.tokens_per_step,
                 "stages": [{**asdict(s), "tokens": s.step * self.tokens_per_step} for s in self.log.stages],
                 "measurements": [{**asdict(m), "tokens": m.step * self.tokens_per_step}
                                  for m in self.log.measurements],
@@ -218,10 +221,18 @@ class OnlineController:
 
 
 class Aioli(OnlineController):
+    """`objective`: what the EG step lowers, {loss name: coefficient} over the domains' and
+    eval-only sets' losses (default: every domain's, equally, as the paper's sum). A target
+    set's row of A says how training on each domain moves its loss, so the weights steer
+    toward that text, as Aioli's target-domain setting does."""
+
     method = "aioli"
 
-    def __init__(self, names, cfg: AioliConfig, total_steps: int, tokens_per_step: int):
-        super().__init__(names, total_steps, tokens_per_step)
+    def __init__(self, names, cfg: AioliConfig, total_steps: int, tokens_per_step: int,
+                 objective: dict[str, float] | None = None):
+        objective = objective or {n: 1.0 for n in names}
+        super().__init__(names, total_steps, tokens_per_step, measured=list(objective))
+        self.objective = np.array([float(objective.get(n, 0.0)) for n in self.measured])
         self.cfg, k = cfg, len(self.names)
         if cfg.one_hot_factor <= 1.0 / k:
             raise MixerError(f"aioli one_hot_factor must exceed 1 / domains = {1.0 / k:.3g} (a probe must favour its "
@@ -236,7 +247,7 @@ class Aioli(OnlineController):
         self.prior = self._prior(cfg.prior)
         self.weights = self.prior.copy()          # the EG iterate
         self.ema_A: np.ndarray | None = None
-        self.drops = np.zeros((k, k))              # [domain i, probe j] summed loss drops this round
+        self.drops = np.zeros((len(self.measured), k))  # [measured loss i, probe j] summed loss drops this round
         self.previous: np.ndarray | None = None
         self.last_A: np.ndarray | None = None      # de-mixed, before normalisation (for inspection)
         self.log.stages.append(Stage(0, self.prior.tolist(), Phase.prior.value if cfg.prior_steps else
@@ -302,7 +313,7 @@ class Aioli(OnlineController):
     def _update(self) -> None:
         k = len(self.names)
         probes = np.stack([self.probe_mixture(j) for j in range(k)])          # [probe j, domain m]
-        drops = self.drops / self.cfg.lp_rounds                               # [domain i, probe j]
+        drops = self.drops / self.cfg.lp_rounds                               # [measured loss i, probe j]
         # drops[i, j] = sum_m A[i, m] probes[j, m]  ->  A[i] = probes^-1 drops[i]
         A = np.linalg.solve(probes, drops.T).T
         self.last_A = A.copy()
@@ -315,7 +326,7 @@ class Aioli(OnlineController):
         else:                   # with the moving average, as the reference code: p_t ~ p_0 exp(eta sum_i EMA(A)_i.),
             self.ema_A = A if self.ema_A is None else (1 - self.cfg.ema) * A + self.cfg.ema * self.ema_A
             start = self.prior  # since the average already carries the past (compounding would count it twice)
-        logits = np.log(np.maximum(start, 1e-300)) + self.cfg.eta * self.ema_A.sum(axis=0)
+        logits = np.log(np.maximum(start, 1e-300)) + self.cfg.eta * (self.objective[:, None] * self.ema_A).sum(axis=0)
         self.weights = np.exp(logits - logits.max())
         self.weights /= self.weights.sum()
 
@@ -378,10 +389,14 @@ def method_config(method: str) -> type:
 
 
 def make_controller(method: str, config, names: list[str], total_steps: int, tokens_per_step: int,
-                    reference: dict[str, float] | None = None) -> OnlineController:
+                    reference: dict[str, float] | None = None, objective: dict[str, float] | None = None
+                    ) -> OnlineController:
     """A controller from its method name and typed config (DoReMi also needs the reference
-    run's per-domain losses)."""
+    run's per-domain losses; Aioli steers by `objective`, default every domain's loss)."""
     method_config(method)  # an unknown name fails here
     if METHODS[method][0] is DoReMi:
+        if objective is not None:
+            raise MixerError("doremi steers by each domain's excess loss over its reference (a group-robust "
+                             "objective of its own); for a target, use --method aioli")
         return DoReMi(names, config, total_steps, tokens_per_step, reference or {})
-    return Aioli(names, config, total_steps, tokens_per_step)
+    return Aioli(names, config, total_steps, tokens_per_step, objective)

@@ -10,8 +10,9 @@ one-hot corner and 7.9% above 0.9 on one domain; 0.3 gives 0% and 1.1% while a d
 has 0.12 zero weights on average (measured on 1e5 draws). Then:
 
 - weights below `min_weight` are zeroed and the rest renormalised (RegMix's 0.001 grid);
-- with a `token_budget`, a mixture that would repeat a domain more than `max_epochs` times
-  (weight x budget > max_epochs x the domain's tokens) is rejected;
+- with a `token_budget`, no mixture repeats a domain more than `max_epochs` times
+  (weight x budget <= max_epochs x the domain's tokens: a repetition cap, one of the
+  weight bounds of mixer.bounds that every draw respects);
 - a mixture within L1 distance `min_distance` of one already kept is rejected.
 """
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mixer.bounds import WeightBounds
 from mixer.errors import MixerError
 from mixer.mixture import Mixture
 
@@ -78,21 +80,31 @@ def repetition_caps(tokens: np.ndarray, token_budget: int | None, max_epochs: fl
     return caps
 
 
-def draw_within_caps(prior: np.ndarray, n: int, rng: np.random.Generator, cfg: SamplerConfig,
-                     caps: np.ndarray | None = None) -> np.ndarray:
-    """n candidate mixtures [n, K] around `prior` [K] that respect `caps` [K], drawing
-    batches until there are n (at most `max_draws_per_sample` draws per mixture)."""
-    kept, total, draws = [np.zeros((0, len(prior)))], 0, 0
-    while total < n:
-        if draws > cfg.max_draws_per_sample * n + 10_000:
-            raise MixerError(f"only {total} of {n} sampled mixtures respect the repetition caps; "
-                             "lower the token budget or raise max_epochs")
-        batch = dirichlet_candidates(prior, max(n - total, 64), rng, cfg)
-        draws += len(batch)
-        if caps is not None:
-            batch = batch[(batch <= caps[None, :] + 1e-12).all(axis=1)]
-        kept.append(batch)
-        total += len(batch)
+REJECTION_ROUNDS = 8   # batches drawn before the draws still over an upper bound are projected instead
+
+
+def draw_within_bounds(prior: np.ndarray, n: int, rng: np.random.Generator, cfg: SamplerConfig,
+                       bounds: WeightBounds | None = None) -> np.ndarray:
+    """n candidate mixtures [n, K] around `prior` [K] within `bounds` (mixer.bounds): the
+    lower bounds' weight plus a Dirichlet draw of the mass they leave free, centred on the
+    prior's share of it; draws over an upper bound are rejected, and after
+    `REJECTION_ROUNDS` batches the rest are projected onto the bounds, so tight bounds
+    never stall the sampler."""
+    if n <= 0:
+        return np.zeros((0, len(prior)))
+    if bounds is None or not bounds.active:
+        return dirichlet_candidates(prior, max(n, 64), rng, cfg)[:n]
+    centre, mass = bounds.free_centre(prior)
+    room = centre > 0
+    kept, total = [np.zeros((0, len(prior)))], 0
+    for attempt in range(REJECTION_ROUNDS + 1):
+        batch = np.tile(bounds.lower, (max(n - total, 64), 1))
+        batch[:, room] += mass * dirichlet_candidates(centre[room] / centre[room].sum(), len(batch), rng, cfg)
+        within = bounds.contains(batch, tol=1e-12)
+        kept.append(batch[within] if attempt < REJECTION_ROUNDS else bounds.project(batch))
+        total += len(kept[-1])
+        if total >= n:
+            break
     return np.concatenate(kept)[:n]
 
 
@@ -104,10 +116,11 @@ def sample_mixtures(tokens: Mapping[str, int], n: int, seed: int, cfg: SamplerCo
     names = list(tokens)
     prior = np.array(list(prior_from_tokens(tokens, cfg.temperature).values()))
     caps = repetition_caps(np.array([float(tokens[k]) for k in names]), cfg.token_budget, cfg.max_epochs)
+    bounds = WeightBounds.of(names, caps=caps)
     rng = np.random.default_rng(seed)
     kept: list[np.ndarray] = []
     for _ in range(cfg.max_draws_per_sample):
-        for x in draw_within_caps(prior, max(64, 2 * (n - len(kept))), rng, cfg, caps):
+        for x in draw_within_bounds(prior, max(64, 2 * (n - len(kept))), rng, cfg, bounds):
             if not kept or np.abs(np.asarray(kept) - x).sum(axis=1).min() >= cfg.min_distance:
                 kept.append(x)
             if len(kept) == n:

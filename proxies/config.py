@@ -66,12 +66,14 @@ class TrainConfig:
 
 @dataclass
 class CurvePoint:
-    """One periodic measurement: the training loss and each domain's held-out loss."""
+    """One periodic measurement: the training loss, each domain's held-out loss and each
+    eval-only set's loss."""
 
     step: int
     tokens: int
     train_loss: float
     val: dict[str, float]
+    eval: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

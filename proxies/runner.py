@@ -75,14 +75,16 @@ class ProxyJob:
     train: TrainConfig
     mixture: Mixture | Schedule
     domains: list[str]
-    online: dict | None = None     # {"method", "config", "reference"}: an online controller chooses the mixture
+    online: dict | None = None     # {"method", "config", "reference", "objective"}: an online controller chooses
+                                   # the mixture
+    eval_sets: list[str] = field(default_factory=list)   # eval-only sets measured beside the domains
 
     def to_wire(self) -> dict:
         mixture = (self.mixture.as_dict() if isinstance(self.mixture, Schedule)
                    else {"mixture": self.mixture.as_dict()})
         train = {**asdict(self.train), "lr_schedule": self.train.lr_schedule.value}
         return {"run_id": self.run_id, "train": train, "mixture": mixture, "domains": self.domains,
-                "online": self.online}
+                "online": self.online, "eval_sets": self.eval_sets}
 
 
 def _mixture_from_wire(doc: dict) -> Mixture | Schedule:
@@ -124,14 +126,21 @@ def _stamped(result: ProxyResult, started: float) -> dict:
     return result.to_dict()
 
 
+def _split_sets(opened: dict[str, Domain], eval_sets: list[str]) -> tuple[dict[str, Domain], dict]:
+    """Opened domains -> (the training domains, the eval-only sets' tokens by name)."""
+    return ({n: d for n, d in opened.items() if n not in eval_sets},
+            {n: d.val_tokens for n, d in opened.items() if n in eval_sets})
+
+
 def run_job(wire: dict, domain_sources: dict) -> dict:
     """Worker side: open the domains, train, return the result as plain data."""
     from proxies.train import train_proxy
 
     started = time.time()
     try:
-        train, domains = TrainConfig(**wire["train"]), _open_domains(domain_sources)
-        result = train_proxy(train, domains, _mixture_from_wire(wire["mixture"]),
+        train = TrainConfig(**wire["train"])
+        domains, eval_sets = _split_sets(_open_domains(domain_sources), wire.get("eval_sets", []))
+        result = train_proxy(train, domains, _mixture_from_wire(wire["mixture"]), eval_sets=eval_sets,
                              controller=_controller_from_wire(wire.get("online"), sorted(domains), train))
     except MixerError as exc:  # a bad config or bad data: deterministic, not retried
         result = ProxyResult.failed(str(exc))
@@ -146,7 +155,7 @@ def _controller_from_wire(online: dict | None, names: list[str], train: TrainCon
         return None
     config = build(method_config(online["method"]), online["config"], f"online {online['method']}")
     return make_controller(online["method"], config, names, train.steps, train.batch_size * train.seq_len,
-                           online.get("reference"))
+                           online.get("reference"), online.get("objective"))
 
 
 def run_swarm_job(wires: list[dict], domain_sources: dict) -> list[dict]:
@@ -158,7 +167,8 @@ def run_swarm_job(wires: list[dict], domain_sources: dict) -> list[dict]:
     try:
         train = TrainConfig(**wires[0]["train"])
         members = [(_mixture_from_wire(w["mixture"]), w["train"]["seed"]) for w in wires]
-        results = train_swarm(train, _open_domains(domain_sources), members)
+        domains, eval_sets = _split_sets(_open_domains(domain_sources), wires[0].get("eval_sets", []))
+        results = train_swarm(train, domains, members, eval_sets=eval_sets)
     except MixerError as exc:
         results = [ProxyResult.failed(str(exc)) for _ in wires]
     return [_stamped(r, started) for r in results]
@@ -255,7 +265,7 @@ class ProxyRunner:
     def submit(self, job: ProxyJob):
         if self._remote is None:
             self.start()
-        return self._remote.remote(job.to_wire(), self._domain_sources(job.domains))
+        return self._remote.remote(job.to_wire(), self._domain_sources(job.domains + job.eval_sets))
 
     def submit_swarm(self, jobs: list[ProxyJob]):
         import ray
@@ -263,7 +273,7 @@ class ProxyRunner:
         if self._remote is None:
             self.start()
         task = ray.remote(run_swarm_job).options(**self.task_options())
-        return task.remote([j.to_wire() for j in jobs], self._domain_sources(jobs[0].domains))
+        return task.remote([j.to_wire() for j in jobs], self._domain_sources(jobs[0].domains + jobs[0].eval_sets))
 
     def _packs(self, jobs: list[ProxyJob]) -> list[list[ProxyJob]]:
         """Jobs grouped into swarms of up to `swarm` runs that differ only in mixture and
@@ -272,7 +282,8 @@ class ProxyRunner:
 
         groups: dict[str, list[ProxyJob]] = {}
         for job in jobs:
-            key = json.dumps({**job.to_wire()["train"], "seed": 0, "domains": job.domains}, sort_keys=True)
+            key = json.dumps({**job.to_wire()["train"], "seed": 0, "domains": job.domains,
+                              "eval_sets": job.eval_sets}, sort_keys=True)
             groups.setdefault(key, []).append(job)
         packs = []
         for group in groups.values():

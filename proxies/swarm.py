@@ -52,6 +52,7 @@ from proxies.model import ProxyConfig, ProxyLM, apply_rope, parameter_counts
 from proxies.moe import auxiliary_loss, dropless_swiglu, route
 from proxies.presets import preset_config
 from proxies.train import (CurvePoint, ProxyResult, TrainConfig, _autocast, expert_shares, held_out_windows, lr_at,
+                           split_measured,
                            pick_device)
 
 
@@ -297,7 +298,8 @@ def swarm_loaders(cfg: TrainConfig, domains: Mapping[str, Domain], members: Sequ
 
 
 def train_swarm(cfg: TrainConfig, domains: Mapping[str, Domain], members: Sequence[tuple[Mixture, int]],
-                compile_mode: StepCompile | None = None) -> list[ProxyResult]:
+                compile_mode: StepCompile | None = None,
+                eval_sets: Mapping[str, np.ndarray] | None = None) -> list[ProxyResult]:
     """Train one proxy per (mixture, seed) of `members`, all with `cfg` otherwise; results
     in the members' order, each as `train_proxy` reports it. `compile_mode`: how the step
     runs (`StepCompile`; a first compile's time is part of the run); None:
@@ -310,7 +312,7 @@ def train_swarm(cfg: TrainConfig, domains: Mapping[str, Domain], members: Sequen
         compile_mode = default_step_compile(device, cfg.steps, swarm.cfg.is_moe)
     train_step = SwarmStep(swarm, cfg, device, compile_mode)
     loaders = swarm_loaders(cfg, domains, members, device)
-    val_windows, curve_windows = held_out_windows(domains, cfg)
+    val_windows, curve_windows = held_out_windows(domains, cfg, eval_sets)
     eval_every = cfg.eval_every or max(1, cfg.steps // 10)
     results = [ProxyResult(status="done", params=swarm.params_per_member) for _ in members]
     moe = swarm.cfg.is_moe
@@ -323,7 +325,7 @@ def train_swarm(cfg: TrainConfig, domains: Mapping[str, Domain], members: Sequen
         if moe:
             load_sum += losses.expert_counts / assignments_per_step
         if (step + 1) % eval_every == 0 and step + 1 < cfg.steps:
-            _record_point(swarm, results, curve_windows, cfg, device, step + 1, loss)
+            _record_point(swarm, results, curve_windows, domains, cfg, device, step + 1, loss)
     elapsed = time.perf_counter() - start
     finals = {n: swarm.evaluate(w, cfg.batch_size, device) for n, w in val_windows.items()}
     for i, (result, loader) in enumerate(zip(results, loaders)):
@@ -332,21 +334,24 @@ def train_swarm(cfg: TrainConfig, domains: Mapping[str, Domain], members: Sequen
         # (searches price fidelities by it); tokens_per_s: the member's own rate
         result.wall_s, result.tokens_per_s = elapsed / len(members), result.tokens_trained / max(elapsed, 1e-9)
         result.epochs = loader.epochs()
-        result.val_loss = {n: float(v[i]) for n, (v, _) in finals.items()}
-        result.curve.append(CurvePoint(cfg.steps, result.tokens_trained, float(loss[i]), dict(result.val_loss)))
+        result.val_loss, result.eval_loss = split_measured({n: float(v[i]) for n, (v, _) in finals.items()}, domains)
+        result.curve.append(CurvePoint(cfg.steps, result.tokens_trained, float(loss[i]), dict(result.val_loss),
+                                       dict(result.eval_loss)))
         if result.status == "done" and not all(math.isfinite(v) for v in result.val_loss.values()):
             result.status, result.error = "failed", f"diverged by step {cfg.steps}: non-finite loss"
         if moe:  # as train_proxy reports them
-            result.moe = {"expert_share": {n: expert_shares(counts[i]) for n, (_, counts) in finals.items()},
+            result.moe = {"expert_share": {n: expert_shares(counts[i]) for n, (_, counts) in finals.items()
+                                           if n in domains},
                           "layer_load": (load_sum[:, i] / cfg.steps).tolist()}
     return results
 
 
-def _record_point(swarm: Swarm, results: list[ProxyResult], windows: dict, cfg: TrainConfig,
+def _record_point(swarm: Swarm, results: list[ProxyResult], windows: dict, domains, cfg: TrainConfig,
                   device: torch.device, step: int, loss: torch.Tensor) -> None:
-    val = {n: swarm.evaluate(w, cfg.batch_size, device)[0].tolist() for n, w in windows.items()}
+    measured = {n: swarm.evaluate(w, cfg.batch_size, device)[0].tolist() for n, w in windows.items()}
     for i, result in enumerate(results):
-        point = CurvePoint(step, step * cfg.batch_size * cfg.seq_len, float(loss[i]), {n: v[i] for n, v in val.items()})
+        val, extra = split_measured({n: v[i] for n, v in measured.items()}, domains)
+        point = CurvePoint(step, step * cfg.batch_size * cfg.seq_len, float(loss[i]), val, extra)
         if result.status == "done" and not np.isfinite([point.train_loss, *point.val.values()]).all():
             result.status, result.error = "failed", f"diverged by step {step}: non-finite loss"
         result.curve.append(point)

@@ -63,12 +63,20 @@ def _windows(tokens: np.ndarray, seq_len: int, max_tokens: int) -> torch.Tensor:
     return torch.from_numpy(np.asarray(tokens)[idx].astype(np.int64))
 
 
-def held_out_windows(domains: Mapping[str, Domain], cfg: TrainConfig) -> tuple[dict, dict]:
-    """Each domain's evaluation windows: the final measurement's (up to `eval_tokens`) and
-    the curve's, a fixed leading slice of those (`curve_eval_tokens`), so every point of a
-    curve and every run is measured on the same tokens."""
-    final = {n: _windows(d.val_tokens, cfg.seq_len, cfg.eval_tokens) for n, d in domains.items()}
+def held_out_windows(domains: Mapping[str, Domain], cfg: TrainConfig,
+                     eval_sets: Mapping[str, np.ndarray] | None = None) -> tuple[dict, dict]:
+    """The evaluation windows of each domain's held-out split and of each eval-only set's
+    tokens (`eval_sets`, name -> tokens), by name: the final measurement's (up to
+    `eval_tokens`) and the curve's, a fixed leading slice of those (`curve_eval_tokens`),
+    so every point of a curve and every run is measured on the same tokens."""
+    texts = {**{n: d.val_tokens for n, d in domains.items()}, **(eval_sets or {})}
+    final = {n: _windows(t, cfg.seq_len, cfg.eval_tokens) for n, t in texts.items()}
     return final, {n: w[:max(1, cfg.curve_eval_tokens // cfg.seq_len)] for n, w in final.items()}
+
+
+def split_measured(losses: Mapping[str, float], domains) -> tuple[dict, dict]:
+    """Losses by name -> (the domains', the eval-only sets')."""
+    return ({n: v for n, v in losses.items() if n in domains}, {n: v for n, v in losses.items() if n not in domains})
 
 
 @torch.no_grad()
@@ -158,16 +166,18 @@ def _train_step(model: ProxyLM, optimizer: torch.optim.Optimizer, batch, cfg: Tr
     return loss
 
 
-def _curve_point(model: ProxyLM, val_windows: dict, cfg: TrainConfig, device: torch.device, tokens: int,
+def _curve_point(model: ProxyLM, windows: dict, domains, cfg: TrainConfig, device: torch.device, tokens: int,
                  loss: torch.Tensor, step: int) -> CurvePoint:
-    val = {n: evaluate(model, w, cfg.batch_size, device)[0] for n, w in val_windows.items()}
-    return CurvePoint(step + 1, tokens, loss.item(), val)
+    val, extra = split_measured({n: evaluate(model, w, cfg.batch_size, device)[0] for n, w in windows.items()},
+                                domains)
+    return CurvePoint(step + 1, tokens, loss.item(), val, extra)
 
 
 def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixture | Schedule,
                 eval_sets: Mapping[str, np.ndarray] | None = None,
                 controller: OnlineController | None = None) -> ProxyResult:
-    """Train one proxy (module docstring); every domain is measured, the mixture trains.
+    """Train one proxy (module docstring); every domain is measured, the mixture trains, and
+    so is every eval-only set of `eval_sets` (name -> tokens), along the curve and at the end.
     With an online `controller` (mixer.online), the mixture is the controller's: it is told
     every domain's held-out loss (on the curve's fixed slice, or the whole held-out split
     when it asks for `full_held_out`) at the steps it asks for, and
@@ -181,7 +191,7 @@ def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixtur
     mixture = controller.mixture if controller is not None else mixture
     loader = MixtureLoader(domains, mixture, LoaderConfig(
         seq_len=cfg.seq_len, batch_size=cfg.batch_size, seed=cfg.seed, device=str(device), total_steps=cfg.steps))
-    val_windows, curve_windows = held_out_windows(domains, cfg)
+    val_windows, curve_windows = held_out_windows(domains, cfg, eval_sets)
     eval_every = cfg.eval_every or max(1, cfg.steps // 10)
     result = ProxyResult(status="done", params=parameter_counts(model))
     load_sum = torch.zeros(len(moe_layers), model.cfg.n_experts or 1, device=device)
@@ -192,7 +202,7 @@ def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixtur
         if controller is not None and controller.wants(step):  # its measurements count in the throughput
             windows = val_windows if controller.full_held_out else curve_windows
             new = controller.observe(step, {n: evaluate(model, w, cfg.batch_size, device)[0]
-                                            for n, w in windows.items()})
+                                            for n, w in windows.items() if n in controller.measured})
             if new is not None:
                 loader.set_mixture(new)
         clock.step_begins(step)
@@ -207,7 +217,8 @@ def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixtur
         result.steps, result.tokens_trained = step + 1, (step + 1) * cfg.batch_size * cfg.seq_len
         if (step + 1) % eval_every == 0 and step + 1 < cfg.steps:  # the last point is the final measurement
             clock.pause()
-            result.curve.append(_curve_point(model, curve_windows, cfg, device, result.tokens_trained, loss, step))
+            result.curve.append(_curve_point(model, curve_windows, domains, cfg, device, result.tokens_trained, loss,
+                                             step))
             clock.resume(step + 1)
             if not all(math.isfinite(v) for v in result.curve[-1].val.values()):
                 result.status, result.error = "failed", f"diverged by step {step + 1}: non-finite loss"
@@ -217,8 +228,9 @@ def train_proxy(cfg: TrainConfig, domains: Mapping[str, Domain], mixture: Mixtur
     result.tokens_per_s = clock.steps * cfg.batch_size * cfg.seq_len / clock.seconds() if clock.steps else 0.0
     result.epochs = loader.epochs()
     if result.status == "done":
-        _final_measurements(model, cfg, device, val_windows, eval_sets or {}, result)
-        result.curve.append(CurvePoint(result.steps, result.tokens_trained, loss.item(), dict(result.val_loss)))
+        _final_measurements(model, cfg, device, val_windows, domains, result)
+        result.curve.append(CurvePoint(result.steps, result.tokens_trained, loss.item(), dict(result.val_loss),
+                                       dict(result.eval_loss)))
         if not all(math.isfinite(v) for v in result.val_loss.values()):
             result.status, result.error = "failed", f"diverged by step {result.steps}: non-finite loss"
         if moe_layers:
@@ -255,15 +267,16 @@ class _Batch:
     targets: torch.Tensor
 
 
-def _final_measurements(model: ProxyLM, cfg: TrainConfig, device: torch.device, val_windows: dict,
-                        eval_sets: Mapping[str, np.ndarray], result: ProxyResult) -> None:
-    extra_windows = {n: _windows(t, cfg.seq_len, cfg.eval_tokens) for n, t in eval_sets.items()}
+def _final_measurements(model: ProxyLM, cfg: TrainConfig, device: torch.device, windows_by_name: dict,
+                        domains, result: ProxyResult) -> None:
     shares = {}
-    for name, windows in val_windows.items():
-        result.val_loss[name], routing = evaluate(model, windows, cfg.batch_size, device)
+    for name, windows in windows_by_name.items():
+        loss, routing = evaluate(model, windows, cfg.batch_size, device)
+        if name not in domains:
+            result.eval_loss[name] = loss
+            continue
+        result.val_loss[name] = loss
         if model.cfg.is_moe:
             shares[name] = _expert_shares(routing, model.cfg.n_experts)
-    for name, windows in extra_windows.items():
-        result.eval_loss[name] = evaluate(model, windows, cfg.batch_size, device)[0]
     if model.cfg.is_moe:
         result.moe = {"expert_share": shares}

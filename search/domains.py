@@ -14,6 +14,7 @@ from mixer.clustering.build import PROJECTION, Progress, replaced_domains
 from mixer.corpus import AddRequest, add_corpus, remove_corpus, workspace_tokenizer
 from mixer.domain import DomainMeta, list_domains
 from mixer.errors import MixerError
+from mixer.ingest import IngestConfig
 from mixer.names import check_name
 from mixer.workspace import Workspace
 from store import clustering_names, domain_names, searches_using_domain, get_clustering, upsert_domain, write_clustering
@@ -118,11 +119,14 @@ def refuse_if_mixed(ws: Workspace, names: list[str], force: bool, action: str) -
             raise MixerError(f"domain '{name}' is mixed by search(es) {shown}; use --force to {action} anyway")
 
 
-def ensure_builtin_domains(ws: Workspace, max_bytes: int, names: Iterable[str] = BUILTINS) -> list[str]:
-    """Build each built-in domain the workspace lacks; returns their names."""
+def ensure_builtin_domains(ws: Workspace, max_bytes: int, names: Iterable[str] = BUILTINS,
+                           eval_only: bool = False) -> list[str]:
+    """Build each built-in domain (or, `eval_only`, evaluation set) the workspace lacks;
+    returns their names."""
     names = list(names)
     present = {m.name for m in list_domains(ws.domains_dir)}
     for name in names:
         if name not in present:
-            add_domain(ws, AddRequest(name=name, builtin=name, builtin_max_bytes=max_bytes))
+            add_domain(ws, AddRequest(name=name, builtin=name, builtin_max_bytes=max_bytes,
+                                      ingest=IngestConfig(eval_only=eval_only)))
     return names

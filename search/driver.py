@@ -52,8 +52,8 @@ def create(ws: Workspace, spec: SearchSpec, min_domains: int = 2, kind: SearchKi
     spec.target.check(built.measured)
     make_backend(spec.backend, spec.options, built.space)   # options that need the space (a prior's domains)
     build_evaluator(ws, spec, built.space).start()          # broken domains, an unreachable cluster: now
-    if spec.evaluator is EvaluatorKind.proxy:   # patterns expanded, default "all" fixed: a resume mixes the same
-        spec.proxy = replace(spec.proxy, domains=list(built.space.domains))
+    if spec.evaluator is EvaluatorKind.proxy:   # patterns expanded, defaults fixed: a resume mixes and measures the same
+        spec.proxy = replace(spec.proxy, domains=list(built.space.domains), eval_sets=built.eval_sets)
 
     def record_named(name: str) -> SearchRecord:
         spec.name = name

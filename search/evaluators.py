@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from mixer.domain import DomainMeta, list_domains
+from mixer.bounds import WeightBounds, WeightConstraints
+from mixer.domain import DomainMeta, eval_only_sets, refuse_eval_only, training_domains
 from mixer.errors import MixerError
 from mixer.mixture import Mixture
 from mixer.sampling import SamplerConfig, prior_from_tokens, repetition_caps
@@ -37,20 +38,20 @@ class ProxyEvaluator:
 
     instant = False
 
-    def __init__(self, ws: Workspace, proxy: ProxySpec, parallel: int, domains: list[str]):
+    def __init__(self, ws: Workspace, proxy: ProxySpec, parallel: int, domains: list[str], eval_sets: list[str]):
         from proxies.runner import ProxyRunner
 
-        self.proxy, self.parallel, self.domains = proxy, parallel, domains
+        self.proxy, self.parallel, self.domains, self.eval_sets = proxy, parallel, domains, eval_sets
         self.runner = ProxyRunner(ws.domains_dir, proxy.runner)
         self.check_domains(ws)
 
     def check_domains(self, ws: Workspace) -> None:
-        """Every domain opens and matches its hash (sizes and sampled blocks of every file,
-        as the loader checks): a broken domain fails the search at once instead of failing
-        each of its runs."""
+        """Every domain and eval-only set opens and matches its hash (sizes and sampled
+        blocks of every file, as the loader checks): a broken one fails the search at once
+        instead of failing each of its runs."""
         from mixer.domain import Domain
 
-        for name in self.domains:
+        for name in self.domains + self.eval_sets:
             Domain.open(ws.domain_dir(name))
 
     def start(self) -> None:
@@ -66,7 +67,7 @@ class ProxyEvaluator:
         threads = max(1, int(self.proxy.runner.cpus_per_run))
         jobs = [ProxyJob(r.id, replace(self.proxy.train, preset=r.preset, tokens=r.tokens, seed=r.seed,
                                        init_seed=r.init_seed, threads=threads),
-                         Mixture(r.mixture), self.domains) for r in runs]
+                         Mixture(r.mixture), self.domains, eval_sets=self.eval_sets) for r in runs]
         for job, result in self.runner.run(jobs, parallel=self.parallel):
             yield by_id[job.run_id], RunResult.from_proxy(result)
 
@@ -95,6 +96,8 @@ class TableEvaluator:
 class BuiltSpace:
     space: SearchSpace
     measured: list[str]            # names a run reports (targets are checked against these)
+    averaged: list[str]            # what `--target avg` averages: the domains whose held-out split measures
+    eval_sets: list[str]           # eval-only sets every run measures (proxy searches)
 
 
 def build_space(ws: Workspace, spec: SearchSpec) -> BuiltSpace:
@@ -106,7 +109,8 @@ def build_evaluator(ws: Workspace, spec: SearchSpec, space: SearchSpace) -> Eval
     """What runs a search's proposals (the write side: only commands that train build one)."""
     if spec.evaluator is EvaluatorKind.table:
         return TableEvaluator(_table_runs(ws, spec.table.search))
-    return ProxyEvaluator(ws, spec.proxy, spec.budget.parallel, space.domains)
+    return ProxyEvaluator(ws, spec.proxy, spec.budget.parallel, space.domains,
+                          chosen_eval_sets(ws, spec.proxy.eval_sets))
 
 
 def _multi_fidelity_backend(backend: str) -> bool:
@@ -123,13 +127,30 @@ def _check_backend_fidelities(backend: str, fidelity: Fidelities) -> None:
 
 
 def search_domains(ws: Workspace, requested: list[str] | None) -> dict[str, DomainMeta]:
-    """The domains a proxy search mixes (default: all of the workspace)."""
-    metas = {m.name: m for m in list_domains(ws.domains_dir)}
+    """The domains a proxy search mixes (default: every training domain of the workspace);
+    naming an eval-only set is refused."""
+    metas = {m.name: m for m in training_domains(ws.domains_dir)}
     if not metas:
         raise MixerError(f"no domains in workspace {ws.root}; add some with `mixer corpus add` "
                          "or run `mixer demo`")
+    if requested:
+        refuse_eval_only([r for r in requested if r not in metas], [m.name for m in eval_only_sets(ws.domains_dir)],
+                         "a search's --domains")
     names = expand_domain_patterns(requested, sorted(metas)) if requested else sorted(metas)
     return {n: metas[n] for n in names}
+
+
+def chosen_eval_sets(ws: Workspace, requested: list[str] | None) -> list[str]:
+    """The eval-only sets a proxy run measures: `--eval` names (each must be one), or every
+    one of the workspace."""
+    known = sorted(m.name for m in eval_only_sets(ws.domains_dir))
+    if requested is None:
+        return known
+    unknown = [n for n in requested if n not in known]
+    if unknown:
+        raise MixerError(f"--eval names {', '.join(unknown)}, not an eval-only set of the workspace "
+                         f"(known: {', '.join(known) or 'none; add one with `mixer corpus add NAME ... --eval-only`'})")
+    return list(requested)
 
 
 def expand_domain_patterns(requested: list[str], known: list[str]) -> list[str]:
@@ -160,10 +181,24 @@ def _proxy_space(ws: Workspace, spec: SearchSpec) -> BuiltSpace:
     _check_backend_fidelities(spec.backend, Fidelities(spec.proxy_fidelities, spec.fidelity_label))
     fidelity = proxy_fidelities(spec.proxy_fidelities, spec.fidelity_label, vocab_size, spec.fidelity.costs)
     prior = prior_from_tokens(dict(zip(names, tokens)), sampler.temperature)
-    baselines = {"uniform": np.full(len(names), 1.0 / len(names)), "token-share": tokens / tokens.sum()}
+    bounds = WeightBounds.of(names, spec.constraints, caps)
     space = SearchSpace(domains=names, prior=np.array(list(prior.values())), sampler=sampler, fidelity=fidelity,
-                        seed=spec.seed, caps=caps, budget_runs=spec.budget.runs, baselines=baselines)
-    return BuiltSpace(space, names)
+                        seed=spec.seed, bounds=bounds, budget_runs=spec.budget.runs,
+                        baselines=baselines_within(bounds, tokens, spec.constraints))
+    eval_sets = chosen_eval_sets(ws, spec.proxy.eval_sets)
+    averaged = [n for n in names if metas[n].measurable] or names
+    return BuiltSpace(space, names + eval_sets, averaged, eval_sets)
+
+
+def baselines_within(bounds: WeightBounds, tokens: np.ndarray, constraints: WeightConstraints
+                     ) -> dict[str, np.ndarray]:
+    """What an answer is compared with: uniform and token share [D]; under the user's
+    constraints, each projected onto them and named so (`uniform-projected`): a baseline
+    the user ruled out is no comparison."""
+    plain = {"uniform": np.full(len(tokens), 1.0 / len(tokens)), "token-share": tokens / tokens.sum()}
+    if not constraints:
+        return plain
+    return {name if bounds.contains(x)[0] else f"{name}-projected": bounds.project(x)[0] for name, x in plain.items()}
 
 
 def _table_runs(ws: Workspace, name: str) -> pd.DataFrame:
@@ -181,11 +216,16 @@ def _table_space(ws: Workspace, spec: SearchSpec) -> BuiltSpace:
     fidelity = _table_fidelities(ws, spec, table, table.table_id.iloc[0])
     table = table[table.fidelity.isin(fidelity.labels) | (table.fidelity.isna() & (None in fidelity.labels))]
     domains = domains_of(table.mixture)
+    bounds = WeightBounds.of(domains, spec.constraints)
+    within = bounds.contains(weight_matrix(table.mixture, domains))
+    if not within.any():
+        raise MixerError(f"no run of table '{spec.table.search}' meets the --min/--max/--fix constraints")
+    table = table[within]
     X = weight_matrix(table.mixture, domains)
     pool = Pool(keys=list(table.run_id), X=X, fidelity=[None if pd.isna(f) else f for f in table.fidelity])
     space = SearchSpace(domains=domains, prior=X.mean(axis=0), pool=pool, fidelity=fidelity, seed=spec.seed,
-                        budget_runs=spec.budget.runs)
-    return BuiltSpace(space, sorted({k for f in table.final_values for k in f}))
+                        bounds=bounds if spec.constraints else None, budget_runs=spec.budget.runs)
+    return BuiltSpace(space, sorted({k for f in table.final_values for k in f}), domains, [])
 
 
 def _table_fidelities(ws: Workspace, spec: SearchSpec, table: pd.DataFrame, table_id: str) -> Fidelities:

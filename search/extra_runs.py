@@ -6,6 +6,7 @@ feed the search's model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -35,13 +36,14 @@ def replicate_seed(search_seed: int, replicate: int) -> int:
 
 
 def evaluate_extra(session: SearchSession, mixtures: dict[str, Mixture], role: RunRole | dict[str, RunRole],
-                   seeds: int = 1, fidelity: str | None = None, first_seed: int = 0) -> dict[str, ExtraRun]:
+                   seeds: int = 1, fidelity: str | None = None, first_seed: int = 0,
+                   progress: Callable[[int, int], None] | None = None) -> dict[str, ExtraRun]:
     """Train extra mixtures outside the search's budget, at its fidelity or at `fidelity`
     (PRESET:TOKENS), each with `seeds` replicate seeds; `role`: of every run, or per label.
     Returns label -> run, where a label is the mixture's (id `<search>/<label>`, seed: the
     search's) or, with several seeds or a `first_seed`, `<label>/seed-<k>` (seed
     `replicate_seed(seed, k)`, k from `first_seed`). Finished ones are reused, so an
-    interrupted call resumes."""
+    interrupted call resumes. `progress(finished, total)` is told as each run ends."""
     spec, name = session.spec, session.record.name
     label_of_fidelity = fidelity or spec.fidelity_label
     preset, tokens = split_proxy_label(label_of_fidelity)
@@ -62,7 +64,8 @@ def evaluate_extra(session: SearchSession, mixtures: dict[str, Mixture], role: R
         records.append(RunRecord(id=run_id, search_id=session.record.id, mixture=mixture.as_dict(),
                                  status="queued", role=run_role, fidelity=label_of_fidelity, preset=preset,
                                  tokens=tokens, seed=seed, init_seed=init_seed))
-    results = session.evaluate(records)
+    told = (lambda _: progress(sum(r.status in ("done", "failed") for r in records), len(records))) if progress else None
+    results = session.evaluate(records, told)
     return {label: reused.get(label) or ExtraRun(f"{name}/{label}", results[f"{name}/{label}"]) for label in plan}
 
 

@@ -29,7 +29,8 @@ class History:
     space's prior costs); metrics, values: float [n, M] each run's final value of each
     metric the target uses (NaN: not measured), raw orientation; terms: the target as a
     weighted sum of those metrics in minimise orientation, y = values @ terms (empty when
-    runs carry no per-metric values, e.g. a replayed table)."""
+    runs carry no per-metric values, e.g. a replayed table); worst: the target is instead
+    the largest of those values, y = max(values * terms)."""
 
     domains: list[str]
     X: np.ndarray
@@ -42,6 +43,7 @@ class History:
     metrics: list[str] = field(default_factory=list)
     values: np.ndarray | None = None
     terms: np.ndarray | None = None
+    worst: bool = False
 
     def __len__(self) -> int:
         return len(self.y)
@@ -52,27 +54,29 @@ class History:
 
     @classmethod
     def from_runs(cls, domains: list[str], runs: pd.DataFrame, target: Target = Target(),
-                  costs: dict[str | None, float] | None = None) -> "History":
+                  costs: dict[str | None, float] | None = None, averaged: list[str] | None = None) -> "History":
         """From `store.search_runs`: done runs with a target become rows, y in the
-        minimise orientation (`target.loss`)."""
+        minimise orientation (`target.loss`); `averaged`: the domains `avg` and `worst`
+        cover (default: all)."""
         done = finished_runs(runs)
         X = weight_matrix(done.mixture, domains)
         y = done.target_value.to_numpy(dtype=np.float64)
         pending = runs[runs.status.isin(["queued", "running"])]
         finals = [dict(f) if isinstance(f, (dict, list)) else {} for f in done.get("final_values", [None] * len(done))]
-        terms = target.terms(domains, finals)
+        terms = target.terms(domains if averaged is None else averaged, finals)
         values = np.array([[f.get(m, np.nan) for m in terms] for f in finals], dtype=np.float64)
         values = values.reshape(len(finals), len(terms))
         return cls(domains, X, target.loss(y), list(done.fidelity), list(done.run_id),
                    list(done.pool_key) if "pool_key" in done else [None] * len(done),
                    list(pending.pool_key) if "pool_key" in pending else [], dict(costs or {}),
-                   list(terms), values, np.array(list(terms.values()), dtype=np.float64))
+                   list(terms), values, np.array(list(terms.values()), dtype=np.float64), target.is_worst)
 
     def at_fidelity(self, label: str | None) -> "History":
         keep = [i for i, f in enumerate(self.fidelity) if f == label]
         return History(self.domains, self.X[keep], self.y[keep], [self.fidelity[i] for i in keep],
                        [self.run_ids[i] for i in keep], [self.pool_keys[i] for i in keep], self.pending_keys,
-                       self.costs, self.metrics, None if self.values is None else self.values[keep], self.terms)
+                       self.costs, self.metrics, None if self.values is None else self.values[keep], self.terms,
+                       self.worst)
 
     def append(self, x: np.ndarray, y: float, fidelity: str | None, run_id: str, pool_key: str | None = None
                ) -> "History":

@@ -14,7 +14,7 @@ proxy run restarts whole (start the job again).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from mixer.config import build, to_data
 from mixer.errors import MixerError
@@ -39,6 +39,7 @@ class OnlineRequest:
     proxy: ProxySpec
     seed: int = 0
     name: str | None = None
+    target: Target = field(default_factory=Target)   # what Aioli steers toward (an eval-only set, weights)
 
 
 @dataclass
@@ -54,25 +55,27 @@ class OnlineOutcome:
 def start(ws: Workspace, request: OnlineRequest, say: Callable[[str], None] = lambda _: None) -> OnlineOutcome:
     """Validate everything, then train (DoReMi: the reference first) and record the job."""
     from proxies.runner import ProxyRunner
-    from search.evaluators import search_domains
+    from search.evaluators import chosen_eval_sets, search_domains
 
     config = build(method_config(request.method), request.options, f"online {request.method}")
     if {"reference", "reference_run"} <= set(request.options):
         raise MixerError("doremi takes reference (a mixture to train the reference run on) or reference_run "
                          "(a finished run), not both")
     names = list(search_domains(ws, request.proxy.domains))
+    eval_sets = chosen_eval_sets(ws, request.proxy.eval_sets)
+    objective = _objective(request.target, names, eval_sets)
     train = replace(request.proxy.train, seed=request.seed, init_seed=None,
                     threads=max(1, int(request.proxy.runner.cpus_per_run)))
     tokens_per_step = train.batch_size * train.seq_len
-    make_controller(request.method, config, names, train.steps, tokens_per_step, {n: 0.0 for n in names})
+    make_controller(request.method, config, names, train.steps, tokens_per_step, {n: 0.0 for n in names}, objective)
     reference_losses = (_reference_run_losses(ws, config, names, f"{train.preset}:{train.tokens}")
                         if isinstance(config, DoReMiConfig) else None)
     reference_mixture = (_reference_mixture(config, names)
                          if isinstance(config, DoReMiConfig) and reference_losses is None else None)
     runner = ProxyRunner(ws.domains_dir, request.proxy.runner)
     runner.start()
-    search = _create(ws, request, names, config)
-    job = _Job(ws, search, runner, names, train)
+    search = _create(ws, request, names, eval_sets, config)
+    job = _Job(ws, search, runner, names, eval_sets, train, request.target)
     try:
         reference_run = getattr(config, "reference_run", "") or None
         if reference_mixture is not None:
@@ -80,9 +83,10 @@ def start(ws: Workspace, request: OnlineRequest, say: Callable[[str], None] = la
             reference_run, result = job.run("reference", reference_mixture)
             if not result.done:
                 raise MixerError(f"the doremi reference run {reference_run} failed: {result.error}")
-            reference_losses = dict(result.proxy.val_loss)
+            reference_losses = dict(result.proxy.val_loss)   # the domains' only: DoReMi's excess losses
         say(f"training with {request.method} on {train.tokens:,} tokens")
-        online = {"method": request.method, "config": to_data(config), "reference": reference_losses}
+        online = {"method": request.method, "config": to_data(config), "reference": reference_losses,
+                  "objective": objective}
         run_id, result = job.run("online", Mixture.uniform(names), online)
         if not result.done:
             raise MixerError(f"online run {run_id} failed: {result.error}")
@@ -129,22 +133,35 @@ def _reference_run_losses(ws: Workspace, config: DoReMiConfig, names: list[str],
         raise MixerError(f"doremi reference_run '{config.reference_run}' was trained as {trained}, not as this "
                          f"job's {fidelity}")
     finals = dict(row["final_values"] or {})
-    if sorted(finals) != sorted(names):
+    if any(n not in finals for n in names):
         raise MixerError(f"doremi reference_run '{config.reference_run}' was measured on "
                          f"{', '.join(sorted(finals)) or 'no domains'}, not on this job's {', '.join(names)}")
     return {n: float(finals[n]) for n in names}
 
 
-def _create(ws: Workspace, request: OnlineRequest, names: list[str], config) -> SearchRecord:
+def _objective(target: Target, names: list[str], eval_sets: list[str]) -> dict[str, float] | None:
+    """What the controller steers by: None for `avg` (each method's own objective), else the
+    target's coefficients over the domains' and eval-only sets' losses."""
+    target.check(names + eval_sets)
+    if target.spec == "avg":
+        return None
+    if target.is_worst:
+        raise MixerError("online methods steer by a weighted target; --target worst is not one (doremi's own "
+                         "objective is group-robust already: use --method doremi without --target)")
+    return target.terms(names, [{n: 0.0 for n in names + eval_sets}])
+
+
+def _create(ws: Workspace, request: OnlineRequest, names: list[str], eval_sets: list[str], config) -> SearchRecord:
     from search.driver import store_named
 
     typed = {key: to_data(getattr(config, key)) for key in request.options}
 
     def record_named(name: str) -> SearchRecord:
-        spec = SearchSpec(name=name, backend=request.method, options=typed, seed=request.seed,
-                          budget=Budget(runs=1, parallel=1), proxy=replace(request.proxy, domains=names, max_epochs=None))
+        spec = SearchSpec(name=name, backend=request.method, options=typed, seed=request.seed, target=request.target,
+                          budget=Budget(runs=1, parallel=1),
+                          proxy=replace(request.proxy, domains=names, eval_sets=eval_sets, max_epochs=None))
         return SearchRecord(id=new_id("s"), name=name, kind=SearchKind.online, backend=request.method,
-                            evaluator=EVALUATOR, config=spec.to_json(), target="avg", status="running")
+                            evaluator=EVALUATOR, config=spec.to_json(), target=request.target.spec, status="running")
 
     return store_named(ws, request.name, request.method, record_named)
 
@@ -159,8 +176,10 @@ def _schedule_with_tokens(report: dict) -> dict:
 class _Job:
     """Trains one run of the job on Ray and records it (status, metrics, trajectory)."""
 
-    def __init__(self, ws: Workspace, search: SearchRecord, runner, names: list[str], train):
+    def __init__(self, ws: Workspace, search: SearchRecord, runner, names: list[str], eval_sets: list[str], train,
+                 target: Target):
         self.ws, self.search, self.runner, self.names, self.train = ws, search, runner, names, train
+        self.eval_sets, self.target = eval_sets, target
 
     def run(self, label: str, mixture: Mixture, online: dict | None = None) -> tuple[str, RunResult]:
         from proxies.runner import ProxyJob
@@ -170,7 +189,7 @@ class _Job:
                         status="running", role=role, fidelity=f"{self.train.preset}:{self.train.tokens}",
                         preset=self.train.preset, tokens=self.train.tokens, seed=self.train.seed)
         write_runs(self.ws.db_path, [run], wait_s=WRITER_WAIT_S)
-        job = ProxyJob(run.id, self.train, mixture, self.names, online)
+        job = ProxyJob(run.id, self.train, mixture, self.names, online, eval_sets=self.eval_sets)
         try:
             (_, proxy_result), = list(self.runner.run([job], parallel=1))
         except BaseException:
@@ -183,7 +202,7 @@ class _Job:
             report = proxy_result.online
             run.mixture, run.schedule = report["average"], report["schedule"]
             metrics += trajectory_metrics(run.id, report)
-        target = Target().value(result.values, self.names) if result.done else None
+        target = self.target.value(result.values, self.names) if result.done else None
         write_runs(self.ws.db_path, [finished_run(run, result, target)], metrics, wait_s=WRITER_WAIT_S)
         return run.id, result
 
@@ -195,7 +214,7 @@ def trajectory_metrics(run_id: str, report: dict) -> list[MetricRow]:
     rows = [MetricRow(run_id, stage["step"], "weight", n, float(w), stage["tokens"])
             for stage in _last_per_step(report["stages"]) for n, w in zip(names, stage["weights"])]
     rows += [MetricRow(run_id, m["step"], "online", n, float(v), m["tokens"])
-             for m in report["measurements"] for n, v in zip(names, m["losses"])]
+             for m in report["measurements"] for n, v in zip(report.get("measured", names), m["losses"])]
     return rows
 
 

@@ -62,6 +62,9 @@ def novel_batch(model: Model, state: SearchState, n: int) -> list[Proposal]:
                                setup.space.domains, default_fidelity(state))
         if len(kept) >= n:
             break
+    outside = [p.mixture.as_dict() for p in kept if not setup.space.within(p.mixture.vector(setup.space.domains))[0]]
+    if outside:
+        raise RuntimeError(f"backend {setup.record.backend} proposed {outside[0]}, outside the search's weight bounds")
     return kept[:n]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
+from mixer.domain import eval_only_sets, refuse_eval_only
 from mixer.errors import MixerError
 from mixer.mixture import Mixture
 from mixer.workspace import Workspace
@@ -23,6 +24,8 @@ from store.records import RunRole, SearchKind
 def train_mixture(ws: Workspace, mixture_text: str, proxy: ProxySpec) -> tuple[str, RunResult]:
     """Train one proxy on every domain of the workspace; returns the run id and its result."""
     names = list(search_domains(ws, proxy.domains))
+    refuse_eval_only(Mixture.parse(mixture_text).names, [m.name for m in eval_only_sets(ws.domains_dir)],
+                     "a training mixture")
     mixture = Mixture.parse(mixture_text, known_domains=names)
     _check_local_device(proxy)
     spec = SearchSpec(name=next_search_name(ws.db_path, "proxy-train"), backend="random",

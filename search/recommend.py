@@ -31,7 +31,21 @@ def recommend_from(setup: SearchSetup, model: Model) -> Recommendation:
         rec = best_run(history.at_fidelity(space.target_fidelity), str(exc))
         if rec is None:
             raise
-    return oriented(rec, setup.target)
+    return oriented(within_bounds(rec, setup), setup.target)
+
+
+def within_bounds(rec: Recommendation, setup: SearchSetup) -> Recommendation:
+    """`rec` with the weight bounds it sits on in its evidence (`binding`, where the search
+    has bounds); an answer outside them is a backend's bug, never returned."""
+    space = setup.space
+    x = rec.mixture.vector(space.domains)
+    if not space.within(x)[0]:
+        raise RuntimeError(f"backend {setup.record.backend} recommended {rec.mixture.as_dict()}, outside the "
+                           "search's weight bounds")
+    if space.bounds is None or not space.bounds.active:
+        return rec
+    return Recommendation(rec.mixture, rec.predicted, rec.predicted_std,
+                          {**rec.evidence, "binding": space.bounds.binding(x)})
 
 
 def oriented(rec: Recommendation, target: Target) -> Recommendation:

@@ -10,7 +10,8 @@ def result_metrics(run_id: str, result: RunResult) -> list[MetricRow]:
     """Every number a run measured, as metric rows.
 
     split 'val': per-domain held-out losses along the curve and at the end (the final step);
-    'train': the training loss curve; 'eval': extra evaluation sets; 'perf': throughput,
+    'train': the training loss curve; 'eval': the eval-only sets' losses, along the curve and
+    at the end; 'perf': throughput,
     time and parameter counts; 'moe': per-domain expert shares and per-layer expert load.
     A table answer has only its final values ('val', step 0)."""
     proxy = result.proxy
@@ -22,6 +23,7 @@ def result_metrics(run_id: str, result: RunResult) -> list[MetricRow]:
         rows.append(MetricRow(run_id, point.step, "train", "loss", point.train_loss, point.tokens))
         if point.step != final_step:
             rows.extend(MetricRow(run_id, point.step, "val", n, v, point.tokens) for n, v in point.val.items())
+            rows.extend(MetricRow(run_id, point.step, "eval", n, v, point.tokens) for n, v in point.eval.items())
     rows.extend(MetricRow(run_id, final_step, "val", n, v, final_tokens) for n, v in proxy.val_loss.items())
     rows.extend(MetricRow(run_id, final_step, "eval", n, v, final_tokens) for n, v in proxy.eval_loss.items())
     perf = {"tokens_per_s": proxy.tokens_per_s, "wall_s": proxy.wall_s, "run_s": result.wall_s,

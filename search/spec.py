@@ -5,7 +5,8 @@ same search.
     SearchSpec
       name, backend, options, seed, validate
       budget:   runs, max_cost, parallel
-      target:   spec ("avg", a name, or a=0.7,b=0.3), maximize
+      target:   spec ("avg", "worst", a name, or a=0.7,b=0.3), maximize
+      constraints: minimum, maximum, fixed weights by domain (mixer.bounds)
       fidelity: labels, target, costs
       proxy:    train (proxies.TrainConfig), runner (proxies.RunnerConfig), domains, max_epochs
       table:    search (an imported search whose runs answer proposals)
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
+from mixer.bounds import WeightConstraints
 from mixer.config import build, to_data
 from mixer.errors import MixerError
 from mixer.names import check_name
@@ -72,7 +74,8 @@ class FidelitySpec:
 class ProxySpec:
     train: TrainConfig = field(default_factory=TrainConfig)   # preset and tokens: the target fidelity
     runner: RunnerConfig = field(default_factory=RunnerConfig)
-    domains: list[str] | None = None  # default: every domain of the workspace
+    domains: list[str] | None = None  # default: every training domain of the workspace
+    eval_sets: list[str] | None = None  # eval-only sets every run measures (default: all of the workspace's)
     max_epochs: float | None = 4.0    # largest repetition of a domain in a proposal (None: no cap)
 
     def __post_init__(self):
@@ -94,6 +97,7 @@ class SearchSpec:
     validate: bool = False            # train the recommendation once more (proxy only)
     budget: Budget = field(default_factory=Budget)
     target: Target = field(default_factory=Target)
+    constraints: WeightConstraints = field(default_factory=WeightConstraints)
     fidelity: FidelitySpec = field(default_factory=FidelitySpec)
     proxy: ProxySpec | None = None
     table: TableSpec | None = None
@@ -174,6 +178,8 @@ SPEC_FLAGS = (
     SpecFlag("runs", "budget.runs", "--runs"), SpecFlag("max_cost", "budget.max_cost", "--max-cost"),
     SpecFlag("parallel", "budget.parallel", "--parallel"), SpecFlag("replicates", "budget.replicates", "--replicates"),
     SpecFlag("target", "target.spec", "--target"), SpecFlag("maximize", "target.maximize", "--maximize"),
+    SpecFlag("min_weights", "constraints.minimum", "--min"), SpecFlag("max_weights", "constraints.maximum", "--max"),
+    SpecFlag("fixed_weights", "constraints.fixed", "--fix"),
     SpecFlag("fidelities", "fidelity.labels", "--fidelities"),
     SpecFlag("target_fidelity", "fidelity.target", "--target-fidelity"),
     SpecFlag("fidelity_costs", "fidelity.costs", "--fidelity-cost"),
@@ -184,6 +190,7 @@ SPEC_FLAGS = (
     SpecFlag("gpus_per_run", "proxy.runner.gpus_per_run", "--gpus"),
     SpecFlag("ray_address", "proxy.runner.address", "--ray-address"),
     SpecFlag("swarm", "proxy.runner.swarm", "--swarm"), SpecFlag("domains", "proxy.domains", "--domains"),
+    SpecFlag("eval_sets", "proxy.eval_sets", "--eval"),
     SpecFlag("max_epochs", "proxy.max_epochs", "--max-epochs"), SpecFlag("table", "table.search", "--table"),
 )
 _NESTING = {f.name: f.path for f in SPEC_FLAGS}   # flat name -> path in the nested spec

@@ -36,14 +36,15 @@ from store.records import SearchKind, SearchRecord
 @dataclass(frozen=True)
 class SearchSetup:
     """record: the `searches` row; spec: what it was told (None for imported runs); space:
-    where its backend proposes; measured: the names a run reports; target: what it
-    minimises or maximises."""
+    where its backend proposes; measured: the names a run reports (domains and eval-only
+    sets); target: what it minimises or maximises."""
 
     record: SearchRecord
     spec: SearchSpec | None
     space: SearchSpace
     measured: list[str]
     target: Target
+    averaged: list[str]     # the domains `avg` and `worst` cover (those whose held-out split measures)
 
     @classmethod
     def of(cls, ws: Workspace, record: SearchRecord) -> "SearchSetup":
@@ -57,7 +58,7 @@ class SearchSetup:
         spec = SearchSpec.from_json(record.config)
         built = build_space(ws, spec)
         spec.target.check(built.measured)
-        return cls(record, spec, built.space, built.measured, spec.target)
+        return cls(record, spec, built.space, built.measured, spec.target, built.averaged)
 
     @property
     def name(self) -> str:
@@ -80,13 +81,13 @@ class SearchSetup:
         """A snapshot of the search's runs now."""
         runs = search_runs(ws.db_path, self.record.id)
         costs = self.costs(ws)
-        history = History.from_runs(self.space.domains, own_runs(runs), self.target, costs)
+        history = History.from_runs(self.space.domains, own_runs(runs), self.target, costs, self.averaged)
         return SearchState(self, runs, costs, history)
 
     def target_value(self, finals: dict[str, float]) -> float:
-        """A run's target (user's orientation) from its final values; `avg` is over the
-        search's domains that the run measured."""
-        measured = [d for d in self.space.domains if d in finals] or None
+        """A run's target (user's orientation) from its final values; `avg` and `worst`
+        cover the search's averaged domains that the run measured."""
+        measured = [d for d in self.averaged if d in finals] or None
         return self.target.value(finals, measured)
 
 
@@ -140,4 +141,4 @@ def _imported_setup(ws: Workspace, record: SearchRecord) -> SearchSetup:
     prior = weight_matrix(runs.mixture, domains).mean(axis=0)
     fidelity = Fidelities.single(labels[0]) if len(labels) == 1 else Fidelities(labels, None)  # models need one
     space = SearchSpace(domains, prior=prior, fidelity=fidelity)
-    return SearchSetup(record, None, space, domains, target)
+    return SearchSetup(record, None, space, domains, target, domains)

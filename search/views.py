@@ -116,6 +116,10 @@ def explain(rec: dict, target: str) -> list[str]:
     solver = evidence.get("solver")
     if solver:
         lines.append(f"optimum: {'exact convex program (cvxpy)' if solver == 'convex program' else solver}")
+    binding = evidence.get("binding")
+    if binding is not None:
+        lines.append("constraints: " + (", ".join(f"{name} at {bound}" for name, bound in binding.items())
+                                        if binding else "none binds (the answer is inside every bound)"))
     lines.extend(noise_lines(evidence))
     return lines
 

@@ -260,5 +260,17 @@ V6_ROLES_AND_NAMES = [
     _RUN_SUMMARY_V6,
 ]
 
-MIGRATIONS: list[list[str]] = [V1_CORE, V2_SEARCH, V3_POOL_KEY, V4_INIT_SEED, V5_CLUSTERS, V6_ROLES_AND_NAMES]
+# A run's final values, version 7: the held-out losses of its domains (split 'val') and of the
+# workspace's eval-only sets (split 'eval') at its last evaluated step, in one map.
+_FINAL_VALUES_V7 = _FINAL_VALUES.replace("WHERE m.split = 'val'", "WHERE m.split IN ('val', 'eval')")
+
+V7_EVAL_SETS = [
+    # Eval-only sets: measured by every run, never trained on; their final losses are final values.
+    "ALTER TABLE domains ADD COLUMN eval_only BOOLEAN NOT NULL DEFAULT false",
+    "DROP VIEW run_summary",
+    _RUN_SUMMARY_V6.replace(_FINAL_VALUES, _FINAL_VALUES_V7),
+]
+
+MIGRATIONS: list[list[str]] = [V1_CORE, V2_SEARCH, V3_POOL_KEY, V4_INIT_SEED, V5_CLUSTERS, V6_ROLES_AND_NAMES,
+                               V7_EVAL_SETS]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -130,10 +130,10 @@ def upsert_domain(db: Path, meta: dict, wait_s: float = DEFAULT_WAIT_S) -> None:
 def _upsert_domain(con: duckdb.DuckDBPyConnection, meta: dict) -> None:
     con.execute(
         "INSERT OR REPLACE INTO domains (name, tokenizer, tokenizer_hash, n_docs, n_tokens, n_bytes,"
-        " n_val_docs, n_val_tokens, content_hash, sources) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " n_val_docs, n_val_tokens, content_hash, sources, eval_only) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [meta["name"], json.dumps(meta["tokenizer"], sort_keys=True), meta["tokenizer"].get("hash"),
          meta["n_docs"], meta["n_tokens"], meta["n_bytes"], meta["n_val_docs"], meta["n_val_tokens"],
-         meta["content_hash"], json.dumps(meta["sources"])])
+         meta["content_hash"], json.dumps(meta["sources"]), bool(meta.get("eval_only", False))])
 
 
 def remove_domain(db: Path, name: str, wait_s: float = DEFAULT_WAIT_S) -> None:

@@ -74,9 +74,13 @@ class Backend(Protocol):
 
     name: ClassVar[str]
     multi_fidelity: ClassVar[bool]    # proposes runs at several fidelities (else the target only)
+    worst_case: ClassVar[str]         # how it handles `--target worst` (`mixer search backends` says)
     space: SearchSpace
 
     def fit(self, history: History) -> Model: ...
+
+
+MODELS_THE_WORST_LOSS = "models the largest loss as the target itself (a max is not smooth, so less exactly)"
 
 
 class OneCallShorthands:
@@ -152,7 +156,8 @@ def trust_region_candidates(space: SearchSpace, X: np.ndarray, y: np.ndarray, n:
 
 
 def design_anchors(space: SearchSpace, size: int) -> np.ndarray:
-    """The space's baselines [<= min(B, size), D] that respect its caps, distinct by
+    """The space's baselines [<= min(B, size), D] (projected onto its weight bounds where
+    the search has constraints, as the baselines are), distinct by
     `MIN_DISTANCE`: the mixtures a user compares the answer with (uniform, token share).
     Run first, with the search's shared initialisation, they make the best observed run at
     least as good as the baselines as measured by the search itself. Before, a 16-run
@@ -160,8 +165,7 @@ def design_anchors(space: SearchSpace, size: int) -> np.ndarray:
     uniform in every small real search measured (issue 11)."""
     kept = np.zeros((0, len(space.domains)))
     for x in space.baselines.values():
-        within_caps = space.caps is None or (x <= space.caps + 1e-12).all()
-        if within_caps and not near(kept, x).any():
+        if space.within(x)[0] and not near(kept, x).any():
             kept = np.vstack([kept, x])
     return kept[:max(size, 0)]
 
@@ -194,23 +198,20 @@ def space_filling_design(space: SearchSpace, size: int, seed: int) -> np.ndarray
 
 
 def axial_points(space: SearchSpace) -> np.ndarray:
-    """One mixture per domain [<= D, D]: `AXIAL_WEIGHT` on it (at most its repetition cap),
-    the rest shared evenly, the axial design of mixture experiments (Cornell, Experiments
-    with Mixtures, 2002). Each measures what leaning on one domain does; the prior's draws
-    seldom lean on a small domain, and in small real searches whose target was one
-    domain's loss the best mixtures leaned on it (issue 11). Points over another domain's
-    cap are left out."""
+    """One mixture per domain [<= D, D]: `AXIAL_WEIGHT` on it, the rest shared evenly,
+    projected onto the weight bounds, the axial design of mixture experiments (Cornell,
+    Experiments with Mixtures, 2002). Each measures what leaning on one domain does; the
+    prior's draws seldom lean on a small domain, and in small real searches whose target
+    was one domain's loss the best mixtures leaned on it (issue 11). A point the bounds
+    move onto another's (a fixed domain's axis) is left out."""
     D = len(space.domains)
     if D < 2:
         return np.zeros((0, D))
-    points = []
-    for d in range(D):
-        weight = min(AXIAL_WEIGHT, space.caps[d]) if space.caps is not None else AXIAL_WEIGHT
-        x = np.full(D, (1.0 - weight) / (D - 1))
-        x[d] = weight
-        if space.caps is None or (x <= space.caps + 1e-12).all():
-            points.append(x)
-    return np.array(points).reshape(-1, D)
+    points = np.full((D, D), (1.0 - AXIAL_WEIGHT) / (D - 1))
+    np.fill_diagonal(points, AXIAL_WEIGHT)
+    points = space.onto_bounds(points)
+    distinct = [i for i in range(D) if not near(points[:i], points[i]).any()]
+    return points[distinct].reshape(-1, D)
 
 
 def _farthest_first(points: np.ndarray, before: np.ndarray) -> np.ndarray:

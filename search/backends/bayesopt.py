@@ -49,7 +49,8 @@ import numpy as np
 import torch
 
 from mixer.errors import MixerError
-from search.backends.base import (OneCallShorthands, Proposal, Recommendation, TooFewRuns, initial_design,
+from search.backends.base import (MODELS_THE_WORST_LOSS, OneCallShorthands,
+                                  Proposal, Recommendation, TooFewRuns, initial_design,
                                   to_mixture, unused_pool)
 from search.fidelity import Fidelities
 from search.fidelity_gate import FidelityGate, check_fidelities
@@ -94,6 +95,7 @@ class BayesOptConfig:
 class BayesOptBackend(OneCallShorthands):
     name: ClassVar[str] = "bayesopt"
     multi_fidelity: ClassVar[bool] = True
+    worst_case: ClassVar[str] = MODELS_THE_WORST_LOSS
 
     def __init__(self, config: BayesOptConfig, space: SearchSpace):
         self.config, self.space = config, space

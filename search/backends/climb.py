@@ -21,7 +21,8 @@ from typing import ClassVar
 import numpy as np
 
 from mixer.errors import MixerError
-from search.backends.base import (OneCallShorthands, Proposal, Recommendation, pool_proposals, to_mixture,
+from search.backends.base import (MODELS_THE_WORST_LOSS, OneCallShorthands,
+                                  Proposal, Recommendation, pool_proposals, to_mixture,
                                   unused_pool)
 from search.backends.regmix import RegMixBackend, RegMixConfig, Regressor, fit_checked
 from search.history import History
@@ -65,6 +66,7 @@ def round_sizes(budget: int, ratios: list[float]) -> list[int]:
 class ClimbBackend(OneCallShorthands):
     name: ClassVar[str] = "climb"
     multi_fidelity: ClassVar[bool] = False
+    worst_case: ClassVar[str] = MODELS_THE_WORST_LOSS
 
     def __init__(self, config: ClimbConfig, space: SearchSpace):
         self.config, self.space = config, space

@@ -7,9 +7,10 @@ on the target itself when the runs carry no per-metric values (a replayed table)
 target is a single metric. The fit on all runs, `bootstrap - 1` bootstrap refits and 5
 cross-validation folds are one batched optimisation.
 
-Optimum (`search.law_optimum`): the target's combination of the laws plus
-`kl_reg * KL(p || prior)`, over the simplex within the repetition caps, solved exactly by
-cvxpy. A target that rewards a metric (negative coefficient on a convex law) is not convex:
+Optimum (`search.law_optimum`): the target's combination of the laws (a weighted sum, or
+for `--target worst` their maximum, in epigraph form) plus `kl_reg * KL(p || prior)`, over
+the simplex within the weight bounds (repetition caps, `--min/--max/--fix`), solved
+exactly by cvxpy. A target that rewards a metric (negative coefficient on a convex law) is not convex:
 then the optimum is the best of `n_candidates` prior draws, and the evidence says so.
 
 Propose: a space-filling design of domains + 2 runs first (a law needs domains + 1 to be
@@ -82,32 +83,40 @@ class FittedLaws(NamedTuple):
     metrics: list[str]       # what each law models ("target" for a law on the target itself)
     terms: np.ndarray        # [M] the target = sum(terms * u_m), minimise orientation
     quality: FitQuality      # with the out-of-fold predictions of the runs (5 folds)
+    worst: bool = False      # the target is max_m u_m instead (`--target worst`)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Each fit's predicted target at X [n, D] -> [fits, n]."""
-        return np.einsum("m,fmn->fn", self.terms, self.laws.predict(X))
+        return combine(self.laws.predict(X), self.terms, self.worst)
 
     @property
     def convex(self) -> bool:
         return bool((self.terms >= 0).all())
 
 
-def _law_data(history: History) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """Values [n, M] the laws fit, their names, and the target's coefficients [M]: per metric
-    when every run carries them and they reproduce its target, else the target itself. A
-    domain's loss is fitted as measured (a law of a loss); any other metric in the target's
-    orientation (a law of what the target minimises)."""
+def combine(per_law: np.ndarray, terms: np.ndarray, worst: bool) -> np.ndarray:
+    """Each fit's target from its laws' predictions [fits, M, n] -> [fits, n]: the weighted
+    sum, or the largest (worst case)."""
+    return per_law.max(axis=1) if worst else np.einsum("m,fmn->fn", terms, per_law)
+
+
+def _law_data(history: History) -> tuple[np.ndarray, list[str], np.ndarray, bool]:
+    """Values [n, M] the laws fit, their names, the target's coefficients [M] and whether it
+    is their maximum: per metric when every run carries them and they reproduce its target,
+    else the target itself. A domain's loss is fitted as measured (a law of a loss); any
+    other metric in the target's orientation (a law of what the target minimises)."""
     if history.values is not None and history.terms is not None and len(history.metrics) > 1:
         values, terms = history.values, history.terms
-        if np.isfinite(values).all() and np.allclose(values @ terms, history.y, atol=1e-6):
+        combined = values.max(axis=1) if history.worst else values @ terms
+        if np.isfinite(values).all() and np.allclose(combined, history.y, atol=1e-6):
             sign = np.where(np.isin(history.metrics, history.domains), 1.0, np.sign(terms))
-            return values * sign, list(history.metrics), terms * sign
-    return history.y[:, None], ["target"], np.ones(1)
+            return values * sign, list(history.metrics), terms * sign, history.worst
+    return history.y[:, None], ["target"], np.ones(1), False
 
 
 def fit(cfg: MixingLawConfig, history: History) -> FittedLaws:
     """Laws on every run, bootstrap refits, and the out-of-fold quality on 5 folds."""
-    values, metrics, terms = _law_data(history)
+    values, metrics, terms, worst = _law_data(history)
     n = len(history)
     if n < 3:
         raise TooFewRuns(f"mixing_law needs at least 3 finished runs to fit, has {n}")
@@ -117,10 +126,11 @@ def fit(cfg: MixingLawConfig, history: History) -> FittedLaws:
         folds, fold_of = fold_weights(n, FOLDS, cfg.seed)
         weights.append(folds)
     laws = fit_laws(history.X, values, np.vstack(weights), cfg.fit_config())
-    fitted = FittedLaws(laws.select(slice(0, cfg.bootstrap)), metrics, terms, FitQuality(n, len(history.domains)))
+    fitted = FittedLaws(laws.select(slice(0, cfg.bootstrap)), metrics, terms, FitQuality(n, len(history.domains)),
+                        worst)
     if not checked:
         return fitted._replace(quality=fit_quality(history.y, None, None, len(history.domains)))
-    per_fold = np.einsum("m,fmn->fn", terms, laws.select(slice(cfg.bootstrap, None)).predict(history.X))
+    per_fold = combine(laws.select(slice(cfg.bootstrap, None)).predict(history.X), terms, worst)
     oof = per_fold[fold_of, np.arange(n)]
     spread = fitted.predict(history.X).std(axis=0)
     return fitted._replace(quality=fit_quality(history.y, oof, np.maximum(spread, 1e-12), len(history.domains)))
@@ -129,6 +139,7 @@ def fit(cfg: MixingLawConfig, history: History) -> FittedLaws:
 class MixingLawBackend(OneCallShorthands):
     name: ClassVar[str] = "mixing_law"
     multi_fidelity: ClassVar[bool] = False
+    worst_case: ClassVar[str] = "exact: one law per loss, their maximum minimised in epigraph form (cvxpy)"
 
     def __init__(self, config: MixingLawConfig, space: SearchSpace):
         self.config, self.space = config, space
@@ -160,7 +171,8 @@ class MixingLawFit:
     def program(self) -> LawProgram:
         """The optimum's convex program, compiled once per model and re-solved for each
         bootstrap fit (a model of its own: the solutions depend on this History alone)."""
-        return LawProgram(self.backend.prior, self.space.caps, self.config.kl_reg, len(self.fitted.terms))
+        return LawProgram(self.backend.prior, self.space.bounds, self.config.kl_reg, len(self.fitted.terms),
+                          worst=self.fitted.worst)
 
     def optimum(self, fit_index: int = 0) -> tuple[np.ndarray, str]:
         """The fit's optimal mixture [D] and how it was found ("convex program" or the
@@ -168,7 +180,8 @@ class MixingLawFit:
         fitted = self.fitted
         laws = fitted.laws
         if fitted.convex:
-            return self.program.solve(laws.b[fit_index], laws.t[fit_index], fitted.terms), "convex program"
+            return (self.program.solve(laws.b[fit_index], laws.t[fit_index], fitted.terms, laws.c[fit_index]),
+                    "convex program (epigraph of the largest law)" if fitted.worst else "convex program")
         rng = np.random.default_rng([self.config.seed, fit_index])
         candidates = self.space.candidates(self.config.n_candidates, rng)
         kl = (candidates * np.log(np.maximum(candidates, 1e-12) / self.backend.prior)).sum(axis=1)

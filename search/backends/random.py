@@ -22,6 +22,7 @@ class RandomConfig:
 class RandomBackend(OneCallShorthands):
     name: ClassVar[str] = "random"
     multi_fidelity: ClassVar[bool] = False
+    worst_case: ClassVar[str] = "ignores the target's form: draws from the prior"
 
     def __init__(self, config: RandomConfig, space: SearchSpace):
         self.config, self.space = config, space

@@ -45,7 +45,8 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 
 from mixer.errors import MixerError
-from search.backends.base import (OneCallShorthands, Proposal, Recommendation, TooFewRuns, initial_design,
+from search.backends.base import (MODELS_THE_WORST_LOSS, OneCallShorthands,
+                                  Proposal, Recommendation, TooFewRuns, initial_design,
                                   pool_proposals, to_mixture, trust_region_candidates, unused_pool)
 from search.history import History
 from search.quality import (MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality, out_of_fold,
@@ -187,6 +188,7 @@ def fit_checked(cfg: RegMixConfig, X: np.ndarray, y: np.ndarray) -> FittedRegMix
 class RegMixBackend(OneCallShorthands):
     name: ClassVar[str] = "regmix"
     multi_fidelity: ClassVar[bool] = False
+    worst_case: ClassVar[str] = MODELS_THE_WORST_LOSS
 
     def __init__(self, config: RegMixConfig, space: SearchSpace):
         self.config, self.space = config, space

@@ -214,7 +214,7 @@ def test_the_demo_prints_the_table_how_it_chose_and_a_plain_verdict(tmp_path):
     result = run_mixer("demo", "--runs", "4", "--tokens", "16k", workspace=tmp_path / "ws", timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
-    assert "target python (held-out loss), mean over 3 seeds" in out and "{" not in out.split("next:")[0]
+    assert "target stdlib-tail (held-out loss), mean over 3 seeds" in out and "{" not in out.split("next:")[0]
     shown = dict(pair.split() for pair in re.search(r"^recommended mixture: (.*)$", out, flags=re.M)[1].split(", "))
     assert set(shown) <= {"python", "cpp", "docs", "licenses"} and abs(sum(map(float, shown.values())) - 1) < 0.01
     assert re.search(r"chosen: the (best run|uniform mixture's run|token-share mixture's run) demo-1/\d{4} "
@@ -226,9 +226,10 @@ def test_the_demo_prints_the_table_how_it_chose_and_a_plain_verdict(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--target", "rust"], "unknown target rust (available: avg, cpp, docs, licenses, python)"),
+    (["--target", "rust"], "unknown target rust (available: avg, worst, cpp, docs, licenses, python, stdlib-tail)"),
     (["--target", "python=0"], "target 'python=0' weighs every metric 0: nothing to minimise"),
-    (["--runs", "0"], "--runs must be at least 1, got 0")])
+    (["--runs", "0"], "--runs must be at least 1, got 0"),
+    (["--backend", "rust"], "unknown backend 'rust' (choose from random, regmix, bayesopt, mixing_law, climb)")])
 def test_a_mistaken_demo_option_ends_in_one_line_before_anything_is_built(tmp_path, args, message):
     result = mixer_cli("demo", *args, workspace=tmp_path / "ws")
     assert result.returncode == 2

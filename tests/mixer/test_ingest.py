@@ -46,13 +46,27 @@ def test_jsonl_round_trip_and_held_out_documents_never_in_training(ws, tmp_path)
 
 def test_validation_split_rules():
     cfg = IngestConfig()
-    assert len(validation_indices(100_000, cfg)) == 1000
-    assert len(validation_indices(300, cfg)) == 64
-    assert validation_indices(5, cfg).tolist() == [4]  # a tiny domain: its last document
-    spread = validation_indices(10_000, cfg)
+    docs = lambda n, tokens=1_000: np.full(n, tokens)  # noqa: E731
+    assert len(validation_indices(docs(100_000), cfg)) == 1000
+    assert len(validation_indices(docs(300), cfg)) == 64
+    assert validation_indices(docs(5), cfg).tolist() == [4]  # a tiny domain: its last document
+    spread = validation_indices(docs(10_000), cfg)
     assert np.all(np.diff(spread) > 0) and spread[0] < 200 and spread[-1] > 9_800  # spread evenly, no repeats
     with pytest.raises(MixerError, match="at least 2 documents"):
-        validation_indices(1, cfg)
+        validation_indices(docs(1), cfg)
+
+
+def test_held_out_split_holds_tokens_not_just_documents():
+    """Short documents: the document rule alone held out 174 tokens of a small cluster;
+    the split now holds min_val_tokens, or max_val_share of a small domain."""
+    cfg = IngestConfig()
+    lines = np.full(7_000, 100)                      # 7,000 short documents, 700k tokens
+    held = validation_indices(lines, cfg)
+    assert lines[held].sum() >= cfg.min_val_tokens and len(held) == 328
+    small = np.full(200, 50)                         # 10k tokens: 10% of them, not 32k
+    held = validation_indices(small, cfg)
+    assert 0.09 * small.sum() <= small[held].sum() <= 0.1 * small.sum()
+    assert np.all(np.diff(held) > 0)
 
 
 def test_compressed_parquet_and_text_sources_agree(ws, tmp_path):

@@ -58,6 +58,25 @@ def test_aioli_recovers_the_interaction_matrix_and_moves_toward_the_laws_optimum
                and s.step > 0)
 
 
+def test_aioli_steers_toward_an_eval_only_target_that_one_domain_serves():
+    """Aioli's target-domain setting: the target set's row of A (here: only domain b lowers
+    it), not the domains' own losses, decides the weights."""
+    target_row = np.array([0.0, 0.012, 0.0])
+    controller = Aioli(NAMES, AioliConfig(lp_rounds=2, lp_steps=4, update_steps=100, eta=20.0), 400, 1024,
+                       objective={"target": 1.0})
+    losses, target = np.full(3, 5.0), 5.0
+    for step in range(400):
+        if controller.wants(step):
+            controller.observe(step, {**dict(zip(NAMES, losses)), "target": target})
+        p = controller.mixture.vector(NAMES)
+        losses, target = losses - A_TRUE @ p, target - target_row @ p
+    updates = [s.weights for s in controller.log.stages if s.phase == "update"][1:]
+    assert controller.measured == NAMES + ["target"] and all(np.argmax(w) == 1 for w in updates)
+    assert updates[-1][1] > 0.5          # the domains' own losses would have put a first (test above)
+    with pytest.raises(MixerError, match="online controller needs a loss for every domain; missing target"):
+        controller.observe(100, dict(zip(NAMES, losses)))
+
+
 def test_aioli_probes_are_the_intended_smoothed_one_hot_mixtures_in_order():
     controller = aioli()
     simulate(controller, 100)

@@ -75,3 +75,25 @@ def test_init_seed_sets_the_initialisation_and_seed_the_data_order(small_domains
     c = train_proxy(TrainConfig(seed=1, init_seed=8, **still), small_domains, mix)
     assert a.val_loss == b.val_loss and a.val_loss != c.val_loss
     assert a.curve[0].train_loss != b.curve[0].train_loss  # other data order, other batches
+
+
+@pytest.mark.slow  # trains a proxy
+def test_an_eval_only_set_is_measured_along_the_curve_and_never_sampled(small_domains, tmp_path):
+    from mixer import MixerError
+    from mixer.domain import Domain
+    from mixer.ingest import IngestConfig, ingest_domain
+    from mixer.loader import LoaderConfig, MixtureLoader
+    from mixer.tokenizers import ByteTokenizer
+    from tests.conftest import synthetic_documents
+
+    ingest_domain(tmp_path, "target", synthetic_documents(9, 40, "abc 01"), ByteTokenizer(), IngestConfig(eval_only=True))
+    target = Domain.open(tmp_path / "target")
+    assert target.meta.eval_only and target.meta.n_tokens == 0 and target.meta.n_val_docs == 40
+    domains = {n: small_domains[n] for n in ("alpha", "beta")}
+    result = train_proxy(TrainConfig(tokens=8 * 64 * 12, eval_every=4, **QUICK), domains,
+                         Mixture.parse("alpha=0.5,beta=0.5"), eval_sets={"target": target.val_tokens})
+    assert set(result.val_loss) == {"alpha", "beta"} and set(result.eval_loss) == {"target"}
+    assert [sorted(p.eval) for p in result.curve] == [["target"]] * 3 and math.isfinite(result.eval_loss["target"])
+    assert set(result.epochs) == {"alpha", "beta"}   # what the loader drew from: the training domains only
+    with pytest.raises(MixerError, match="target is an eval-only set: measured, never trained on"):
+        MixtureLoader({**domains, "target": target}, Mixture.parse("alpha=1"), LoaderConfig(seq_len=64, batch_size=8))

@@ -1,7 +1,8 @@
 """The backend contract: what every search backend must do, checked for each one in the
 registry. A new backend is added by passing this file (ARCHITECTURE.md).
 
-- its proposals are mixtures within the space's caps, at a fidelity the space has;
+- its proposals are mixtures within the space's weight bounds (caps, --min/--max/--fix), at a
+  fidelity the space has;
 - in pool mode, unused pool entries, each once;
 - on too few runs or tied runs it proposes and, at worst, refuses to recommend with
   TooFewRuns (the driver then answers the best run), never another error;
@@ -22,6 +23,7 @@ from search import driver
 from search.backends import BACKENDS, make_backend
 from search.backends.base import TooFewRuns
 from search.history import History
+from mixer.bounds import WeightBounds, WeightConstraints
 from store import ImportSpec, get_search, import_runs, latest_recommendation, search_runs
 from tests.conftest import DOMAINS, make_space, truth
 from tests.search.test_driver import FailingEvaluator, _spec
@@ -36,17 +38,24 @@ def test_every_registered_backend_is_checked():
     assert set(FAST) == set(BACKENDS)
 
 
-def _capped_space():
+CAPS = np.array([0.35, 1.0, 0.5, 1.0])
+CONSTRAINTS = WeightConstraints(minimum={"b": 0.1}, maximum={"d": 0.3}, fixed={"c": 0.2})
+
+
+def _capped_space(constraints: WeightConstraints = WeightConstraints()):
     space = make_space()
-    space.caps = np.array([0.35, 1.0, 0.5, 1.0])
+    space.bounds = WeightBounds.of(DOMAINS, constraints, CAPS)
     space.budget_runs = 16
     return space
 
 
-def _capped_history(n: int, seed: int = 0) -> History:
-    """n runs within the capped space's caps (as a search's own runs are), targets `truth`."""
-    X = _capped_space().candidates(n, np.random.default_rng(seed))
-    return History(DOMAINS, X, truth(X), ["f"] * n, [f"r{i}" for i in range(n)], [None] * n)
+def _capped_history(n: int, seed: int = 0, constraints: WeightConstraints = WeightConstraints(),
+                    maximize: bool = False) -> History:
+    """n runs within the space's bounds (as a search's own runs are), targets `truth`
+    (negated, as a maximised target reaches a backend)."""
+    X = _capped_space(constraints).candidates(n, np.random.default_rng(seed))
+    y = -truth(X) if maximize else truth(X)
+    return History(DOMAINS, X, y, ["f"] * n, [f"r{i}" for i in range(n)], [None] * n)
 
 
 def _proposals(name: str, history: History, space, n: int = 4, seed: int = 0):
@@ -61,8 +70,30 @@ def test_proposals_are_mixtures_within_the_caps(name, runs):
     for proposal in _proposals(name, history, space):
         x = proposal.mixture.vector(DOMAINS)
         assert np.isclose(x.sum(), 1.0) and (x >= 0).all()
-        assert (x <= space.caps + 1e-9).all(), (name, x)
+        assert (x <= CAPS + 1e-6).all(), (name, x)
         assert proposal.fidelity in space.fidelity.labels
+
+
+@pytest.mark.slow  # reason: 1,000 proposals of each backend, over a dozen fits
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+@pytest.mark.parametrize("maximize", [False, True])
+def test_constraints_hold_for_a_thousand_proposals_and_the_answer(name, maximize):
+    space = _capped_space(CONSTRAINTS)
+    X = []
+    for runs in (0, 12):
+        history = _capped_history(runs, constraints=CONSTRAINTS, maximize=maximize) if runs else History.empty(DOMAINS)
+        model = make_backend(name, FAST[name], space).fit(history)
+        for seed in range(40):
+            X += [p.mixture.vector(DOMAINS) for p in model.propose(50, np.random.default_rng(seed))]
+            if len(X) >= 500 * (1 + (runs > 0)):
+                break
+        if runs:
+            X.append(model.recommend().mixture.vector(DOMAINS))
+    X = np.array(X)
+    assert len(X) >= 1_000 and np.allclose(X.sum(axis=1), 1.0)
+    assert space.bounds.contains(X).all(), X[~space.bounds.contains(X)][:3]
+    assert np.allclose(X[:, 2], 0.2, atol=1e-6) and (X[:, 1] >= 0.1 - 1e-6).all() and (X[:, 3] <= 0.3 + 1e-6).all()
+    assert (X[:, 0] <= CAPS[0] + 1e-6).all()
 
 
 @pytest.mark.parametrize("name", sorted(BACKENDS))

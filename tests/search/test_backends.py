@@ -3,6 +3,7 @@ import re
 import numpy as np
 import pytest
 
+from mixer.bounds import WeightBounds
 from mixer import MixerError
 from search.backends import backend_config, make_backend, parse_options
 from search.history import History
@@ -143,7 +144,7 @@ def test_a_design_with_room_for_every_axis_leans_on_each_domain_once():
     assert np.allclose(np.sort(axial, axis=1)[:, :3], (1 - AXIAL_WEIGHT) / 3)
     small = space_filling_design(space, 4, seed=0)  # no room for all four axes: centroids only
     assert not np.isclose(small.max(axis=1), AXIAL_WEIGHT).any()
-    capped = replace(space, caps=np.array([0.5, 1.0, 1.0, 1.0]))  # a cannot take 0.6: its axis stops at its cap
+    capped = replace(space, bounds=WeightBounds.of(DOMAINS, caps=np.array([0.5, 1.0, 1.0, 1.0])))  # a cannot take 0.6: its axis stops at its cap
     assert np.isclose(space_filling_design(capped, 8, seed=0)[1:5, 0].max(), 0.5)
 
 
@@ -177,7 +178,7 @@ def test_the_design_starts_with_the_baselines_that_respect_the_caps():
     assert np.allclose(design[0], uniform) and np.allclose(design[1], share)
     assert len(design) == 6 and np.abs(design[2:, None] - design[None, :2]).sum(axis=2).min() > 0.02
     assert np.allclose(space_filling_design(space, 1, 0), [uniform])
-    capped = replace(space, caps=np.array([0.5, 1.0, 1.0, 1.0]))  # token share repeats domain 0 too often
+    capped = replace(space, bounds=WeightBounds.of(DOMAINS, caps=np.array([0.5, 1.0, 1.0, 1.0])))  # token share repeats domain 0 too often
     assert np.allclose(space_filling_design(capped, 6, 0)[0], uniform)
     assert np.abs(space_filling_design(capped, 6, 0) - share).sum(axis=1).min() > 0.02
     same = replace(space, baselines={"uniform": uniform, "token-share": uniform + 1e-4 * np.array([1, -1, 0, 0])})

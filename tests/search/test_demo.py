@@ -4,7 +4,7 @@ recommendation measured next to the two baselines with replicate seeds."""
 import numpy as np
 import pytest
 
-from mixer.builtin import BUILTINS
+from mixer.builtin import BUILTIN_EVAL_SETS, BUILTINS
 from mixer.workspace import open_workspace
 from search.demo import DemoConfig, run_demo
 from store import run_sql
@@ -21,12 +21,12 @@ def test_demo_compares_the_recommendation_with_both_baselines_over_seeds(tmp_pat
     same = result.same_as  # a recommendation that is a baseline is measured once, under both names
     assert list(table.mixture) == [f"recommended = {same}" if same else "recommended", "uniform", "token-share"]
     assert np.isfinite(table[list(BUILTINS)].to_numpy(dtype=float)).all()  # every domain, every row
-    for row in table.iloc[:3].itertuples():
+    for _, row in table.iloc[:3].iterrows():
         assert row.seeds == 2 and row.std >= 0
-        assert row.target == pytest.approx(row.python)  # the demo's target: python's held-out loss
+        assert row.target == pytest.approx(row["stdlib-tail"])  # the demo's target: the eval-only set's loss
     assert [v.baseline for v in result.verdicts] == ["uniform", "token-share"]
     rule = result.recommendation.evidence["rule"]
-    assert rule in ("best-run:weak-model", "baseline:no-clear-gain")  # 4 runs, 4 domains: no model yet
+    assert rule in ("best-run:weak-model", "best-run:too-few-runs", "baseline:no-clear-gain")  # 4 runs: no model yet
     runs = run_sql(ws.db_path, "SELECT run_id, seed, status FROM run_summary WHERE search = 'demo-1' ORDER BY run_id")
     assert len(runs) == 4 + (2 if same else 3) * 2 and (runs.status == "done").all()
     if same:
@@ -37,13 +37,14 @@ def test_demo_compares_the_recommendation_with_both_baselines_over_seeds(tmp_pat
     assert own.seed.nunique() == 4  # every proposal its own seed
     assert replicates.groupby(replicates.run_id.str.split("/").str[1]).seed.apply(tuple).nunique() == 1  # paired
     assert not set(replicates.seed) & set(own.seed)  # the best run is measured again, not replayed
-    assert run_sql(ws.db_path, "SELECT count(*) AS n FROM domains").n[0] == len(BUILTINS)
+    stored = run_sql(ws.db_path, "SELECT name, eval_only FROM domains ORDER BY name")
+    assert dict(zip(stored.name, stored.eval_only)) == {**{n: False for n in BUILTINS}, **{n: True for n in BUILTIN_EVAL_SETS}}
 
 
 def test_an_unknown_demo_target_is_refused_before_anything_is_built(tmp_path):
     from mixer.errors import MixerError
 
     ws = open_workspace(tmp_path / "ws")
-    with pytest.raises(MixerError, match="unknown target rust .available: avg, cpp, docs, licenses, python"):
+    with pytest.raises(MixerError, match="unknown target rust .available: avg, worst, cpp, docs, licenses, python, stdlib-tail"):
         run_demo(ws, DemoConfig(target="rust"))
     assert not ws.domains_dir.exists() or not any(ws.domains_dir.iterdir())

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 
+from mixer.bounds import WeightBounds
 from mixer.sampling import SamplerConfig
 from search.history import History
 from search.space import Pool, SearchSpace
@@ -29,7 +30,7 @@ def test_only_finished_runs_become_rows_in_minimise_orientation():
 
 def test_candidates_respect_the_caps_and_stay_near_a_centre():
     space = SearchSpace(["a", "b", "c"], prior=np.array([0.6, 0.3, 0.1]), sampler=SamplerConfig(),
-                        caps=np.array([1.0, 1.0, 0.2]))
+                        bounds=WeightBounds.of(["a", "b", "c"], caps=np.array([1.0, 1.0, 0.2])))
     rng = np.random.default_rng(0)
     X = space.candidates(500, rng)
     assert X.shape == (500, 3) and np.allclose(X.sum(axis=1), 1) and (X[:, 2] <= 0.2 + 1e-12).all()

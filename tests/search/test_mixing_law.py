@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from mixer.bounds import WeightBounds
 from mixer import MixerError
 from search.backends import make_backend
 from search.history import History
@@ -57,7 +58,7 @@ def test_the_optimum_respects_every_cap_sums_to_one_and_beats_sampling():
     c, b, t = known_laws(3)
     prior = np.full(D, 1.0 / D)
     caps = np.array([0.5, 0.3, 0.3, 0.25, 0.2])
-    p = LawProgram(prior, caps, kl_reg=0.05, n_laws=D).solve(b, t, np.full(D, 1.0 / D))
+    p = LawProgram(prior, WeightBounds.of(NAMES, caps=caps), kl_reg=0.05, n_laws=D).solve(b, t, np.full(D, 1.0 / D))
     assert abs(p.sum() - 1) < 1e-9 and (p >= 0).all() and (p <= caps + 1e-7).all()
     draws = np.random.default_rng(0).dirichlet(np.ones(D), 200_000)
     draws = draws[(draws <= caps).all(axis=1)]
@@ -69,12 +70,24 @@ def test_the_optimum_respects_every_cap_sums_to_one_and_beats_sampling():
 
 
 def test_caps_below_one_are_an_error():
-    with pytest.raises(MixerError, match="caps sum to 0.900"):
-        LawProgram(np.full(D, 0.2), np.full(D, 0.18), 0.05, D)
+    with pytest.raises(MixerError, match="allow 0.9 in all < 1"):
+        WeightBounds.of(NAMES, caps=np.full(D, 0.18))
+
+
+def test_the_worst_case_optimum_is_the_epigraph_of_the_largest_law():
+    """`--target worst`: the program minimises max_m u_m(p) exactly, floors included; no
+    prior draw does better."""
+    c, b, t = known_laws(3)
+    prior = np.full(D, 1.0 / D)
+    p = LawProgram(prior, None, kl_reg=0.0, n_laws=D, worst=True).solve(b, t, np.ones(D), c)
+    draws = np.random.default_rng(0).dirichlet(np.ones(D), 100_000)
+    worst = lambda P: law_values(P, c, b, t).max(axis=1)  # noqa: E731
+    assert worst(p[None])[0] <= worst(draws).min() + 1e-6
+    assert worst(p[None])[0] < law_values(p[None], c, b, t).mean() + 1.0  # a real mixture, not a corner
 
 
 def space_of(caps=None):
-    return SearchSpace(NAMES, prior=np.full(D, 1.0 / D), caps=caps)
+    return SearchSpace(NAMES, prior=np.full(D, 1.0 / D), bounds=None if caps is None else WeightBounds.of(NAMES, caps=caps))
 
 
 def test_the_backend_fits_one_law_per_domain_and_recommends_the_laws_optimum():

@@ -19,7 +19,7 @@ def test_a_recommendation_that_is_a_baseline_is_planned_once(tmp_path):
     write_recommendation(ws.db_path, record.id, {"a": 0.5, "b": 0.5}, None, None, {})
     space = SearchSpace(["a", "b"], prior=np.full(2, 0.5),
                         baselines={"uniform": np.full(2, 0.5), "token-share": np.array([0.8, 0.2])})
-    setup = SearchSetup(record, None, space, ["a", "b"], Target())
+    setup = SearchSetup(record, None, space, ["a", "b"], Target(), ["a", "b"])
     assert list(plan(ws, setup, TransferRequest("tiny:1000", top=0))) == ["recommended", "token-share"]
 
 
