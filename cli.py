@@ -176,11 +176,17 @@ def _nonempty(text: str | None, flag: str) -> str | None:
     return text
 
 
-def _pairs(items: list[str], flag: str) -> dict[str, str] | None:
-    """Repeated or comma-separated NAME=W flags -> {name: text} (None: not given)."""
+def _pairs(items: list[str], flag: str) -> dict[str, float] | None:
+    """Repeated or comma-separated NAME=W flags -> {name: weight} (None: not given)."""
     from mixer.config import parse_pairs
 
-    return parse_pairs(items, flag, form="NAME=WEIGHT") or None
+    out = {}
+    for name, text in parse_pairs(items, flag, form="NAME=WEIGHT").items():
+        try:
+            out[name] = float(text)
+        except ValueError:
+            raise MixerError(f"{flag} {name}={text}: the weight is not a number") from None
+    return out or None
 
 
 def _given(**values) -> dict:
@@ -664,8 +670,9 @@ def online_start(
     outcome = online.start(ws, request, say=lambda line: console.print(line))
     name = outcome.search.name
     render_mixture(outcome.average.as_dict(), title=f"{name}: time-averaged mixture ({method})")
-    render_rows([{"domain": n, "val_loss": v} for n, v in outcome.result.proxy.val_loss.items()],
-                title=f"run {outcome.run_id}: final held-out losses, {len(outcome.schedule.starts)} stages")
+    losses = [{"domain": n, "val_loss": v} for n, v in outcome.result.proxy.val_loss.items()]
+    losses += [{"domain": f"{n} (eval-only)", "val_loss": v} for n, v in outcome.result.proxy.eval_loss.items()]
+    render_rows(losses, title=f"run {outcome.run_id}: final held-out losses, {len(outcome.schedule.starts)} stages")
     console.print(f"next: `mixer export {name} --schedule -o {name}-schedule.json`, `mixer plot {name} -o {name}.png`, "
                   f"`mixer sql \"select step, tokens, name, value from metrics where run_id = '{name}/online' "
                   f"and split = 'weight'\"`")

@@ -90,6 +90,13 @@ class WeightBounds:
         return cls(tuple(domains), lower, np.minimum(upper, 1.0), tuple(source))
 
     @property
+    def single_mixture(self) -> bool:
+        """Whether the bounds leave one mixture only (every weight fixed, or the free mass
+        has one domain to go to)."""
+        room = self.upper - self.lower > TOLERANCE
+        return 1.0 - float(self.lower.sum()) < TOLERANCE or int(room.sum()) < 2
+
+    @property
     def active(self) -> bool:
         """Whether the box is smaller than the simplex."""
         return bool((self.lower > 0).any() or (self.upper < 1.0).any())

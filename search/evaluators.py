@@ -181,13 +181,23 @@ def _proxy_space(ws: Workspace, spec: SearchSpec) -> BuiltSpace:
     _check_backend_fidelities(spec.backend, Fidelities(spec.proxy_fidelities, spec.fidelity_label))
     fidelity = proxy_fidelities(spec.proxy_fidelities, spec.fidelity_label, vocab_size, spec.fidelity.costs)
     prior = prior_from_tokens(dict(zip(names, tokens)), sampler.temperature)
-    bounds = WeightBounds.of(names, spec.constraints, caps)
+    eval_sets = chosen_eval_sets(ws, spec.proxy.eval_sets)
+    refuse_eval_only(sorted(spec.constraints.names()), eval_sets, "--min/--max/--fix")
+    bounds = searchable_bounds(names, spec.constraints, caps)
     space = SearchSpace(domains=names, prior=np.array(list(prior.values())), sampler=sampler, fidelity=fidelity,
                         seed=spec.seed, bounds=bounds, budget_runs=spec.budget.runs,
                         baselines=baselines_within(bounds, tokens, spec.constraints))
-    eval_sets = chosen_eval_sets(ws, spec.proxy.eval_sets)
     averaged = [n for n in names if metas[n].measurable] or names
     return BuiltSpace(space, names + eval_sets, averaged, eval_sets)
+
+
+def searchable_bounds(domains: list[str], constraints: WeightConstraints, caps: np.ndarray | None = None
+                      ) -> WeightBounds:
+    """The weight bounds of a search, refused in one line when they leave nothing to search."""
+    bounds = WeightBounds.of(domains, constraints, caps)
+    if bounds.single_mixture:
+        raise MixerError("the --min/--max/--fix bounds leave one mixture only: nothing to search")
+    return bounds
 
 
 def baselines_within(bounds: WeightBounds, tokens: np.ndarray, constraints: WeightConstraints
@@ -216,7 +226,7 @@ def _table_space(ws: Workspace, spec: SearchSpec) -> BuiltSpace:
     fidelity = _table_fidelities(ws, spec, table, table.table_id.iloc[0])
     table = table[table.fidelity.isin(fidelity.labels) | (table.fidelity.isna() & (None in fidelity.labels))]
     domains = domains_of(table.mixture)
-    bounds = WeightBounds.of(domains, spec.constraints)
+    bounds = searchable_bounds(domains, spec.constraints)
     within = bounds.contains(weight_matrix(table.mixture, domains))
     if not within.any():
         raise MixerError(f"no run of table '{spec.table.search}' meets the --min/--max/--fix constraints")

@@ -14,6 +14,7 @@ from mixer.errors import MixerError
 from mixer.export import ExportContext, export_mixture
 from mixer.mixture import Mixture
 from mixer.workspace import Workspace
+from search.backends.base import MIN_DISTANCE
 from search.history import same_mixture
 from search.lease import driver_state
 from search.runs import OWN_ROLES, finished_runs, weight_matrix
@@ -212,12 +213,16 @@ class PredictRequest:
 
 
 def _ran_out(state: SearchState) -> str | None:
-    """Why a finished search has fewer runs than its budget (a table with no entry left)."""
+    """Why a finished search has fewer runs than its budget: a table with no entry left, or
+    no mixture left that is new (search.novelty) within the weight bounds."""
     search, spec = state.setup.record, state.setup.spec
-    done = int((state.own.status == "done").sum())
-    if search.status == "done" and done < spec.budget.runs and spec.table is not None and spec.budget.max_cost is None:
+    ran = int(state.own.status.isin(["done", "failed"]).sum())
+    if search.status != "done" or ran >= spec.budget.runs or spec.budget.max_cost is not None:
+        return None
+    if spec.table is not None:
         return f"every entry of table '{spec.table.search}' it could run was run"
-    return None
+    narrow = "; the --min/--max/--fix bounds leave little room: widen them" if spec.constraints else ""
+    return f"no mixture at least {MIN_DISTANCE} (L1) from every run so far was left to propose{narrow}"
 
 
 def ended_early(ws: Workspace, search: SearchRecord) -> str | None:

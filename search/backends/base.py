@@ -7,6 +7,7 @@ another.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
@@ -183,6 +184,7 @@ def space_filling_design(space: SearchSpace, size: int, seed: int) -> np.ndarray
     being means, stay off the simplex's corners, where a maximin design would put its
     first points."""
     from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
 
     anchors = design_anchors(space, size)
     axial = axial_points(space)
@@ -192,7 +194,9 @@ def space_filling_design(space: SearchSpace, size: int, seed: int) -> np.ndarray
     if spread <= 0:
         return anchors[:size]
     draws = space.candidates(64 * spread, np.random.default_rng([seed, spread]))
-    centroids = KMeans(n_clusters=spread, n_init=1, random_state=seed).fit(draws).cluster_centers_
+    with warnings.catch_warnings():   # narrow bounds: fewer distinct draws than centroids (novelty drops the rest)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        centroids = KMeans(n_clusters=spread, n_init=1, random_state=seed).fit(draws).cluster_centers_
     centroids = np.maximum(centroids, 0.0)
     return np.vstack([anchors, _farthest_first(centroids / centroids.sum(axis=1, keepdims=True), anchors)])
 

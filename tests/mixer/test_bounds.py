@@ -64,3 +64,9 @@ def test_infeasible_constraints_fail_in_one_line(constraints, caps, message):
 def test_a_bound_outside_zero_one_or_doubly_given_is_refused(kwargs, message):
     with pytest.raises(MixerError, match=message):
         WeightConstraints(**kwargs)
+
+
+def test_bounds_that_leave_one_mixture_are_recognised():
+    assert WeightBounds.of(NAMES, WeightConstraints(fixed={"code": 1.0})).single_mixture
+    assert WeightBounds.of(NAMES, WeightConstraints(fixed={"code": 0.5, "web": 0.2, "math": 0.1})).single_mixture
+    assert not WeightBounds.of(NAMES, WeightConstraints(fixed={"code": 0.5, "web": 0.2})).single_mixture
