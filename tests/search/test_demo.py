@@ -22,7 +22,7 @@ def test_demo_compares_the_recommendation_with_both_baselines_over_seeds(tmp_pat
     assert list(table.mixture) == [f"recommended = {same}" if same else "recommended", "uniform", "token-share"]
     assert np.isfinite(table[list(BUILTINS)].to_numpy(dtype=float)).all()  # every domain, every row
     for _, row in table.iloc[:3].iterrows():
-        assert row.seeds == 2 and row.std >= 0
+        assert row["seeds"] == 2 and row["std"] >= 0
         assert row.target == pytest.approx(row["stdlib-tail"])  # the demo's target: the eval-only set's loss
     assert [v.baseline for v in result.verdicts] == ["uniform", "token-share"]
     rule = result.recommendation.evidence["rule"]
