@@ -53,10 +53,6 @@ class WeightBounds:
     upper_source: tuple[str, ...] = ()
 
     @classmethod
-    def free(cls, domains: list[str]) -> "WeightBounds":
-        return cls(tuple(domains), np.zeros(len(domains)), np.ones(len(domains)), ("",) * len(domains))
-
-    @classmethod
     def of(cls, domains: list[str], constraints: WeightConstraints = WeightConstraints(),
            caps: np.ndarray | None = None) -> "WeightBounds":
         """The box of `constraints` within the repetition `caps` [D]; infeasible requests fail
