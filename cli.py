@@ -897,6 +897,21 @@ def plot(
 
 
 @app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; any but a loopback one needs a token (one is generated when none is given)."),
+    port: int = typer.Option(8470, "--port", "-p", help="Port to listen on."),
+    token: Optional[str] = typer.Option(None, "--token", envvar="MIXER_SERVE_TOKEN", help="Secret every request must carry (at least 16 characters)."),
+    workspace: Optional[str] = typer.Option(None, "--workspace", "-w", help="Workspace to show [default: the global --workspace, else ./.mixer]."),
+) -> None:
+    """A live, read-only web view of the searches, runs and answers (Ctrl-C stops it)."""
+    from mixer.workspace import open_workspace
+    from search.web import ServeConfig, serve as serve_workspace
+
+    config = ServeConfig(host=host, port=port, token=token)
+    serve_workspace(open_workspace(workspace or OPTIONS.workspace, create=False), config, say=console.print)
+
+
+@app.command()
 def demo(
     runs: Optional[int] = typer.Option(None, "--runs", help="Proxy runs in the search [default: 16]."),
     parallel: Optional[int] = typer.Option(None, "--parallel", help="Runs in flight at once [default: 2]."),
@@ -905,13 +920,17 @@ def demo(
                                          "held-out loss, avg, worst, or weights a=0.7,b=0.3 [default: stdlib-tail]."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Search seed (the replicate seeds follow it) [default: 0]."),
     backend: Optional[str] = typer.Option(None, "--backend", help="Search method [default: mixing_law]."),
+    serve_after: bool = typer.Option(False, "--serve", help="Keep a web view of the workspace up afterwards (`mixer serve`) and print its URL."),
+    port: int = typer.Option(8470, "--port", help="The web view's port, with --serve."),
 ) -> None:
     """The main job: built-in data and an eval-only target -> a mixing-law search with tiny
     proxies on Ray -> the recommendation against uniform and token-share, 3 seeds each."""
     from mixer.config import build
     from search import views
     from search.demo import DemoConfig, run_demo
+    from search.web import ServeConfig, serve as serve_workspace
 
+    serve_config = ServeConfig(port=port) if serve_after else None   # a bad --port fails before the demo runs
     cfg = build(DemoConfig, _given(runs=runs, parallel=parallel, tokens=_count(tokens), target=target, seed=seed,
                                    backend=backend), "demo")
     ws = OPTIONS.open()
@@ -933,6 +952,8 @@ def demo(
         console.print(f"{named if not v.same_mixture else 'the recommendation'} {v.sentence()}")
     console.print(f"next: `mixer best {result.search}`, `mixer export {result.search} --format megatron --path-template /data/{{name}}_text_document`, "
                   f"`mixer plot {result.search} -o {result.search}.png`, `mixer sql \"select * from run_summary\"`")
+    if serve_config is not None:
+        serve_workspace(ws, serve_config, say=console.print)
 
 
 if __name__ == "__main__":

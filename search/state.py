@@ -47,14 +47,15 @@ class SearchSetup:
     averaged: list[str]     # the domains `avg` and `worst` cover (those whose held-out split measures)
 
     @classmethod
-    def of(cls, ws: Workspace, record: SearchRecord) -> "SearchSetup":
+    def of(cls, ws: Workspace, record: SearchRecord, runs: pd.DataFrame | None = None) -> "SearchSetup":
         """The setup of a search mixer drives, or of imported runs (one fidelity, modelled
-        as a search of its own); an online run has none."""
+        as a search of its own; `runs`: theirs when the caller has just read them); an
+        online run has none."""
         if record.kind is SearchKind.online:
             raise MixerError(f"'{record.name}' is an online {record.backend} run, not a search; start another with "
                              "`mixer online start`")
         if record.kind is SearchKind.imported:
-            return _imported_setup(ws, record)
+            return _imported_setup(ws, record, runs)
         spec = SearchSpec.from_json(record.config)
         built = build_space(ws, spec)
         spec.target.check(built.measured)
@@ -77,9 +78,10 @@ class SearchSetup:
         source = get_search(ws.db_path, table).id if table else None
         return fidelity.cost_table(run_costs(ws.db_path, [f for f in fidelity.labels if f], source))
 
-    def load(self, ws: Workspace) -> "SearchState":
-        """A snapshot of the search's runs now."""
-        runs = search_runs(ws.db_path, self.record.id)
+    def load(self, ws: Workspace, runs: pd.DataFrame | None = None) -> "SearchState":
+        """A snapshot of the search's runs now (`runs`: `store.search_runs` of this search,
+        when the caller has just read it)."""
+        runs = search_runs(ws.db_path, self.record.id) if runs is None else runs
         costs = self.costs(ws)
         history = History.from_runs(self.space.domains, own_runs(runs), self.target, costs, self.averaged)
         return SearchState(self, runs, costs, history)
@@ -131,10 +133,10 @@ class SearchState:
         return float(self.setup.target.value_of(at_target.y[i])), at_target.run_ids[i]
 
 
-def _imported_setup(ws: Workspace, record: SearchRecord) -> SearchSetup:
+def _imported_setup(ws: Workspace, record: SearchRecord, runs: pd.DataFrame | None) -> SearchSetup:
     """Imported runs as a search of their own: their domains, their mean mixture as the
     prior, one fidelity where they have one (several: status only, no model)."""
-    runs = search_runs(ws.db_path, record.id)
+    runs = search_runs(ws.db_path, record.id) if runs is None else runs
     labels = sorted({f for f in runs.fidelity if isinstance(f, str)}) or [None]
     domains = domains_of(runs.mixture)
     target = Target(record.target or "avg", maximize=record.direction == "maximize")

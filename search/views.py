@@ -47,7 +47,7 @@ def searches(ws: Workspace) -> pd.DataFrame:
     for i, row in frame.iterrows():
         record = SearchRecord(id=row.id, name=row["name"], backend=row.backend, evaluator=row.evaluator,
                               status=row.status, kind=row.kind)
-        if _state(ws, record, row.runs).startswith("interrupted"):
+        if shown_status(ws, record, row.runs).startswith("interrupted"):
             frame.loc[i, "status"] = "interrupted"
     return frame
 
@@ -174,7 +174,7 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     runs = state.runs if state is not None else search_runs(ws.db_path, search.id)
     summary = {"search": search.name, "id": search.id, "kind": search.kind.value, "backend": search.backend,
                "evaluator": search.evaluator, "target": search.target, "direction": search.direction,
-               "status": _state(ws, search, len(runs)), "runs": len(runs),
+               "status": shown_status(ws, search, len(runs)), "runs": len(runs),
                **{f"runs {k}": v for k, v in runs.status.value_counts().to_dict().items()}}
     if state is not None:
         summary |= _budget_progress(state)
@@ -192,7 +192,7 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     return summary, runs
 
 
-def _state(ws: Workspace, search: SearchRecord, runs: int) -> str:
+def shown_status(ws: Workspace, search: SearchRecord, runs: int) -> str:
     """The stored status, or that a search with `runs` runs was left by a driver that is gone."""
     stopped_early = search.status == "created" and runs   # a driver stopped in its first round leaves "created"
     if search.drivable and (search.status == "running" or stopped_early) and \

@@ -8,7 +8,9 @@ backoff for up to `wait_s` seconds before telling the user the database is busy.
 Readers wait `--wait` seconds (10 by default). A search driver's writes wait
 `WRITER_WAIT_S` (a day): a finished proxy run is never thrown away because someone's
 `mixer sql` held the file; after `NOTICE_AFTER_S` the wait is announced once through the
-notice set with `set_wait_notice` (the CLI prints it).
+notice set with `set_wait_notice` (the CLI prints it). Writers come first: while the file
+is held, a writer retries every `WRITER_MAX_RETRY_S` at most, a reader backs off to 1 s,
+so a reader that lets go is followed by the waiting writer, not by another reader.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from store.schema import MIGRATIONS, SCHEMA_VERSION
 DEFAULT_WAIT_S = 10.0
 WRITER_WAIT_S = 24 * 3600.0
 NOTICE_AFTER_S = 5.0
+WRITER_MAX_RETRY_S = 0.05   # a writer retries a held lock this often at most; readers back off to 1 s
 _wait_notice = None   # Callable[[str], None]: told once per connection when a wait grows long
 
 
@@ -67,7 +70,7 @@ def connect(path: Path, read_only: bool, wait_s: float = DEFAULT_WAIT_S, sandbox
                     _wait_notice(f"waiting for the database lock: another process holds {path}")
                     noticed = True
                 time.sleep(min(delay, max(deadline - time.monotonic(), 0.0)))
-                delay = min(delay * 2, 1.0)
+                delay = min(delay * 2, 1.0 if read_only else WRITER_MAX_RETRY_S)
                 continue
             if any(m in str(exc).lower() for m in _CORRUPT_MARKERS) or isinstance(exc, duckdb.IOException):
                 raise MixerError(f"database {path} cannot be opened (corrupted or not a DuckDB file): "

@@ -125,12 +125,22 @@ def get_search(db: Path, search: str, wait_s: float = DEFAULT_WAIT_S) -> SearchR
 
 
 def search_runs(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
-    """Every run of a search with its mixture and final per-domain values (dict columns)."""
+    """Every run of a search with its mixture and final per-domain values (dict columns).
+    Fetched as Arrow and converted after the connection closes: a search's driver waits
+    for no reader's conversion to Python objects (five times longer than the query)."""
     with open_db(db, read_only=True, wait_s=wait_s) as con:
-        return con.execute(
+        table = con.sql(
             "SELECT run_id, role, status, mixture, fidelity, pool_key, preset, n_params, tokens, seed, init_seed,"
-            " target_value, final_values, error FROM run_summary WHERE search_id = ? ORDER BY created_at, run_id",
-            [search_id]).df()
+            " target_value, final_values, error FROM run_summary WHERE search_id = $1 ORDER BY created_at, run_id",
+            params=[search_id]).to_arrow_table()
+    frame = table.to_pandas()
+    for column in ("mixture", "final_values"):      # Arrow maps arrive as lists of (key, value)
+        frame[column] = [None if pairs is None else dict(pairs) for pairs in frame[column]]
+    for column in ("n_params", "tokens", "seed", "init_seed"):
+        frame[column] = frame[column].astype("Int64")
+    for column in ("fidelity", "pool_key", "preset", "error"):
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
 
 
 def run_summary(db: Path, run_id: str, wait_s: float = DEFAULT_WAIT_S) -> dict | None:
@@ -150,6 +160,37 @@ def run_metrics(db: Path, run_id: str, splits: list[str], wait_s: float = DEFAUL
                            " list_contains(?, split) ORDER BY step, name", [run_id, splits]).df()
 
 
+def search_version(db: Path, search: str, wait_s: float = DEFAULT_WAIT_S) -> tuple | None:
+    """A cheap fingerprint of everything a search's page shows (its status, its runs' states
+    and times, its metric rows, its recommendations): equal fingerprints, equal documents.
+    None when there is no such search."""
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        return first_row(con, (
+            "SELECT s.id, s.status,"
+            " (SELECT [count(*), count(*) FILTER (WHERE status = 'done'), count(*) FILTER (WHERE status = 'running'),"
+            "   count(*) FILTER (WHERE status = 'failed')] FROM runs WHERE search_id = s.id),"
+            " (SELECT [max(created_at), max(started_at), max(finished_at)] FROM runs WHERE search_id = s.id),"
+            " (SELECT count(*) FROM metrics m JOIN runs r ON r.run_id = m.run_id WHERE r.search_id = s.id),"
+            " (SELECT [count(*)::VARCHAR, max(created_at)::VARCHAR] FROM recommendations WHERE search_id = s.id)"
+            " FROM searches s WHERE s.id = ? OR s.name = ? LIMIT 1"), [search, search])
+
+
+def run_version(db: Path, run_id: str, wait_s: float = DEFAULT_WAIT_S) -> tuple | None:
+    """A run's status and how many metric rows it has (None: no such run)."""
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        return first_row(con, "SELECT r.status, (SELECT count(*) FROM metrics m WHERE m.run_id = r.run_id)"
+                              " FROM runs r WHERE r.run_id = ?", [run_id])
+
+
+def run_wall_times(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT_S) -> dict[str, float]:
+    """Wall time in seconds (perf/wall_s) of each finished run of a search that measured one."""
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        rows = con.execute("SELECT m.run_id, max(m.value) FROM metrics m JOIN runs r ON r.run_id = m.run_id"
+                           " WHERE r.search_id = ? AND m.split = 'perf' AND m.name = 'wall_s' GROUP BY m.run_id",
+                           [search_id]).fetchall()
+    return {run_id: float(seconds) for run_id, seconds in rows}
+
+
 def latest_recommendation(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT_S) -> dict | None:
     with open_db(db, read_only=True, wait_s=wait_s) as con:
         row = first_row(con, "SELECT mixture, predicted, predicted_std, evidence, validation_run_id, created_at"
@@ -163,17 +204,20 @@ def latest_recommendation(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT
 
 def list_searches(db: Path, wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
     """One row per search: its runs, finished runs, and the best target value of its own runs
-    (role search, or imported) at its target fidelity, as `search status` reports it."""
+    (role search, or imported) at its target fidelity, as `search status` reports it, and
+    its run budget (None for imported runs and online runs)."""
     with open_db(db, read_only=True, wait_s=wait_s) as con:
         return con.execute(
             "SELECT s.id, s.name, s.kind, s.backend, s.evaluator, s.target, s.direction, s.status,"
             " count(r.run_id) AS runs, count(r.run_id) FILTER (WHERE r.status = 'done') AS done,"
             " CASE WHEN s.direction = 'maximize' THEN max(r.target_value) FILTER (WHERE counted)"
             " ELSE min(r.target_value) FILTER (WHERE counted) END AS best,"
+            " TRY_CAST(s.config->>'$.budget.runs' AS INTEGER) AS budget,"
             " s.created_at FROM searches s LEFT JOIN runs r ON r.search_id = s.id,"
             " LATERAL (SELECT r.role IN ('search', 'imported') AND (s.config->>'$.fidelity.target' IS NULL"
             " OR r.fidelity = s.config->>'$.fidelity.target') AS counted)"
-            " GROUP BY s.id, s.name, s.kind, s.backend, s.evaluator, s.target, s.direction, s.status, s.created_at"
+            " GROUP BY s.id, s.name, s.kind, s.backend, s.evaluator, s.target, s.direction, s.status, s.config,"
+            " s.created_at"
             " ORDER BY s.created_at").df()
 
 

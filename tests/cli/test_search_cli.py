@@ -1,8 +1,13 @@
 """The search commands as a user runs them: real proxies on the embedded Ray cluster."""
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
+import urllib.request
 
 import numpy as np
 import pandas as pd
@@ -10,7 +15,7 @@ import pytest
 import yaml
 
 from store import run_sql
-from tests.conftest import kill_once_done, mixer_cli, one_error_line, run_mixer, synthetic_documents, write_jsonl
+from tests.conftest import ROOT, kill_once_done, mixer_cli, one_error_line, run_mixer, synthetic_documents, write_jsonl
 
 QUICK = ["--preset", "tiny", "--tokens", "16k", "--seq-len", "64", "--batch-size", "8", "--cpus", "1"]
 
@@ -210,10 +215,31 @@ def test_an_unreachable_ray_address_fails_in_seconds_and_leaves_no_run_running(t
 
 
 @pytest.mark.slow  # builds the built-in domains and trains 4 + 9 tiny runs
-def test_the_demo_prints_the_table_how_it_chose_and_a_plain_verdict(tmp_path):
-    result = run_mixer("demo", "--runs", "4", "--tokens", "16k", workspace=tmp_path / "ws", timeout=900)
-    assert result.returncode == 0, result.stderr[-2000:]
-    out = result.stdout
+def test_the_demo_prints_the_table_how_it_chose_and_a_plain_verdict_then_serves(tmp_path):
+    from tests.search.web.conftest import free_port
+
+    port = free_port()
+    demo = subprocess.Popen([sys.executable, "-c", "import cli; cli.app()", "--workspace", str(tmp_path / "ws"), "demo",
+                             "--runs", "4", "--tokens", "16k", "--serve", "--port", str(port)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out = ""
+        for line in demo.stdout:          # until the web view says where it is
+            out += line
+            if "mixer serve:" in line:
+                break
+        assert f"http://127.0.0.1:{port}/" in out, demo.stderr.read()[-2000:] if demo.poll() is not None else out
+        for _ in range(150):              # the URL is printed as uvicorn starts listening
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/searches", timeout=30) as response:
+                    served = json.loads(response.read())["searches"]
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert [s["name"] for s in served] == ["demo-1"] and served[0]["status"] == "done"
+    finally:
+        os.killpg(demo.pid, signal.SIGTERM)
+        demo.wait(30)
     assert "target stdlib-tail (held-out loss), mean over 3 seeds" in out and "{" not in out.split("next:")[0]
     shown = dict(pair.split() for pair in re.search(r"^recommended mixture: (.*)$", out, flags=re.M)[1].split(", "))
     assert set(shown) <= {"python", "cpp", "docs", "licenses"} and abs(sum(map(float, shown.values())) - 1) < 0.01
