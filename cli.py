@@ -77,8 +77,9 @@ def _conventional_help(command) -> None:
                 param.metavar = ""
             elif param.metavar is None:
                 bare = param.bare_type().removeprefix("list[").removesuffix("]")
-                name = _METAVARS.get(param.name) or {"int": "INTEGER", "float": "FLOAT", "Path": "PATH",
-                                                     "bool": "BOOLEAN"}.get(bare, "TEXT")
+                typed = {"int": "INTEGER", "float": "FLOAT", "Path": "PATH", "bool": "BOOLEAN"}.get(bare)
+                number = typed if bare in ("int", "float") else None   # a count stays a count (`--clusters INTEGER`)
+                name = number or _METAVARS.get(param.name) or typed or "TEXT"
                 param.metavar = name + ("..." if param.multiple else "")
         elif isinstance(param, TyperArgument):
             param.metavar = param.name.upper()
@@ -646,6 +647,7 @@ def online_start(
     domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains (default: all)."),
     target: Optional[str] = typer.Option(None, "--target", help="aioli: steer toward an eval-only set's loss or weights a=0.7,b=0.3 over losses [default: avg, the method's own objective]."),
     eval_sets: Optional[str] = typer.Option(None, "--eval", help="Comma-separated eval-only sets the run measures (default: all of the workspace's)."),
+    compare: bool = typer.Option(True, "--compare/--no-compare", help="Also train the uniform mixture with the same seed and budget, and say whether the online run beat it (doremi's uniform reference run serves)."),
     seq_len: Optional[int] = typer.Option(None, "--seq-len", help="Sequence length [default: 256]."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Sequences per step [default: 16]."),
     cpus: Optional[float] = typer.Option(None, "--cpus", help="CPUs for the run [default: 1]."),
@@ -654,7 +656,7 @@ def online_start(
 ) -> None:
     """Train one proxy whose mixture an online method changes; record its weight trajectory."""
     from mixer.config import build
-    from search import online
+    from search import online, views
     from search.backends import parse_options
     from search.spec import ProxySpec
 
@@ -665,7 +667,7 @@ def online_start(
         "runner": _given(address=ray_address, cpus_per_run=cpus, gpus_per_run=gpus),
         "domains": _split(domains, "--domains"), "eval_sets": _split(eval_sets, "--eval")}, "proxy")
     request = online.OnlineRequest(method, parse_options(option), proxy, seed=seed or 0,
-                                   name=_nonempty(name, "--name"), target=Target(target or "avg"))
+                                   name=_nonempty(name, "--name"), target=Target(target or "avg"), compare=compare)
     ws = OPTIONS.open()
     outcome = online.start(ws, request, say=lambda line: console.print(line))
     name = outcome.search.name
@@ -673,6 +675,8 @@ def online_start(
     losses = [{"domain": n, "val_loss": v} for n, v in outcome.result.proxy.val_loss.items()]
     losses += [{"domain": f"{n} (eval-only)", "val_loss": v} for n, v in outcome.result.proxy.eval_loss.items()]
     render_rows(losses, title=f"run {outcome.run_id}: final held-out losses, {len(outcome.schedule.starts)} stages")
+    for line in views.online_lines(outcome.versus):
+        console.print(line)
     console.print(f"next: `mixer export {name} --schedule -o {name}-schedule.json`, `mixer plot {name} -o {name}.png`, "
                   f"`mixer sql \"select step, tokens, name, value from metrics where run_id = '{name}/online' "
                   f"and split = 'weight'\"`")
@@ -740,7 +744,8 @@ def search_status(search: Optional[str] = typer.Argument(None, help="Search name
     ws = OPTIONS.open()
     summary, runs = views.status(ws, views.latest(ws, search))
     render_pairs(summary)
-    render_frame(runs[["run_id", "status", "fidelity", "target_value", "mixture", "error"]].tail(10))
+    columns = ["run_id", "status", "fidelity", "target_value"] + (["cost"] if "cost" in runs else []) + ["mixture", "error"]
+    render_frame(runs[columns].tail(10))
 
 
 @app.command()
@@ -754,6 +759,9 @@ def best(search: Optional[str] = typer.Argument(None, help="Search name or id (d
     render_mixture(rec["mixture"], title=f"{record.name}: recommended mixture")
     for line in views.explain(rec, record.target or "target"):
         console.print(line)
+    fresh = views.fresh_seed_line(views.search_state(ws, record), rec) if record.drivable else None
+    if fresh:
+        console.print(fresh)
     _render_interaction(views.interaction(rec))
     if rec["validation_run_id"]:
         summary = store.run_summary(ws.db_path, rec["validation_run_id"])
@@ -800,6 +808,7 @@ def export(
     token_budget: Optional[str] = typer.Option(None, "--token-budget", help="Tokens of the target training job (olmo: max_tokens and repetition caps)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file."),
     schedule: bool = typer.Option(False, "--schedule", help="An online run's schedule (json or yaml stages), not its averaged mixture."),
+    with_probes: bool = typer.Option(False, "--with-probes", help="With --schedule: every stage the run trained on, Aioli's LearnParams probes too (default: the method's decisions only)."),
 ) -> None:
     """The recommended mixture in a training framework's format."""
     from search import views
@@ -810,7 +819,9 @@ def export(
         check_output(output)
     ws = OPTIONS.open()
     record = views.latest(ws, search)
-    text = (views.export_schedule(ws, record, fmt) if schedule
+    if with_probes and not schedule:
+        raise MixerError("--with-probes is for --schedule (an online run's stages)")
+    text = (views.export_schedule(ws, record, fmt, with_probes) if schedule
             else views.export(ws, record, fmt, path_template, _count(token_budget)))
     if output:
         write_atomically(output, lambda tmp: tmp.write_text(text))
@@ -827,7 +838,7 @@ def transfer(
     fidelity: str = typer.Option(..., "--fidelity", help="The larger scale, PRESET:TOKENS (e.g. 1m:20M)."),
     top: int = typer.Option(5, "--top", help="Best distinct mixtures of the search to check, besides its recommendation."),
     baselines: str = typer.Option("uniform,token-share", "--baselines", help="Baselines trained too (uniform, token-share; '' for none)."),
-    seeds: int = typer.Option(2, "--seeds", help="Seeds per mixture and scale (at least 2)."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="Seeds per mixture and scale (at least 2) [default: enough for the search's measured seed noise, at most 8; 3 when it measured none]."),
     parallel: Optional[int] = typer.Option(None, "--parallel", help="Runs in flight at once [default: the search's]."),
 ) -> None:
     """Train the recommendation, the best runs and baselines at a larger scale: does the ranking hold?"""

@@ -21,7 +21,19 @@ Figures per backend and budget:
 - `duplicate_runs`: pairs of runs of one search closer than the novelty distance;
 - `corner_runs`: runs with 95% or more of their weight on one domain (over all seeds);
 - `coverage_1sd`: fraction of replicate runs within the recommendation's predicted +-1 std
-  (0.68 is honest; none for random, which predicts nothing).
+  (0.68 is honest; none for random, which predicts nothing);
+- `coverage_fresh_seed_1sd`: the same with the ± a user is shown for a fresh seed
+  (`search.extra_runs.fresh_seed`: the search's shared initialisation's offset, measured on
+  the baselines' replicate seeds against the search's own runs of the same mixtures; goal
+  0.6-0.8).
+
+The multi-fidelity case (`mf_*`): per search seed, a bayesopt search over two token budgets
+(a quarter of --tokens, and --tokens as the target) with a cost budget of 10 target runs;
+its recommendation trained with the replicate seeds. `mf_baselines_at_target`: fraction of
+seeds whose search ran both baselines at the target fidelity (must be 1.0);
+`mf_wins_vs_uniform`, `mf_wins_vs_token_share`: as above.
+
+`--quick`: one seed, 150k tokens, random and regmix, the multi-fidelity case (same keys).
 """
 
 from __future__ import annotations
@@ -43,7 +55,11 @@ from mixer.workspace import Workspace, open_workspace  # noqa: E402
 from proxies.train import TrainConfig  # noqa: E402
 from search.backends.base import MIN_DISTANCE  # noqa: E402
 from search.compare import SeedStats, verdict  # noqa: E402
-from search.extra_runs import evaluate_extra  # noqa: E402
+from search.backends.base import unmeasured_baselines  # noqa: E402
+from search.extra_runs import evaluate_extra, fresh_seed  # noqa: E402
+from search.fidelity import proxy_label  # noqa: E402
+from search.spec import FidelitySpec  # noqa: E402
+from store import latest_recommendation  # noqa: E402
 from search.runs import weight_matrix  # noqa: E402
 from store.records import RunRole  # noqa: E402
 from search.spec import Budget, ProxySpec, SearchSpec  # noqa: E402
@@ -60,6 +76,12 @@ def build_workspace(root: Path) -> Workspace:
     for name in DOMAINS:
         add_corpus(ws, AddRequest(name=name, sources=[CORPUS / f"{name}.jsonl"]))
     return ws
+
+
+def baseline_mixtures(ws: Workspace) -> dict[str, np.ndarray]:
+    metas = {m.name: m for m in list_domains(ws.domains_dir)}
+    return {"uniform": Mixture.uniform(DOMAINS).vector(DOMAINS),
+            "token-share": Mixture.normalized({n: metas[n].n_tokens for n in DOMAINS}).vector(DOMAINS)}
 
 
 def weights(runs) -> np.ndarray:
@@ -102,19 +124,66 @@ def one_search(ws: Workspace, backend: str, seed: int, tokens: int, replicates: 
     baselines.update({k: v for k, v in values.items() if not k.startswith("rec")})
     values |= baselines
     out = {"wall_s": time.perf_counter() - start}
+    anchors = baseline_mixtures(ws)
     for budget, rec in recs.items():
         stats = values[f"rec{budget}"]
         best = float(own.iloc[:budget].target_value.min())
-        inside = ([abs(v - rec.predicted) <= rec.predicted_std for v in stats.values]
-                  if rec.predicted is not None and rec.evidence.get("rule") != "no-model" else [])
+        predicts = rec.predicted is not None and rec.evidence.get("rule") != "no-model"
+        inside = [abs(v - rec.predicted) <= rec.predicted_std for v in stats.values] if predicts else []
+        fresh = fresh_seed(target.loss(rec.predicted), rec.predicted_std, init_offsets(own.iloc[:budget], values,
+                                                                                        target, anchors)) if predicts else None
+        inside_fresh = ([abs(target.loss(v) - fresh[0]) <= fresh[1] for v in stats.values] if fresh else [])
         out[budget] = {"regret": stats.mean - best, "rec_mean": stats.mean, "best": best,
                        "predicted": rec.predicted, "predicted_std": rec.predicted_std,
-                       "rule": rec.evidence.get("rule"), "inside": inside,
+                       "rule": rec.evidence.get("rule"), "inside": inside, "inside_fresh": inside_fresh,
                        "win_uniform": verdict(stats, values["uniform"], target).significant,
                        "win_token_share": verdict(stats, values["token-share"], target).significant,
                        "duplicates": duplicates(own.iloc[:budget]), "corners": corners(own.iloc[:budget])}
     out["baselines"] = {k: values[k].mean for k in ("uniform", "token-share")}
     return out
+
+
+def init_offsets(own, values: dict[str, SeedStats], target: Target, anchors: dict[str, np.ndarray]) -> np.ndarray:
+    """The pairs of `search.extra_runs.init_offsets` here: each baseline's replicate seeds
+    against the search's own run of the same mixture (the baselines are trained once per
+    search seed, in the first backend's search, so they are paired by hand)."""
+    X = weights(own)
+    d = []
+    for label in ("uniform", "token-share"):
+        mixture = values[label]
+        row = np.flatnonzero(np.abs(X - anchors[label]).sum(axis=1) < 1e-6)
+        if len(row):
+            d += [target.loss(float(own.iloc[row[0]].target_value)) - target.loss(v) for v in mixture.values]
+    return np.array(d, dtype=np.float64)
+
+
+def one_mf_search(ws: Workspace, seed: int, tokens: int, replicates: int, baselines: dict[str, SeedStats],
+                  target: Target) -> dict:
+    """A bayesopt search over two token budgets (a quarter of `tokens`, and `tokens` as the
+    target) with a cost budget of 10 target runs; its recommendation with the replicate
+    seeds against the seed's baselines (trained at the target fidelity, paired seeds)."""
+    from search import driver
+    from search.session import SearchSession
+
+    cheap, full = proxy_label(f"tiny:{tokens // 4}"), proxy_label(f"tiny:{tokens}")
+    train = TrainConfig(preset="tiny", tokens=tokens, seq_len=128, batch_size=16)
+    spec = SearchSpec(name=f"mf-s{seed}", backend="bayesopt", seed=seed, validate=False, target=target,
+                      budget=Budget(runs=100, parallel=2, max_cost=10.0), fidelity=FidelitySpec(labels=[cheap, full]),
+                      proxy=ProxySpec(train=train, domains=DOMAINS))
+    start = time.perf_counter()
+    record = driver.create(ws, spec)
+    driver.run(ws, record.name)
+    session = SearchSession(ws, record)
+    state = session.load()
+    rec = latest_recommendation(ws.db_path, record.id)
+    extra = evaluate_extra(session, {"rec": Mixture.normalized(rec["mixture"])}, RunRole.validation, seeds=replicates)
+    stats = SeedStats("rec", tuple(float(session.setup.target_value(r.result.values)) for r in extra.values()))
+    runs = state.own
+    return {"wall_s": time.perf_counter() - start, "rec_mean": stats.mean, "rule": rec["evidence"].get("rule"),
+            "baselines_at_target": not unmeasured_baselines(state.setup.space, state.history),
+            "runs_by_fidelity": {f: int((runs.fidelity == f).sum()) for f in (cheap, full)},
+            "win_uniform": verdict(stats, baselines["uniform"], target).significant,
+            "win_token_share": verdict(stats, baselines["token-share"], target).significant}
 
 
 def summarise(results: dict) -> dict:
@@ -130,9 +199,21 @@ def summarise(results: dict) -> dict:
             figures[f"duplicate_runs_{key}"] = int(sum(r["duplicates"] for r in rows))
             figures[f"corner_runs_{key}"] = int(sum(r["corners"] for r in rows))
             figures[f"coverage_1sd_{key}"] = float(np.mean(inside)) if inside else "none"
+            fresh = [x for r in rows for x in r["inside_fresh"]]
+            figures[f"coverage_fresh_seed_1sd_{key}"] = float(np.mean(fresh)) if fresh else "none"
             figures[f"rules_{key}"] = ",".join(str(r["rule"]) for r in rows)
         figures[f"wall_s_{backend}"] = float(sum(r["wall_s"] for r in by_seed))
     return figures
+
+
+def summarise_mf(rows: list[dict]) -> dict:
+    return {"mf_baselines_at_target": float(np.mean([r["baselines_at_target"] for r in rows])),
+            "mf_wins_vs_uniform": float(np.mean([r["win_uniform"] for r in rows])),
+            "mf_wins_vs_token_share": float(np.mean([r["win_token_share"] for r in rows])),
+            "mf_rules": ",".join(str(r["rule"]) for r in rows),
+            "mf_runs_by_fidelity": ";".join(",".join(f"{k.split(':')[1]}:{v}" for k, v in r["runs_by_fidelity"].items())
+                                            for r in rows),
+            "wall_s_mf": float(sum(r["wall_s"] for r in rows))}
 
 
 def main() -> None:
@@ -142,7 +223,11 @@ def main() -> None:
     p.add_argument("--replicates", type=int, default=3, help="replicate seeds per measured mixture")
     p.add_argument("--backends", default=",".join(BACKENDS))
     p.add_argument("--target", default="avg", help="what the searches minimise (avg, or a domain: wikipedia)")
+    p.add_argument("--quick", action="store_true", help="1 seed, 150k tokens, random and regmix (same keys)")
+    p.add_argument("--no-mf", action="store_true", help="skip the multi-fidelity case")
     args = p.parse_args()
+    if args.quick:
+        args.seeds, args.tokens, args.backends = 1, 150_000, "random,regmix"
     if not CORPUS.is_dir():
         sys.exit(f"the shared corpus is not at {CORPUS}")
     start = time.perf_counter()
@@ -161,11 +246,17 @@ def main() -> None:
                     for b in BUDGETS)
                     + f"; uniform {r['baselines']['uniform']:.4f} token-share {r['baselines']['token-share']:.4f}"
                     + f"; {r['wall_s']:.0f} s", flush=True)
-    figures = summarise(results)
+        mf = [] if args.no_mf else [one_mf_search(ws, seed, args.tokens, args.replicates, baselines[seed],
+                                                  Target(args.target)) for seed in range(args.seeds)]
+        for seed, r in enumerate(mf):
+            print(f"mf seed {seed}: rec {r['rec_mean']:.4f} ({r['rule']}) runs {r['runs_by_fidelity']}, baselines at "
+                  f"target: {r['baselines_at_target']}; {r['wall_s']:.0f} s", flush=True)
+    figures = summarise(results) | (summarise_mf(mf) if mf else {})
     figures["total_wall_s"] = time.perf_counter() - start
     goals = {f"wins_vs_uniform_{b}_16": "> 0.5" for b in BACKENDS} | {f"duplicate_runs_{b}_{n}": "0" for b in BACKENDS
                                                                        for n in BUDGETS}
-    goals |= {"total_wall_s": "< 3600"}
+    goals |= {"total_wall_s": "< 3600", "mf_baselines_at_target": "1.0"}
+    goals |= {f"coverage_fresh_seed_1sd_{b}_{n}": "0.6-0.8" for b in BACKENDS for n in BUDGETS}
     figures["target"] = args.target
     report(f"Small real searches (5 domains, tiny proxies, target {args.target})", figures, goals, args.json)
 

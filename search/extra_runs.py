@@ -79,18 +79,43 @@ def replicate_best(session: SearchSession, state: SearchState) -> None:
     evaluate_extra(session, chosen, RunRole.replicate, seeds=1, first_seed=1)
 
 
-def seed_noise(state: SearchState) -> dict | None:
-    """The seed noise from the replicate pairs (a replicate and the own run of its mixture at
-    the target fidelity): the std of one run's target, sqrt(mean(d^2) / 2) over the pairs'
-    differences d; None without replicates."""
-    runs, at_target = state.runs, state.at_target
-    replicates = finished_runs(runs[runs.role == RunRole.replicate.value])
-    loss = state.setup.target.loss
+def init_offsets(state: SearchState) -> np.ndarray:
+    """d [pairs], minimise orientation: for each finished extra run (a replicate or a
+    baseline's replicate seed) at the target fidelity that started from another
+    initialisation than the search's own runs, the own run of the same mixture minus it.
+    The search's runs share one initialisation (search.proposing); d measures that
+    initialisation's offset from a fresh seed's, plus the seed noise of both runs."""
+    runs, at_target, setup = state.runs, state.at_target, state.setup
+    own_init = setup.spec.seed if setup.spec is not None else None
+    extra = finished_runs(runs[runs.role.isin([RunRole.replicate.value, RunRole.baseline.value])])
+    if setup.spec is not None and setup.spec.proxy is not None:
+        extra = extra[extra.fidelity == setup.spec.fidelity_label]
+    init = extra.init_seed.astype("Int64").fillna(extra.seed.astype("Int64"))
+    extra = extra[(init != own_init).fillna(True).to_numpy(dtype=bool)]
     d = []
-    for x, value in zip(weight_matrix(replicates.mixture, at_target.domains), replicates.target_value):
+    for x, value in zip(weight_matrix(extra.mixture, at_target.domains), extra.target_value):
         original = np.flatnonzero(same_mixture(at_target.X, x))
         if len(original):
-            d.append(at_target.y[original[0]] - loss(float(value)))
-    if not d:
+            d.append(at_target.y[original[0]] - setup.target.loss(float(value)))
+    return np.array(d, dtype=np.float64)
+
+
+def seed_noise(state: SearchState) -> dict | None:
+    """The seed noise from the pairs of `init_offsets`: the std of one run's target,
+    sqrt(mean(d^2) / 2); None without pairs."""
+    d = init_offsets(state)
+    if not len(d):
         return None
     return {"std": float(np.sqrt(np.mean(np.square(d)) / 2)), "pairs": len(d)}
+
+
+def fresh_seed(predicted: float, predicted_std: float, d: np.ndarray) -> tuple[float, float] | None:
+    """What a fresh seed would measure at a mixture the model predicts `predicted` ±
+    `predicted_std` (minimise orientation), from the pairs `d` of `init_offsets`: the
+    prediction less the search's initialisation offset (mean d), its std widened by the
+    pairs' spread (their variance; one pair: its square) and the offset's own uncertainty.
+    None without pairs."""
+    if not len(d):
+        return None
+    spread = float(np.var(d, ddof=1)) if len(d) > 1 else float(d[0] ** 2)
+    return float(predicted - d.mean()), float(np.sqrt(predicted_std ** 2 + spread * (1 + 1 / len(d))))

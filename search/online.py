@@ -40,6 +40,7 @@ class OnlineRequest:
     seed: int = 0
     name: str | None = None
     target: Target = field(default_factory=Target)   # what Aioli steers toward (an eval-only set, weights)
+    compare: bool = True     # also train the uniform mixture (same seed and budget) and judge the run against it
 
 
 @dataclass
@@ -50,6 +51,7 @@ class OnlineOutcome:
     average: Mixture
     schedule: Schedule
     reference_run: str | None = None
+    versus: dict | None = None          # the online run's target against the uniform run's (evidence `versus`)
 
 
 def start(ws: Workspace, request: OnlineRequest, say: Callable[[str], None] = lambda _: None) -> OnlineOutcome:
@@ -76,30 +78,39 @@ def start(ws: Workspace, request: OnlineRequest, say: Callable[[str], None] = la
     runner.start()
     search = _create(ws, request, names, eval_sets, config)
     job = _Job(ws, search, runner, names, eval_sets, train, request.target)
+    reference_result = None
     try:
         reference_run = getattr(config, "reference_run", "") or None
         if reference_mixture is not None:
             say(f"training the reference run on {_short(reference_mixture)}")
-            reference_run, result = job.run("reference", reference_mixture)
-            if not result.done:
-                raise MixerError(f"the doremi reference run {reference_run} failed: {result.error}")
-            reference_losses = dict(result.proxy.val_loss)   # the domains' only: DoReMi's excess losses
+            reference_run, reference_result = job.run("reference", reference_mixture)
+            if not reference_result.done:
+                raise MixerError(f"the doremi reference run {reference_run} failed: {reference_result.error}")
+            reference_losses = dict(reference_result.proxy.val_loss)   # the domains' only: DoReMi's excess losses
         say(f"training with {request.method} on {train.tokens:,} tokens")
         online = {"method": request.method, "config": to_data(config), "reference": reference_losses,
                   "objective": objective}
         run_id, result = job.run("online", Mixture.uniform(names), online)
         if not result.done:
             raise MixerError(f"online run {run_id} failed: {result.error}")
+        versus = None
+        if request.compare:
+            uniform_reference = reference_mixture is not None and reference_mixture == Mixture.uniform(names)
+            say("training the uniform mixture with the same seed and budget, to judge the online run against"
+                if not uniform_reference else "judging the online run against its uniform reference run")
+            versus = (job.versus(reference_run, reference_result, result) if uniform_reference else
+                      job.versus(*job.run("uniform", Mixture.uniform(names)), result))
     except BaseException:
         set_search_status(ws.db_path, search.id, "failed", wait_s=WRITER_WAIT_S)
         raise
     report = result.proxy.online
     average, schedule = Mixture(report["average"]), Schedule.from_dict(report["schedule"])
     evidence = {"rule": "online", "method": request.method, "run": run_id, "reference_run": reference_run,
-                "schedule": _schedule_with_tokens(report), "stages": len(report["stages"])}
+                "schedule": decisions_schedule(report), "schedule_with_probes": _schedule_with_tokens(report),
+                "stages": len(report["stages"]), "versus": versus}
     write_recommendation(ws.db_path, search.id, average.as_dict(), None, None, evidence, wait_s=WRITER_WAIT_S)
     set_search_status(ws.db_path, search.id, "done", wait_s=WRITER_WAIT_S)
-    return OnlineOutcome(search, run_id, result, average, schedule, reference_run)
+    return OnlineOutcome(search, run_id, result, average, schedule, reference_run, versus)
 
 
 def _short(mixture: Mixture) -> str:
@@ -166,8 +177,21 @@ def _create(ws: Workspace, request: OnlineRequest, names: list[str], eval_sets: 
     return store_named(ws, request.name, request.method, record_named)
 
 
+def decisions_schedule(report: dict) -> dict:
+    """The schedule of the method's own decisions, as `Schedule` reads it (each stage also
+    with the tokens it starts at): Aioli's LearnParams probes are left out, the decision
+    before a probe staying in force through it. What a larger run should follow: a probe
+    measures the proxy, it is not a mixture the method chose."""
+    total, names = report["total_steps"], report["names"]
+    decided = {s["step"]: s for s in report["stages"] if s["phase"] != "probe" and s["step"] < total}
+    return {"schedule": [{"start": step / total, "tokens": stage["tokens"],
+                          "mixture": Mixture.normalized(dict(zip(names, stage["weights"]))).as_dict()}
+                         for step, stage in sorted(decided.items())]}
+
+
 def _schedule_with_tokens(report: dict) -> dict:
-    """The stages as `Schedule` reads them, each also with the tokens it starts at."""
+    """Every stage the run trained on (probes included) as `Schedule` reads them, each also
+    with the tokens it starts at."""
     pieces = report["schedule"]["schedule"]
     starts = {round(stage["step"] / report["total_steps"], 12): stage["tokens"] for stage in report["stages"]}
     return {"schedule": [{**piece, "tokens": starts.get(round(piece["start"], 12))} for piece in pieces]}
@@ -202,9 +226,18 @@ class _Job:
             report = proxy_result.online
             run.mixture, run.schedule = report["average"], report["schedule"]
             metrics += trajectory_metrics(run.id, report)
-        target = self.target.value(result.values, self.names) if result.done else None
-        write_runs(self.ws.db_path, [finished_run(run, result, target)], metrics, wait_s=WRITER_WAIT_S)
+        write_runs(self.ws.db_path, [finished_run(run, result, self.target_of(result))], metrics, wait_s=WRITER_WAIT_S)
         return run.id, result
+
+    def target_of(self, result: RunResult) -> float | None:
+        return self.target.value(result.values, self.names) if result.done else None
+
+    def versus(self, static_run: str, static: RunResult, online: RunResult) -> dict:
+        """The online run's target against a static uniform run's (same seed and budget)."""
+        if not static.done:
+            raise MixerError(f"the uniform run {static_run} failed: {static.error}")
+        return {"run": static_run, "mixture": "uniform", "target": self.target.spec,
+                "static": self.target_of(static), "online": self.target_of(online)}
 
 
 def trajectory_metrics(run_id: str, report: dict) -> list[MetricRow]:

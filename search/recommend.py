@@ -9,7 +9,7 @@ import numpy as np
 
 from mixer.errors import MixerError
 from search.backends import Recommendation
-from search.backends.base import Model, TooFewRuns, to_mixture
+from search.backends.base import Model, TooFewRuns, to_mixture, unmeasured_baselines
 from search.guard import guard
 from search.history import History
 from search.state import SearchSetup
@@ -31,6 +31,10 @@ def recommend_from(setup: SearchSetup, model: Model) -> Recommendation:
         rec = best_run(history.at_fidelity(space.target_fidelity), str(exc))
         if rec is None:
             raise
+    unmeasured = unmeasured_baselines(space, history)
+    if unmeasured:
+        rec = Recommendation(rec.mixture, rec.predicted, rec.predicted_std,
+                             {**rec.evidence, "baselines_unmeasured": unmeasured})
     return oriented(within_bounds(rec, setup), setup.target)
 
 

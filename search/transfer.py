@@ -29,12 +29,14 @@ from search.compare import SeedStats, Verdict, verdict
 from search.fidelity import proxy_label
 from search.runs import finished_runs
 from search.spec import SearchSpec
-from search.state import SearchSetup
+from search.state import SearchSetup, SearchState
 from search.targets import Target
 from store import get_search, latest_recommendation, search_runs
 from store.records import RunRole
 
 BASELINES = ("uniform", "token-share")
+DEFAULT_SEEDS = 3    # seeds per mixture and scale when the search measured no seed noise
+MAX_SEEDS = 8        # the most seeds the advice asks for (a mixture's cost grows with each)
 
 
 @dataclass
@@ -42,7 +44,7 @@ class TransferRequest:
     fidelity: str                      # PRESET:TOKENS, the larger scale
     top: int = 5
     baselines: list[str] = field(default_factory=lambda: list(BASELINES))
-    seeds: int = 2
+    seeds: int | None = None           # None: chosen from the search's seed noise (seed_advice)
     parallel: int | None = None
 
     def __post_init__(self):
@@ -50,7 +52,7 @@ class TransferRequest:
         unknown = [b for b in self.baselines if b not in BASELINES]
         if unknown:
             raise MixerError(f"unknown baseline(s) {', '.join(unknown)} (choose from {', '.join(BASELINES)})")
-        if self.top < 0 or self.seeds < 2:
+        if self.top < 0 or (self.seeds is not None and self.seeds < 2):
             raise MixerError("transfer needs --top >= 0 and --seeds >= 2 (seed noise needs two), got "
                              + (f"--top {self.top}" if self.top < 0 else f"--seeds {self.seeds}"))
         if self.parallel is not None and self.parallel < 1:
@@ -100,17 +102,51 @@ def transfer(ws: Workspace, search_ref: str, request: TransferRequest,
     mixtures = plan(ws, session.setup, request)
     if request.parallel is not None:
         session.evaluator.parallel = request.parallel
-    say(f"training {len(mixtures)} mixtures x {request.seeds} seeds at {session.spec.fidelity_label} "
+    seeds, advice = seed_advice(session.load(), mixtures, request.seeds)
+    say(advice)
+    say(f"training {len(mixtures)} mixtures x {seeds} seeds at {session.spec.fidelity_label} "
         f"and at {request.fidelity} (finished runs are reused)")
-    small = evaluate_extra(session, {f"transfer/{k}": m for k, m in mixtures.items()}, RunRole.transfer,
-                           request.seeds)
+    small = evaluate_extra(session, {f"transfer/{k}": m for k, m in mixtures.items()}, RunRole.transfer, seeds)
     large = evaluate_extra(session, {f"transfer@{request.fidelity}/{k}": m for k, m in mixtures.items()},
-                           RunRole.transfer, request.seeds, fidelity=request.fidelity)
+                           RunRole.transfer, seeds, fidelity=request.fidelity)
     failed = [run.run_id for run in list(small.values()) + list(large.values()) if not run.result.done]
     if failed:
         raise MixerError(f"{len(failed)} transfer run(s) failed ({', '.join(failed[:3])}); see `mixer search status "
                          f"{record.name}`, then run the transfer again")
     return stored_report(ws, record.name, request.fidelity, list(mixtures), request.baselines)
+
+
+def seeds_needed(noise_std: float, spread: float) -> int:
+    """Seeds per mixture that bring the noise of a mixture's mean (noise_std / sqrt(n)) to
+    a third of the spread of the mixtures' values: with more noise than that, the ranking's
+    bootstrap interval spans most of [-1, 1] (a user's 2-seed transfer read -1.00 to 1.00).
+    Between 2 and MAX_SEEDS."""
+    if spread <= 0:
+        return MAX_SEEDS
+    return int(min(MAX_SEEDS, max(2, np.ceil(9.0 * noise_std ** 2 / spread ** 2))))
+
+
+def seed_advice(state: SearchState, mixtures: dict[str, Mixture], given: int | None) -> tuple[int, str]:
+    """The seeds to train with (`given`, else chosen) and the line that says why: the
+    search's seed noise (search.extra_runs.seed_noise) against the spread of the mixtures'
+    own runs at the search's fidelity."""
+    from search.extra_runs import seed_noise
+
+    noise = seed_noise(state)
+    at_target = state.at_target
+    values = [float(at_target.y[rows[0]]) for m in mixtures.values()
+              if len(rows := np.flatnonzero(near(at_target.X, m.vector(at_target.domains))))]
+    if noise is None or len(values) < 2:
+        seeds = given or DEFAULT_SEEDS
+        return seeds, (f"seed noise not measured (no replicate runs in this search: `search start --replicates 2` "
+                       f"measures it): {seeds} seeds")
+    spread = float(np.std(values, ddof=1))
+    needed = seeds_needed(noise["std"], spread)
+    line = (f"seed noise {noise['std']:.4f} (std of one run, {noise['pairs']} pairs); the mixtures' runs spread "
+            f"{spread:.4f}: about {needed} seeds make a mean's noise a third of that spread")
+    if given is not None and given < needed:
+        line += f"; with --seeds {given} the ranking's interval will be wide"
+    return given or needed, line
 
 
 def stored_report(ws: Workspace, search_ref: str, large: str | None = None, labels: list[str] | None = None,

@@ -17,7 +17,7 @@ from mixer.workspace import Workspace
 from search.backends.base import MIN_DISTANCE
 from search.history import same_mixture
 from search.lease import driver_state
-from search.runs import OWN_ROLES, finished_runs, weight_matrix
+from search.runs import OWN_ROLES, finished_runs, optional_label, weight_matrix
 from search.spec import SearchSpec
 from search.state import SearchSetup, SearchState
 from search.targets import Target
@@ -113,6 +113,10 @@ def explain(rec: dict, target: str) -> list[str]:
         lines.append(f"note: {evidence.get('reason')}")
     if rule == "baseline:no-clear-gain":
         lines.append(f"note: {evidence.get('baseline_reason')}")
+    unmeasured = evidence.get("baselines_unmeasured")
+    if unmeasured:
+        lines.append(f"note: no run of the {' or '.join(unmeasured)} mixture at the target fidelity: the answer was "
+                     "never compared with " + ("it" if len(unmeasured) == 1 else "them") + " there")
     lines.extend(fidelity_lines(evidence.get("cheap_fidelities")))
     solver = evidence.get("solver")
     if solver:
@@ -122,7 +126,42 @@ def explain(rec: dict, target: str) -> list[str]:
         lines.append("constraints: " + (", ".join(f"{name} at {bound}" for name, bound in binding.items())
                                         if binding else "none binds (the answer is inside every bound)"))
     lines.extend(noise_lines(evidence))
+    lines.extend(online_lines(evidence.get("versus")))
     return lines
+
+
+def fresh_seed_line(state: SearchState, rec: dict) -> str | None:
+    """What a fresh seed would measure at the answer: its ± widened by, and its value moved
+    by, the offset of the search's shared initialisation that runs with other seeds
+    measured (search.extra_runs.fresh_seed); without such runs, that the ± does not
+    cover a fresh seed. None for searches without seeds (tables) or a prediction."""
+    from search.extra_runs import fresh_seed, init_offsets
+
+    setup = state.setup
+    if setup.spec is None or setup.spec.proxy is None or rec.get("predicted") is None:
+        return None
+    d = init_offsets(state)
+    got = fresh_seed(setup.target.loss(rec["predicted"]), rec.get("predicted_std") or 0.0, d)
+    if got is None:
+        return ("note: ± is for runs that share the search's initialisation; a fresh seed adds its offset and noise, "
+                "not measured here (`--replicates 2` measures them)")
+    mean, std = got
+    return (f"a fresh seed: {setup.target.value_of(mean):.4f} ± {std:.4f} (the search's runs share one "
+            f"initialisation, {setup.target.value_of(d.mean()):+.4f} from fresh seeds' over {len(d)} paired "
+            f"run{'s' if len(d) != 1 else ''})")
+
+
+def online_lines(versus: dict | None) -> list[str]:
+    """An online run against the static uniform run of the same seed and budget: a warning
+    when the online run ended worse (lower is better: an online target is a loss)."""
+    if not versus or versus.get("online") is None or versus.get("static") is None:
+        return []
+    online, static, target = versus["online"], versus["static"], versus["target"]
+    compared = f"the uniform mixture's run {versus['run']} ({static:.4f}; same seed and budget, one run each)"
+    if online > static:
+        return [f"warning: the online run ended at {online:.4f} ({target}), WORSE than {compared}: train the uniform "
+                "mixture instead, or try other --option settings"]
+    return [f"the online run ended at {online:.4f} ({target}), {static - online:.4f} better than {compared}"]
 
 
 def fidelity_lines(gate: dict | None) -> list[str]:
@@ -157,6 +196,11 @@ def noise_lines(evidence: dict) -> list[str]:
     return lines
 
 
+def search_state(ws: Workspace, search: SearchRecord) -> SearchState:
+    """The search's state now (search.state)."""
+    return SearchSetup.of(ws, search).load(ws)
+
+
 def load_spec(search: SearchRecord) -> SearchSpec | None:
     """The typed spec of a search mixer ran; None for imported runs."""
     return None if search.kind is SearchKind.imported else SearchSpec.from_json(search.config)
@@ -172,6 +216,9 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
         except MixerError as error:
             unresolved = str(error)
     runs = state.runs if state is not None else search_runs(ws.db_path, search.id)
+    spec = state.setup.spec if state is not None else None
+    if spec is not None and (spec.budget.max_cost is not None or state.setup.space.fidelity.multi):
+        runs = runs.assign(cost=run_costs_column(state))   # what each run charged to the budget
     summary = {"search": search.name, "id": search.id, "kind": search.kind.value, "backend": search.backend,
                "evaluator": search.evaluator, "target": search.target, "direction": search.direction,
                "status": shown_status(ws, search, len(runs)), "runs": len(runs),
@@ -217,8 +264,11 @@ def _ran_out(state: SearchState) -> str | None:
     no mixture left that is new (search.novelty) within the weight bounds."""
     search, spec = state.setup.record, state.setup.spec
     ran = int(state.own.status.isin(["done", "failed"]).sum())
-    if search.status != "done" or ran >= spec.budget.runs or spec.budget.max_cost is not None:
+    if search.status != "done" or ran >= spec.budget.runs:
         return None
+    if spec.budget.max_cost is not None:
+        return (f"--max-cost {spec.budget.max_cost:g} stopped it: {state.spent()[1]:.4g} spent, and no further run "
+                f"fitted in what was left ({cost_unit(state)})")
     if spec.table is not None:
         return f"every entry of table '{spec.table.search}' it could run was run"
     narrow = "; the --min/--max/--fix bounds leave little room: widen them" if spec.constraints else ""
@@ -240,8 +290,24 @@ def _budget_progress(state: SearchState) -> dict[str, str]:
     if why:
         out["budget"] += f" ({why})"
     if spec.budget.max_cost is not None:
-        out["cost"] = f"{state.spent()[1]:.4g} of --max-cost {spec.budget.max_cost:g} spent"
+        out["cost"] = f"{state.spent()[1]:.4g} of --max-cost {spec.budget.max_cost:g} spent ({cost_unit(state)})"
     return out
+
+
+def cost_unit(state: SearchState) -> str:
+    """What one unit of a search's cost is, and what a run at each fidelity costs."""
+    spec = state.setup.spec
+    unit = "--fidelity-cost's units" if spec.fidelity.costs else "units of one run at the target fidelity"
+    prices = ", ".join(f"{label} {cost:.3g}" for label, cost in state.costs.items() if label is not None)
+    return f"in {unit}; a run costs {prices}" if prices else f"in {unit}"
+
+
+def run_costs_column(state: SearchState) -> pd.Series:
+    """The cost each run charged to the budget: the search's own runs at their fidelity's
+    cost; baselines, validations, replicates and transfer checks run outside it (NaN)."""
+    own = state.runs.role.isin(OWN_ROLES)
+    costs = [state.costs.get(optional_label(f), 1.0) for f in state.runs.fidelity]
+    return pd.Series(np.where(own, costs, np.nan), index=state.runs.index)
 
 
 @dataclass
@@ -350,14 +416,18 @@ def repetition_warnings(ws: Workspace, search: SearchRecord, token_budget: int |
     return out
 
 
-def export_schedule(ws: Workspace, search: SearchRecord, fmt: str) -> str:
+def export_schedule(ws: Workspace, search: SearchRecord, fmt: str, probes: bool = False) -> str:
     """An online run's schedule as `Schedule` reads it back (stages: start fraction, tokens,
-    mixture), in json or yaml."""
+    mixture), in json or yaml: the method's decisions, or with `probes` every stage it
+    trained on (Aioli's LearnParams probes too)."""
     import json
 
     import yaml
 
-    schedule = recommendation(ws, search)["evidence"].get("schedule")
+    evidence = recommendation(ws, search)["evidence"]
+    schedule = evidence.get("schedule_with_probes" if probes else "schedule")
+    if schedule is None and probes:    # stored before the two were told apart: every stage
+        schedule = evidence.get("schedule")
     if schedule is None:
         raise MixerError(f"'{search.name}' has no schedule: --schedule is for online runs (`mixer online start`)")
     if fmt not in ("json", "yaml"):

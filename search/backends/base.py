@@ -236,11 +236,27 @@ def initial_design(space: SearchSpace, history: History, n: int, rng: np.random.
                    fidelity: str | None = None) -> list[Proposal]:
     """The next n points of the search's space-filling design of `size` mixtures (fixed by
     the search's seed and `seed`, whatever the batch size: points already run are skipped);
-    past the design, or in pool mode (random unused table entries), prior draws."""
+    past the design, or in pool mode (random unused table entries), prior draws. A design
+    at a cheaper `fidelity` than the target's runs the baselines at the target first: the
+    answer is compared with them there (`search.guard`), and each pairs with the baseline's
+    cheap run for the fidelity gate."""
     if space.pool is not None:
         return pool_proposals(space, history, rng.permutation(len(unused_pool(space, history))), n)
     fidelity = fidelity if fidelity is not None else space.target_fidelity
+    first = []
+    if fidelity != space.target_fidelity:
+        anchors = design_anchors(space, len(space.baselines))
+        first = [Proposal(to_mixture(space.domains, x), space.target_fidelity)
+                 for x in anchors[nearest_distance(anchors, history.at_fidelity(space.target_fidelity).X)
+                                  >= MIN_DISTANCE]]
     design = space_filling_design(space, size, int(np.random.SeedSequence([space.seed, seed]).generate_state(1)[0]))
     design = design[nearest_distance(design, history.at_fidelity(fidelity).X) >= MIN_DISTANCE]
     points = list(design[:n]) + list(space.candidates(max(n - len(design), 0), rng))
-    return [Proposal(to_mixture(space.domains, x), fidelity) for x in points[:n]]
+    return (first + [Proposal(to_mixture(space.domains, x), fidelity) for x in points])[:n]
+
+
+def unmeasured_baselines(space: SearchSpace, history: History) -> list[str]:
+    """The baselines (by name) with no run at the target fidelity: the answer was never
+    compared with them where it is meant to hold."""
+    at_target = history.at_fidelity(space.target_fidelity)
+    return [name for name, x in space.baselines.items() if not near(at_target.X, x).any()]

@@ -84,7 +84,7 @@ def search_document(ws: Workspace, name: str) -> dict:
         "domains": list(domains),
         "runs": _runs(ws, record, runs, domains),
         "best_curve": _best_curve(state) if state is not None else [],
-        "recommendation": _recommendation(rec, record, runs) if rec is not None else None,
+        "recommendation": _recommendation(rec, record, runs, state) if rec is not None else None,
         "exports": [f.value for f in ExportFormat] if rec is not None else [],
         "schedule": (rec or {}).get("evidence", {}).get("schedule"),
         "generated": time.time(),
@@ -155,13 +155,14 @@ def _text(value) -> str | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
-def _recommendation(rec: dict, record: SearchRecord, runs: pd.DataFrame) -> dict:
+def _recommendation(rec: dict, record: SearchRecord, runs: pd.DataFrame, state: SearchState | None) -> dict:
     evidence = rec["evidence"]
     quality = evidence.get("quality") or {}
+    fresh = views.fresh_seed_line(state, rec) if state is not None else None
     return {
         "mixture": {k: float(v) for k, v in rec["mixture"].items()},
         "predicted": number(rec["predicted"]), "predicted_std": number(rec["predicted_std"]),
-        "rule": evidence.get("rule"), "lines": views.explain(rec, record.target or "target"),
+        "rule": evidence.get("rule"), "lines": views.explain(rec, record.target or "target") + ([fresh] if fresh else []),
         "quality": {k: number(quality.get(k)) for k in ("runs", "cv_spearman", "cv_rmse", "runs_std", "coverage")},
         "fidelities": views.fidelity_lines(evidence.get("cheap_fidelities")),
         "validation": _validation(rec, runs),

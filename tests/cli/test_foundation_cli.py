@@ -167,6 +167,7 @@ def test_help_uses_conventional_placeholders_and_shows_defaults():
     assert "<" not in text and "{" not in text
     usage = mixer_cli("corpus", "cluster", "--help").stdout
     assert "Usage: mixer corpus cluster [OPTIONS] NAME SOURCES..." in usage
+    assert "--clusters INTEGER" in usage and "--clusters NAME" in mixer_cli("plot", "--help").stdout  # a count; a name
     assert "Usage: mixer best [OPTIONS] [SEARCH]" in mixer_cli("best", "--help").stdout
     assert all(len(line) <= 80 for line in text.splitlines()) or "COLUMNS" in os.environ
 

@@ -41,25 +41,40 @@ def test_aioli_records_its_trajectory_and_exports_a_schedule_the_loader_reads(ai
     assert len(by_step) >= 10 and ((by_step - 1).abs() < 1e-9).all()       # every stage a mixture
     probes = weights[(weights.step < 12) & (weights.value == 0.75)]
     assert sorted(probes.name) == ["code", "math", "web"]                   # one probe per domain first
-    assert mixer_cli("export", "a1", "--schedule", "-o", str(tmp_path / "s.json"), workspace=ws).returncode == 0
+    assert mixer_cli("export", "a1", "--schedule", "--with-probes", "-o", str(tmp_path / "s.json"),
+                     workspace=ws).returncode == 0
     doc = json.loads((tmp_path / "s.json").read_text())
     schedule = Schedule.from_dict(doc)
     assert doc["schedule"][1]["tokens"] == 2 * 8 * 64 and len(schedule.starts) == len(by_step)
+    decided = json.loads(mixer_cli("export", "a1", "--schedule", workspace=ws).stdout)   # the default: no probes
+    assert [stage["start"] for stage in decided["schedule"]][0] == 0 and len(decided["schedule"]) < len(by_step)
+    assert not any(0.75 in stage["mixture"].values() for stage in decided["schedule"])
+    static = run_sql(ws / "mixer.duckdb", "select role, mixture, seed, target_value from run_summary "
+                                          "where run_id = 'a1/uniform'").iloc[0]    # judged against uniform, same seed
+    online = run_sql(ws / "mixer.duckdb", "select seed, target_value from run_summary where run_id = 'a1/online'").iloc[0]
+    assert static.role == "baseline" and static.seed == online.seed and set(static.mixture.values()) == {1 / 3}
     from mixer.domain import open_domains
     loader = MixtureLoader(open_domains(ws / "domains"), schedule, LoaderConfig(seq_len=64, batch_size=8,
                                                                                  total_steps=125))
     assert next(loader).tokens.shape == (8, 65)
+    decided_loader = MixtureLoader(open_domains(ws / "domains"), Schedule.from_dict(decided),
+                                   LoaderConfig(seq_len=64, batch_size=8, total_steps=125))
+    assert next(decided_loader).tokens.shape == (8, 65)
     assert mixer_cli("plot", "a1", "-o", str(tmp_path / "a1.png"), workspace=ws).returncode == 0
     best = mixer_cli("best", "a1", workspace=ws).stdout
     assert "averaged over its training" in best
+    verdict = "WORSE than" if online.target_value > static.target_value else "better than"
+    assert f"the online run ended at {online.target_value:.4f} (avg)" in best and verdict in best
     assert "cannot be resumed" in one_error_line(mixer_cli("search", "resume", "a1", workspace=ws))
+    assert one_error_line(mixer_cli("export", "a1", "--with-probes", workspace=ws)) == (
+        "mixer: error: --with-probes is for --schedule (an online run's stages)")
 
 
 @pytest.mark.slow
 def test_doremi_reuses_a_finished_reference_run_and_stays_above_eps(aioli_job):
     ws = aioli_job
     result = run_mixer("online", "start", "--method", "doremi", "--name", "d1", *QUICK, "--option", "update_steps=25",
-                       "--option", "reference_run=a1/online", workspace=ws, timeout=600)
+                       "--option", "reference_run=a1/online", "--no-compare", workspace=ws, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = run_sql(ws / "mixer.duckdb", "select run_id from run_summary where search = 'd1'")
     assert list(runs.run_id) == ["d1/online"]                             # no reference trained

@@ -67,6 +67,34 @@ def test_first_proposals_are_prior_draws_at_the_cheapest_fidelity():
     assert [p.fidelity for p in proposals] == ["cheap"] * 3
 
 
+BASELINES = {"uniform": np.full(4, 0.25), "token-share": np.array([0.4, 0.3, 0.2, 0.1])}
+
+
+def test_multi_fidelity_runs_the_baselines_at_the_target_fidelity_first():
+    from search.backends.base import unmeasured_baselines
+    from search.views import explain
+
+    space = _mfmake_space()
+    space.baselines = dict(BASELINES)
+    backend = make_backend("bayesopt", FAST, space)
+    history = History.empty(DOMAINS)
+    first = backend.propose(history, 4, np.random.default_rng(0))
+    assert [p.fidelity for p in first] == ["full", "full", "cheap", "cheap"]
+    assert np.allclose([p.mixture.vector(DOMAINS) for p in first[:2]], list(BASELINES.values()))
+    assert unmeasured_baselines(space, history) == ["uniform", "token-share"]
+    for p in first[:1]:   # uniform measured at the target: only token-share is proposed there again
+        x = p.mixture.vector(DOMAINS)
+        history = history.append(x, truth(x[None])[0], "full", "r0")
+    again = backend.propose(history, 2, np.random.default_rng(1))
+    assert [p.fidelity for p in again] == ["full", "cheap"] and np.allclose(
+        again[0].mixture.vector(DOMAINS), BASELINES["token-share"])
+    assert unmeasured_baselines(space, history) == ["token-share"]
+    lines = explain({"predicted": None, "predicted_std": None, "evidence": {"baselines_unmeasured": ["token-share"]}},
+                    "avg")
+    assert lines == ["note: no run of the token-share mixture at the target fidelity: the answer was never compared "
+                     "with it there"]
+
+
 @pytest.mark.slow  # fits GPs over many rounds
 def test_multi_fidelity_predicts_the_target_from_mostly_cheap_runs():
     backend = make_backend("bayesopt", FAST, _mfmake_space())

@@ -240,6 +240,14 @@ def test_multi_fidelity_table_search_spends_its_cost_budget(two_fidelity_ws):
     stored = latest_recommendation(two_fidelity_ws.db_path, search.id)
     assert stored["evidence"]["runs_by_fidelity"] == runs.fidelity.value_counts().to_dict() | {
         f: 0 for f in ("cheap", "full") if f not in set(runs.fidelity)}
+    from search import views   # the stop by cost is said, with each run's cost beside it
+
+    record = get_search(two_fidelity_ws.db_path, search.name)
+    assert views.ended_early(two_fidelity_ws, record).startswith(f"--max-cost 40 stopped it: {cost.sum():.4g} spent")
+    summary, shown = views.status(two_fidelity_ws, record)
+    assert summary["cost"] == (f"{cost.sum():.4g} of --max-cost 40 spent (in --fidelity-cost's units; a run costs "
+                               "cheap 1, full 10)")
+    assert shown.cost.tolist() == list(cost)
 
 
 @pytest.mark.slow  # a search end to end (the fast lane keeps the backend contract)

@@ -34,3 +34,11 @@ def test_the_report_names_a_baseline_that_is_the_recommendation():
     verdicts = {c.verdict.baseline: c.verdict for c in out.comparisons}
     assert verdicts["uniform"].same_mixture and not verdicts["token-share"].same_mixture
     assert verdicts["token-share"].gain > 0
+
+
+def test_the_seeds_a_transfer_needs_follow_the_noise_against_the_spread():
+    from search.transfer import MAX_SEEDS, seeds_needed
+
+    assert seeds_needed(0.01, 0.09) == 2                       # means clear of each other with two seeds
+    assert seeds_needed(0.03, 0.045) == 4                      # 9 * (0.03 / 0.045)^2 = 4
+    assert seeds_needed(0.05, 0.02) == MAX_SEEDS and seeds_needed(0.01, 0.0) == MAX_SEEDS
