@@ -379,7 +379,7 @@ def corpus_cluster(
     name: str = typer.Argument(..., help="Clustering name; its domains become NAME-00, NAME-01, ... (largest first)."),
     sources: list[Path] = typer.Argument(..., help="JSONL/Parquet/text files or directories (.gz/.zst too)."),
     clusters: Optional[int] = typer.Option(None, "--clusters", help="Final clusters, one domain each [default: 16]."),
-    initial_clusters: Optional[int] = typer.Option(None, "--initial-clusters", help="k-means clusters before pruning and merging, at most what the sample fills (4 x --min-cluster-docs each) [default: 8 x --clusters]."),
+    initial_clusters: Optional[int] = typer.Option(None, "--initial-clusters", help="k-means clusters before pruning and merging, at most what the sample fills (4 x --min-cluster-docs each) [default: 256, or 16 x --clusters when larger]."),
     embedder: str = typer.Option("lsa", "--embedder", help="lsa, proxy, sentence-transformers:PATH (a local model directory) or file:PATH (.npy/.parquet, one row per document in source order)."),
     min_cluster_docs: Optional[int] = typer.Option(None, "--min-cluster-docs", help="Prune initial clusters with fewer sample documents [default: 8]."),
     sample: Optional[int] = typer.Option(None, "--sample", help="Documents the clustering is fitted on; the rest are assigned in batches [default: 50000]."),

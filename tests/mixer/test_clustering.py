@@ -81,7 +81,8 @@ def test_initial_clusters_shrink_to_what_a_small_sample_fills():
     assert cfg.effective_initial_clusters(100_000) == 256
     assert cfg.effective_initial_clusters(320) == 10      # 32 documents per initial cluster
     assert cfg.effective_initial_clusters(40) == 4        # never fewer than the final clusters
-    assert ClusterConfig(clusters=5).effective_initial_clusters(100_000) == 40   # by default 8 per final cluster
+    assert ClusterConfig(clusters=5).effective_initial_clusters(100_000) == 256  # by default 256
+    assert ClusterConfig(clusters=32).effective_initial_clusters(100_000) == 512  # or 16 per final cluster
 
 
 @pytest.mark.parametrize("kwargs, needle", [
