@@ -907,6 +907,11 @@ def plot(
     console.print(f"wrote {output}")
 
 
+def _say_plain(line: str) -> None:
+    """A line as it is (paths and tokens are not rich markup), flushed before the server blocks."""
+    print(line, flush=True)
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; any but a loopback one needs a token (one is generated when none is given)."),
@@ -919,7 +924,7 @@ def serve(
     from search.web import ServeConfig, serve as serve_workspace
 
     config = ServeConfig(host=host, port=port, token=token)
-    serve_workspace(open_workspace(workspace or OPTIONS.workspace, create=False), config, say=console.print)
+    serve_workspace(open_workspace(workspace or OPTIONS.workspace, create=False), config, say=_say_plain)
 
 
 @app.command()
@@ -932,16 +937,20 @@ def demo(
     seed: Optional[int] = typer.Option(None, "--seed", help="Search seed (the replicate seeds follow it) [default: 0]."),
     backend: Optional[str] = typer.Option(None, "--backend", help="Search method [default: mixing_law]."),
     serve_after: bool = typer.Option(False, "--serve", help="Keep a web view of the workspace up afterwards (`mixer serve`) and print its URL."),
-    port: int = typer.Option(8470, "--port", help="The web view's port, with --serve."),
+    port: Optional[int] = typer.Option(None, "--port", help="The web view's port, with --serve [default: 8470]."),
 ) -> None:
     """The main job: built-in data and an eval-only target -> a mixing-law search with tiny
     proxies on Ray -> the recommendation against uniform and token-share, 3 seeds each."""
     from mixer.config import build
     from search import views
     from search.demo import DemoConfig, run_demo
-    from search.web import ServeConfig, serve as serve_workspace
+    from search.web import ServeConfig, check_listen, serve as serve_workspace, url
 
-    serve_config = ServeConfig(port=port) if serve_after else None   # a bad --port fails before the demo runs
+    if port is not None and not serve_after:
+        raise MixerError("--port is the web view's port: give --serve with it")
+    serve_config = ServeConfig(port=port or 8470) if serve_after else None
+    if serve_config is not None:
+        check_listen(serve_config)   # a port in use fails now, not after the demo
     cfg = build(DemoConfig, _given(runs=runs, parallel=parallel, tokens=_count(tokens), target=target, seed=seed,
                                    backend=backend), "demo")
     ws = OPTIONS.open()
@@ -964,7 +973,8 @@ def demo(
     console.print(f"next: `mixer best {result.search}`, `mixer export {result.search} --format megatron --path-template /data/{{name}}_text_document`, "
                   f"`mixer plot {result.search} -o {result.search}.png`, `mixer sql \"select * from run_summary\"`")
     if serve_config is not None:
-        serve_workspace(ws, serve_config, say=console.print)
+        _say_plain(f"the demo's search in the web view: {url(serve_config, path=f'search/{result.search}')}")
+        serve_workspace(ws, serve_config, say=_say_plain)
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def take(workspace: Path, out: Path, port: int) -> None:
             page = chromium.new_page(viewport={"width": 1400, "height": 900})
             for name, path in PAGES.items():
                 page.goto(base + path.format(search=search))
-                page.wait_for_selector("#updated:has-text('updated')")
+                page.wait_for_selector("#updated:has-text('checked')")
                 if name == "search":
                     page.locator("#runs a.run").first.click()
                     page.wait_for_selector("#curves figure")

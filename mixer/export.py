@@ -29,6 +29,9 @@ from mixer.errors import MixerError
 from mixer.mixture import Mixture
 
 
+NAME_FIELD = "{name}"   # where a domain's name goes in a --path-template
+
+
 class ExportFormat(str, Enum):
     json = "json"
     yaml = "yaml"
@@ -52,7 +55,9 @@ class ExportContext:
     seed: int = 0
 
     def path(self, name: str) -> str:
-        return self.path_template.format(name=name) if self.path_template else name
+        """The template with each `{name}` replaced: a plain replace, never `str.format` (a
+        template is user text; format fields could read attributes or pad to any width)."""
+        return self.path_template.replace(NAME_FIELD, name) if self.path_template else name
 
 
 def export_mixture(mixture: Mixture, fmt: ExportFormat | str, ctx: ExportContext | None = None) -> str:
@@ -85,12 +90,10 @@ def _check_template(fmt: ExportFormat, template: str | None, n_domains: int) -> 
     if not template:
         raise MixerError(f"--format {fmt.value} needs --path-template (e.g. /data/{{name}}_text_document): "
                          f"mixer's domain folders are not {fmt.value} datasets")
-    if "{name}" not in template and n_domains > 1:
+    if NAME_FIELD not in template and n_domains > 1:
         raise MixerError(f"--path-template {template!r} has no {{name}}: all {n_domains} domains would share one path")
-    try:
-        template.format(name="x")
-    except (KeyError, IndexError, ValueError):
-        raise MixerError(f"--path-template {template!r}: use {{name}} and no other braces") from None
+    if "{" in template.replace(NAME_FIELD, "") or "}" in template.replace(NAME_FIELD, ""):
+        raise MixerError(f"--path-template {template!r}: use {{name}} and no other braces")
 
 
 def _olmo(active: list[tuple[str, float]], ctx: ExportContext) -> str:

@@ -147,8 +147,8 @@ def fresh_seed_line(state: SearchState, rec: dict) -> str | None:
                 "not measured here (`--replicates 2` measures them)")
     mean, std = got
     return (f"a fresh seed: {setup.target.value_of(mean):.4f} ± {std:.4f} (the search's runs share one "
-            f"initialisation, {setup.target.value_of(d.mean()):+.4f} from fresh seeds' over {len(d)} paired "
-            f"run{'s' if len(d) != 1 else ''})")
+            f"initialisation, which measured {setup.target.value_of(d.mean()):+.4f} against fresh seeds over "
+            f"{len(d)} paired run{'s' if len(d) != 1 else ''})")
 
 
 def online_lines(versus: dict | None) -> list[str]:
@@ -224,7 +224,7 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
                "status": shown_status(ws, search, len(runs)), "runs": len(runs),
                **{f"runs {k}": v for k, v in runs.status.value_counts().to_dict().items()}}
     if state is not None:
-        summary |= _budget_progress(state)
+        summary |= budget_progress(state)
     summary["runs by fidelity"] = ", ".join(f"{label}: {n}" for label, n in runs.fidelity.fillna("-")
                                             .value_counts().items())
     best = state.best() if state is not None else None
@@ -280,7 +280,7 @@ def ended_early(ws: Workspace, search: SearchRecord) -> str | None:
     return _ran_out(SearchSetup.of(ws, search).load(ws)) if search.drivable else None
 
 
-def _budget_progress(state: SearchState) -> dict[str, str]:
+def budget_progress(state: SearchState) -> dict[str, str]:
     """Finished runs against the run budget, and cost spent against --max-cost."""
     spec = state.setup.spec
     if spec is None:

@@ -204,12 +204,14 @@ def latest_recommendation(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT
 
 def list_searches(db: Path, wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
     """One row per search: its runs, finished runs, and the best target value of its own runs
-    (role search, or imported) at its target fidelity, as `search status` reports it, and
-    its run budget (None for imported runs and online runs)."""
+    (role search, or imported) at its target fidelity, as `search status` reports it, its
+    own finished runs (what its budget counts) and its run budget (None for imported runs
+    and online runs)."""
     with open_db(db, read_only=True, wait_s=wait_s) as con:
         return con.execute(
             "SELECT s.id, s.name, s.kind, s.backend, s.evaluator, s.target, s.direction, s.status,"
             " count(r.run_id) AS runs, count(r.run_id) FILTER (WHERE r.status = 'done') AS done,"
+            " count(r.run_id) FILTER (WHERE r.status = 'done' AND r.role IN ('search', 'imported')) AS own_done,"
             " CASE WHEN s.direction = 'maximize' THEN max(r.target_value) FILTER (WHERE counted)"
             " ELSE min(r.target_value) FILTER (WHERE counted) END AS best,"
             " TRY_CAST(s.config->>'$.budget.runs' AS INTEGER) AS budget,"

@@ -1,5 +1,5 @@
 """`mixer serve`: a live, read-only web view of a workspace's searches, runs and answers."""
 
-from search.web.server import DEFAULT_PORT, ServeConfig, serve
+from search.web.server import DEFAULT_PORT, ServeConfig, check_listen, serve, url
 
-__all__ = ["DEFAULT_PORT", "ServeConfig", "serve"]
+__all__ = ["DEFAULT_PORT", "ServeConfig", "check_listen", "serve", "url"]

@@ -31,10 +31,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mixer.errors import MixerError
 from mixer.workspace import Workspace
 from search.web import documents
-from search.web.snapshots import Snapshots
+from search.web.snapshots import BUSY_MARKER, Snapshots
 
-TOKEN_COOKIE = "mixer_token"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+ALLOWED_LOCAL_HOST_HEADERS = ("127.0.0.1", "localhost", "[::1]")   # as Host headers carry them
 SECURITY_HEADERS = {
     # scripts, styles and data come from this server only; nothing inline runs
     "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -47,7 +47,7 @@ SECURITY_HEADERS = {
 @dataclass(frozen=True)
 class AppConfig:
     """token: required on every request when set (query `?token=`, then a cookie, or an
-    `Authorization: Bearer` header); local_only: accept only loopback Host headers (a page
+    `Authorization: Bearer` header; `cookie` names the cookie); local_only: accept only loopback Host headers (a page
     on another site cannot reach a local server by DNS rebinding); refresh_s: how often a
     page polls its document (at least 2 s); snapshot_s: how often the store is read (once per
     refresh: a live search changes with every run, and each read is a moment a driver waits)."""
@@ -56,6 +56,7 @@ class AppConfig:
     local_only: bool = True
     refresh_s: float = 2.0
     snapshot_s: float = 2.0
+    cookie: str = "mixer_token"   # one per port: two servers on one host keep their own tokens
 
 
 def create_app(ws: Workspace, config: AppConfig = AppConfig()) -> Starlette:
@@ -72,6 +73,12 @@ def create_app(ws: Workspace, config: AppConfig = AppConfig()) -> Starlette:
 
     def search_page(request: Request) -> Response:
         name = request.path_params["name"]
+        try:
+            documents.search_exists(ws, name)
+        except MixerError as error:
+            response = page("missing", name, f'<h1>{html.escape(str(error))}</h1><p><a href="">every search</a></p>')
+            response.status_code = 404
+            return response
         return page("search", name, SEARCH_BODY.substitute(name=html.escape(name)), search=name)
 
     def corpus_page(request: Request) -> Response:
@@ -102,7 +109,7 @@ def create_app(ws: Workspace, config: AppConfig = AppConfig()) -> Starlette:
             text, filename = documents.export_document(ws, name, query.get("format", "json"),
                                                        query.get("path_template"))
         except MixerError as error:
-            return JSONResponse({"error": str(error)}, status_code=400)
+            return _error(error, missing=400)    # a bad format or template is the request's fault
         return PlainTextResponse(text, headers={"content-disposition": f'attachment; filename="{filename}"'})
 
     routes = [
@@ -114,9 +121,9 @@ def create_app(ws: Workspace, config: AppConfig = AppConfig()) -> Starlette:
     ]
     middleware = [Middleware(SecurityHeaders)]
     if config.token:
-        middleware.append(Middleware(TokenGate, token=config.token))
+        middleware.append(Middleware(TokenGate, token=config.token, cookie=config.cookie))
     if config.local_only:
-        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(LOCAL_HOSTS)))
+        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(ALLOWED_LOCAL_HOST_HEADERS)))
     return Starlette(routes=routes, middleware=middleware)
 
 
@@ -125,8 +132,15 @@ def _answer(read) -> Response:
     try:
         return Response(read().body, media_type="application/json")
     except MixerError as error:
-        status = 503 if "is busy" in str(error) else 404
-        return JSONResponse({"error": str(error)}, status_code=status)
+        return _error(error)
+
+
+def _error(error: MixerError, missing: int = 404) -> JSONResponse:
+    """One line of JSON: 503 while the store is busy (nothing read yet), 404 for a search or
+    run that is not there, else `missing` (a request the server cannot answer)."""
+    text = str(error)
+    status = 503 if BUSY_MARKER in text else 404 if text.startswith(("no search named", "no run ")) else missing
+    return JSONResponse({"error": text}, status_code=status)
 
 
 SEARCH_BODY = Template("""<h1 id="title">$name</h1>
@@ -138,7 +152,7 @@ SEARCH_BODY = Template("""<h1 id="title">$name</h1>
 </div>
 <h2>mixtures of the search's runs (best first; the strip is the target)</h2><div id="mixtures"></div>
 <div id="schedule-box"></div>
-<h2>runs</h2><div id="runs-filter"></div><div id="runs-table"></div>
+<h2>runs</h2><div id="runs-filter"></div><div id="runs-note"></div><div id="runs-table"></div>
 <h2 id="curves-title">loss curves: click a run</h2><div id="curves"></div>""")
 
 API_ENDPOINTS = [
@@ -174,8 +188,8 @@ class TokenGate:
     """Every request must carry the token; one given as `?token=` is kept in a cookie so
     the page's own requests carry it."""
 
-    def __init__(self, app: ASGIApp, token: str):
-        self.app, self.token = app, token
+    def __init__(self, app: ASGIApp, token: str, cookie: str):
+        self.app, self.token, self.cookie = app, token, cookie
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -183,16 +197,17 @@ class TokenGate:
             return
         request = Request(scope)
         in_query = request.query_params.get("token")
-        bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        given = in_query or bearer or request.cookies.get(TOKEN_COOKIE) or ""
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        bearer = credentials.strip() if scheme.lower() == "bearer" else ""
+        given = in_query or bearer or request.cookies.get(self.cookie) or ""
         if not secrets.compare_digest(given.encode(), self.token.encode()):
-            await PlainTextResponse("mixer serve needs its token: open the URL it printed (…?token=…)",
-                                    status_code=401)(scope, receive, send)
+            await JSONResponse({"error": "mixer serve needs its token: open the URL it printed (…?token=…)"},
+                               status_code=401)(scope, receive, send)
             return
 
         async def keep_cookie(message: Message) -> None:
             if message["type"] == "http.response.start" and in_query:
-                cookie = f"{TOKEN_COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
+                cookie = f"{self.cookie}={self.token}; Path=/; HttpOnly; SameSite=Strict"
                 message.setdefault("headers", [])
                 message["headers"] += [(b"set-cookie", cookie.encode())]
             await send(message)

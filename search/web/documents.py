@@ -49,10 +49,15 @@ def searches_document(ws: Workspace) -> dict:
             "name": row.name, "kind": row.kind, "backend": row.backend, "evaluator": row.evaluator,
             "target": row.target, "direction": row.direction, "status": row.status,
             "live": driver_state(ws, row.id).startswith("alive"),
-            "runs": int(row.runs), "done": int(row.done),
+            "runs": int(row.runs), "done": int(row.done), "own_done": int(row.own_done),
             "budget": None if pd.isna(row.budget) else int(row.budget),
-            "best": number(row.best), "created": str(row.created_at)})
+            "best": number(row.best), "created": str(row.created_at)[:19]})
     return {"searches": rows, "generated": time.time()}
+
+
+def search_exists(ws: Workspace, name: str) -> None:
+    """Nothing when search `name` is there; the store's one line (`no search named`) when not."""
+    get_search(ws.db_path, name)
 
 
 def search_fingerprint(ws: Workspace, name: str) -> tuple | None:
@@ -80,9 +85,10 @@ def search_document(ws: Workspace, name: str) -> dict:
                    "evaluator": record.evaluator, "target": record.target, "target_label": views.target_label(record),
                    "direction": record.direction, "status": _status(ws, record, len(runs)),
                    "driver": driver_state(ws, record.id)},
-        "progress": _progress(state, runs) if state is not None else {"runs": len(runs)},
+        "progress": _counts(runs) | (_progress(state) if state is not None else {}),
         "domains": list(domains),
         "runs": _runs(ws, record, runs, domains),
+        "runs_shown": min(len(runs), ROW_LIMIT),
         "best_curve": _best_curve(state) if state is not None else [],
         "recommendation": _recommendation(rec, record, runs, state) if rec is not None else None,
         "exports": [f.value for f in ExportFormat] if rec is not None else [],
@@ -110,18 +116,25 @@ def _status(ws: Workspace, record: SearchRecord, n_runs: int) -> str:
     return "interrupted" if status.startswith("interrupted") else status
 
 
-def _progress(state: SearchState, runs: pd.DataFrame) -> dict:
-    spec = state.setup.spec
+def _counts(runs: pd.DataFrame) -> dict:
+    """Every run of the search by status."""
     counts = runs.status.value_counts().to_dict()
+    return {"runs": len(runs), **{status: int(counts.get(status, 0)) for status in ("queued", "running", "done", "failed")}}
+
+
+def _progress(state: SearchState) -> dict:
+    """The search's own runs against its budget, its cost, its best run, as `search status`."""
+    spec = state.setup.spec
     own = state.own
-    out = {"runs": len(runs), "own": len(own), "own_done": int((own.status == "done").sum()),
-           **{status: int(counts.get(status, 0)) for status in ("queued", "running", "done", "failed")},
+    out = {"own": len(own), "own_done": int((own.status == "done").sum()),
            "budget": spec.budget.runs if spec is not None else None,
            "target_fidelity": state.setup.space.target_fidelity if spec is not None else None}
     if spec is not None and spec.budget.max_cost is not None:
         out["cost_spent"], out["max_cost"] = state.spent()[1], spec.budget.max_cost
     best = state.best()
     out["best"] = {"value": best[0], "run": best[1]} if best else None
+    said = views.budget_progress(state)     # as `search status` says it: "6 of 16 runs done", a cost, a stop
+    out["budget_text"], out["cost_text"] = said.get("budget"), said.get("cost")
     return out
 
 
@@ -209,8 +222,9 @@ def curves_document(ws: Workspace, run_id: str) -> dict:
 def corpus_document(ws: Workspace) -> dict:
     """The workspace's domains and eval-only sets, and each clustering's clusters (sizes and
     top terms)."""
-    domains = [{"name": m.name, "documents": m.n_docs, "tokens": m.n_tokens,
-                "use": "eval-only" if m.eval_only else "train"} for m in list_domains(ws.domains_dir)]
+    domains = [{"name": m.name, "use": "eval-only" if m.eval_only else "train", "documents": m.n_docs,
+                "tokens": m.n_tokens, "held_out_documents": m.n_val_docs, "held_out_tokens": m.n_val_tokens}
+               for m in list_domains(ws.domains_dir)]
     clusterings = []
     for name in clustering_names(ws.db_path):
         record = get_clustering(ws.db_path, name)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from mixer.errors import MixerError
 from mixer.workspace import Workspace
@@ -13,6 +16,7 @@ from store import SCHEMA_VERSION, schema_version
 from store.db import connect
 
 DEFAULT_PORT = 8470
+_TOKEN = re.compile(r"[A-Za-z0-9._~-]{16,}")   # URL-safe, so it travels in a URL and a cookie as it is
 
 
 @dataclass(frozen=True)
@@ -28,10 +32,28 @@ class ServeConfig:
             raise MixerError("--host is empty")
         if self.token is not None and len(self.token) < 16:
             raise MixerError("--token is shorter than 16 characters: anyone on the network could guess it")
+        if self.token is not None and not _TOKEN.fullmatch(self.token):
+            raise MixerError("--token may hold letters, digits, '-', '_', '.' and '~' only (it travels in a URL and "
+                             "a cookie)")
 
     @property
     def local(self) -> bool:
         return self.host in LOCAL_HOSTS
+
+
+def check_listen(config: ServeConfig) -> None:
+    """That the server can listen at --host and --port, before anything is printed or run
+    (`demo --serve` checks before its search): one line naming the address otherwise."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(config.host, config.port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as error:
+        raise MixerError(f"--host {config.host}: {error.strerror}") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise MixerError(f"cannot listen on {config.host} port {config.port}: {error.strerror}") from None
 
 
 def check_store(ws: Workspace) -> None:
@@ -43,6 +65,9 @@ def check_store(ws: Workspace) -> None:
         version = schema_version(con)
     finally:
         con.close()
+    if version > SCHEMA_VERSION:
+        raise MixerError(f"the store in {ws.root} is at schema {version}, newer than this mixer understands "
+                         f"({SCHEMA_VERSION}); upgrade mixer")
     if version < SCHEMA_VERSION:
         raise MixerError(f"the store in {ws.root} is at schema {version}: run `mixer info` once to upgrade it")
 
@@ -51,12 +76,19 @@ def serve(ws: Workspace, config: ServeConfig, say: Callable[[str], None] = print
     """Serve until interrupted. A non-local host gets a token (the one given or a new one)."""
     import uvicorn
 
+    check_listen(config)
     check_store(ws)
     token = config.token or (None if config.local else secrets.token_urlsafe(24))
-    app = create_app(ws, AppConfig(token=token, local_only=config.local))
-    shown_host = f"[{config.host}]" if ":" in config.host else config.host
-    url = f"http://{shown_host}:{config.port}/" + (f"?token={token}" if token else "")
-    say(f"mixer serve: {ws.root} (read-only) at {url}")
+    app = create_app(ws, AppConfig(token=token, local_only=config.local, cookie=f"mixer_token_{config.port}"))
+    say(f"mixer serve: {ws.root} (read-only) at {url(config, token)}")
+    if config.host in ("0.0.0.0", "::"):
+        say(f"listening on every interface: use this machine's name or address in place of {config.host}")
     if token and not config.token:
         say("the server is reachable from the network: every request needs the token in that URL")
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+
+
+def url(config: ServeConfig, token: str | None = None, path: str = "") -> str:
+    """The address a browser opens: `path` under the server's root, with the token."""
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    return f"http://{host}:{config.port}/{path}" + (f"?token={quote(token)}" if token else "")

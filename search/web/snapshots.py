@@ -29,9 +29,8 @@ def encode(document: dict) -> bytes:
 
 @dataclass(frozen=True)
 class Snapshot:
-    document: dict
+    document: dict         # with `stale: True` when the store was busy and this is the last read
     body: bytes            # the document encoded once per read, not once per request
-    stale: bool = False    # the store was busy: this is the last read
 
 
 @dataclass
@@ -42,12 +41,11 @@ class _Entry:
 
 
 class Snapshots:
-    def __init__(self, interval_s: float = 1.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, interval_s: float = 2.0, clock: Callable[[], float] = time.monotonic):
         self.interval_s = interval_s
         self._clock = clock
-        self._entries: dict[Hashable, _Entry] = {}
-        self._locks: dict[Hashable, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._entries: dict[Hashable, _Entry] = {}   # documents that were there (a miss is never kept)
+        self._lock = threading.Lock()                  # one store read at a time: requests wait and share it
 
     def get(self, key: Hashable, read: Callable[[], dict], version: Callable[[], Hashable] | None = None
             ) -> Snapshot:
@@ -56,9 +54,7 @@ class Snapshots:
         and the document is read again only when the fingerprint changed (or there is
         none). A busy store serves the last document marked stale; other errors (a search
         that is not there) reach the caller."""
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:   # one read per key at a time; the others wait for it and share it
+        with self._lock:
             entry, now = self._entries.get(key), self._clock()
             if entry is not None and now - entry.checked_at < self.interval_s:
                 return entry.snapshot
@@ -71,7 +67,7 @@ class Snapshots:
             except MixerError as error:
                 if BUSY_MARKER in str(error) and entry is not None:
                     stale = {**entry.snapshot.document, "stale": True}
-                    return Snapshot(stale, encode(stale), stale=True)
+                    return Snapshot(stale, encode(stale))
                 raise
             snapshot = Snapshot(document, encode(document))
             self._entries[key] = _Entry(snapshot, stamp, now)

@@ -59,8 +59,9 @@ def test_framework_formats_need_the_users_paths(fmt):
         export_mixture(MIX, fmt, ExportContext())
     with pytest.raises(MixerError, match="has no {name}: all 3 domains would share one path"):
         export_mixture(MIX, fmt, ExportContext(path_template="/data/all"))
-    with pytest.raises(MixerError, match="use {name} and no other braces"):
-        export_mixture(MIX, fmt, ExportContext(path_template="/data/{name}/{split}"))
+    for template in ("/data/{name}/{split}", "/d/{name}{name:>10000000}", "/d/{name}{name.__class__}", "/d/{{name}}"):
+        with pytest.raises(MixerError, match="use {name} and no other braces"):   # never str.format on user text
+            export_mixture(MIX, fmt, ExportContext(path_template=template))
 
 
 def test_olmo_writes_no_budget_or_caps_it_was_not_given():

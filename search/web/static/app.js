@@ -52,13 +52,15 @@ function fmt(value, digits = 4) {
   if (typeof value !== "number") return String(value);
   if (!Number.isFinite(value)) return "–";
   if (Number.isInteger(value) && Math.abs(value) < 1e6) return String(value);
-  return Number(value.toPrecision(digits)).toString();
+  return value.toPrecision(digits);   // 2.900, not 2.9: a column's digits say its precision
 }
 
 async function getJSON(url) {
   const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.error || response.statusText);
+  const text = await response.text();
+  let body = null;
+  try { body = JSON.parse(text); } catch (_) { /* a proxy's or the gate's page: said below */ }
+  if (!response.ok || body === null) throw new Error((body && body.error) || `${response.status} ${text.slice(0, 120)}`);
   return body;
 }
 
@@ -75,13 +77,22 @@ function setStatus(text, failed) {
 
 // ------------------------------------------------------------------ tables
 
+// What a cell shows, as text (the filter matches what the user sees).
+function shownText(column, row) {
+  if (column.text) return column.text(row);
+  if (column.cell) {
+    const cell = column.cell(row);
+    return cell instanceof Node ? cell.textContent : String(cell ?? "");
+  }
+  return fmt(column.value(row), column.digits);
+}
+
 // A sortable, filterable table. columns: [{key, label, value(row) -> sortable, cell(row) -> node|text}]
 function sortableTable(id, columns, rows, state) {
   const filter = (state.filter || "").toLowerCase();
   let shown = rows;
   if (filter) {
-    shown = rows.filter((row) => columns.some((c) => String(c.text ? c.text(row) : c.value(row) ?? "")
-      .toLowerCase().includes(filter)));
+    shown = rows.filter((row) => columns.some((c) => shownText(c, row).toLowerCase().includes(filter)));
   }
   if (state.sort) {
     const column = columns.find((c) => c.key === state.sort);
@@ -96,13 +107,14 @@ function sortableTable(id, columns, rows, state) {
       });
     }
   }
+  const sortBy = (key) => {
+    state.descending = state.sort === key ? !state.descending : false;
+    state.sort = key;
+    state.render();
+  };
   const head = el("tr", {}, columns.map((c) => el("th", {
     "data-key": c.key, class: state.sort === c.key ? (state.descending ? "sorted desc" : "sorted asc") : "",
-    onclick: () => {
-      state.descending = state.sort === c.key ? !state.descending : false;
-      state.sort = c.key;
-      state.render();
-    },
+    tabindex: 0, onclick: () => sortBy(c.key), onkeydown: (e) => { if (e.key === "Enter") sortBy(c.key); },
   }, c.label)));
   const body = shown.slice(0, ROWS_SHOWN).map((row) => el("tr", row.__attrs || {},
     columns.map((c) => el("td", { class: c.className || "" }, c.cell ? c.cell(row) : fmt(c.value(row), c.digits)))));
@@ -131,12 +143,11 @@ function ticks(lo, hi, n = 5) {
 }
 
 // series: [{name, points: [[x, y]], color, line: bool, dots: bool, titles: [string]}]
-function lineChart(series, { xLabel, yLabel, width = 640, height = 260, logX = false } = {}) {
+function lineChart(series, { xLabel, yLabel, width = 640, height = 260 } = {}) {
   const pad = { left: 64, right: 16, top: 12, bottom: 40 };
   const all = series.flatMap((s) => s.points.filter((p) => p[1] !== null));
   if (!all.length) return el("p", { class: "note" }, "no points yet");
-  const tx = (x) => (logX ? Math.log10(Math.max(x, 1)) : x);
-  const xs = all.map((p) => tx(p[0])), ys = all.map((p) => p[1]);
+  const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
   const x = scale([Math.min(...xs), Math.max(...xs)], [pad.left, width - pad.right]);
   const yLo = Math.min(...ys), yHi = Math.max(...ys), margin = (yHi - yLo) * 0.05 || 0.05;
   const y = scale([yLo - margin, yHi + margin], [height - pad.bottom, pad.top]);
@@ -148,7 +159,7 @@ function lineChart(series, { xLabel, yLabel, width = 640, height = 260, logX = f
   const [xLo, xHi] = [Math.min(...xs), Math.max(...xs)];
   for (const t of ticks(xLo, xHi)) {
     chart.append(svg("text", { x: x(t), y: height - pad.bottom + 16, "text-anchor": "middle", class: "tick" },
-      logX ? fmt(Math.pow(10, t), 2) : fmt(t, 4)));
+      fmt(t, 4)));
   }
   chart.append(svg("text", { x: (pad.left + width - pad.right) / 2, y: height - 6, "text-anchor": "middle",
     class: "axis" }, xLabel || ""));
@@ -158,11 +169,11 @@ function lineChart(series, { xLabel, yLabel, width = 640, height = 260, logX = f
     const color = s.color || PALETTE[i % PALETTE.length];
     const points = s.points.filter((p) => p[1] !== null);
     if (s.line !== false && points.length > 1) {
-      const d = points.map((p, k) => `${k ? "L" : "M"}${x(tx(p[0])).toFixed(1)},${y(p[1]).toFixed(1)}`).join("");
+      const d = points.map((p, k) => `${k ? "L" : "M"}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join("");
       chart.append(svg("path", { d, fill: "none", stroke: color, "stroke-width": 2, class: "series" }));
     }
-    if (s.dots) {
-      points.forEach((p, k) => chart.append(svg("circle", { cx: x(tx(p[0])), cy: y(p[1]), r: 3, fill: color,
+    if (s.dots || points.length === 1) {    // a single point has no line to draw
+      points.forEach((p, k) => chart.append(svg("circle", { cx: x(p[0]), cy: y(p[1]), r: 3, fill: color,
         class: "dot" }, svg("title", {}, s.titles ? s.titles[k] : `${fmt(p[0])}: ${fmt(p[1], 5)}`))));
     }
   });
@@ -232,8 +243,8 @@ pages.searches = () => {
       { key: "direction", label: "direction", value: (r) => r.direction },
       { key: "status", label: "status", value: (r) => r.status,
         cell: (r) => el("span", { class: `status ${r.live ? "live" : ""}` }, r.live ? `${r.status} (live)` : r.status) },
-      { key: "done", label: "runs done / budget", value: (r) => r.done,
-        cell: (r) => `${r.done}${r.budget ? ` / ${r.budget}` : ""}`, text: (r) => `${r.done}` },
+      { key: "done", label: "own runs done / budget", value: (r) => r.own_done,
+        cell: (r) => (r.budget ? `${r.own_done} / ${r.budget}` : `${r.done} runs`) },
       { key: "best", label: "best", value: (r) => r.best, digits: digitsFor(rows.map((r) => r.best)),
         className: "num" },
       { key: "created", label: "created", value: (r) => r.created },
@@ -245,81 +256,112 @@ pages.searches = () => {
 
 pages.search = () => {
   const name = document.body.dataset.search;
-  const state = { sort: null, descending: false, filter: "", data: null, curveRun: null };
+  const state = { sort: null, descending: false, filter: "", data: null, curveRun: null, curveRequest: 0 };
   const base = `api/searches/${encodeURIComponent(name)}`;
 
   function runRows(doc) {
     const r = doc.runs;
     return r.id.map((id, i) => ({ id, role: r.role[i], fidelity: r.fidelity[i], status: r.status[i],
       target: r.target[i], seed: r.seed[i], wall_s: r.wall_s[i], weights: r.weights[i], error: r.error[i],
-      __attrs: { "data-run": id, class: state.curveRun === id ? "selected" : "" } }));
+      get __attrs() { return { "data-run": id, class: state.curveRun === id ? "selected" : "" }; } }));
   }
 
   function facts(doc) {
     const s = doc.search, p = doc.progress;
     const items = [["kind", s.kind], ["backend", s.backend], ["evaluator", s.evaluator],
       ["target", `${s.target_label} (${s.direction})`], ["status", s.status], ["driver", s.driver],
-      ["runs", `${p.runs} (${p.done ?? "?"} done, ${p.running ?? 0} running, ${p.queued ?? 0} queued, ${p.failed ?? 0} failed)`]];
-    if (p.budget) items.push(["budget", `${p.own_done} of ${p.budget} own runs done`]);
-    if (p.max_cost !== undefined) items.push(["cost", `${fmt(p.cost_spent, 4)} of --max-cost ${fmt(p.max_cost)} spent`]);
+      ["runs", `${p.runs} (${p.done} done, ${p.running} running, ${p.queued} queued, ${p.failed} failed)`]];
+    if (p.budget_text) items.push(["budget", p.budget_text]);
+    if (p.cost_text) items.push(["cost", p.cost_text]);
     if (p.target_fidelity) items.push(["target fidelity", p.target_fidelity]);
     if (p.best) items.push(["best", `${fmt(p.best.value, 6)} (${p.best.run})`]);
     if (p.setup) items.push(["setup", p.setup]);
-    const bar = p.budget ? el("div", { class: "progress", title: `${p.own_done} of ${p.budget}` },
-      el("span", { style: `width:${Math.min(100, (100 * p.own_done) / p.budget).toFixed(1)}%` })) : null;
+    const share = s.status === "done" ? 1 : p.budget ? Math.min(1, p.own_done / p.budget) : null;
+    const bar = share === null ? null : el("div", { class: "progress", title: p.budget_text || "" },
+      el("span", { style: `width:${(100 * share).toFixed(1)}%` }));
     return [el("dl", { id: "facts" }, items.map(([k, v]) => [el("dt", {}, k), el("dd", { "data-fact": k }, v)])), bar];
   }
 
   function recommendation(doc) {
     const rec = doc.recommendation;
     if (!rec) return el("p", { class: "note" }, "no recommendation yet");
-    const refs = rec.references.length ? el("table", { class: "data", id: "references" },
+    const refs = rec.references.length ? el("div", { class: "scroll" }, el("table", { class: "data", id: "references" },
       el("thead", {}, el("tr", {}, ["role", "runs", "mixture", `mean ${doc.search.target}`, "std", "n"]
-        .map((h) => el("th", {}, h)))),
-      el("tbody", {}, rec.references.map((r) => el("tr", {}, el("td", {}, r.role), el("td", { title: r.runs.join("\n") }, r.n > 1 ? `${r.runs[0]} … (${r.n} runs)` : r.runs[0]),
-        el("td", {}, Object.entries(r.mixture).filter(([, w]) => w > 0).map(([k, w]) => `${k} ${fmt(w, 3)}`).join(", ")),
+        .map((h) => el("th", { class: "plain" }, h)))),
+      el("tbody", {}, rec.references.map((r) => el("tr", {},
+        el("td", { title: r.runs.join("\n") }, r.role),
+        el("td", { title: r.runs.join("\n"), class: "wrap" }, r.n > 1 ? `${r.runs[0]} … (${r.n} runs)` : r.runs[0]),
+        el("td", { class: "wrap" }, Object.entries(r.mixture).filter(([, w]) => w > 0)
+          .map(([k, w]) => `${k} ${fmt(w, 3)}`).join(", ")),
         el("td", { class: "num" }, fmt(r.mean, 5)), el("td", { class: "num" }, fmt(r.std, 3)),
-        el("td", { class: "num" }, r.n))))) : null;
+        el("td", { class: "num" }, r.n)))))) : null;
     return [weightBars(rec.mixture),
       el("ul", { class: "explain" }, rec.lines.map((line) => el("li", {}, line))),
       rec.validation ? el("p", {}, `validation run ${rec.validation.run}: ${fmt(rec.validation.value, 5)}`) : null,
       refs ? [el("h3", {}, "baselines and extra runs"), refs] : null];
   }
 
-  function exports(doc) {
-    if (!doc.exports.length) return el("p", { class: "note" }, "nothing to export until there is a recommendation");
-    const template = el("input", { id: "path-template", type: "text", value: state.template || "/data/{name}",
-      size: 32, oninput: (e) => { state.template = e.target.value; } });
-    const buttons = doc.exports.map((fmtName) => el("button", { type: "button", "data-format": fmtName,
-      onclick: () => {
-        const q = new URLSearchParams({ format: fmtName });
-        if (!["json", "yaml"].includes(fmtName)) q.set("path_template", template.value);
-        window.location.href = `${base}/export?${q}`;
-      } }, fmtName));
-    return [el("label", {}, "path template (megatron, olmo, hf, streaming): ", template), el("div", { class: "buttons" },
-      buttons)];
+  // Built once: a refresh must not take the path template from under the user's fingers.
+  function exportsBox(doc) {
+    const box = document.getElementById("exports");
+    if (!doc.exports.length) {
+      if (!box.dataset.formats) replace("exports", el("p", { class: "note" }, "nothing to export until there is a recommendation"));
+      return;
+    }
+    if (box.dataset.formats === doc.exports.join(",")) return;
+    box.dataset.formats = doc.exports.join(",");
+    const template = el("input", { id: "path-template", type: "text", value: "/data/{name}", size: 32 });
+    const said = el("p", { id: "export-error", class: "error" });
+    const buttons = doc.exports.map((format) => el("button", { type: "button", "data-format": format,
+      onclick: () => download(format, template.value, said) }, format));
+    replace("exports", el("label", {}, "path template (megatron, olmo, hf, streaming): ", template),
+      el("div", { class: "buttons" }, buttons), said);
+  }
+
+  async function download(format, template, said) {
+    const q = new URLSearchParams({ format });
+    if (!["json", "yaml"].includes(format)) q.set("path_template", template);
+    said.textContent = "";
+    const response = await fetch(`${base}/export?${q}`, { credentials: "same-origin" });
+    if (!response.ok) {
+      const text = await response.text();
+      let message = text;
+      try { message = JSON.parse(text).error; } catch (_) { /* plain text */ }
+      said.textContent = message;
+      return;
+    }
+    const disposition = response.headers.get("content-disposition") || "";
+    const file = (disposition.match(/filename="([^"]+)"/) || [null, `${name}-${format}.txt`])[1];
+    const link = el("a", { href: URL.createObjectURL(await response.blob()), download: file });
+    document.body.append(link);
+    link.click();
+    link.remove();
   }
 
   function schedule(doc) {
-    if (!doc.schedule) return null;
-    const stages = doc.schedule.stages || [];
-    const names = stages.length ? Object.keys(stages[0].mixture || {}) : [];
-    return [el("h2", {}, "schedule"), el("table", { class: "data", id: "schedule" },
-      el("thead", {}, el("tr", {}, ["start", "tokens", ...names].map((h) => el("th", {}, h)))),
-      el("tbody", {}, stages.map((st) => el("tr", {}, el("td", {}, fmt(st.start, 3)), el("td", {}, fmt(st.tokens)),
+    const stages = (doc.schedule && doc.schedule.schedule) || [];
+    if (!stages.length) return null;
+    const names = Object.keys(stages[0].mixture || {});
+    return [el("h2", {}, "schedule (the method's decisions)"), el("table", { class: "data", id: "schedule" },
+      el("thead", {}, el("tr", {}, ["start", "tokens", ...names].map((h) => el("th", { class: "plain" }, h)))),
+      el("tbody", {}, stages.map((st) => el("tr", {}, el("td", { class: "num" }, fmt(st.start, 3)),
+        el("td", { class: "num" }, st.tokens === null || st.tokens === undefined ? "–" : st.tokens.toLocaleString("en")),
         names.map((n) => el("td", { class: "num" }, fmt((st.mixture || {})[n], 3)))))))];
   }
 
   async function showCurves(runId) {
     state.curveRun = runId;
+    const request = ++state.curveRequest;      // a later click wins over an earlier answer
+    state.renderRuns();
     replace("curves-title", `loss curves: ${runId}`);
     try {
       const doc = await getJSON(`api/curves?run=${encodeURIComponent(runId)}`);
+      if (request !== state.curveRequest) return;
       const series = Object.entries(doc.series).map(([key, points]) => ({ name: key, points }));
       replace("curves", series.length ? lineChart(series, { xLabel: "tokens", yLabel: "loss" })
         : el("p", { class: "note" }, "this run stored no curve"));
     } catch (error) {
-      replace("curves", el("p", { class: "error" }, String(error.message)));
+      if (request === state.curveRequest) replace("curves", el("p", { class: "error" }, String(error.message)));
     }
   }
 
@@ -328,20 +370,25 @@ pages.search = () => {
     replace("title", doc.search.name);
     replace("facts-box", facts(doc));
     const curve = doc.best_curve;
-    replace("best-curve", lineChart([
+    replace("best-curve", curve.length ? lineChart([
       { name: "run", points: curve.map((c) => [c.n, c.value]), line: false, dots: true, color: "#9aa",
         titles: curve.map((c) => `${c.run}: ${fmt(c.value, 5)}`) },
       { name: "best so far", points: curve.map((c) => [c.n, c.best]), color: "#e15759" }],
-    { xLabel: "runs at the target fidelity", yLabel: doc.search.target_label }));
+    { xLabel: "runs at the target fidelity", yLabel: doc.search.target_label })
+      : el("p", { class: "note" }, doc.search.kind === "online" ? "an online run: one run, no search" : "no finished run yet"));
     replace("recommendation", recommendation(doc));
-    const own = rows.filter((r) => ["search", "imported"].includes(r.role) && r.status === "done" && r.target !== null);
-    replace("mixtures", mixtureBars(doc.domains, own.slice(-2000), doc.search.direction === "maximize"));
-    replace("exports", exports(doc));
+    const atTarget = doc.progress.target_fidelity;     // a multi-fidelity search: the target's runs only
+    const own = rows.filter((r) => ["search", "imported"].includes(r.role) && r.status === "done" && r.target !== null
+      && (!atTarget || r.fidelity === atTarget));
+    replace("mixtures", own.length || doc.search.kind !== "online" ? mixtureBars(doc.domains, own.slice(-2000),
+      doc.search.direction === "maximize") : el("p", { class: "note" }, "an online run: see its schedule"));
+    exportsBox(doc);
     replace("schedule-box", schedule(doc));
     const digits = digitsFor(rows.map((r) => r.target));
-    const columns = [
+    state.rows = rows;
+    state.columns = [
       { key: "id", label: "run", value: (r) => r.id,
-        cell: (r) => el("a", { href: `search/${encodeURIComponent(name)}`, class: "run", onclick: (e) => {
+        cell: (r) => el("a", { href: `search/${encodeURIComponent(name)}`, class: "run", title: r.id, onclick: (e) => {
           e.preventDefault();   // <base href="/"> would make a fragment link leave the page
           showCurves(r.id);
           document.getElementById("curves-title").scrollIntoView();
@@ -355,35 +402,41 @@ pages.search = () => {
       ...doc.domains.map((d, k) => ({ key: `w:${d}`, label: d, value: (r) => r.weights[k], digits: 3,
         className: "num" })),
     ];
-    state.rows = rows;
-    state.columns = columns;
     if (!document.getElementById("run-filter")) {
       replace("runs-filter", el("input", { id: "run-filter", type: "search", value: state.filter,
         placeholder: "filter runs (id, role, status…)",
         oninput: (e) => { state.filter = e.target.value; state.renderRuns(); } }));
     }
+    replace("runs-note", doc.runs_shown < doc.progress.runs
+      ? el("p", { class: "note" }, `the first ${doc.runs_shown} of ${doc.progress.runs} runs (mixer sql has them all)`) : null);
     state.renderRuns();
   };
   state.renderRuns = () => replace("runs-table", sortableTable("runs", state.columns, state.rows, state));
   return { url: () => base, show: (data) => { state.data = data; state.render(); } };
 };
 
+pages.missing = () => null;
+
 pages.corpus = () => ({
   url: () => "api/corpus",
   show: (doc) => {
+    const count = (n) => el("td", { class: "num" }, n.toLocaleString("en"));
     const domains = el("table", { class: "data", id: "domains" },
-      el("thead", {}, el("tr", {}, ["domain", "use", "documents", "tokens"].map((h) => el("th", {}, h)))),
+      el("thead", {}, el("tr", {}, ["domain", "use", "training documents", "training tokens", "held-out documents",
+        "held-out tokens"].map((h) => el("th", { class: "plain" }, h)))),
       el("tbody", {}, doc.domains.map((d) => el("tr", {}, el("td", {}, d.name), el("td", {}, d.use),
-        el("td", { class: "num" }, d.documents), el("td", { class: "num" }, d.tokens.toLocaleString("en"))))));
+        count(d.documents), count(d.tokens), count(d.held_out_documents), count(d.held_out_tokens)))));
     const clusterings = doc.clusterings.map((c) => {
       const most = Math.max(...c.clusters.map((k) => k.documents), 1);
-      return [el("h2", {}, `clustering ${c.name}`), el("p", {}, `${c.documents} documents, embedder ${c.embedder}`),
+      return [el("h2", {}, `clustering ${c.name}`),
+        el("p", {}, `${c.documents.toLocaleString("en")} documents, embedder ${c.embedder}; a cluster's documents `
+          + "include its domain's held-out ones"),
         el("table", { class: "data clusters" }, el("thead", {}, el("tr", {}, ["cluster", "domain", "documents",
-          "", "top terms"].map((h) => el("th", {}, h)))),
-        el("tbody", {}, c.clusters.map((k) => el("tr", {}, el("td", {}, k.cluster), el("td", {}, k.domain),
-          el("td", { class: "num" }, k.documents),
+          "", "top terms"].map((h) => el("th", { class: "plain" }, h)))),
+        el("tbody", {}, c.clusters.map((k) => el("tr", {}, el("td", { class: "num" }, k.cluster), el("td", {}, k.domain),
+          count(k.documents),
           el("td", { class: "bar" }, el("span", { style: `width:${((100 * k.documents) / most).toFixed(1)}%` })),
-          el("td", {}, k.top_terms.join(", "))))))];
+          el("td", { class: "wrap" }, k.top_terms.join(", "))))))];
     });
     replace("content", el("h2", {}, "domains and eval-only sets"), domains, clusterings);
   },
@@ -393,18 +446,22 @@ pages.corpus = () => ({
 
 async function main() {
   const page = pages[document.body.dataset.page]();
+  if (!page) return;
   let last = null;
   async function refresh() {
     try {
       const data = await getJSON(page.url());
-      const generated = data.generated;
+      const { generated, stale } = data;
       delete data.generated;
+      delete data.stale;
       const text = JSON.stringify(data);
       if (text !== last) {
         last = text;
         page.show(data);
       }
-      setStatus(`updated ${new Date(generated * 1000).toLocaleTimeString()}`, false);
+      const now = new Date().toLocaleTimeString();
+      setStatus(stale ? `the store is busy: showing the read of ${new Date(generated * 1000).toLocaleTimeString()} `
+        + `(checked ${now})` : `checked ${now}`, Boolean(stale));
     } catch (error) {
       setStatus(`could not refresh: ${error.message}`, true);
     }

@@ -84,6 +84,8 @@ def test_export_is_what_mixer_export_writes(ws, web_workspace):
     ("/api/searches/tsearch/export?format=docx", 400, "unknown export format 'docx'"),
     ("/api/searches/tsearch/export?format=megatron", 400, "needs --path-template"),
     ("/api/searches/tsearch/export?format=megatron&path_template=/x/{0}", 400, "no {name}"),
+    ("/api/searches/tsearch/export?format=megatron&path_template=/d/{name}{name:>10000000}", 400, "no other braces"),
+    ("/api/searches/nope/export?format=json", 404, "no search named 'nope'"),
     ("/api/curves?run=tsearch/9999", 404, "no run 'tsearch/9999'"),
     ("/api/searches/x';DROP TABLE runs;--", 404, "no search named"),
 ])
@@ -94,11 +96,13 @@ def test_bad_requests_answer_one_line_and_change_nothing(ws, path, status, words
     assert sql(ws, "SELECT count(*) AS n FROM runs").n[0] == before
 
 
-def test_pages_escape_names_and_forbid_inline_script(ws):
-    response = client(ws).get("/search/" + "<img src=x onerror=alert(1)>")
-    assert response.status_code == 200
-    assert "<img src=x" not in response.text and "&lt;img src=x onerror=alert(1)&gt;" in response.text
+def test_pages_escape_names_and_forbid_inline_script(ws, web_workspace):
+    response = client(ws).get("/search/" + "<img src=x onerror=alert(1)>")     # no such search: said, escaped
+    assert response.status_code == 404
+    assert "<img src=x" not in response.text and "no search named &#x27;&lt;img src=x onerror=alert(1)&gt;" in response.text
     assert "script-src 'self'" in response.headers["content-security-policy"]
+    page = client(ws).get(f"/search/{web_workspace.finished}")
+    assert page.status_code == 200 and f'data-search="{web_workspace.finished}"' in page.text
 
 
 def test_static_front_end_ships_with_the_package(ws):
@@ -126,6 +130,15 @@ def test_local_server_refuses_foreign_host_headers(ws):
 
     rebound = TestClient(create_app(ws), base_url="http://evil.example:8470")
     assert rebound.get("/api/searches").status_code == 400
+    assert TestClient(create_app(ws), base_url="http://[::1]:8470").get("/api/searches").status_code == 200
+
+
+def test_token_gate_answers_json_and_takes_any_case_of_bearer(ws):
+    token = "t" * 24
+    c = client(ws, token=token, local_only=False)
+    refused = c.get("/api/searches")
+    assert refused.status_code == 401 and "needs its token" in refused.json()["error"]
+    assert c.get("/api/searches", headers={"authorization": f"bearer {token}"}).status_code == 200
 
 
 def test_live_driver_shows_running_and_new_runs(ws, web_workspace):
@@ -141,6 +154,8 @@ def test_live_driver_shows_running_and_new_runs(ws, web_workspace):
     assert run_id not in before["runs"]["id"] and run_id in after["runs"]["id"]
     assert after["runs"]["wall_s"][after["runs"]["id"].index(run_id)] == 1.5
     assert listed[web_workspace.running]["live"] and listed[web_workspace.running]["status"] == "running"
+    assert (listed[web_workspace.finished]["own_done"], listed[web_workspace.finished]["budget"]) == (12, 12)
+    assert after["progress"]["budget_text"].startswith(f"{after['progress']['own_done']} of 4 runs done")
 
 
 def test_corpus_document_lists_domains_and_clusterings(tmp_path, small_domains):
@@ -154,16 +169,30 @@ def test_corpus_document_lists_domains_and_clusterings(tmp_path, small_domains):
     write_clustering(ws.db_path, ClusteringRecord("c", "lsa", 42, 42, clusters=clusters))
     doc = client(ws).get("/api/corpus").json()
     assert [d["name"] for d in doc["domains"]] == sorted(m.name for m in small_domains.values())
-    assert all(d["use"] == "train" and d["tokens"] > 0 for d in doc["domains"])
+    assert all(d["use"] == "train" and d["tokens"] > 0 and d["held_out_tokens"] > 0 for d in doc["domains"])
     [clustering] = doc["clusterings"]
     assert [(c["domain"], c["documents"], c["top_terms"]) for c in clustering["clusters"]] == [
         ("c-00", 30, ["alpha", HOSTILE]), ("c-01", 12, [])]
 
 
-def test_serve_refuses_missing_store_and_bad_flags(tmp_path):
+def test_serve_refuses_missing_store_and_bad_flags(tmp_path, web_workspace):
+    import socket
+
     for args, words in ((["serve", "--workspace", str(tmp_path / "none")], "does not exist"),
                         (["serve", "--workspace", str(tmp_path)], "no mixer store"),
                         (["serve", "--port", "70000"], "--port 70000 is not a port"),
-                        (["serve", "--host", "0.0.0.0", "--token", "short"], "shorter than 16")):
+                        (["serve", "--host", "0.0.0.0", "--token", "short"], "shorter than 16"),
+                        (["serve", "--host", "0.0.0.0", "--token", "abcdefgh[/bold]ijklmnop"], "letters, digits"),
+                        (["serve", "--host", "nonexistent.invalid"], "--host nonexistent.invalid:"),
+                        (["demo", "--port", "8470"], "--port is the web view's port: give --serve with it")):
         result = mixer_cli(*args, workspace=tmp_path)
-        assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr
+        assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr, result.stderr
+    with socket.socket() as taken:      # a port in use: one line before anything is printed
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = mixer_cli("serve", "--workspace", str(web_workspace.root), "--port", str(port))
+        assert result.returncode == 2 and result.stdout == ""
+        assert f"cannot listen on 127.0.0.1 port {port}:" in result.stderr
+        demo = mixer_cli("demo", "--serve", "--port", str(port), workspace=tmp_path / "demo")
+        assert demo.returncode == 2 and "cannot listen" in demo.stderr and not (tmp_path / "demo").exists()
