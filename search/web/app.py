@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -73,8 +73,10 @@ def create_app(ws: Workspace, config: AppConfig = AppConfig()) -> Starlette:
 
     def search_page(request: Request) -> Response:
         name = request.path_params["name"]
-        try:
-            documents.search_exists(ws, name)
+        try:   # from the shared list (a page load opens no store of its own), else by id
+            listed = snapshots.get("searches", lambda: documents.searches_document(ws)).document["searches"]
+            if name not in {row["name"] for row in listed}:
+                documents.search_exists(ws, name)
         except MixerError as error:
             response = page("missing", name, f'<h1>{html.escape(str(error))}</h1><p><a href="">every search</a></p>')
             response.status_code = 404
@@ -205,9 +207,16 @@ class TokenGate:
                                status_code=401)(scope, receive, send)
             return
 
+        cookie = f"{self.cookie}={self.token}; Path=/; HttpOnly; SameSite=Strict"
+        if in_query and request.method == "GET" and not request.url.path.startswith("/api"):
+            # a page opened from the printed URL: the cookie carries the token on, and the
+            # address bar (and the history) keeps no copy of it
+            clean = request.url.remove_query_params("token")
+            await RedirectResponse(str(clean), status_code=303, headers={"set-cookie": cookie})(scope, receive, send)
+            return
+
         async def keep_cookie(message: Message) -> None:
             if message["type"] == "http.response.start" and in_query:
-                cookie = f"{self.cookie}={self.token}; Path=/; HttpOnly; SameSite=Strict"
                 message.setdefault("headers", [])
                 message["headers"] += [(b"set-cookie", cookie.encode())]
             await send(message)

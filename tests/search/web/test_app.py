@@ -116,9 +116,10 @@ def test_token_gate(ws):
     c = client(ws, token=token, local_only=False)
     assert c.get("/api/searches").status_code == 401
     assert c.get("/api/searches", headers={"authorization": f"Bearer {'x' * 24}"}).status_code == 401
-    first = c.get("/", params={"token": token})     # the URL mixer serve prints: the cookie carries it on
-    assert first.status_code == 200 and "mixer_token" in first.headers["set-cookie"]
-    assert c.get("/api/searches").status_code == 200
+    first = c.get("/", params={"token": token}, follow_redirects=False)   # the URL mixer serve prints
+    assert first.status_code == 303 and first.headers["location"] == "http://127.0.0.1:8470/"   # no token kept
+    assert "mixer_token" in first.headers["set-cookie"]
+    assert c.get("/").status_code == 200 and c.get("/api/searches").status_code == 200   # the cookie carries it
     assert client(ws, token=token, local_only=False).get(
         "/api/searches", headers={"authorization": f"Bearer {token}"}).status_code == 200
 

@@ -150,3 +150,17 @@ def test_corpus_page(page, server):
     page.goto(f"{server}corpus")
     page.wait_for_selector("#domains")
     screenshot(page, "corpus")
+
+
+def test_a_token_server_opens_from_its_printed_url_and_forgets_the_token_in_the_address(browser, web_workspace):
+    token = "a-token-for-the-browser-test"
+    process, url = start_server(web_workspace.root, "--token", token)
+    try:
+        page = browser.new_page()
+        assert page.goto(url).status == 401                       # without the token: refused
+        page.goto(f"{url}?token={token}")
+        page.wait_for_selector("#searches tbody tr")               # the page's own requests carry it (cookie)
+        assert "token" not in page.url
+    finally:
+        process.terminate()
+        process.wait(10)
