@@ -6,7 +6,7 @@ The CLI's only output helpers; nothing here computes anything.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +37,36 @@ def cell(value) -> str:
     return str(value)
 
 
+def float_column(values: pd.Series) -> Callable[[float], str]:
+    """How one column of floats is written, the same way for every row: the significant
+    digits that tell its values apart (at least 4, at most 6), as fixed decimals when the
+    column's magnitudes allow (`0.00598` beside `0.03279`, not `0.00597833`), else
+    scientific; whole numbers as integers."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if not len(finite):
+        return cell
+    if np.all(finite == np.round(finite)) and np.abs(finite).max() < 1e15:
+        return lambda v: "" if pd.isna(v) else f"{v:.0f}"
+    distinct = np.unique(finite)
+    largest = float(np.abs(finite).max())
+    gap = float(np.diff(distinct).min()) if len(distinct) > 1 else 0.0
+    digits = 4 if gap == 0 or largest == 0 else int(np.clip(np.ceil(np.log10(largest / gap)) + 1, 4, 6))
+    nonzero = np.abs(finite[finite != 0])
+    if largest == 0 or (largest < 1e6 and nonzero.min() >= 1e-3 * largest and largest >= 1e-4):
+        decimals = max(0, digits - 1 - int(np.floor(np.log10(largest)))) if largest else 0
+        return lambda v: "" if pd.isna(v) else f"{v:.{decimals}f}"
+    return lambda v: "" if pd.isna(v) else f"{v:.{digits}g}"
+
+
 def render_frame(frame: pd.DataFrame, title: str | None = None) -> None:
     """A table that never splits a number or a word: numeric columns keep their full width,
     text columns wrap between words; when even that does not fit the terminal, each row is
     printed as a block of `column  value` lines (psql's expanded display). Piped (not a
-    terminal), the table keeps its natural width."""
-    cells = [[cell(v) for v in row] for row in frame.itertuples(index=False)]
+    terminal), the table keeps its natural width. Each float column has one format
+    (`float_column`)."""
+    formats = [float_column(frame[c]) if pd.api.types.is_float_dtype(frame[c]) else cell for c in frame.columns]
+    cells = [[format_(v) for format_, v in zip(formats, row)] for row in frame.itertuples(index=False)]
     numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
                for c in frame.columns]
     widths = [max([_longest_word(str(col))] + [len(row[i]) if numeric[i] else _longest_word(row[i])

@@ -21,7 +21,7 @@ def _rendered(monkeypatch, terminal: bool, width: int = 60) -> str:
 
 def test_numbers_stay_whole_in_a_narrow_terminal(monkeypatch):
     text = _rendered(monkeypatch, terminal=True)
-    for number in ("19571712", "123456789012", "1.23457e+06", "0.000123456"):
+    for number in ("19571712", "123456789012", "1.235e+06", "0.0001235"):   # one format per column
         assert number in text, text
     assert max(len(line) for line in text.splitlines()) <= 60
 
@@ -58,6 +58,16 @@ def test_a_table_too_wide_for_the_terminal_becomes_one_block_per_row(monkeypatch
     render.render_frame(frame)
     text = out.getvalue()
     assert "row 1" in text and "row 2" in text
-    for whole in ("s1/replicate/0000/seed-1", "web=0.374 code=0.317 math=0.310", "2026-11-26", "1.70059"):
+    for whole in ("s1/replicate/0000/seed-1", "web=0.374 code=0.317 math=0.310", "2026-11-26", "1.701"):
         assert whole in text, text
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_a_float_column_has_one_format_with_the_digits_that_tell_its_values_apart():
+    assert [render.float_column(pd.Series([0.00597833, 0.03279]))(v) for v in (0.00597833, 0.03279)] == [
+        "0.00598", "0.03279"]                                     # aligned decimals, not 0.00597833 beside 0.03279
+    losses = pd.Series([2.74707, 2.77489, 2.8161])
+    assert [render.float_column(losses)(v) for v in losses] == ["2.747", "2.775", "2.816"]
+    close = pd.Series([2.74707, 2.74712])                         # more digits where the values need them
+    assert [render.float_column(close)(v) for v in close] == ["2.74707", "2.74712"]
+    assert render.float_column(pd.Series([1200000.0, 300000.0]))(1200000.0) == "1200000"   # counts stay whole
