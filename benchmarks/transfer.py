@@ -6,6 +6,9 @@ Keys: `spearman_tiny_vs_1m` (rank correlation of the mixtures' means across scal
 `seed_std_tiny`, `seed_std_1m` (pooled std of one run over the mixtures), `spread_1m`
 (max minus min mixture mean at the large scale), `snr_1m` (spread over seed std: above
 about 3, a search at that scale can tell its best mixtures from its worst).
+`spearman_interval_width_<N>_seeds`: the width of `mixer transfer`'s 95% bootstrap interval
+of the rank correlation at these seeds; `seeds_recommended`: what `mixer transfer` would ask
+for (search.transfer.seeds_needed) at the measured small-scale seed noise and spread.
 
 Default: tiny against 1m, 300k tokens each, on CPU (about 20 minutes on 2 cores,
 in-process `train_proxy`, one run at a time). `--full`: 5m against 20m at 20M tokens each
@@ -39,7 +42,10 @@ def main() -> None:
     p.add_argument("--mixtures", type=int, default=16)
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--tokens", type=int, default=300_000, help="tokens per run at both scales (CPU mode)")
+    p.add_argument("--quick", action="store_true", help="6 mixtures at 100k tokens (same keys)")
     args = p.parse_args()
+    if args.quick:
+        args.mixtures, args.tokens = 6, 100_000
     scales = ([("5m", 20_000_000), ("20m", 20_000_000)] if args.full else
               [("tiny", args.tokens), ("1m", args.tokens)])
     device, threads = ("cuda", None) if args.full else ("cpu", 2)
@@ -65,8 +71,19 @@ def main() -> None:
             figures[f"values_{preset}"] = values.round(5).tolist()
     from scipy.stats import spearmanr
 
+    from search.transfer import report as transfer_report, seeds_needed
+    from search.compare import SeedStats
+    from search.targets import Target
+    from search.transfer import MixtureScales
+
     (small, _), (large, _) = scales
+    rows = [MixtureScales(f"m{i}", Mixture.normalized(dict(zip(DOMAINS, x))),
+                          SeedStats(f"m{i}", tuple(figures[f"values_{small}"][i])),
+                          SeedStats(f"m{i}", tuple(figures[f"values_{large}"][i]))) for i, x in enumerate(X)]
+    lo, hi = transfer_report("bench", small, large, rows, Target(), []).spearman_interval   # `mixer transfer`'s
     summary = {f"spearman_{small}_vs_{large}": float(spearmanr(means[small], means[large])[0]),
+               f"spearman_interval_width_{args.seeds}_seeds": float(hi - lo),
+               "seeds_recommended": seeds_needed(stds[small], float(np.std(means[small], ddof=1))),
                f"seed_std_{small}": stds[small], f"seed_std_{large}": stds[large],
                f"spread_{small}": float(np.ptp(means[small])), f"spread_{large}": float(np.ptp(means[large])),
                f"snr_{large}": float(np.ptp(means[large]) / stds[large]),

@@ -136,17 +136,23 @@ def seed_advice(state: SearchState, mixtures: dict[str, Mixture], given: int | N
     at_target = state.at_target
     values = [float(at_target.y[rows[0]]) for m in mixtures.values()
               if len(rows := np.flatnonzero(near(at_target.X, m.vector(at_target.domains))))]
+    runs = lambda n: f"{len(mixtures)} mixtures x {n} seeds x 2 scales = {2 * len(mixtures) * n} runs"  # noqa: E731
     if noise is None or len(values) < 2:
         seeds = given or DEFAULT_SEEDS
-        return seeds, (f"seed noise not measured (no replicate runs in this search: `search start --replicates 2` "
-                       f"measures it): {seeds} seeds")
+        why = ("no replicate runs in this search: `search start --replicates 2` measures it" if noise is None else
+               "fewer than 2 of the mixtures ran in the search, so their spread is unknown")
+        return seeds, f"seeds not chosen from the noise ({why}): {runs(seeds)}"
     spread = float(np.std(values, ddof=1))
+    wanted = int(np.ceil(9.0 * noise["std"] ** 2 / spread ** 2)) if spread > 0 else None
     needed = seeds_needed(noise["std"], spread)
     line = (f"seed noise {noise['std']:.4f} (std of one run, {noise['pairs']} pairs); the mixtures' runs spread "
-            f"{spread:.4f}: about {needed} seeds make a mean's noise a third of that spread")
+            f"{spread:.4f}: " + (f"about {needed} seeds make a mean's noise a third of that spread"
+                                 if wanted is not None and wanted <= MAX_SEEDS else
+                                 f"{needed} seeds, the most chosen (a third of the spread would need "
+                                 f"{wanted or 'more'}: the mixtures are hard to tell apart at this scale)"))
     if given is not None and given < needed:
         line += f"; with --seeds {given} the ranking's interval will be wide"
-    return given or needed, line
+    return given or needed, f"{line}; {runs(given or needed)}"
 
 
 def stored_report(ws: Workspace, search_ref: str, large: str | None = None, labels: list[str] | None = None,
@@ -199,11 +205,13 @@ def plan(ws: Workspace, setup: SearchSetup, request: TransferRequest) -> dict[st
     domains = setup.space.domains
     chosen = {"recommended": Mixture.normalized(rec["mixture"])}
     history = setup.load(ws).at_target
+    baselines = np.array([x for b, x in setup.space.baselines.items() if b in request.baselines]).reshape(
+        -1, len(domains))
     for i in np.argsort(history.y):
         if len(chosen) > request.top:
             break
-        x = history.X[i]
-        if not near(np.array([m.vector(domains) for m in chosen.values()]), x).any():
+        x = history.X[i]     # a best run that is a baseline is trained once, under the baseline's name
+        if not near(np.array([m.vector(domains) for m in chosen.values()]), x).any() and not near(baselines, x).any():
             chosen[f"top-{len(chosen)}"] = Mixture.normalized(dict(zip(domains, x)))
     recommended = chosen["recommended"].vector(domains)
     chosen.update({b: to_mixture(domains, x) for b, x in setup.space.baselines.items()   # a baseline that is the

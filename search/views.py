@@ -138,17 +138,39 @@ def fresh_seed_line(state: SearchState, rec: dict) -> str | None:
     from search.extra_runs import fresh_seed, init_offsets
 
     setup = state.setup
-    if setup.spec is None or setup.spec.proxy is None or rec.get("predicted") is None:
+    value = rec.get("predicted") if rec.get("predicted") is not None else rec["evidence"].get("best_observed")
+    if setup.spec is None or setup.spec.proxy is None or value is None:
         return None
+    measured = fresh_seed_runs(state, rec["mixture"])
+    if len(measured) >= 2:      # the answer itself was trained with other seeds: that, not a model
+        return (f"a fresh seed: {measured.mean():.4f} ± {measured.std(ddof=1):.4f} (measured: {len(measured)} runs "
+                "of this mixture with other seeds)")
     d = init_offsets(state)
-    got = fresh_seed(setup.target.loss(rec["predicted"]), rec.get("predicted_std") or 0.0, d)
+    got = fresh_seed(setup.target.loss(value), rec.get("predicted_std") or 0.0, d)
     if got is None:
-        return ("note: ± is for runs that share the search's initialisation; a fresh seed adds its offset and noise, "
-                "not measured here (`--replicates 2` measures them)")
+        return ("note: the values above are for runs that share the search's initialisation; a fresh seed adds its "
+                "offset and noise, not measured here (`--replicates 2` measures them)")
     mean, std = got
     return (f"a fresh seed: {setup.target.value_of(mean):.4f} ± {std:.4f} (the search's runs share one "
-            f"initialisation, which measured {setup.target.value_of(d.mean()):+.4f} against fresh seeds over "
-            f"{len(d)} paired run{'s' if len(d) != 1 else ''})")
+            f"initialisation, which measured {setup.target.value_of(d.mean()):+.4f} against other seeds over "
+            f"{plural(len(d), 'paired run')})")
+
+
+def fresh_seed_runs(state: SearchState, mixture: dict) -> np.ndarray:
+    """The targets (user's orientation) of finished baseline or replicate runs of `mixture`
+    at the target fidelity that started from another initialisation than the search's."""
+    runs, spec = state.runs, state.setup.spec
+    extra = finished_runs(runs[runs.role.isin(["baseline", "replicate", "validation"])])
+    extra = extra[extra.fidelity == spec.fidelity_label]
+    init = extra.init_seed.astype("Int64").fillna(extra.seed.astype("Int64"))
+    extra = extra[(init != spec.seed).fillna(True).to_numpy(dtype=bool)]
+    x = np.array([float(mixture.get(d, 0.0)) for d in state.setup.space.domains])
+    same = same_mixture(weight_matrix(extra.mixture, state.setup.space.domains), x) if len(extra) else []
+    return extra.target_value.to_numpy(dtype=np.float64)[np.asarray(same, dtype=bool)]
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def online_lines(versus: dict | None) -> list[str]:
@@ -157,7 +179,8 @@ def online_lines(versus: dict | None) -> list[str]:
     if not versus or versus.get("online") is None or versus.get("static") is None:
         return []
     online, static, target = versus["online"], versus["static"], versus["target"]
-    compared = f"the uniform mixture's run {versus['run']} ({static:.4f}; same seed and budget, one run each)"
+    compared = (f"the uniform mixture's run {versus['run']} ({static:.4f}; same seed and budget, one run each: a gap "
+                "within the seed noise decides nothing)")
     if online > static:
         return [f"warning: the online run ended at {online:.4f} ({target}), WORSE than {compared}: train the uniform "
                 "mixture instead, or try other --option settings"]
@@ -235,7 +258,7 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     rec = latest_recommendation(ws.db_path, search.id)
     noise = (rec or {}).get("evidence", {}).get("seed_noise")
     if noise:
-        summary["seed noise"] = f"{noise['std']:.4g} (std of one run, {noise['pairs']} replicate pairs)"
+        summary["seed noise"] = f"{noise['std']:.4g} (std of one run, {plural(noise['pairs'], 'replicate pair')})"
     return summary, runs
 
 
@@ -266,8 +289,9 @@ def _ran_out(state: SearchState) -> str | None:
     ran = int(state.own.status.isin(["done", "failed"]).sum())
     if search.status != "done" or ran >= spec.budget.runs:
         return None
-    if spec.budget.max_cost is not None:
-        return (f"--max-cost {spec.budget.max_cost:g} stopped it: {state.spent()[1]:.4g} spent, and no further run "
+    spent = state.spent()[1]
+    if spec.budget.max_cost is not None and min(state.costs.values(), default=1.0) > spec.budget.max_cost - spent + 1e-9:
+        return (f"--max-cost {spec.budget.max_cost:g} stopped it: {spent:.4g} spent, and no further run "
                 f"fitted in what was left ({cost_unit(state)})")
     if spec.table is not None:
         return f"every entry of table '{spec.table.search}' it could run was run"
@@ -291,6 +315,8 @@ def budget_progress(state: SearchState) -> dict[str, str]:
         out["budget"] += f" ({why})"
     if spec.budget.max_cost is not None:
         out["cost"] = f"{state.spent()[1]:.4g} of --max-cost {spec.budget.max_cost:g} spent ({cost_unit(state)})"
+    elif state.setup.space.fidelity.multi:
+        out["cost"] = f"{state.spent()[1]:.4g} spent ({cost_unit(state)})"
     return out
 
 

@@ -8,7 +8,8 @@ def test_an_online_run_that_ends_worse_than_uniform_is_called_so():
     versus = {"run": "a1/uniform", "mixture": "uniform", "target": "avg", "static": 2.427, "online": 2.643}
     assert online_lines(versus) == [
         "warning: the online run ended at 2.6430 (avg), WORSE than the uniform mixture's run a1/uniform (2.4270; "
-        "same seed and budget, one run each): train the uniform mixture instead, or try other --option settings"]
+        "same seed and budget, one run each: a gap within the seed noise decides nothing): train the uniform "
+        "mixture instead, or try other --option settings"]
     lines = explain({"predicted": None, "predicted_std": None, "evidence": {"rule": "online", "versus": versus}}, "avg")
     assert lines[-1].startswith("warning: the online run ended at 2.6430")
 
@@ -16,5 +17,6 @@ def test_an_online_run_that_ends_worse_than_uniform_is_called_so():
 def test_an_online_run_that_beats_uniform_says_by_how_much_and_old_records_say_nothing():
     versus = {"run": "a1/uniform", "mixture": "uniform", "target": "docs", "static": 2.5, "online": 2.4}
     assert online_lines(versus) == ["the online run ended at 2.4000 (docs), 0.1000 better than the uniform mixture's "
-                                    "run a1/uniform (2.5000; same seed and budget, one run each)"]
+                                    "run a1/uniform (2.5000; same seed and budget, one run each: a gap within the "
+                                    "seed noise decides nothing)"]
     assert online_lines(None) == [] and online_lines({**versus, "static": None}) == []
