@@ -38,6 +38,7 @@ def _mfmake_history(n_cheap: int, n_full: int) -> History:
     return history
 
 
+@pytest.mark.slow  # fits a GP and scores 512 candidates (the contract suite keeps bayesopt's rules in the fast lane)
 def test_single_fidelity_proposals_are_deterministic_distinct_and_promising():
     backend = make_backend("bayesopt", FAST, make_space())
     history = make_history(15)

@@ -47,12 +47,18 @@ def web_workspace(tmp_path_factory) -> WebWorkspace:
     csv = _runs_csv(root.parent / "runs.csv")
     for args in (["runs", "import", str(csv), "--search", ws.imported, "--weight-prefix", "w_", "--metric-prefix",
                   "m_", "--id-column", "id", "--target", "loss"],
-                 ["search", "start", "--evaluator", "table", "--table", ws.imported, "--runs", "12", "--parallel", "6",
-                  "--name", ws.finished],
-                 ["search", "start", "--evaluator", "table", "--table", ws.imported, "--runs", "4", "--backend",
-                  "random", "--name", ws.running]):
+                 ["search", "start", "--evaluator", "table", "--table", ws.imported, "--runs", "8", "--parallel", "8",
+                  "--name", ws.finished]):
         result = mixer_cli(*args, workspace=root)
         assert result.returncode == 0, result.stderr
+    from mixer.config import build
+    from mixer.workspace import open_workspace
+    from search import driver
+    from search.spec import SearchSpec
+
+    spec = build(SearchSpec, {"name": ws.running, "backend": "random", "budget": {"runs": 4},
+                              "table": {"search": ws.imported}}, "search")
+    driver.create(open_workspace(root, create=False), spec)   # stored, not run: a LiveDriver runs it
     return ws
 
 

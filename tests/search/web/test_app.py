@@ -39,7 +39,7 @@ def test_searches_document_matches_the_store(ws, web_workspace):
     finished = rows[web_workspace.finished]
     expected = sql(ws, f"SELECT count(*) AS n, min(target_value) AS best FROM run_summary WHERE search = "
                        f"'{web_workspace.finished}' AND role = 'search'").iloc[0]
-    assert (finished["done"], finished["budget"], finished["kind"]) == (int(expected.n), 12, "search")
+    assert (finished["done"], finished["budget"], finished["kind"]) == (int(expected.n), 8, "search")
     assert math.isclose(finished["best"], float(expected.best), rel_tol=1e-12)
     assert rows[web_workspace.imported]["budget"] is None and rows[web_workspace.imported]["runs"] == 60
 
@@ -155,7 +155,7 @@ def test_live_driver_shows_running_and_new_runs(ws, web_workspace):
     assert run_id not in before["runs"]["id"] and run_id in after["runs"]["id"]
     assert after["runs"]["wall_s"][after["runs"]["id"].index(run_id)] == 1.5
     assert listed[web_workspace.running]["live"] and listed[web_workspace.running]["status"] == "running"
-    assert (listed[web_workspace.finished]["own_done"], listed[web_workspace.finished]["budget"]) == (12, 12)
+    assert (listed[web_workspace.finished]["own_done"], listed[web_workspace.finished]["budget"]) == (8, 8)
     assert after["progress"]["budget_text"].startswith(f"{after['progress']['own_done']} of 4 runs done")
 
 
