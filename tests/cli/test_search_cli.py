@@ -185,7 +185,7 @@ def test_bayesopt_at_two_proxy_fidelities_with_measured_costs(searched):
                                 "where search = 'mf' order by run_id", "-f", "json", workspace=ws).stdout)
     assert len(runs) == 6 and all(r["status"] == "done" for r in runs)
     assert all(r["fidelity"] == f"{r['preset']}:{r['tokens']}" for r in runs)
-    assert [r["tokens"] for r in runs[:4]] == [8000] * 4  # prior draws at the cheapest fidelity
+    assert [r["tokens"] for r in runs[:4]] == [16000, 16000, 8000, 8000]  # the baselines at the target, then cheap
     rec = json.loads(run_mixer("sql", "select r.evidence from recommendations r join searches s on s.id = r.search_id "
                                "where s.name = 'mf'", "-f", "json", workspace=ws).stdout)
     evidence = rec[0]["evidence"]   # a JSON column: written as the object it holds
@@ -194,7 +194,9 @@ def test_bayesopt_at_two_proxy_fidelities_with_measured_costs(searched):
     assert evidence["target_fidelity"] == "tiny:16000" and evidence["costs"]["tiny:16000"] == 1.0
     assert evidence["costs"]["tiny:8000"] > 0 and evidence["costs"]["tiny:8000"] != pytest.approx(0.5, abs=1e-9)
     status = run_mixer("search", "status", "mf", workspace=ws).stdout
-    assert re.search(r"│ runs by fidelity │ tiny:8000: \d, tiny:16000: \d", status), status
+    shown = re.search(r"│ runs by fidelity │ (.*?) +│", status).group(1)
+    assert sorted(part.split(":")[1] for part in shown.split(", ")) == ["16000", "8000"], status
+    assert re.search(r"│ cost +│ [\d.]+ spent \(in units of one run at the target fidelity; a run costs", status)
 
 
 @pytest.mark.slow  # runs the CLI in subprocesses
