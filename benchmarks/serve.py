@@ -10,7 +10,9 @@ finished run every 0.1 s into the same search, alone and then beside 10 page loa
 second (page HTML + its document); `writer_ms_alone`, `writer_ms_with_pages` (mean time of
 one write, lock waits included), `writer_mean_ratio` and `writer_p95_ratio` (with pages /
 alone: means, 95th percentiles),
-`writes_lost` (runs written but not stored; must be 0).
+`writes_lost` (runs written but not stored; must be 0); `writer_lock_wait_ms_*`: of a
+write's time, the mean spent waiting for a lock a reader held (store.db's retries), the
+rest of any difference being the 2 cores shared with the server and the pages.
 
     python benchmarks/serve.py [--json out.json] [--quick]
 """
@@ -119,6 +121,25 @@ def page_times(base: str, n: int) -> list[float] | None:
     return times
 
 
+LOCK_WAITS: list[float] = []   # seconds the writer slept on a held lock (store.db's retry loop)
+
+
+def count_lock_waits() -> None:
+    """Record every sleep of store.db's lock retry loop (its only sleep) in LOCK_WAITS."""
+    import store.db
+
+    class Clock:
+        def __getattr__(self, name):
+            return getattr(time, name)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            LOCK_WAITS.append(seconds)
+            time.sleep(seconds)
+
+    store.db.time = Clock()
+
+
 def writer(root: Path, n: int, first: int) -> list[float]:
     """Store n finished runs into the search, one every 0.1 s, as a driver's result
     callback does; the time of each write, lock waits included."""
@@ -183,7 +204,9 @@ def main() -> None:
             api = api_times(base, repeats)
             document = document_times(root, max(3, repeats // 3))
             pages = page_times(base, max(2, repeats // 3))
+            count_lock_waits()
             alone = writer(root, writes, 0)
+            waited_alone, LOCK_WAITS[:] = sum(LOCK_WAITS), []
             stop = threading.Event()
             traffic: list[int] = []
             loader = threading.Thread(target=lambda: traffic.extend(page_load_traffic(base, stop)))
@@ -191,6 +214,7 @@ def main() -> None:
             beside = writer(root, writes, writes)
             stop.set()
             loader.join()
+            waited_beside = sum(LOCK_WAITS)
             lost = 2 * writes - stored_writes(root)
         finally:
             server.terminate()
@@ -204,6 +228,8 @@ def main() -> None:
         "writer_mean_ratio": statistics.mean(beside) / statistics.mean(alone),
         "writer_p95_ratio": float(np.percentile(beside, 95) / np.percentile(alone, 95)),
         "writes_lost": lost,
+        "writer_lock_wait_ms_alone": 1000 * waited_alone / writes,
+        "writer_lock_wait_ms_with_pages": 1000 * waited_beside / writes,
         "page_loads_served": sum(code == 200 for code in traffic) // 2,
         "page_loads_failed": sum(code != 200 for code in traffic),
     }
