@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 
 from mixer.mixture import Mixture
 from search.backends.base import to_mixture
@@ -79,19 +80,34 @@ def replicate_best(session: SearchSession, state: SearchState) -> None:
     evaluate_extra(session, chosen, RunRole.replicate, seeds=1, first_seed=1)
 
 
+def other_init_runs(state: SearchState) -> pd.DataFrame:
+    """The finished replicate and baseline runs at the target fidelity that started from
+    another initialisation than the search's own runs (which share the search's seed)."""
+    runs, spec = state.runs, state.setup.spec
+    extra = finished_runs(runs[runs.role.isin([RunRole.replicate.value, RunRole.baseline.value])])
+    if spec is not None and spec.proxy is not None:
+        extra = extra[extra.fidelity == spec.fidelity_label]
+    init = extra.init_seed.astype("Int64").fillna(extra.seed.astype("Int64"))
+    return extra[(init != (spec.seed if spec is not None else None)).fillna(True).to_numpy(dtype=bool)]
+
+
+def fresh_seed_values(state: SearchState, mixture: dict[str, float]) -> np.ndarray:
+    """The targets (user's orientation) of `other_init_runs` of `mixture`."""
+    extra, domains = other_init_runs(state), state.setup.space.domains
+    if extra.empty:
+        return np.zeros(0)
+    same = same_mixture(weight_matrix(extra.mixture, domains), np.array([float(mixture.get(d, 0.0)) for d in domains]))
+    return extra.target_value.to_numpy(dtype=np.float64)[same]
+
+
 def init_offsets(state: SearchState) -> np.ndarray:
     """d [pairs], minimise orientation: for each finished extra run (a replicate or a
     baseline's replicate seed) at the target fidelity that started from another
     initialisation than the search's own runs, the own run of the same mixture minus it.
     The search's runs share one initialisation (search.proposing); d measures that
     initialisation's offset from a fresh seed's, plus the seed noise of both runs."""
-    runs, at_target, setup = state.runs, state.at_target, state.setup
-    own_init = setup.spec.seed if setup.spec is not None else None
-    extra = finished_runs(runs[runs.role.isin([RunRole.replicate.value, RunRole.baseline.value])])
-    if setup.spec is not None and setup.spec.proxy is not None:
-        extra = extra[extra.fidelity == setup.spec.fidelity_label]
-    init = extra.init_seed.astype("Int64").fillna(extra.seed.astype("Int64"))
-    extra = extra[(init != own_init).fillna(True).to_numpy(dtype=bool)]
+    at_target, setup = state.at_target, state.setup
+    extra = other_init_runs(state)
     d = []
     for x, value in zip(weight_matrix(extra.mixture, at_target.domains), extra.target_value):
         original = np.flatnonzero(same_mixture(at_target.X, x))

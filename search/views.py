@@ -135,13 +135,13 @@ def fresh_seed_line(state: SearchState, rec: dict) -> str | None:
     by, the offset of the search's shared initialisation that runs with other seeds
     measured (search.extra_runs.fresh_seed); without such runs, that the ± does not
     cover a fresh seed. None for searches without seeds (tables) or a prediction."""
-    from search.extra_runs import fresh_seed, init_offsets
+    from search.extra_runs import fresh_seed, fresh_seed_values, init_offsets
 
     setup = state.setup
     value = rec.get("predicted") if rec.get("predicted") is not None else rec["evidence"].get("best_observed")
     if setup.spec is None or setup.spec.proxy is None or value is None:
         return None
-    measured = fresh_seed_runs(state, rec["mixture"])
+    measured = fresh_seed_values(state, rec["mixture"])
     if len(measured) >= 2:      # the answer itself was trained with other seeds: that, not a model
         return (f"a fresh seed: {measured.mean():.4f} ± {measured.std(ddof=1):.4f} (measured: {len(measured)} runs "
                 "of this mixture with other seeds)")
@@ -154,19 +154,6 @@ def fresh_seed_line(state: SearchState, rec: dict) -> str | None:
     return (f"a fresh seed: {setup.target.value_of(mean):.4f} ± {std:.4f} (the search's runs share one "
             f"initialisation, which measured {setup.target.value_of(d.mean()):+.4f} against other seeds over "
             f"{plural(len(d), 'paired run')})")
-
-
-def fresh_seed_runs(state: SearchState, mixture: dict) -> np.ndarray:
-    """The targets (user's orientation) of finished baseline or replicate runs of `mixture`
-    at the target fidelity that started from another initialisation than the search's."""
-    runs, spec = state.runs, state.setup.spec
-    extra = finished_runs(runs[runs.role.isin(["baseline", "replicate", "validation"])])
-    extra = extra[extra.fidelity == spec.fidelity_label]
-    init = extra.init_seed.astype("Int64").fillna(extra.seed.astype("Int64"))
-    extra = extra[(init != spec.seed).fillna(True).to_numpy(dtype=bool)]
-    x = np.array([float(mixture.get(d, 0.0)) for d in state.setup.space.domains])
-    same = same_mixture(weight_matrix(extra.mixture, state.setup.space.domains), x) if len(extra) else []
-    return extra.target_value.to_numpy(dtype=np.float64)[np.asarray(same, dtype=bool)]
 
 
 def plural(n: int, noun: str) -> str:
