@@ -37,21 +37,22 @@ def replicate_seed(search_seed: int, replicate: int) -> int:
 
 
 def evaluate_extra(session: SearchSession, mixtures: dict[str, Mixture], role: RunRole | dict[str, RunRole],
-                   seeds: int = 1, fidelity: str | None = None, first_seed: int = 0,
+                   seeds: int = 1, fidelity: str | None = None, first_seed: int | dict[str, int] = 0,
                    progress: Callable[[int, int], None] | None = None) -> dict[str, ExtraRun]:
     """Train extra mixtures outside the search's budget, at its fidelity or at `fidelity`
     (PRESET:TOKENS), each with `seeds` replicate seeds; `role`: of every run, or per label.
     Returns label -> run, where a label is the mixture's (id `<search>/<label>`, seed: the
-    search's) or, with several seeds or a `first_seed`, `<label>/seed-<k>` (seed
-    `replicate_seed(seed, k)`, k from `first_seed`). Finished ones are reused, so an
-    interrupted call resumes. `progress(finished, total)` is told as each run ends."""
+    search's) or, with several seeds or a `first_seed` (of every mixture, or per label),
+    `<label>/seed-<k>` (seed `replicate_seed(seed, k)`, k from `first_seed`). Finished ones
+    are reused, so an interrupted call resumes. `progress(finished, total)` is told as each
+    run ends."""
     spec, name = session.spec, session.record.name
     label_of_fidelity = fidelity or spec.fidelity_label
     preset, tokens = split_proxy_label(label_of_fidelity)
-    replicas = range(first_seed, first_seed + seeds)
-    plan = ({label: (label, m, spec.seed) for label, m in mixtures.items()} if seeds == 1 and first_seed == 0 else
-            {f"{label}/seed-{k}": (label, m, replicate_seed(spec.seed, k))
-             for label, m in mixtures.items() for k in replicas})
+    firsts = first_seed if isinstance(first_seed, dict) else dict.fromkeys(mixtures, first_seed)
+    plan = ({label: (label, m, spec.seed) for label, m in mixtures.items()} if seeds == 1 and not any(firsts.values())
+            else {f"{label}/seed-{k}": (label, m, replicate_seed(spec.seed, k))
+                  for label, m in mixtures.items() for k in range(firsts[label], firsts[label] + seeds)})
     runs = session.load().runs
     done = runs[runs.status == "done"].set_index("run_id")
     init_seed = spec.proxy.train.init_seed if spec.proxy is not None else None  # `proxy train --init-seed`
@@ -71,13 +72,16 @@ def evaluate_extra(session: SearchSession, mixtures: dict[str, Mixture], role: R
 
 
 def replicate_best(session: SearchSession, state: SearchState) -> None:
-    """The `budget.replicates` best own runs at the target fidelity, trained again with a
-    fresh seed (initialisation and data order): `<search>/replicate/<run>/seed-1`."""
+    """The `budget.replicates` best own runs at the target fidelity, the k-th trained again
+    with the k-th replicate seed (initialisation and data order):
+    `<search>/replicate/<run>/seed-k`, k from 1. Each starts from its own initialisation, so
+    their offsets from the search's runs (`init_offsets`) span initialisations, not one."""
     at_target = state.at_target
     best = np.argsort(at_target.y, kind="stable")[:session.spec.budget.replicates]
-    chosen = {f"replicate/{at_target.run_ids[i].rsplit('/', 1)[-1]}": to_mixture(at_target.domains, at_target.X[i])
-              for i in best}
-    evaluate_extra(session, chosen, RunRole.replicate, seeds=1, first_seed=1)
+    labels = [f"replicate/{at_target.run_ids[i].rsplit('/', 1)[-1]}" for i in best]
+    chosen = {label: to_mixture(at_target.domains, at_target.X[i]) for label, i in zip(labels, best)}
+    firsts = {label: k for k, label in enumerate(labels, start=1)}
+    evaluate_extra(session, chosen, RunRole.replicate, seeds=1, first_seed=firsts)
 
 
 def other_init_runs(state: SearchState) -> pd.DataFrame:

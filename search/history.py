@@ -20,6 +20,29 @@ def same_mixture(X: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.abs(np.asarray(X).reshape(-1, len(x)) - x).sum(axis=1) < SAME_MIXTURE_L1
 
 
+@dataclass(frozen=True)
+class MetricValues:
+    """values [n, M] of the metrics a target combines; terms [M]: the target is
+    values @ terms, or with `worst` max(values * terms) (minimise orientation)."""
+
+    values: np.ndarray
+    metrics: list[str]
+    terms: np.ndarray
+    worst: bool
+
+    def combine(self, per_metric: np.ndarray) -> np.ndarray:
+        return combine(per_metric, self.terms, self.worst)
+
+    def rows(self, keep: np.ndarray) -> "MetricValues":
+        return MetricValues(self.values[keep], self.metrics, self.terms, self.worst)
+
+
+def combine(per_metric: np.ndarray, terms: np.ndarray, worst: bool) -> np.ndarray:
+    """The target from predictions of each metric [..., M, n] -> [..., n]: the weighted sum
+    by terms [M], or the largest (worst case)."""
+    return per_metric.max(axis=-2) if worst else np.einsum("m,...mn->...n", terms, per_metric)
+
+
 @dataclass
 class History:
     """domains: names of the columns of X; X: float [n, D] mixtures; y: float [n] the target
@@ -70,6 +93,19 @@ class History:
                    list(done.pool_key) if "pool_key" in done else [None] * len(done),
                    list(pending.pool_key) if "pool_key" in pending else [], dict(costs or {}),
                    list(terms), values, np.array(list(terms.values()), dtype=np.float64), target.is_worst)
+
+    def per_metric(self) -> "MetricValues | None":
+        """The values a model of each metric fits, when the target combines more than one
+        and every run carries them (they reproduce its target); else None. A domain's loss
+        is modelled as measured (a model of a loss); any other metric in the target's
+        orientation (a model of what the target minimises)."""
+        if self.values is None or self.terms is None or len(self.metrics) < 2:
+            return None
+        combined = self.values.max(axis=1) if self.worst else self.values @ self.terms
+        if not (np.isfinite(self.values).all() and np.allclose(combined, self.y, atol=1e-6)):
+            return None
+        sign = np.where(np.isin(self.metrics, self.domains), 1.0, np.sign(self.terms))
+        return MetricValues(self.values * sign, list(self.metrics), self.terms * sign, self.worst)
 
     def at_fidelity(self, label: str | None) -> "History":
         keep = [i for i, f in enumerate(self.fidelity) if f == label]

@@ -106,6 +106,9 @@ def explain(rec: dict, target: str) -> list[str]:
                     f"out of fold (the runs spread {quality.get('runs_std') or 0:.4f})")
         else:
             fit += ", too few to cross-validate: ± is the runs' own spread"
+        models = evidence.get("models")
+        if models:
+            fit += f"; one model per loss the target combines ({len(models)})"
         lines.append(fit)
     if rule in ("best-run:weak-model", "best-run:too-few-runs") or evidence.get("model_weak"):
         lines.append(f"warning: {evidence.get('reason')}; until a search has more runs, the answer is a run it measured")

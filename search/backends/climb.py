@@ -1,13 +1,19 @@
 """`climb`: CLIMB's iterative bootstrap (Diao et al., NVIDIA 2025).
 
-The run budget is split over rounds (`rounds`, default 4:2:1: 64/32/16 of 112 runs).
-Round 1 samples mixtures from the Dirichlet prior. Each later round fits a predictor on the
-runs of the rounds before it (regmix's regressor, LightGBM by default as in CLIMB; `auto`
-falls back to ridge on few runs), scores `n_candidates` mixtures drawn around the
-`top_parents` best mixtures found so far (Dirichlet concentration `strength` around each),
-and proposes the best predicted ones, no two closer than `min_distance` (L1) to each other
-or to a run already done. The round's model is fixed while the round runs, so its runs are
-the same whatever `--parallel` is. The recommendation and `predict` are regmix's on all runs.
+The run budget is split into phases in CLIMB's proportions (`rounds`, default 4:2:1, its
+64/32/16 of 112 runs), and each phase into rounds no larger than what the round's predictor
+has seen: a round proposes at most as many runs as the runs before it (the first round,
+`first_round` runs, default regmix's max(4, domains / 4)). So a large budget's first phase
+does not spend 4/7 of it on prior draws before the first fit; it doubles 4, 4, 8, 16, ...
+Round 1 samples mixtures from the Dirichlet prior. Each later round fits the predictor on
+every run of the rounds before it (regmix's regressor and its `auto` rule: LightGBM, as in
+CLIMB, once there are 2 x domains runs, and ridge before, where trees cannot rank),
+scores `n_candidates` mixtures drawn around the `top_parents` best mixtures found so far
+(Dirichlet concentration `strength` around each, multiplied by `shrink` in each later
+phase: the search space shrinks around the best), and proposes the best predicted ones,
+no two closer than `min_distance` (L1) to each other or to a run already done. The round's
+model is fixed while the round runs, so its runs are the same whatever `--parallel` is.
+The recommendation and `predict` are regmix's on all runs.
 
 In pool mode (the table evaluator) a later round proposes the unused entries the round's
 model predicts best.
@@ -16,7 +22,7 @@ model predicts best.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
@@ -32,11 +38,13 @@ from search.space import SearchSpace
 
 @dataclass
 class ClimbConfig:
-    rounds: list[float] = field(default_factory=lambda: [4.0, 2.0, 1.0])   # the budget's split, as ratios
-    regressor: Regressor = Regressor.lightgbm
+    rounds: list[float] = field(default_factory=lambda: [4.0, 2.0, 1.0])   # the budget's phases, as ratios
+    first_round: int = 0                     # runs before the first fit; 0: max(4, domains / 4)
+    regressor: Regressor = Regressor.auto    # CLIMB's LightGBM once there are 2 x domains runs, ridge before
     n_candidates: int = 100_000
     top_parents: int = 5                     # the best runs later rounds sample around
     strength: float = 20.0                   # Dirichlet concentration x domains around a parent
+    shrink: float = 2.0                      # the concentration's factor in each later phase
     min_distance: float = 0.05               # L1 between two proposals of a round
     seed: int = 0
 
@@ -45,12 +53,32 @@ class ClimbConfig:
         self.regressor = Regressor(self.regressor)
         if not self.rounds or min(self.rounds) <= 0:
             raise MixerError("climb rounds must be positive ratios, e.g. 4,2,1")
-        if self.n_candidates < 1 or self.top_parents < 1 or self.strength <= 0 or self.min_distance < 0:
-            raise MixerError("climb needs n_candidates >= 1, top_parents >= 1, strength > 0 and min_distance >= 0")
+        if (self.n_candidates < 1 or self.top_parents < 1 or self.strength <= 0 or self.min_distance < 0
+                or self.first_round < 0 or self.shrink < 1):
+            raise MixerError("climb needs n_candidates >= 1, top_parents >= 1, strength > 0, min_distance >= 0, "
+                             "first_round >= 0 and shrink >= 1")
 
 
-def round_sizes(budget: int, ratios: list[float]) -> list[int]:
-    """Runs per round [R], summing to `budget`, in proportion to `ratios` (each at least 1)."""
+class Round(NamedTuple):
+    size: int
+    phase: int      # which of `rounds`' phases it belongs to (0: the first)
+
+
+def plan_rounds(budget: int, ratios: list[float], first: int) -> list[Round]:
+    """The budget's phases (`phase_sizes`), each split into rounds that propose at most as
+    many runs as were run before them (the first round: `first`)."""
+    plan: list[Round] = []
+    done = 0
+    for phase, size in enumerate(phase_sizes(budget, ratios)):
+        while size > 0:
+            take = min(size, max(done, 1) if done else first)
+            plan.append(Round(take, phase))
+            done, size = done + take, size - take
+    return plan
+
+
+def phase_sizes(budget: int, ratios: list[float]) -> list[int]:
+    """Runs per phase [R], summing to `budget`, in proportion to `ratios` (each at least 1)."""
     if budget < len(ratios):
         raise MixerError(f"a budget of {budget} runs cannot be split into {len(ratios)} climb rounds")
     raw = np.asarray(ratios, dtype=np.float64) / np.sum(ratios) * budget
@@ -70,7 +98,8 @@ class ClimbBackend(OneCallShorthands):
 
     def __init__(self, config: ClimbConfig, space: SearchSpace):
         self.config, self.space = config, space
-        self.sizes = round_sizes(space.budget_runs or 112, config.rounds)
+        first = config.first_round or max(4, len(space.domains) // 4)
+        self.plan = plan_rounds(space.budget_runs or 112, config.rounds, first)
         answer = RegMixConfig(regressor=config.regressor, seed=config.seed,   # its own candidate count, too
                               n_candidates=max(config.n_candidates, RegMixConfig.top_k))
         self.regmix = RegMixBackend(answer, space)
@@ -78,10 +107,13 @@ class ClimbBackend(OneCallShorthands):
     def fit(self, history: History) -> "ClimbFit":
         return ClimbFit(self, history)
 
-    def round_start(self, done: int) -> int:
-        """How many runs the rounds before the current one hold."""
-        ends = np.cumsum(self.sizes)
-        return int(ends[ends <= done].max()) if (ends <= done).any() else 0
+    def current_round(self, done: int) -> tuple[int, int]:
+        """How many runs the rounds before the current one hold, and the current round's
+        phase (past the plan: the last phase)."""
+        ends = np.cumsum([r.size for r in self.plan])
+        finished = int((ends <= done).sum())
+        phase = self.plan[min(finished, len(self.plan) - 1)].phase
+        return (int(ends[finished - 1]) if finished else 0), phase
 
 
 class ClimbFit:
@@ -95,7 +127,7 @@ class ClimbFit:
     def propose(self, n: int, rng: np.random.Generator) -> list[Proposal]:
         history = self.history
         target = history.at_fidelity(self.space.target_fidelity) if self.space.pool is None else history
-        start = self.backend.round_start(len(target))
+        start, phase = self.backend.current_round(len(target))
         if start == 0:   # round 1: the Dirichlet prior (random table entries in pool mode)
             if self.space.pool is not None:
                 free = unused_pool(self.space, history)
@@ -107,14 +139,14 @@ class ClimbFit:
         if self.space.pool is not None:
             free = unused_pool(self.space, history)
             return pool_proposals(self.space, history, np.argsort(model.predict(self.space.pool.X[free])[0]), n)
-        return self._diverse_best(model, seen, target, n)
+        return self._diverse_best(model, seen, target, n, self.config.strength * self.config.shrink ** phase)
 
-    def _diverse_best(self, model, seen: History, target: History, n: int) -> list[Proposal]:
+    def _diverse_best(self, model, seen: History, target: History, n: int, strength: float) -> list[Proposal]:
         cfg = self.config
         rng = np.random.default_rng([self.space.seed, cfg.seed, len(seen)])   # the round's model, the round's draws
         parents = seen.X[np.argsort(seen.y)[:cfg.top_parents]]
         per_parent = max(1, cfg.n_candidates // len(parents))
-        candidates = np.vstack([self.space.candidates(per_parent, rng, centre=p, strength=(cfg.strength, cfg.strength))
+        candidates = np.vstack([self.space.candidates(per_parent, rng, centre=p, strength=(strength, strength))
                                 for p in parents])
         order = np.argsort(model.predict(candidates)[0])
         taken = list(target.X)

@@ -35,7 +35,7 @@ from mixer.errors import MixerError
 from mixer.mixture import Mixture
 from search.backends.base import (OneCallShorthands, Proposal, Recommendation, TooFewRuns, initial_design,
                                   pool_proposals, to_mixture, unused_pool)
-from search.history import History
+from search.history import History, MetricValues, combine
 from search.law import LawFitConfig, LogLinearLaws, bootstrap_weights, fit_laws, fold_weights
 from search.law_optimum import LawProgram
 from search.quality import FOLDS, MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality
@@ -94,29 +94,16 @@ class FittedLaws(NamedTuple):
         return bool((self.terms >= 0).all())
 
 
-def combine(per_law: np.ndarray, terms: np.ndarray, worst: bool) -> np.ndarray:
-    """Each fit's target from its laws' predictions [fits, M, n] -> [fits, n]: the weighted
-    sum, or the largest (worst case)."""
-    return per_law.max(axis=1) if worst else np.einsum("m,fmn->fn", terms, per_law)
-
-
-def _law_data(history: History) -> tuple[np.ndarray, list[str], np.ndarray, bool]:
-    """Values [n, M] the laws fit, their names, the target's coefficients [M] and whether it
-    is their maximum: per metric when every run carries them and they reproduce its target,
-    else the target itself. A domain's loss is fitted as measured (a law of a loss); any
-    other metric in the target's orientation (a law of what the target minimises)."""
-    if history.values is not None and history.terms is not None and len(history.metrics) > 1:
-        values, terms = history.values, history.terms
-        combined = values.max(axis=1) if history.worst else values @ terms
-        if np.isfinite(values).all() and np.allclose(combined, history.y, atol=1e-6):
-            sign = np.where(np.isin(history.metrics, history.domains), 1.0, np.sign(terms))
-            return values * sign, list(history.metrics), terms * sign, history.worst
-    return history.y[:, None], ["target"], np.ones(1), False
+def _law_data(history: History) -> MetricValues:
+    """What the laws fit: each metric the target combines (History.per_metric), else the
+    target itself."""
+    return history.per_metric() or MetricValues(history.y[:, None], ["target"], np.ones(1), False)
 
 
 def fit(cfg: MixingLawConfig, history: History) -> FittedLaws:
     """Laws on every run, bootstrap refits, and the out-of-fold quality on 5 folds."""
-    values, metrics, terms, worst = _law_data(history)
+    data = _law_data(history)
+    values, metrics, terms, worst = data.values, data.metrics, data.terms, data.worst
     n = len(history)
     if n < 3:
         raise TooFewRuns(f"mixing_law needs at least 3 finished runs to fit, has {n}")
@@ -130,7 +117,7 @@ def fit(cfg: MixingLawConfig, history: History) -> FittedLaws:
                         worst)
     if not checked:
         return fitted._replace(quality=fit_quality(history.y, None, None, len(history.domains)))
-    per_fold = combine(laws.select(slice(cfg.bootstrap, None)).predict(history.X), terms, worst)
+    per_fold = data.combine(laws.select(slice(cfg.bootstrap, None)).predict(history.X))
     oof = per_fold[fold_of, np.arange(n)]
     spread = fitted.predict(history.X).std(axis=0)
     return fitted._replace(quality=fit_quality(history.y, oof, np.maximum(spread, 1e-12), len(history.domains)))

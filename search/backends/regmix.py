@@ -48,7 +48,7 @@ from mixer.errors import MixerError
 from search.backends.base import (MODELS_THE_WORST_LOSS, OneCallShorthands,
                                   Proposal, Recommendation, TooFewRuns, initial_design,
                                   pool_proposals, to_mixture, trust_region_candidates, unused_pool)
-from search.history import History
+from search.history import History, MetricValues
 from search.quality import (MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality, out_of_fold,
                             weak_model_reason)
 from search.space import SearchSpace
@@ -87,6 +87,7 @@ class RegMixConfig:
     top_k: int = 100
     n_initial: int = 0             # 0: max(4, domains / 4) space-filling runs before the first fit
     trust_radius: float = 0.5      # L1 reach of the model's candidates from the best runs (0: anywhere)
+    per_metric: bool = True        # a target over several losses: one model per loss, combined
     seed: int = 0
 
     def __post_init__(self):
@@ -158,31 +159,71 @@ class RegMixModel:
     def predict_first(self, X: np.ndarray) -> np.ndarray:
         return self.models[0].predict(X)
 
+    def members(self, X: np.ndarray) -> np.ndarray:
+        """Each ensemble member's prediction [members, m] at X [m, D]."""
+        return np.stack([m.predict(X) for m in self.models])
+
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        preds = np.stack([m.predict(X) for m in self.models])
+        preds = self.members(X)
+        return preds.mean(axis=0), preds.std(axis=0)
+
+
+class MetricModels:
+    """A target that combines several metrics, as the combination of one RegMixModel per
+    metric (History.per_metric); predict(X [m, D]) -> (mean [m], std over the ensemble's
+    members [m]), member k of every metric's model combined. `screen`, a model of the
+    target itself, scores many candidates cheaply (one model, not one per metric)."""
+
+    def __init__(self, models: list[RegMixModel], combination: MetricValues, screen: RegMixModel | None = None):
+        self.models, self.combination, self.screen = models, combination, screen
+        self.regressor = models[0].regressor
+
+    def members(self, X: np.ndarray) -> np.ndarray:
+        per_metric = np.broadcast_arrays(*[model.members(X) for model in self.models])     # M x [members, m]
+        return self.combination.combine(np.stack(per_metric, axis=1))                     # [members, m]
+
+    def predict_first(self, X: np.ndarray) -> np.ndarray:
+        if self.screen is not None:
+            return self.screen.predict_first(X)
+        return self.combination.combine(np.stack([model.predict_first(X) for model in self.models]))
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        preds = self.members(X)
         return preds.mean(axis=0), preds.std(axis=0)
 
 
 class FittedRegMix(NamedTuple):
-    model: RegMixModel
+    model: RegMixModel | MetricModels
     quality: FitQuality      # with each run's prediction by a model fitted without it
 
 
-def fit_checked(cfg: RegMixConfig, X: np.ndarray, y: np.ndarray) -> FittedRegMix:
+def _fit(cfg: RegMixConfig, regressor: Regressor, X: np.ndarray, y: np.ndarray, metrics: MetricValues | None,
+         screen: bool = False) -> RegMixModel | MetricModels:
+    """A model of y [n] at X [n, D]: of the target itself, or (`metrics`) one per metric."""
+    if metrics is None:
+        return RegMixModel(cfg, regressor).fit(X, y)
+    models = [RegMixModel(cfg, regressor).fit(X, values) for values in metrics.values.T]
+    return MetricModels(models, metrics, RegMixModel(cfg, regressor).fit(X, y) if screen else None)
+
+
+def fit_checked(cfg: RegMixConfig, X: np.ndarray, y: np.ndarray, metrics: MetricValues | None = None
+                ) -> FittedRegMix:
     """The model of the configured regressor (for `auto`, the candidate with the lowest
-    out-of-fold RMSE) fitted on every run, with its out-of-fold quality."""
+    out-of-fold RMSE) fitted on every run, with its out-of-fold quality; with `metrics`
+    (values [n, M] the target y combines), one model per metric, checked as combined."""
     choices = auto_regressors(len(y), X.shape[1]) if cfg.regressor is Regressor.auto else [cfg.regressor]
     checked = []
     for regressor in choices:
         def fold_fit(train: np.ndarray, test: np.ndarray, regressor=regressor):
             if len(train) < 3:
                 return np.full(len(test), y[train].mean() if len(train) else 0.0), np.zeros(len(test))
-            return RegMixModel(cfg, regressor).fit(X[train], y[train]).predict(X[test])
+            rows = None if metrics is None else metrics.rows(train)
+            return _fit(cfg, regressor, X[train], y[train], rows).predict(X[test])
 
         oof = out_of_fold(fold_fit, np.arange(len(y))) if len(y) >= MIN_RUNS_TO_CHECK else (None, None)
         checked.append((regressor, fit_quality(y, *oof, X.shape[1])))
     regressor, quality = min(checked, key=lambda c: np.inf if c[1].cv_rmse is None else c[1].cv_rmse)
-    return FittedRegMix(RegMixModel(cfg, regressor).fit(X, y), quality)
+    return FittedRegMix(_fit(cfg, regressor, X, y, metrics, screen=True), quality)
 
 
 class RegMixBackend(OneCallShorthands):
@@ -217,7 +258,7 @@ class RegMixFit:
     def fitted(self) -> FittedRegMix:
         history = self.history
         target = history.at_fidelity(self.space.target_fidelity) if self.space.pool is None else history
-        return fit_checked(self.config, target.X, target.y)
+        return fit_checked(self.config, target.X, target.y, target.per_metric() if self.config.per_metric else None)
 
     def _weak(self) -> bool:
         return weak_model_reason(self.fitted.quality) is not None
@@ -260,6 +301,8 @@ class RegMixFit:
         predicted, std = self.predict(choice[None, :])
         evidence = {"runs": len(self.history), "regressor": fitted.model.regressor.value, "top_k": len(top),
                     "candidates": len(candidates)}
+        if isinstance(fitted.model, MetricModels):
+            evidence["models"] = fitted.model.combination.metrics
         if bounded:
             evidence["trust_radius"] = self.config.trust_radius
         return Recommendation(to_mixture(self.space.domains, choice), float(predicted[0]), float(std[0]), evidence)

@@ -29,6 +29,7 @@ def test_replicates_measure_the_seed_noise_and_best_says_whether_the_gain_exceed
     ws, started = replicated
     runs = run_sql(ws / "mixer.duckdb", "select run_id AS id, seed, init_seed from runs where run_id like 'r1/replicate/%'")
     assert len(runs) == 2 and runs.init_seed.isna().all()          # a fresh initialisation, not the search's
+    assert runs.seed.nunique() == 2                                  # and each its own: offsets span two
     best = mixer_cli("best", "r1", workspace=ws).stdout
     noise = float(re.search(r"seed noise: ([\d.]+) \(std of one run, from 2 replicate pairs\)", best).group(1))
     assert noise > 0

@@ -217,12 +217,19 @@ def test_an_unknown_backend_is_a_mixer_error_not_a_key_error():
         make_backend("gp", {}, make_space())
 
 
-def test_climb_splits_the_budget_4_2_1_and_fixes_each_rounds_model():
-    from search.backends.climb import round_sizes
+def test_climb_splits_the_budget_4_2_1_into_rounds_no_larger_than_their_predictors_runs():
+    from search.backends.climb import phase_sizes, plan_rounds
 
-    assert round_sizes(112, [4, 2, 1]) == [64, 32, 16] and round_sizes(10, [4, 2, 1]) == [6, 3, 1]
+    assert phase_sizes(112, [4, 2, 1]) == [64, 32, 16] and phase_sizes(10, [4, 2, 1]) == [6, 3, 1]
+    plan = plan_rounds(112, [4, 2, 1], first=4)
+    assert [r.size for r in plan] == [4, 4, 8, 16, 32, 32, 16] and [r.phase for r in plan] == [0] * 5 + [1, 2]
+    done = np.cumsum([0] + [r.size for r in plan])[:-1]
+    assert all(r.size <= max(seen, 4) for r, seen in zip(plan, done))
+
+
+def test_climb_fixes_each_rounds_model():
     space = make_space()
-    space.budget_runs = 42                                   # rounds of 24, 12, 6
+    space.budget_runs = 42                                   # rounds of 4, 4, 8, 8 (phase 24), 12, 6
     climb = make_backend("climb", {"n_candidates": 5000, "regressor": "ridge"}, space)
     round_1 = make_history(24)
     whole = climb.propose(round_1, 4, np.random.default_rng(5))
@@ -258,3 +265,40 @@ def test_an_unknown_regmix_preset_is_refused_with_the_choices():
 
     with pytest.raises(MixerError, match="regmix-paper"):
         backend_config("regmix", {"preset": "olmix"})
+
+
+def per_loss_history(n: int, worst: bool = False) -> History:
+    """Runs whose target combines each domain's own loss, 2 + 3 (w_d - 0.25)^2 - w_d: the
+    mean of the four (or their largest), with the per-loss values a proxy run stores."""
+    X = np.random.default_rng(3).dirichlet(np.ones(4), size=n)
+    values = 2.0 + 3 * (X - 0.25) ** 2 - X
+    terms = np.full(4, 1.0 if worst else 0.25)
+    y = values.max(axis=1) if worst else values @ terms
+    return History(DOMAINS, X, y, ["f"] * n, [f"r{i}" for i in range(n)], [None] * n,
+                   metrics=list(DOMAINS), values=values, terms=terms, worst=worst)
+
+
+@pytest.mark.parametrize("worst", [False, True])
+def test_regmix_models_each_loss_of_a_combined_target_and_combines_them_as_the_target_does(worst):
+    from search.backends.regmix import MetricModels
+
+    history = per_loss_history(40, worst)
+    fit = make_backend("regmix", {**FAST, "regressor": "lightgbm"}, make_space()).fit(history)
+    model = fit.fitted.model
+    assert isinstance(model, MetricModels) and len(model.models) == 4
+    X = np.random.default_rng(4).dirichlet(np.ones(4), size=50)
+    per_loss = np.stack([m.members(X) for m in model.models], axis=1)           # [members, 4, 50]
+    expected = (per_loss.max(axis=1) if worst else per_loss.mean(axis=1)).mean(axis=0)
+    assert np.allclose(fit.predict(X)[0], expected)
+    assert fit.recommend().evidence["models"] == DOMAINS
+    assert fit.quality().out_of_fold is not None and fit.quality().cv_spearman > 0.5
+
+
+def test_regmix_per_metric_off_or_without_per_loss_values_models_the_target_itself():
+    from search.backends.regmix import RegMixModel
+
+    history = per_loss_history(40)
+    assert isinstance(make_backend("regmix", {**FAST, "per_metric": False}, make_space()).fit(history).fitted.model,
+                      RegMixModel)
+    bare = History(DOMAINS, history.X, history.y, history.fidelity, history.run_ids, history.pool_keys)
+    assert isinstance(make_backend("regmix", FAST, make_space()).fit(bare).fitted.model, RegMixModel)
