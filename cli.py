@@ -364,6 +364,15 @@ def corpus_show(name: str = typer.Argument(..., help="Domain name."),
     print(json.dumps(describe_domain(OPTIONS.open(), name, verify), indent=2))
 
 
+@corpus_app.command("diff")
+def corpus_diff(search: str = typer.Argument(..., help="A search's name or id."),
+                fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json.")) -> None:
+    """Domains changed, removed and added since a search was created."""
+    from search.corpus_diff import corpus_diff, diff_table
+
+    write_frame(diff_table(corpus_diff(OPTIONS.open(), search)), fmt, None)
+
+
 @corpus_app.command("remove")
 def corpus_remove(name: str = typer.Argument(..., help="Domain name."),
                   force: bool = typer.Option(False, "--force", help="Remove it even if searches mixed it.")) -> None:
@@ -606,9 +615,11 @@ def search_start(
     gpus: Optional[float] = typer.Option(None, "--gpus", help="GPUs (fractional) per run [default: 0]."),
     swarm: Optional[int] = typer.Option(None, "--swarm", help="Train up to N runs of one round (same preset and budget, dense or MoE) as one batched task, at most --parallel of them [default: 1 on CPU; with --gpus, a measured size per preset (64 for tiny and 1m), so raise --parallel too]."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS", help="Join this Ray cluster."),
+    reuse: Optional[str] = typer.Option(None, "--reuse", help="Start from this earlier search's answer after the corpus changed (`mixer corpus diff SEARCH` shows what changed)."),
+    reuse_mode: Optional[str] = typer.Option(None, "--reuse-mode", help="aggregate (the unchanged domains as one group at the earlier ratios), warm-start (all free, the earlier answer run first) or full [default: aggregate]."),
 ) -> None:
     """Create a search and run it to its budget, then recommend a mixture."""
-    from search import driver
+    from search import driver, views
     from search.backends import parse_options
     from search.fidelity import parse_costs
     from search.spec import SearchSpec
@@ -623,10 +634,12 @@ def search_start(
         target_fidelity=_nonempty(target_fidelity, "--target-fidelity"), fidelity_costs=parse_costs(fidelity_cost),
         seq_len=seq_len, batch_size=batch_size, domains=_split(domains, "--domains"), max_epochs=max_epochs, seed=seed,
         validate=validate, replicates=replicates, cpus_per_run=cpus, gpus_per_run=gpus, swarm=swarm,
-        ray_address=ray_address))
+        ray_address=ray_address, reuse=_nonempty(reuse, "--reuse"), reuse_mode=reuse_mode))
     ws = OPTIONS.open()
     search = driver.create(ws, spec)
     console.print(f"search '{search.name}' ({search.id}): {backend} on {evaluator}, {spec.budget.runs} runs")
+    if reused := views.reuse_line(search):
+        console.print(reused)
     if spec.proxy is not None and (spec.proxy.runner.swarm or 0) > spec.budget.parallel:
         console.print(f"note: a swarm trains runs in flight together; with --parallel {spec.budget.parallel} it holds "
                       f"at most {spec.budget.parallel} of --swarm {spec.proxy.runner.swarm}")
@@ -757,6 +770,9 @@ def best(search: Optional[str] = typer.Argument(None, help="Search name or id (d
     record = views.latest(ws, search)
     rec = views.recommendation(ws, record)
     render_mixture(rec["mixture"], title=f"{record.name}: recommended mixture")
+    leaves = views.leaf_weights(record, rec["mixture"])
+    if leaves != rec["mixture"]:
+        render_mixture(leaves, title=f"{record.name}: as the domains it trains on (its group expanded)")
     for line in views.explain(rec, record.target or "target"):
         console.print(line)
     fresh = views.fresh_seed_line(views.search_state(ws, record), rec) if record.drivable else None

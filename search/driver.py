@@ -18,6 +18,7 @@ from dataclasses import replace
 
 import pandas as pd
 
+from mixer.domain import training_domains
 from mixer.errors import MixerError
 from mixer.workspace import Workspace
 from search import lease
@@ -27,6 +28,7 @@ from search.evaluators import build_evaluator, build_space
 from search.extra_runs import evaluate_extra, replicate_best, seed_noise
 from search.proposing import next_runs
 from search.recommend import gains_over_baselines, recommend_from
+from search.reuse import reuse_spec
 from search.session import Progress, ProgressCallback, SearchSession
 from search.spec import EvaluatorKind, SearchSpec
 from search.state import SearchState
@@ -45,6 +47,8 @@ def create(ws: Workspace, spec: SearchSpec, min_domains: int = 2, kind: SearchKi
     """Validate everything (backend options, target, evaluator inputs) and store the search;
     without a name it is called BACKEND-N (the first N not taken)."""
     spec.options = typed_options(spec.backend, spec.options)
+    if spec.reuse is not None:
+        spec = reuse_spec(ws, spec)
     built = build_space(ws, spec)
     if len(built.space.domains) < min_domains:
         raise MixerError(f"a mixture search needs at least {min_domains} domains, has "
@@ -53,7 +57,8 @@ def create(ws: Workspace, spec: SearchSpec, min_domains: int = 2, kind: SearchKi
     make_backend(spec.backend, spec.options, built.space)   # options that need the space (a prior's domains)
     build_evaluator(ws, spec, built.space).start()          # broken domains, an unreachable cluster: now
     if spec.evaluator is EvaluatorKind.proxy:   # patterns expanded, defaults fixed: a resume mixes and measures the same
-        spec.proxy = replace(spec.proxy, domains=list(built.space.domains), eval_sets=built.eval_sets)
+        spec.proxy = replace(spec.proxy, domains=built.leaves, eval_sets=built.eval_sets,
+                             corpus_hashes={m.name: m.content_hash for m in training_domains(ws.domains_dir)})
 
     def record_named(name: str) -> SearchRecord:
         spec.name = name

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,8 @@ from mixer.sampling import SamplerConfig, prior_from_tokens, repetition_caps
 from mixer.workspace import Workspace
 from search.evaluation import Evaluator, RunResult, RunStatus
 from search.fidelity import Fidelities, proxy_fidelities, split_proxy_label, table_fidelities
+from search.groups import Groups, coordinates, expand, group_caps, totals
+from search.groups import checked as checked_groups
 from search.runs import domains_of, weight_matrix
 from search.space import Pool, SearchSpace
 from search.spec import EvaluatorKind, ProxySpec, SearchSpec
@@ -67,7 +69,8 @@ class ProxyEvaluator:
         threads = max(1, int(self.proxy.runner.cpus_per_run))
         jobs = [ProxyJob(r.id, replace(self.proxy.train, preset=r.preset, tokens=r.tokens, seed=r.seed,
                                        init_seed=r.init_seed, threads=threads),
-                         Mixture(r.mixture), self.domains, eval_sets=self.eval_sets) for r in runs]
+                         Mixture(expand(r.mixture, self.proxy.groups)), self.domains, eval_sets=self.eval_sets)
+                for r in runs]
         for job, result in self.runner.run(jobs, parallel=self.parallel):
             yield by_id[job.run_id], RunResult.from_proxy(result)
 
@@ -98,6 +101,7 @@ class BuiltSpace:
     measured: list[str]            # names a run reports (targets are checked against these)
     averaged: list[str]            # what `--target avg` averages: the domains whose held-out split measures
     eval_sets: list[str]           # eval-only sets every run measures (proxy searches)
+    leaves: list[str] = field(default_factory=list)  # the domains a run trains on (a group's, expanded)
 
 
 def build_space(ws: Workspace, spec: SearchSpec) -> BuiltSpace:
@@ -109,7 +113,7 @@ def build_evaluator(ws: Workspace, spec: SearchSpec, space: SearchSpace) -> Eval
     """What runs a search's proposals (the write side: only commands that train build one)."""
     if spec.evaluator is EvaluatorKind.table:
         return TableEvaluator(_table_runs(ws, spec.table.search))
-    return ProxyEvaluator(ws, spec.proxy, spec.budget.parallel, space.domains,
+    return ProxyEvaluator(ws, spec.proxy, spec.budget.parallel, list(search_domains(ws, spec.proxy.domains)),
                           chosen_eval_sets(ws, spec.proxy.eval_sets))
 
 
@@ -171,24 +175,39 @@ def _proxy_space(ws: Workspace, spec: SearchSpec) -> BuiltSpace:
     from proxies.presets import preset_config
 
     metas = search_domains(ws, spec.proxy.domains)
-    names = list(metas)
-    vocab_size = metas[names[0]].vocab_size
+    leaves = list(metas)
+    groups = checked_groups(spec.proxy.groups, leaves)
+    names = coordinates(leaves, groups)
+    vocab_size = metas[leaves[0]].vocab_size
     for label in spec.proxy_fidelities:
         preset_config(split_proxy_label(label)[0], vocab_size)  # unknown presets fail here
-    tokens = np.array([metas[n].n_tokens for n in names], dtype=np.float64)
+    leaf_tokens = np.array([metas[n].n_tokens for n in leaves], dtype=np.float64)
+    tokens = totals(leaves, leaf_tokens, groups)
     max_epochs, sampler = spec.proxy.max_epochs, SamplerConfig()
-    caps = repetition_caps(tokens, spec.proxy.train.tokens, max_epochs) if max_epochs else None
+    caps = (group_caps(leaves, repetition_caps(leaf_tokens, spec.proxy.train.tokens, max_epochs), groups)
+            if max_epochs else None)
     _check_backend_fidelities(spec.backend, Fidelities(spec.proxy_fidelities, spec.fidelity_label))
     fidelity = proxy_fidelities(spec.proxy_fidelities, spec.fidelity_label, vocab_size, spec.fidelity.costs)
     prior = prior_from_tokens(dict(zip(names, tokens)), sampler.temperature)
     eval_sets = chosen_eval_sets(ws, spec.proxy.eval_sets)
     refuse_eval_only(sorted(spec.constraints.names()), eval_sets, "--min/--max/--fix")
+    refuse_grouped(sorted(spec.constraints.names()), groups)
     bounds = searchable_bounds(names, spec.constraints, caps)
+    baselines = baselines_within(bounds, tokens, spec.constraints)
+    if spec.reuse is not None and spec.reuse.previous:
+        baselines["previous"] = bounds.project(Mixture(spec.reuse.previous).vector(names)[None])[0]
     space = SearchSpace(domains=names, prior=np.array(list(prior.values())), sampler=sampler, fidelity=fidelity,
-                        seed=spec.seed, bounds=bounds, budget_runs=spec.budget.runs,
-                        baselines=baselines_within(bounds, tokens, spec.constraints))
-    averaged = [n for n in names if metas[n].measurable] or names
-    return BuiltSpace(space, names + eval_sets, averaged, eval_sets)
+                        seed=spec.seed, bounds=bounds, budget_runs=spec.budget.runs, baselines=baselines)
+    averaged = [n for n in leaves if metas[n].measurable] or leaves
+    return BuiltSpace(space, leaves + eval_sets, averaged, eval_sets, leaves)
+
+
+def refuse_grouped(named: list[str], groups: Groups) -> None:
+    """--min/--max/--fix name a search's coordinates: a domain inside a group has its share fixed."""
+    for name in named:
+        holder = next((g for g, shares in groups.items() if name in shares), None)
+        if holder is not None:
+            raise MixerError(f"domain {name} is inside group '{holder}' at a fixed share; bound '{holder}' instead")
 
 
 def searchable_bounds(domains: list[str], constraints: WeightConstraints, caps: np.ndarray | None = None

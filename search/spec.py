@@ -76,11 +76,32 @@ class ProxySpec:
     runner: RunnerConfig = field(default_factory=RunnerConfig)
     domains: list[str] | None = None  # default: every training domain of the workspace
     eval_sets: list[str] | None = None  # eval-only sets every run measures (default: all of the workspace's)
+    corpus_hashes: dict[str, str] | None = None  # every training domain's content at creation (`corpus diff`)
+    groups: dict[str, dict[str, float]] = field(default_factory=dict)  # fixed sub-mixtures searched as one
+                                      # domain each (search.groups): name -> {domain: share}
     max_epochs: float | None = 4.0    # largest repetition of a domain in a proposal (None: no cap)
 
     def __post_init__(self):
         if self.max_epochs is not None and not self.max_epochs > 0:
             raise MixerError(f"proxy.max_epochs must be positive, got {self.max_epochs}")
+
+
+class ReuseMode(str, Enum):
+    aggregate = "aggregate"    # the unchanged domains as one group at the earlier answer's ratios
+    warm_start = "warm-start"  # every domain free; the earlier answer is the first run and a baseline
+    full = "full"              # a full re-search; the earlier search is recorded, nothing taken from it
+
+
+@dataclass
+class ReuseSpec:
+    search: str = ""                  # the earlier search (`search start --reuse`)
+    mode: ReuseMode = ReuseMode.aggregate
+    previous: dict[str, float] | None = None  # its answer in this search's domains (a baseline)
+
+    def __post_init__(self):
+        self.mode = ReuseMode(self.mode)
+        if not self.search:
+            raise MixerError("--reuse-mode needs --reuse SEARCH, the earlier search to start from")
 
 
 @dataclass
@@ -101,6 +122,7 @@ class SearchSpec:
     fidelity: FidelitySpec = field(default_factory=FidelitySpec)
     proxy: ProxySpec | None = None
     table: TableSpec | None = None
+    reuse: ReuseSpec | None = None    # what this search takes from an earlier one (search.reuse)
     version: int = SPEC_VERSION
 
     def __post_init__(self):
@@ -192,6 +214,7 @@ SPEC_FLAGS = (
     SpecFlag("swarm", "proxy.runner.swarm", "--swarm"), SpecFlag("domains", "proxy.domains", "--domains"),
     SpecFlag("eval_sets", "proxy.eval_sets", "--eval"),
     SpecFlag("max_epochs", "proxy.max_epochs", "--max-epochs"), SpecFlag("table", "table.search", "--table"),
+    SpecFlag("reuse", "reuse.search", "--reuse"), SpecFlag("reuse_mode", "reuse.mode", "--reuse-mode"),
 )
 _NESTING = {f.name: f.path for f in SPEC_FLAGS}   # flat name -> path in the nested spec
 _TOP_LEVEL = ("name", "backend", "options", "seed", "validate")

@@ -15,6 +15,7 @@ from mixer.export import ExportContext, export_mixture
 from mixer.mixture import Mixture
 from mixer.workspace import Workspace
 from search.backends.base import MIN_DISTANCE
+from search.groups import expand
 from search.history import same_mixture
 from search.lease import driver_state
 from search.runs import OWN_ROLES, finished_runs, optional_label, weight_matrix
@@ -219,6 +220,27 @@ def load_spec(search: SearchRecord) -> SearchSpec | None:
     return None if search.kind is SearchKind.imported else SearchSpec.from_json(search.config)
 
 
+def reuse_line(search: SearchRecord) -> str | None:
+    """What a search took from an earlier one (`search start --reuse`), in one line."""
+    spec = load_spec(search) if search.kind is SearchKind.search else None
+    if spec is None or spec.reuse is None:
+        return None
+    reuse, groups = spec.reuse, spec.proxy.groups
+    said = [f"reusing search '{reuse.search}' ({reuse.mode.value})"]
+    for name, shares in groups.items():
+        said.append(f"{', '.join(shares)} searched as one domain '{name}' at its ratios")
+    if reuse.previous:
+        said.append("its answer is the baseline 'previous'")
+    return "; ".join(said)
+
+
+def leaf_weights(search: SearchRecord, mixture: dict[str, float]) -> dict[str, float]:
+    """A mixture of the search as the domains a run trains on: its groups expanded
+    (search.groups); other searches' mixtures are their leaves already."""
+    spec = load_spec(search) if search.kind is SearchKind.search else None
+    return expand(mixture, spec.proxy.groups) if spec is not None and spec.proxy is not None else dict(mixture)
+
+
 def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     """`search status`: one line per fact, and every run of the search. A search whose
     setup no longer resolves (a domain removed with --force) still shows its runs."""
@@ -245,6 +267,8 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     if unresolved:
         summary["setup"] = f"no longer resolves in this workspace: {unresolved}"
     summary["driver"] = driver_state(ws, search.id)
+    if reused := reuse_line(search):
+        summary["reuse"] = reused
     rec = latest_recommendation(ws.db_path, search.id)
     noise = (rec or {}).get("evidence", {}).get("seed_noise")
     if noise:
@@ -412,7 +436,7 @@ def export(ws: Workspace, search: SearchRecord, fmt: str, path_template: str | N
     spec = load_spec(search)
     ctx = ExportContext(path_template=path_template, domain_tokens={n: m.n_tokens for n, m in metas.items()},
                         token_budget=token_budget, seed=spec.seed if spec else 0)
-    return export_mixture(Mixture.normalized(rec["mixture"]), fmt, ctx)
+    return export_mixture(Mixture.normalized(leaf_weights(search, rec["mixture"])), fmt, ctx)
 
 
 def repetition_warnings(ws: Workspace, search: SearchRecord, token_budget: int | None, limit: float = 4.0
@@ -423,7 +447,7 @@ def repetition_warnings(ws: Workspace, search: SearchRecord, token_budget: int |
         return []
     tokens = {m.name: m.n_tokens for m in list_domains(ws.domains_dir)}
     out = []
-    for name, weight in recommendation(ws, search)["mixture"].items():
+    for name, weight in leaf_weights(search, recommendation(ws, search)["mixture"]).items():
         epochs = weight * token_budget / tokens[name] if tokens.get(name) else 0.0
         if epochs > limit:
             out.append(f"at --token-budget {token_budget:,} domain '{name}' ({tokens[name]:,} tokens) would be read "

@@ -274,6 +274,14 @@ def clustering_names(db: Path, wait_s: float = DEFAULT_WAIT_S) -> list[str]:
         return [r[0] for r in con.execute("SELECT name FROM clusterings ORDER BY name").fetchall()]
 
 
+def domain_versions(db: Path, wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
+    """Every version of every domain name: name, version, content_hash, n_docs, n_tokens,
+    n_val_tokens, eval_only, created_at, removed_at (NaT while current)."""
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        return con.execute("SELECT name, version, content_hash, n_docs, n_tokens, n_val_tokens, eval_only, created_at,"
+                           " removed_at FROM domain_versions ORDER BY name, version").fetch_df()
+
+
 def searches_using_domain(db: Path, name: str, wait_s: float = DEFAULT_WAIT_S) -> list[str]:
     """Names of the searches with a run whose mixture has domain `name`, oldest first."""
     with open_db(db, read_only=True, wait_s=wait_s) as con:

@@ -271,6 +271,27 @@ V7_EVAL_SETS = [
     _RUN_SUMMARY_V6.replace(_FINAL_VALUES, _FINAL_VALUES_V7),
 ]
 
+V8_DOMAIN_VERSIONS = [
+    # Every content a domain name has held, numbered from 1: a replaced domain keeps its old
+    # version's row (a search knows what changed since it ran: `mixer corpus diff`); a removed
+    # one is marked, not deleted. Existing domains become version 1.
+    """CREATE TABLE domain_versions (
+        name VARCHAR NOT NULL,
+        version INTEGER NOT NULL,
+        content_hash VARCHAR NOT NULL,
+        n_docs BIGINT NOT NULL,
+        n_tokens BIGINT NOT NULL,
+        n_val_tokens BIGINT NOT NULL,
+        sources VARCHAR NOT NULL,
+        eval_only BOOLEAN NOT NULL DEFAULT false,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        removed_at TIMESTAMP,
+        PRIMARY KEY (name, version)
+    )""",
+    """INSERT INTO domain_versions SELECT name, 1, content_hash, n_docs, n_tokens, n_val_tokens, sources, eval_only,
+        created_at, NULL FROM domains""",
+]
+
 MIGRATIONS: list[list[str]] = [V1_CORE, V2_SEARCH, V3_POOL_KEY, V4_INIT_SEED, V5_CLUSTERS, V6_ROLES_AND_NAMES,
-                               V7_EVAL_SETS]
+                               V7_EVAL_SETS, V8_DOMAIN_VERSIONS]
 SCHEMA_VERSION = len(MIGRATIONS)

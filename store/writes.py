@@ -134,11 +134,35 @@ def _upsert_domain(con: duckdb.DuckDBPyConnection, meta: dict) -> None:
         [meta["name"], json.dumps(meta["tokenizer"], sort_keys=True), meta["tokenizer"].get("hash"),
          meta["n_docs"], meta["n_tokens"], meta["n_bytes"], meta["n_val_docs"], meta["n_val_tokens"],
          meta["content_hash"], json.dumps(meta["sources"]), bool(meta.get("eval_only", False))])
+    _record_version(con, meta)
+
+
+def _record_version(con: duckdb.DuckDBPyConnection, meta: dict) -> None:
+    """A new row in `domain_versions` when the domain's content is new under its name (a
+    domain removed and added again with the same content is its old version, restored)."""
+    latest = con.execute("SELECT version, content_hash FROM domain_versions WHERE name = ? ORDER BY version DESC"
+                         " LIMIT 1", [meta["name"]]).fetchone()
+    if latest is not None and latest[1] == meta["content_hash"]:
+        con.execute("UPDATE domain_versions SET removed_at = NULL WHERE name = ? AND version = ?",
+                    [meta["name"], latest[0]])
+        return
+    con.execute("INSERT INTO domain_versions (name, version, content_hash, n_docs, n_tokens, n_val_tokens, sources,"
+                " eval_only) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [meta["name"], 1 + (latest[0] if latest else 0), meta["content_hash"], meta["n_docs"],
+                 meta["n_tokens"], meta["n_val_tokens"], json.dumps(meta["sources"]),
+                 bool(meta.get("eval_only", False))])
+
+
+def _remove_domain(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Its row goes; its versions stay, the latest marked removed."""
+    con.execute("DELETE FROM domains WHERE name = ?", [name])
+    con.execute("UPDATE domain_versions SET removed_at = current_timestamp WHERE name = ? AND removed_at IS NULL",
+                [name])
 
 
 def remove_domain(db: Path, name: str, wait_s: float = DEFAULT_WAIT_S) -> None:
     with transaction(db, wait_s) as con:
-        con.execute("DELETE FROM domains WHERE name = ?", [name])
+        _remove_domain(con, name)
 
 
 def record_proposals(db: Path, search_id: str, backend: str, round_index: int, runs: list[RunRecord],
@@ -174,7 +198,7 @@ def write_clustering(db: Path, clustering: ClusteringRecord, domains: Iterable[d
     `domains` (meta dicts) and the removal of `retired` domain rows, in one transaction."""
     with transaction(db, wait_s) as con:
         for name in retired:
-            con.execute("DELETE FROM domains WHERE name = ?", [name])
+            _remove_domain(con, name)
         for meta in domains:
             _upsert_domain(con, meta)
         con.execute("DELETE FROM clusters WHERE clustering = ?", [clustering.name])

@@ -126,3 +126,15 @@ def test_a_read_of_an_older_workspace_upgrades_it_first(tmp_path):
     assert list_runs(db)[["run_id", "role", "target_value"]].values.tolist() == [["old/0000", "baseline", 2.5]]
     with open_db(db, read_only=True) as con:
         assert schema_version(con) == SCHEMA_VERSION
+
+
+def test_version_8_makes_every_existing_domain_its_version_1(tmp_path):
+    db = tmp_path / "v7.duckdb"
+    con = duckdb.connect(str(db))
+    migrate(con, target=7)
+    con.execute("INSERT INTO domains (name, tokenizer, n_docs, n_tokens, n_bytes, n_val_docs, n_val_tokens,"
+                " content_hash, sources) VALUES ('web', '{}', 10, 1000, 4000, 1, 100, 'h-web', '[]')")
+    con.close()
+    with open_db(db) as con:
+        rows = con.execute("SELECT name, version, content_hash, n_tokens, removed_at FROM domain_versions").fetchall()
+    assert rows == [("web", 1, "h-web", 1000, None)]

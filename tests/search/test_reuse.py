@@ -1,0 +1,126 @@
+"""`search start --reuse`: a search after the corpus changed, from an earlier answer (issue 33)."""
+
+import numpy as np
+import pytest
+
+from mixer import MixerError
+from search.evaluators import build_space
+from search.groups import expand
+from search.reuse import reuse_spec
+from search.spec import SearchSpec
+from store import create_search, new_id, write_recommendation, SearchRecord
+from tests.search.test_corpus_diff import add, search_over
+
+ANSWER = {"web": 0.4, "code": 0.3, "math": 0.2, "books": 0.1}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Four domains and a finished search over them; then web is replaced, books removed and
+    legal added (built once: each test works on a copy)."""
+    from mixer.workspace import open_workspace
+    from search.domains import remove_domain
+
+    tmp_path = tmp_path_factory.mktemp("reuse")
+    ws = open_workspace(tmp_path / "ws")
+    for seed, name in enumerate(["web", "code", "math", "books"]):
+        add(ws, tmp_path, name, seed)
+    search_over(ws, "before", ["web", "code", "math", "books"])
+    record = SearchRecord(id=new_id("s"), name="table", backend="random", evaluator="table",
+                          config=SearchSpec(name="table", table={"search": "x"}).to_json())
+    create_search(ws.db_path, record)
+    add(ws, tmp_path, "web", 10, replace=True)
+    remove_domain(ws, "books", force=True)
+    add(ws, tmp_path, "legal", 11)
+    return ws.root
+
+
+@pytest.fixture
+def ws(built, tmp_path):
+    import shutil
+
+    from mixer.workspace import open_workspace
+
+    return open_workspace(shutil.copytree(built, tmp_path / "ws"))
+
+
+def answer(ws, mixture=ANSWER):
+    from store import get_search
+
+    write_recommendation(ws.db_path, get_search(ws.db_path, "before").id, mixture, 2.5, 0.1, {"rule": "model"})
+
+
+def flat(**values):
+    return SearchSpec.from_flat({"name": "after", "reuse": "before", "tokens": 20_000, **values})
+
+
+def test_aggregate_keeps_the_unchanged_domains_as_one_group_at_the_earlier_ratios(ws):
+    answer(ws)
+    spec = reuse_spec(ws, flat())
+    assert spec.proxy.domains == ["code", "math", "web", "legal"]
+    assert spec.proxy.groups == {"before-kept": pytest.approx({"code": 0.6, "math": 0.4})}
+    # the earlier answer: web 0.4 and the group's 0.5, legal 0; books' 0.1 spread in proportion
+    assert spec.reuse.previous == pytest.approx({"web": 0.4 / 0.9, "legal": 0.0, "before-kept": 0.5 / 0.9})
+    built = build_space(ws, spec)
+    assert built.space.domains == ["web", "legal", "before-kept"] and built.leaves == spec.proxy.domains
+    assert list(built.space.baselines)[-1] == "previous"
+    tokens = {m: built.space.prior[i] for i, m in enumerate(built.space.domains)}
+    assert tokens["before-kept"] > tokens["web"]          # the group's prior counts both of its domains' tokens
+
+
+def test_a_groups_weight_expands_to_leaf_weights_that_keep_its_ratios_exactly(ws):
+    answer(ws)
+    spec = reuse_spec(ws, flat())
+    leaves = expand({"web": 0.3, "legal": 0.2, "before-kept": 0.5}, spec.proxy.groups)
+    assert sum(leaves.values()) == pytest.approx(1.0)
+    assert leaves["code"] / leaves["math"] == pytest.approx(0.3 / 0.2, rel=1e-12)
+    assert leaves["code"] + leaves["math"] == pytest.approx(0.5)
+
+
+def test_warm_start_frees_every_domain_and_full_takes_only_the_domains(ws):
+    answer(ws)
+    warm = reuse_spec(ws, flat(reuse_mode="warm-start"))
+    assert warm.proxy.groups == {} and warm.reuse.previous == pytest.approx(
+        {"web": 0.4 / 0.9, "code": 0.3 / 0.9, "math": 0.2 / 0.9, "legal": 0.0})
+    full = reuse_spec(ws, flat(reuse_mode="full"))
+    assert full.proxy.groups == {} and full.reuse.previous is None
+    assert build_space(ws, full).space.baselines.keys() == {"uniform", "token-share"}
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"tokens": 10_000}, "ran tiny:20000 proxies and this one tiny:10000: reusing an answer needs the same"),
+    ({"domains": ["web"]}, "--reuse chooses the domains"),
+    ({"reuse": "table"}, "search 'table' replays a table of runs"),
+    ({"reuse": "nope"}, "nope"),
+])
+def test_a_reuse_that_cannot_be_is_one_line(ws, values, message):
+    answer(ws)
+    with pytest.raises(MixerError, match=message):
+        reuse_spec(ws, flat(**values))
+
+
+def test_a_search_without_an_answer_or_without_changes_is_refused(ws, tmp_path):
+    with pytest.raises(MixerError, match="search 'before' has no answer to reuse"):
+        reuse_spec(ws, flat())
+    search_over(ws, "now", ["web", "code", "math", "legal"])
+    with pytest.raises(MixerError, match="nothing changed since search 'now'"):
+        reuse_spec(ws, flat(reuse="now"))
+
+
+def test_bounds_on_a_domain_inside_the_group_are_refused(ws):
+    answer(ws)
+    spec = reuse_spec(ws, flat(min_weights={"code": 0.1}))
+    with pytest.raises(MixerError, match="domain code is inside group 'before-kept' at a fixed share"):
+        build_space(ws, spec)
+    assert np.isclose(build_space(ws, reuse_spec(ws, flat(min_weights={"before-kept": 0.2}))).space.bounds.lower[-1],
+                      0.2)
+
+
+def test_only_removals_leave_every_domain_free_so_the_search_spreads_the_removed_weight():
+    from search.reuse import aggregate
+
+    weights = {"web": 0.5, "code": 0.3, "math": 0.2}
+    assert aggregate(weights, ["web", "code"], ["web", "code"], "g") == {}          # math removed, nothing else
+    assert aggregate(weights, ["web", "code"], ["web", "code", "legal"], "g") == {
+        "g": pytest.approx({"web": 0.625, "code": 0.375})}
+    assert aggregate({"web": 1.0, "code": 0.0}, ["web", "code"], ["web", "code", "legal"], "g") == {}  # one used
