@@ -370,7 +370,7 @@ def corpus_diff(search: str = typer.Argument(..., help="A search's name or id.")
     """Domains changed, removed and added since a search was created."""
     from search.corpus_diff import corpus_diff, diff_table
 
-    write_frame(diff_table(corpus_diff(OPTIONS.open(), search)), fmt, None)
+    write_frame(diff_table(corpus_diff(OPTIONS.open(), search), shown=fmt == "table"), fmt, None)
 
 
 @corpus_app.command("remove")

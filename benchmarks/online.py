@@ -15,9 +15,10 @@ eps 1e-3, updating every steps / 20.
 Keys: `avg_loss_<method>` and `avg_loss_<method>_std` (over seeds) for stratified, aioli
 and doremi_retrained; `aioli_vs_stratified` (mean difference, negative is better) and
 `aioli_beats_stratified_by_1std`; `aioli_overhead` (Aioli's wall time over stratified's);
+`aioli_probe_share` (the share of steps Aioli spent in probes);
 the weight trajectories go to the JSON (`trajectory_<method>_s<seed>`).
 
-    python benchmarks/online.py [--json out.json] [--tokens 1500000] [--seeds 3]
+    python benchmarks/online.py [--json out.json] [--tokens 1500000] [--seeds 3] [--quick]
 """
 
 from __future__ import annotations
@@ -51,6 +52,15 @@ def timed(train: TrainConfig, domains, mixture: Mixture, controller=None):
     return result, time.perf_counter() - start
 
 
+def probe_share(controller) -> float:
+    """Share of the run's steps spent in LearnParams probes (Aioli's mixtures to measure, not
+    its decisions)."""
+    stages = controller.log.stages
+    ends = [stage.step for stage in stages[1:]] + [controller.total_steps]
+    probing = sum(end - stage.step for stage, end in zip(stages, ends) if stage.phase == "probe")
+    return probing / controller.total_steps
+
+
 def one_seed(domains, train: TrainConfig, seed: int, figures: dict) -> dict[str, tuple[float, float]]:
     train = replace(train, seed=seed)
     steps, per_step = train.steps, train.batch_size * train.seq_len
@@ -60,6 +70,7 @@ def one_seed(domains, train: TrainConfig, seed: int, figures: dict) -> dict[str,
     aioli = Aioli(DOMAINS, AioliConfig(lp_rounds=2, lp_steps=4, update_steps=steps // 4, seed=seed), steps, per_step)
     result, wall = timed(train, domains, aioli.mixture, aioli)
     out["aioli"] = (average_loss(result), wall)
+    out["aioli_probe_share"] = (probe_share(aioli), 0.0)
     figures[f"trajectory_aioli_s{seed}"] = result.online["stages"]
     doremi = DoReMi(DOMAINS, DoReMiConfig(update_steps=max(1, steps // 20)), steps, per_step,
                     reference=stratified.val_loss)
@@ -79,7 +90,10 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--preset", default="1m")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="1 seed, 300k tokens (same keys)")
     args = p.parse_args()
+    if args.quick:
+        args.seeds, args.tokens = 1, 300_000
     train = TrainConfig(preset=args.preset, tokens=args.tokens, seq_len=256, batch_size=16, threads=args.threads,
                         device="cpu")
     figures: dict = {}
@@ -89,7 +103,9 @@ def main() -> None:
     summary: dict = {"tokens": args.tokens, "steps": train.steps, "seeds": args.seeds}
     for method in ("stratified", "aioli", "doremi_proxy", "doremi_retrained"):
         losses = np.array([r[method][0] for r in runs])
-        summary[f"avg_loss_{method}"], summary[f"avg_loss_{method}_std"] = float(losses.mean()), float(losses.std(ddof=1))
+        summary[f"avg_loss_{method}"] = float(losses.mean())
+        summary[f"avg_loss_{method}_std"] = float(losses.std(ddof=1)) if len(losses) > 1 else 0.0
+    summary["aioli_probe_share"] = float(np.mean([r["aioli_probe_share"][0] for r in runs]))
     gap = np.array([r["aioli"][0] - r["stratified"][0] for r in runs])
     summary["aioli_vs_stratified"] = float(gap.mean())
     summary["aioli_beats_stratified_by_1std"] = bool(-gap.mean() > summary["avg_loss_stratified_std"])

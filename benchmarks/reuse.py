@@ -28,7 +28,7 @@ are each trained on 3 fresh seeds. Keys `proxy_reuse_cost_ratio_add` (runs until
 answer's 3-seed mean is within one run's seed std of the full 16-run answer's, over the
 full search's runs to do the same), `proxy_reuse_regret_add`, `proxy_seed_std`.
 
-    python benchmarks/reuse.py [--json out.json] [--seeds 3] [--runs 48] [--quick] [--proxy]
+    python benchmarks/reuse.py [--json out.json] [--seeds 10] [--runs 48] [--quick] [--proxy]
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def proxy_case(tokens: int, figures: dict) -> None:
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--runs", type=int, default=48)
     p.add_argument("--quick", action="store_true", help="1 seed, 32 runs; --proxy at 100k tokens (same keys)")
     p.add_argument("--proxy", action="store_true", help="also the real proxy case on the shared corpus")

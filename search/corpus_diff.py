@@ -16,6 +16,7 @@ from mixer.errors import MixerError
 from mixer.workspace import Workspace
 from search.spec import SearchSpec
 from store import domain_versions, get_search
+from store.records import SearchKind, SearchRecord
 
 
 class Change(str, Enum):
@@ -40,18 +41,19 @@ class DomainDiff:
 def corpus_diff(ws: Workspace, search_ref: str) -> list[DomainDiff]:
     """One row per domain the search mixed, then per training domain it did not."""
     record = get_search(ws.db_path, search_ref)
-    spec = SearchSpec.from_json(record.config)
-    if spec.proxy is None:
-        raise MixerError(f"search '{record.name}' replays a table of runs: it trained on no corpus of this workspace")
-    versions = domain_versions(ws.db_path)
-    number = {(r.name, r.content_hash): (int(r.version), int(r.n_tokens)) for r in versions.itertuples()}
+    spec = searched_spec(record)
+    versions = domain_versions(ws.db_path).itertuples()
+    first, latest = {}, {}      # (name, content) -> (version, tokens): the first to hold it, and the current
+    for r in versions:
+        first.setdefault((r.name, r.content_hash), (int(r.version), int(r.n_tokens)))
+        latest[(r.name, r.content_hash)] = (int(r.version), int(r.n_tokens))
     now = {m.name: m for m in training_domains(ws.domains_dir)}
     then = spec.proxy.corpus_hashes
     rows = []
     for name in spec.proxy.domains or []:
-        version_then, tokens_then = number.get((name, then.get(name)), (None, None)) if then else (None, None)
+        version_then, tokens_then = first.get((name, then.get(name)), (None, None)) if then else (None, None)
         current = now.get(name)
-        version_now, tokens_now = (number.get((name, current.content_hash), (None, None))[0], current.n_tokens
+        version_now, tokens_now = (latest.get((name, current.content_hash), (None, None))[0], current.n_tokens
                                    ) if current else (None, None)
         change = (Change.unknown if then is None else Change.removed if current is None
                   else Change.unchanged if current.content_hash == then.get(name) else Change.changed)
@@ -59,16 +61,39 @@ def corpus_diff(ws: Workspace, search_ref: str) -> list[DomainDiff]:
     for name in sorted(set(now) - set(spec.proxy.domains or [])):
         current = now[name]
         change = Change.unknown if then is None else Change.not_mixed if name in then else Change.added
-        rows.append(DomainDiff(name, change, None, number.get((name, current.content_hash), (None, None))[0], None,
+        rows.append(DomainDiff(name, change, None, latest.get((name, current.content_hash), (None, None))[0], None,
                                current.n_tokens))
     return rows
 
 
-def diff_table(rows: list[DomainDiff]) -> pd.DataFrame:
-    """The rows as a table: domain, change, then and now (version and tokens)."""
-    def shown(version: int | None, tokens: int | None) -> str:
-        return "" if version is None and tokens is None else f"v{version or '?'} ({tokens or 0:,} tokens)"
+def searched_spec(earlier: SearchRecord) -> SearchSpec:
+    """The spec of the proxy search `earlier`; anything else is one line."""
+    if earlier.kind is not SearchKind.search:
+        raise MixerError(f"'{earlier.name}' is {KIND_WORDS[earlier.kind]}, not a search over this workspace's corpus")
+    before = SearchSpec.from_json(earlier.config)
+    if before.proxy is None:
+        raise MixerError(f"search '{earlier.name}' replays a table of runs: it trained on no corpus of this workspace")
+    return before
 
-    return pd.DataFrame([{"domain": r.domain, "change": r.change.value, "then": shown(r.version_then, r.tokens_then),
-                          "now": shown(r.version_now, r.tokens_now)} for r in rows],
-                        columns=["domain", "change", "then", "now"])
+
+KIND_WORDS = {SearchKind.imported: "imported runs", SearchKind.online: "an online run",
+              SearchKind.proxy_train: "one proxy run (`proxy train`)"}
+
+
+def diff_table(rows: list[DomainDiff], shown: bool = True) -> pd.DataFrame:
+    """The rows as a table: domain, change, then and now; `shown`, for reading (`v2 (1,234
+    tokens)`), else each a column of its own (versions and tokens as nullable integers)."""
+    frame = pd.DataFrame([vars(r) | {"change": r.change.value} for r in rows],
+                         columns=["domain", "change", "version_then", "version_now", "tokens_then", "tokens_now"])
+    for column in ("version_then", "version_now", "tokens_then", "tokens_now"):
+        frame[column] = frame[column].astype("Int64")
+    if not shown:
+        return frame
+
+    def text(version, tokens) -> str:
+        return "" if pd.isna(version) and pd.isna(tokens) else f"v{version if not pd.isna(version) else '?'} " \
+                                                              f"({0 if pd.isna(tokens) else tokens:,} tokens)"
+
+    return pd.DataFrame({"domain": frame.domain, "change": frame.change,
+                         "then": [text(v, t) for v, t in zip(frame.version_then, frame.tokens_then)],
+                         "now": [text(v, t) for v, t in zip(frame.version_now, frame.tokens_now)]})

@@ -23,6 +23,7 @@ from mixer.errors import MixerError
 from mixer.workspace import Workspace
 from search import lease
 from search.backends import Recommendation, make_backend, typed_options
+from search.corpus_diff import Change, corpus_diff
 from search.evaluation import Evaluator
 from search.evaluators import build_evaluator, build_space
 from search.extra_runs import evaluate_extra, replicate_best, seed_noise
@@ -93,6 +94,7 @@ def run(ws: Workspace, search_ref: str, progress: ProgressCallback | None = None
     (search.lease): a second one is refused, a dead one's lease taken over."""
     record = get_search(ws.db_path, search_ref)
     check_resumable(record)
+    refuse_changed_corpus(ws, record)
     session = SearchSession(ws, record)
     session.lease = lease.acquire(ws, record.id, record.name)
     try:
@@ -119,6 +121,18 @@ def check_resumable(record: SearchRecord) -> None:
         raise MixerError(f"search '{record.name}' is already finished; see `mixer best {record.name}`")
     if record.status == "cancelled":
         raise MixerError(f"search '{record.name}' was cancelled; start a new one (runs can be imported)")
+
+
+def refuse_changed_corpus(ws: Workspace, record: SearchRecord) -> None:
+    """A search whose domains changed since it started would mix two versions of them in
+    one model: one line, naming them, before any run."""
+    if not record.config.get("proxy"):
+        return
+    changed = [r.domain for r in corpus_diff(ws, record.name) if r.change in (Change.changed, Change.removed)]
+    if changed:
+        raise MixerError(f"domain {', '.join(changed)} changed since search '{record.name}' started (`mixer corpus "
+                         f"diff {record.name}`): its runs would mix two versions; start a new search, or "
+                         f"`--reuse {record.name}` once it has an answer")
 
 
 def cancel(ws: Workspace, search_ref: str) -> SearchRecord:

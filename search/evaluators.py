@@ -194,8 +194,10 @@ def _proxy_space(ws: Workspace, spec: SearchSpec) -> BuiltSpace:
     refuse_grouped(sorted(spec.constraints.names()), groups)
     bounds = searchable_bounds(names, spec.constraints, caps)
     baselines = baselines_within(bounds, tokens, spec.constraints)
-    if spec.reuse is not None and spec.reuse.previous:
-        baselines["previous"] = bounds.project(Mixture(spec.reuse.previous).vector(names)[None])[0]
+    if spec.reuse is not None and spec.reuse.previous:   # first: the design runs the baselines in order
+        previous = Mixture(spec.reuse.previous).vector(names)
+        baselines = {"previous": previous if bounds.contains(previous)[0] else bounds.project(previous[None])[0],
+                     **baselines}
     space = SearchSpace(domains=names, prior=np.array(list(prior.values())), sampler=sampler, fidelity=fidelity,
                         seed=spec.seed, bounds=bounds, budget_runs=spec.budget.runs, baselines=baselines)
     averaged = [n for n in leaves if metas[n].measurable] or leaves

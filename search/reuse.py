@@ -21,7 +21,7 @@ from dataclasses import replace
 
 from mixer.errors import MixerError
 from mixer.workspace import Workspace
-from search.corpus_diff import Change, corpus_diff
+from search.corpus_diff import Change, corpus_diff, searched_spec
 from search.groups import expand
 from search.spec import ReuseMode, SearchSpec
 from store import get_search, latest_recommendation
@@ -36,15 +36,14 @@ def reuse_spec(ws: Workspace, spec: SearchSpec) -> SearchSpec:
     if spec.proxy.domains:
         raise MixerError("--reuse chooses the domains (the earlier search's and those added since); drop --domains")
     earlier = get_search(ws.db_path, reuse.search)
-    before = SearchSpec.from_json(earlier.config)
-    if before.proxy is None:
-        raise MixerError(f"search '{earlier.name}' replays a table of runs: there is no corpus answer to reuse")
-    same_fidelity = (before.proxy.train.preset, before.proxy.train.tokens) == (spec.proxy.train.preset,
-                                                                               spec.proxy.train.tokens)
-    if reuse.mode is not ReuseMode.full and not same_fidelity:
-        raise MixerError(f"search '{earlier.name}' ran {before.fidelity_label} proxies and this one "
-                         f"{spec.fidelity_label}: reusing an answer needs the same --preset and --tokens "
-                         "(or --reuse-mode full)")
+    before = searched_spec(earlier)
+    if reuse.mode is not ReuseMode.full:
+        refuse_other_proxies(earlier.name, before, spec)
+    answer = latest_recommendation(ws.db_path, earlier.id)
+    if answer is None and reuse.mode is not ReuseMode.full:
+        why = "it was cancelled before it answered" if earlier.status == "cancelled" else (
+            f"finish it first (`mixer search resume {earlier.name}`)")
+        raise MixerError(f"search '{earlier.name}' has no answer to reuse: {why} (or use --reuse-mode full)")
     rows = corpus_diff(ws, earlier.name)
     if any(r.change is Change.unknown for r in rows):
         raise MixerError(f"search '{earlier.name}' predates corpus versions: what its domains held is not recorded "
@@ -58,16 +57,29 @@ def reuse_spec(ws: Workspace, spec: SearchSpec) -> SearchSpec:
         raise MixerError(f"after the changes since search '{earlier.name}' fewer than 2 domains are left to mix")
     if reuse.mode is ReuseMode.full:
         return replace(spec, proxy=replace(spec.proxy, domains=domains))
-    answer = latest_recommendation(ws.db_path, earlier.id)
-    if answer is None:
-        raise MixerError(f"search '{earlier.name}' has no answer to reuse; finish it first "
-                         f"(`mixer search resume {earlier.name}`)")
     weights = expand(answer["mixture"], before.proxy.groups)
     groups = (aggregate(weights, by_change[Change.unchanged], domains, group_name(earlier.name, ws))
               if reuse.mode is ReuseMode.aggregate else {})
-    mode = reuse.mode if groups or reuse.mode is not ReuseMode.aggregate else ReuseMode.warm_start
+    if reuse.mode is ReuseMode.aggregate and not groups:
+        reuse = replace(reuse, mode=ReuseMode.warm_start, why=(
+            "every domain stays free: fewer than 2 unchanged domains carry the earlier answer's weight, or a "
+            "group would be the only weight left to search"))
     return replace(spec, proxy=replace(spec.proxy, domains=domains, groups=groups),
-                   reuse=replace(reuse, mode=mode, previous=previous_answer(weights, domains, groups)))
+                   reuse=replace(reuse, previous=previous_answer(weights, domains, groups)))
+
+
+# Training settings a reused answer depends on (the seed aside: a new search has its own).
+SAME_TRAINING = ("preset", "tokens", "seq_len", "batch_size", "lr")
+
+
+def refuse_other_proxies(name: str, before: SearchSpec, spec: SearchSpec) -> None:
+    """An answer found with other proxies is no answer for these: one line naming them."""
+    then, now = before.proxy.train, spec.proxy.train
+    differ = [f"--{f.replace('_', '-')} {getattr(then, f)} (now {getattr(now, f)})" for f in SAME_TRAINING
+              if getattr(then, f) != getattr(now, f)]
+    if differ:
+        raise MixerError(f"search '{name}' trained its proxies with {', '.join(differ)}: reusing its answer needs the "
+                         "same proxies (or --reuse-mode full)")
 
 
 def aggregate(weights: dict[str, float], unchanged: list[str], domains: list[str], name: str

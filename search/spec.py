@@ -97,6 +97,7 @@ class ReuseSpec:
     search: str = ""                  # the earlier search (`search start --reuse`)
     mode: ReuseMode = ReuseMode.aggregate
     previous: dict[str, float] | None = None  # its answer in this search's domains (a baseline)
+    why: str | None = None            # why the mode differs from the one asked for
 
     def __post_init__(self):
         self.mode = ReuseMode(self.mode)

@@ -226,7 +226,7 @@ def reuse_line(search: SearchRecord) -> str | None:
     if spec is None or spec.reuse is None:
         return None
     reuse, groups = spec.reuse, spec.proxy.groups
-    said = [f"reusing search '{reuse.search}' ({reuse.mode.value})"]
+    said = [f"reusing search '{reuse.search}' ({reuse.mode.value}" + (f": {reuse.why})" if reuse.why else ")")]
     for name, shares in groups.items():
         said.append(f"{', '.join(shares)} searched as one domain '{name}' at its ratios")
     if reuse.previous:
@@ -363,7 +363,9 @@ def predict(ws: Workspace, search: SearchRecord, request: PredictRequest) -> Pre
 
     model = model_of(ws, search, request.backend)
     domains = model.fitted.history.domains
-    frame, weights = _mixtures_frame(request, domains, search.name)
+    spec = load_spec(search)
+    groups = spec.proxy.groups if spec is not None and spec.proxy is not None else {}
+    frame, weights = _mixtures_frame(request, domains, search.name, groups)
     X = np.array([Mixture.normalized({d: float(row.get(d, 0.0)) for d in domains}).vector(domains)
                   for row in weights.to_dict("records")])
     if len(model.fitted.history) < 3:
@@ -397,8 +399,10 @@ def model_of(ws: Workspace, search: SearchRecord, backend_name: str | None = Non
     return SearchModel(make_backend(name, options, setup.space).fit(state.history), setup.target)
 
 
-def _mixtures_frame(request: PredictRequest, domains: list[str], search: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The CSV as read, and its weights renamed to domain names."""
+def _mixtures_frame(request: PredictRequest, domains: list[str], search: str, groups: dict
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The CSV as read, and its weights renamed to domain names (the search's: a group's
+    domains are one column, the group's)."""
     from store.importer import read_csv
 
     frame = read_csv(request.mixtures_csv)
@@ -411,6 +415,11 @@ def _mixtures_frame(request: PredictRequest, domains: list[str], search: str) ->
             raise MixerError(f"{request.mixtures_csv}: no column starts with '{request.weight_prefix}'")
     weights = frame[columns].rename(columns=lambda c: c[len(request.weight_prefix):])
     unknown = [c for c in weights.columns if c not in domains]
+    grouped = {c: g for g, shares in groups.items() for c in shares if c in unknown}
+    if grouped:
+        group = next(iter(grouped.values()))
+        raise MixerError(f"{request.mixtures_csv}: column(s) {', '.join(grouped)} are inside group '{group}' of search "
+                         f"'{search}' at fixed shares; give the group's weight in a column '{group}' instead")
     if unknown:
         raise MixerError(f"{request.mixtures_csv}: column(s) {', '.join(unknown)} are not domains of search "
                          f"'{search}' ({', '.join(domains)})")

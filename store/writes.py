@@ -138,13 +138,11 @@ def _upsert_domain(con: duckdb.DuckDBPyConnection, meta: dict) -> None:
 
 
 def _record_version(con: duckdb.DuckDBPyConnection, meta: dict) -> None:
-    """A new row in `domain_versions` when the domain's content is new under its name (a
-    domain removed and added again with the same content is its old version, restored)."""
-    latest = con.execute("SELECT version, content_hash FROM domain_versions WHERE name = ? ORDER BY version DESC"
-                         " LIMIT 1", [meta["name"]]).fetchone()
-    if latest is not None and latest[1] == meta["content_hash"]:
-        con.execute("UPDATE domain_versions SET removed_at = NULL WHERE name = ? AND version = ?",
-                    [meta["name"], latest[0]])
+    """A new row in `domain_versions` unless the name's current version holds this content
+    (a domain removed and added again is a new version: its removal stays on record)."""
+    latest = con.execute("SELECT version, content_hash, removed_at FROM domain_versions WHERE name = ?"
+                         " ORDER BY version DESC LIMIT 1", [meta["name"]]).fetchone()
+    if latest is not None and latest[1] == meta["content_hash"] and latest[2] is None:
         return
     con.execute("INSERT INTO domain_versions (name, version, content_hash, n_docs, n_tokens, n_val_tokens, sources,"
                 " eval_only) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -8,6 +8,11 @@ optimum inside the simplex. The default `auto` fits ridge below 2 x domains runs
 there whichever of ridge and LightGBM has the lower out-of-fold error on this search's own
 runs (the evidence says which).
 
+A target that combines several losses (`avg`, weights, `worst`): one model per loss,
+combined as the target combines them, is a candidate beside the model of the target, and
+the lower out-of-fold error chooses (`per_metric`). Fitted on many runs it ranks a larger
+scale far better (benchmarks/README.md); on a handful, the model of the target can win.
+
 Uncertainty: the ensemble's spread combined with the out-of-fold error of the chosen
 regressor (`search.quality.calibrated_std`): the spread alone missed real errors by 38
 standard deviations on a 16-run search.
@@ -87,7 +92,8 @@ class RegMixConfig:
     top_k: int = 100
     n_initial: int = 0             # 0: max(4, domains / 4) space-filling runs before the first fit
     trust_radius: float = 0.5      # L1 reach of the model's candidates from the best runs (0: anywhere)
-    per_metric: bool = True        # a target over several losses: one model per loss, combined
+    per_metric: bool = True        # a target over several losses: one model per loss, combined, where out of
+                                   # fold it beats a model of the target
     seed: int = 0
 
     def __post_init__(self):
@@ -209,21 +215,23 @@ def _fit(cfg: RegMixConfig, regressor: Regressor, X: np.ndarray, y: np.ndarray, 
 def fit_checked(cfg: RegMixConfig, X: np.ndarray, y: np.ndarray, metrics: MetricValues | None = None
                 ) -> FittedRegMix:
     """The model of the configured regressor (for `auto`, the candidate with the lowest
-    out-of-fold RMSE) fitted on every run, with its out-of-fold quality; with `metrics`
-    (values [n, M] the target y combines), one model per metric, checked as combined."""
+    out-of-fold RMSE) fitted on every run, with its out-of-fold quality. With `metrics`
+    (values [n, M] the target y combines), one model per metric combined is a candidate
+    beside the model of y, and the lower out-of-fold RMSE of the two chooses as well."""
     choices = auto_regressors(len(y), X.shape[1]) if cfg.regressor is Regressor.auto else [cfg.regressor]
+    forms = [None] if metrics is None else [None, metrics]
     checked = []
-    for regressor in choices:
-        def fold_fit(train: np.ndarray, test: np.ndarray, regressor=regressor):
+    for regressor, form in ((r, f) for r in choices for f in forms):
+        def fold_fit(train: np.ndarray, test: np.ndarray, regressor=regressor, form=form):
             if len(train) < 3:
                 return np.full(len(test), y[train].mean() if len(train) else 0.0), np.zeros(len(test))
-            rows = None if metrics is None else metrics.rows(train)
+            rows = None if form is None else form.rows(train)
             return _fit(cfg, regressor, X[train], y[train], rows).predict(X[test])
 
         oof = out_of_fold(fold_fit, np.arange(len(y))) if len(y) >= MIN_RUNS_TO_CHECK else (None, None)
-        checked.append((regressor, fit_quality(y, *oof, X.shape[1])))
-    regressor, quality = min(checked, key=lambda c: np.inf if c[1].cv_rmse is None else c[1].cv_rmse)
-    return FittedRegMix(_fit(cfg, regressor, X, y, metrics, screen=True), quality)
+        checked.append((regressor, form, fit_quality(y, *oof, X.shape[1])))
+    regressor, form, quality = min(checked, key=lambda c: np.inf if c[2].cv_rmse is None else c[2].cv_rmse)
+    return FittedRegMix(_fit(cfg, regressor, X, y, form, screen=True), quality)
 
 
 class RegMixBackend(OneCallShorthands):

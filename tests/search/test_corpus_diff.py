@@ -54,6 +54,9 @@ def test_the_diff_says_what_changed_was_removed_and_added_since_the_search(chang
     table = diff_table(list(rows.values()))
     assert list(table.columns) == ["domain", "change", "then", "now"]
     assert table.set_index("domain").loc["web", "then"].startswith("v1 (")
+    data = diff_table(list(rows.values()), shown=False).set_index("domain")    # csv and json: a field each
+    assert (data.loc["web", "version_then"], data.loc["web", "version_now"]) == (1, 2)
+    assert data.loc["legal"].isna()[["version_then", "tokens_then"]].all()
 
 
 def test_a_replaced_domain_keeps_its_old_versions_metadata_and_a_removed_one_is_marked(changed_ws):
@@ -64,15 +67,18 @@ def test_a_replaced_domain_keeps_its_old_versions_metadata_and_a_removed_one_is_
     assert len(math) == 1 and math.removed_at.notna().all()
 
 
-def test_adding_a_removed_domain_back_with_its_content_restores_its_version(tmp_path):
+def test_a_removed_domain_added_back_with_its_content_is_unchanged_and_its_removal_stays_on_record(tmp_path):
     ws = open_workspace(tmp_path / "ws")
     add(ws, tmp_path, "web", 0)
     add(ws, tmp_path, "code", 1)
     search_over(ws, "s", ["web", "code"])
     remove_domain(ws, "web", force=True)
     add(ws, tmp_path, "web", 0)
-    assert {r.domain: r.change for r in corpus_diff(ws, "s")}["web"] is Change.unchanged
-    assert list(domain_versions(ws.db_path).query("name == 'web'").version) == [1]
+    web = {r.domain: r for r in corpus_diff(ws, "s")}["web"]
+    assert web.change is Change.unchanged and (web.version_then, web.version_now) == (1, 2)
+    web = domain_versions(ws.db_path).query("name == 'web'")
+    assert list(web.version) == [1, 2] and web.removed_at.notna().tolist() == [True, False]
+    assert web.content_hash.nunique() == 1
 
 
 def test_a_search_that_predates_corpus_versions_is_unknown_not_unchanged(tmp_path):

@@ -63,7 +63,8 @@ def test_aggregate_keeps_the_unchanged_domains_as_one_group_at_the_earlier_ratio
     assert spec.reuse.previous == pytest.approx({"web": 0.4 / 0.9, "legal": 0.0, "before-kept": 0.5 / 0.9})
     built = build_space(ws, spec)
     assert built.space.domains == ["web", "legal", "before-kept"] and built.leaves == spec.proxy.domains
-    assert list(built.space.baselines)[-1] == "previous"
+    assert list(built.space.baselines)[0] == "previous"      # the design runs it first
+    assert built.space.baselines["previous"][1] == 0.0       # legal: exactly 0, not a projection's 1e-17
     tokens = {m: built.space.prior[i] for i, m in enumerate(built.space.domains)}
     assert tokens["before-kept"] > tokens["web"]          # the group's prior counts both of its domains' tokens
 
@@ -88,7 +89,8 @@ def test_warm_start_frees_every_domain_and_full_takes_only_the_domains(ws):
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"tokens": 10_000}, "ran tiny:20000 proxies and this one tiny:10000: reusing an answer needs the same"),
+    ({"tokens": 10_000}, r"trained its proxies with --tokens 20000 \(now 10000\): reusing its answer needs the same"),
+    ({"seq_len": 64}, r"trained its proxies with --seq-len 256 \(now 64\)"),
     ({"domains": ["web"]}, "--reuse chooses the domains"),
     ({"reuse": "table"}, "search 'table' replays a table of runs"),
     ({"reuse": "nope"}, "nope"),
@@ -100,11 +102,36 @@ def test_a_reuse_that_cannot_be_is_one_line(ws, values, message):
 
 
 def test_a_search_without_an_answer_or_without_changes_is_refused(ws, tmp_path):
-    with pytest.raises(MixerError, match="search 'before' has no answer to reuse"):
+    from store import get_search, set_search_status
+
+    with pytest.raises(MixerError, match=r"search 'before' has no answer to reuse: finish it first"):
         reuse_spec(ws, flat())
+    set_search_status(ws.db_path, get_search(ws.db_path, "before").id, "cancelled")
+    with pytest.raises(MixerError, match="it was cancelled before it answered"):
+        reuse_spec(ws, flat())
+    assert reuse_spec(ws, flat(reuse_mode="full")).proxy.domains      # full takes no answer
     search_over(ws, "now", ["web", "code", "math", "legal"])
     with pytest.raises(MixerError, match="nothing changed since search 'now'"):
-        reuse_spec(ws, flat(reuse="now"))
+        reuse_spec(ws, flat(reuse="now", reuse_mode="full"))
+
+
+def test_imported_runs_are_no_search_to_reuse_or_diff(ws):
+    from search.corpus_diff import corpus_diff
+    from store import SearchKind
+
+    create_search(ws.db_path, SearchRecord(id=new_id("s"), name="imp", backend="import", evaluator="table",
+                                           config={"metrics": "m.csv"}, kind=SearchKind.imported))
+    for call in (lambda: reuse_spec(ws, flat(reuse="imp")), lambda: corpus_diff(ws, "imp")):
+        with pytest.raises(MixerError, match="'imp' is imported runs, not a search over this workspace's corpus"):
+            call()
+
+
+def test_a_search_whose_domains_changed_is_not_resumed(ws):
+    from search.driver import refuse_changed_corpus
+    from store import get_search
+
+    with pytest.raises(MixerError, match=r"domain web, books changed since search 'before' started"):
+        refuse_changed_corpus(ws, get_search(ws.db_path, "before"))
 
 
 def test_bounds_on_a_domain_inside_the_group_are_refused(ws):
@@ -124,3 +151,14 @@ def test_only_removals_leave_every_domain_free_so_the_search_spreads_the_removed
     assert aggregate(weights, ["web", "code"], ["web", "code", "legal"], "g") == {
         "g": pytest.approx({"web": 0.625, "code": 0.375})}
     assert aggregate({"web": 1.0, "code": 0.0}, ["web", "code"], ["web", "code", "legal"], "g") == {}  # one used
+
+
+def test_predict_names_the_group_when_given_its_domains(tmp_path):
+    from search.views import PredictRequest, _mixtures_frame
+
+    path = tmp_path / "leaf.csv"
+    path.write_text("web,legal,code,math\n0.4,0.1,0.3,0.2\n")
+    with pytest.raises(MixerError, match=r"column\(s\) code, math are inside group 'before-kept' of search 'after' at "
+                                         r"fixed shares; give the group's weight in a column 'before-kept' instead"):
+        _mixtures_frame(PredictRequest(path), ["web", "legal", "before-kept"], "after",
+                        {"before-kept": {"code": 0.6, "math": 0.4}})
