@@ -68,7 +68,7 @@ from search.targets import Target  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 DOMAINS = ["math", "reviews", "shakespeare", "speeches", "wikipedia"]
-BACKENDS = ["random", "regmix", "bayesopt"]
+BACKENDS = ["random", "regmix", "bayesopt", "climb"]
 BUDGETS = [8, 16]
 
 

@@ -71,9 +71,10 @@ def test_a_reuse_search_killed_and_resumed_trains_leaf_mixtures_and_exports_leav
 
 @pytest.mark.slow
 def test_a_reuse_with_another_token_budget_is_one_line_and_stores_nothing(changed):
-    result = run_mixer("search", "start", "--name", "odd", "--reuse", "before", "--preset", "tiny", "--tokens", "32k",
-                       workspace=changed)
+    quick = QUICK[:]
+    quick[quick.index("16k")] = "32k"
+    result = run_mixer("search", "start", "--name", "odd", "--reuse", "before", *quick, workspace=changed)
     assert result.returncode == 2
-    assert one_error_line(result) == ("mixer: error: search 'before' ran tiny:16000 proxies and this one tiny:32000: "
-                                      "reusing an answer needs the same --preset and --tokens (or --reuse-mode full)")
+    assert one_error_line(result) == ("mixer: error: search 'before' trained its proxies with --tokens 16000 (now "
+                                      "32000): reusing its answer needs the same proxies (or --reuse-mode full)")
     assert run_sql(changed / "mixer.duckdb", "SELECT count(*) AS n FROM searches WHERE name = 'odd'").n[0] == 0
