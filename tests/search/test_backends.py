@@ -283,7 +283,7 @@ def test_regmix_models_each_loss_of_a_combined_target_and_combines_them_as_the_t
     from search.backends.regmix import MetricModels
 
     history = per_loss_history(40, worst)
-    fit = make_backend("regmix", {**FAST, "regressor": "lightgbm"}, make_space()).fit(history)
+    fit = make_backend("regmix", {**FAST, "regressor": "ridge"}, make_space()).fit(history)
     model = fit.fitted.model
     assert isinstance(model, MetricModels) and len(model.models) == 4
     X = np.random.default_rng(4).dirichlet(np.ones(4), size=50)
