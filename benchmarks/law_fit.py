@@ -6,6 +6,7 @@ reports them afterwards). Two regimes: all 512 runs (5-fold), and a user's small
 the two regimes.
 
     python benchmarks/law_fit.py [--json out.json] [--small 24] [--subsets 10]
+    python benchmarks/law_fit.py --forms [--json out.json]   # the explicit and implicit forms, side by side
 """
 
 from __future__ import annotations
@@ -34,11 +35,48 @@ def cv_spearman(X: np.ndarray, y: np.ndarray, cfg: LawFitConfig, seed: int = 0) 
     return float(spearmanr(predictions[fold, np.arange(len(y))], y)[0])
 
 
+def forms(n_runs: list[int], draws: int) -> dict[str, float]:
+    """Data Mixing Laws' two forms for `avg` over the 13 losses, side by side: the explicit
+    (a law per loss, combined) and the implicit (one law on the average), fitted on n of the
+    1M training runs; out-of-fold Spearman there and Spearman on the 60M test runs, and how
+    often `mixing_law`'s out-of-fold choice took the explicit form."""
+    from benchmarks.regression_protocol import load_all
+    from search.backends.mixing_law import MixingLawConfig, fit, fit_form, law_forms
+    from search.history import History
+
+    X, train = load_all("train", "1m")
+    X60, test = load_all("test", "60m")
+    Y, truth = train.to_numpy(), test.to_numpy().mean(axis=1)
+    cfg, out = MixingLawConfig(bootstrap=4), {}
+    for n in n_runs:
+        scores: dict[str, list[float]] = {}
+        for draw in range(draws if n < len(Y) else 1):
+            i = np.random.default_rng(draw).choice(len(Y), n, replace=False)
+            history = History(list(train.columns), X[i], Y[i].mean(axis=1), metrics=list(train.columns),
+                              values=Y[i], terms=np.full(Y.shape[1], 1 / Y.shape[1]))
+            for form in law_forms(history):
+                fitted = fit_form(cfg, history, form)
+                name = "implicit" if form.metrics == ["target"] else "explicit"
+                scores.setdefault(f"cv_{name}", []).append(100 * fitted.quality.cv_spearman)
+                scores.setdefault(f"60m_{name}", []).append(100 * spearmanr(fitted.predict(X60)[0], truth)[0])
+            scores.setdefault("chose_explicit", []).append(float(fit(cfg, history).metrics != ["target"]))
+        out |= {f"law_forms_avg_{key}_n{n}": float(np.mean(v)) for key, v in scores.items()}
+        print(f"{n} runs: " + ", ".join(f"{k} {np.mean(v):.2f}" for k, v in scores.items()), flush=True)
+    return out
+
+
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--small", type=int, default=24)
     p.add_argument("--subsets", type=int, default=10)
+    p.add_argument("--forms", action="store_true", help="only the two forms side by side (`law_forms_*` keys)")
+    p.add_argument("--quick", action="store_true", help="--forms at 24 and 512 runs, 2 draws")
     args = p.parse_args()
+    if args.forms or args.quick:
+        sizes, draws = ([24, 512], 2) if args.quick else ([24, 64, 512], 5)
+        report("Data Mixing Laws' two forms for avg over RegMix's 13 losses (fit on 1M, rank 60M)",
+               forms(sizes, draws), {}, args.json)
+        return
     X, y = load("train", "1m")
     subsets = [np.random.default_rng(s).choice(len(y), args.small, replace=False) for s in range(args.subsets)]
     rows = []

@@ -1,10 +1,11 @@
 """`mixing_law`: log-linear data mixing laws with an exact constrained optimum (Data Mixing
 Laws, Ye et al. 2025; olmix, AI2 2026).
 
-Fit (`search.law`): one law u_m(p) = c_m + exp(b_m + t_m . p) per metric the target
-combines (each domain's loss for `avg`, the named ones for a weighted target), or one law
-on the target itself when the runs carry no per-metric values (a replayed table) or the
-target is a single metric. The fit on all runs, `bootstrap - 1` bootstrap refits and 5
+Fit (`search.law`): Data Mixing Laws' two forms, one law u_m(p) = c_m + exp(b_m + t_m . p)
+per metric the target combines (the explicit form: each domain's loss for `avg`, the named
+ones for a weighted target), and one law on the target itself (the implicit form); the
+lower out-of-fold error chooses. Runs without per-metric values (a replayed table) or a
+single-metric target have the implicit form only. The fit on all runs, `bootstrap - 1` bootstrap refits and 5
 cross-validation folds are one batched optimisation.
 
 Optimum (`search.law_optimum`): the target's combination of the laws (a weighted sum, or
@@ -94,27 +95,36 @@ class FittedLaws(NamedTuple):
         return bool((self.terms >= 0).all())
 
 
-def _law_data(history: History) -> MetricValues:
-    """What the laws fit: each metric the target combines (History.per_metric), else the
-    target itself."""
-    return history.per_metric() or MetricValues(history.y[:, None], ["target"], np.ones(1), False)
+def law_forms(history: History) -> list[MetricValues]:
+    """What the laws may fit, in order of preference: each metric the target combines
+    (History.per_metric: Data Mixing Laws' explicit form), and the target itself (its
+    implicit form)."""
+    target = MetricValues(history.y[:, None], ["target"], np.ones(1), False)
+    explicit = history.per_metric()
+    return [explicit, target] if explicit is not None else [target]
 
 
 def fit(cfg: MixingLawConfig, history: History) -> FittedLaws:
-    """Laws on every run, bootstrap refits, and the out-of-fold quality on 5 folds."""
-    data = _law_data(history)
-    values, metrics, terms, worst = data.values, data.metrics, data.terms, data.worst
+    """The laws of each form (`law_forms`), the one with the lower out-of-fold RMSE; with
+    too few runs to check, the first."""
     n = len(history)
     if n < 3:
         raise TooFewRuns(f"mixing_law needs at least 3 finished runs to fit, has {n}")
+    fitted = [fit_form(cfg, history, data) for data in law_forms(history)]
+    return min(fitted, key=lambda f: np.inf if f.quality.cv_rmse is None else f.quality.cv_rmse)
+
+
+def fit_form(cfg: MixingLawConfig, history: History, data: MetricValues) -> FittedLaws:
+    """Laws of `data` on every run, bootstrap refits, and the out-of-fold quality on 5 folds."""
+    n = len(history)
     weights = [bootstrap_weights(n, cfg.bootstrap, cfg.seed)]
     checked = n >= MIN_RUNS_TO_CHECK
     if checked:
         folds, fold_of = fold_weights(n, FOLDS, cfg.seed)
         weights.append(folds)
-    laws = fit_laws(history.X, values, np.vstack(weights), cfg.fit_config())
-    fitted = FittedLaws(laws.select(slice(0, cfg.bootstrap)), metrics, terms, FitQuality(n, len(history.domains)),
-                        worst)
+    laws = fit_laws(history.X, data.values, np.vstack(weights), cfg.fit_config())
+    fitted = FittedLaws(laws.select(slice(0, cfg.bootstrap)), data.metrics, data.terms,
+                        FitQuality(n, len(history.domains)), data.worst)
     if not checked:
         return fitted._replace(quality=fit_quality(history.y, None, None, len(history.domains)))
     per_fold = data.combine(laws.select(slice(cfg.bootstrap, None)).predict(history.X))

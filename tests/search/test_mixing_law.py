@@ -141,3 +141,20 @@ def test_a_batch_is_diverse_thompson_style():
 def test_a_bad_prior_is_one_clear_error(prior, needle):
     with pytest.raises(MixerError, match=needle.replace("(", r"\(").replace(")", r"\)")):
         make_backend("mixing_law", {"prior": prior}, space_of())
+
+
+def test_the_form_with_the_lower_out_of_fold_error_is_the_one_fitted():
+    """Data Mixing Laws' two forms: a law per domain loss combined (explicit), or one law on
+    the target (implicit). Each domain's loss here is a law, their mean is not: the explicit
+    form wins out of fold, and whichever is chosen is the one with the lower error."""
+    from search.backends.mixing_law import MixingLawConfig, fit, fit_form, law_forms
+
+    c, b, t = known_laws(4)
+    rng = np.random.default_rng(5)
+    X = rng.dirichlet(np.ones(D), 24)
+    history = history_of(X, law_values(X, c, b, t) + rng.normal(0, 0.003, (24, D)))
+    cfg = MixingLawConfig(bootstrap=4)
+    errors = {tuple(form.metrics): fit_form(cfg, history, form).quality.cv_rmse for form in law_forms(history)}
+    chosen = fit(cfg, history)
+    assert errors[tuple(NAMES)] < errors[("target",)]
+    assert chosen.metrics == NAMES and chosen.quality.cv_rmse == min(errors.values())
