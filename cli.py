@@ -190,6 +190,13 @@ def _pairs(items: list[str], flag: str) -> dict[str, float] | None:
     return out or None
 
 
+def _groups(items: list[str]) -> dict[str, str] | None:
+    """Repeated --group NAME=PATTERN -> {name: pattern} (None: not given)."""
+    from mixer.config import parse_pairs
+
+    return parse_pairs(items, "--group", split_commas=False, form="NAME=PATTERN") or None
+
+
 def _given(**values) -> dict:
     """The options the user typed (None: not given, so the dataclass default applies)."""
     return {k: v for k, v in values.items() if v is not None}
@@ -616,6 +623,7 @@ def search_start(
     swarm: Optional[int] = typer.Option(None, "--swarm", help="Train up to N runs of one round (same preset and budget, dense or MoE) as one batched task, at most --parallel of them [default: 1 on CPU; with --gpus, a measured size per preset (64 for tiny and 1m), so raise --parallel too]."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS", help="Join this Ray cluster."),
     reuse: Optional[str] = typer.Option(None, "--reuse", help="Start from this earlier search's answer after the corpus changed (`mixer corpus diff SEARCH` shows what changed)."),
+    group: list[str] = typer.Option([], "--group", help="NAME=PATTERN: the domains PATTERN matches (e.g. 'web-*', a clustering's) searched as one domain NAME at their token shares; exports give them back (repeat)."),
     reuse_mode: Optional[str] = typer.Option(None, "--reuse-mode", help="aggregate (the unchanged domains as one group at the earlier ratios), warm-start (all free, the earlier answer run first) or full [default: aggregate]."),
 ) -> None:
     """Create a search and run it to its budget, then recommend a mixture."""
@@ -634,7 +642,8 @@ def search_start(
         target_fidelity=_nonempty(target_fidelity, "--target-fidelity"), fidelity_costs=parse_costs(fidelity_cost),
         seq_len=seq_len, batch_size=batch_size, domains=_split(domains, "--domains"), max_epochs=max_epochs, seed=seed,
         validate=validate, replicates=replicates, cpus_per_run=cpus, gpus_per_run=gpus, swarm=swarm,
-        ray_address=ray_address, reuse=_nonempty(reuse, "--reuse"), reuse_mode=reuse_mode))
+        ray_address=ray_address, reuse=_nonempty(reuse, "--reuse"), reuse_mode=reuse_mode,
+        group_by=_groups(group)))
     ws = OPTIONS.open()
     search = driver.create(ws, spec)
     console.print(f"search '{search.name}' ({search.id}): {backend} on {evaluator}, {spec.budget.runs} runs")

@@ -22,6 +22,7 @@ from mixer.bounds import WeightBounds, WeightConstraints
 from mixer.domain import DomainMeta, eval_only_sets, refuse_eval_only, training_domains
 from mixer.errors import MixerError
 from mixer.mixture import Mixture
+from mixer.names import check_name
 from mixer.sampling import SamplerConfig, prior_from_tokens, repetition_caps
 from mixer.workspace import Workspace
 from search.evaluation import Evaluator, RunResult, RunStatus
@@ -155,6 +156,22 @@ def chosen_eval_sets(ws: Workspace, requested: list[str] | None) -> list[str]:
         raise MixerError(f"--eval names {', '.join(unknown)}, not an eval-only set of the workspace "
                          f"(known: {', '.join(known) or 'none; add one with `mixer corpus add NAME ... --eval-only`'})")
     return list(requested)
+
+
+def token_share_groups(ws: Workspace, proxy: ProxySpec) -> Groups:
+    """`--group NAME=PATTERN`: each group's domains (of the search's, by shell pattern) at
+    their token shares, the mixture their parent source has: a search over sources, not
+    their clusters."""
+    metas = search_domains(ws, proxy.domains)
+    groups = {}
+    for name, pattern in proxy.group_by.items():
+        check_name(name, "group")
+        members = expand_domain_patterns([pattern], list(metas))
+        if len(members) < 2:
+            raise MixerError(f"--group {name}={pattern} holds {len(members)} domain; a group needs at least 2")
+        total = sum(metas[m].n_tokens for m in members)
+        groups[name] = {m: metas[m].n_tokens / total for m in members}
+    return checked_groups(groups, list(metas))
 
 
 def expand_domain_patterns(requested: list[str], known: list[str]) -> list[str]:

@@ -79,6 +79,8 @@ class ProxySpec:
     corpus_hashes: dict[str, str] | None = None  # every training domain's content at creation (`corpus diff`)
     groups: dict[str, dict[str, float]] = field(default_factory=dict)  # fixed sub-mixtures searched as one
                                       # domain each (search.groups): name -> {domain: share}
+    group_by: dict[str, str] = field(default_factory=dict)  # `--group NAME=PATTERN`: its domains as one, at
+                                      # their token shares (resolved into `groups` at creation)
     max_epochs: float | None = 4.0    # largest repetition of a domain in a proposal (None: no cap)
 
     def __post_init__(self):
@@ -216,6 +218,7 @@ SPEC_FLAGS = (
     SpecFlag("eval_sets", "proxy.eval_sets", "--eval"),
     SpecFlag("max_epochs", "proxy.max_epochs", "--max-epochs"), SpecFlag("table", "table.search", "--table"),
     SpecFlag("reuse", "reuse.search", "--reuse"), SpecFlag("reuse_mode", "reuse.mode", "--reuse-mode"),
+    SpecFlag("group_by", "proxy.group_by", "--group"),
 )
 _NESTING = {f.name: f.path for f in SPEC_FLAGS}   # flat name -> path in the nested spec
 _TOP_LEVEL = ("name", "backend", "options", "seed", "validate")

@@ -110,6 +110,8 @@ def three_domains(tmp_path_factory):
      "bad --fidelity-cost 'tiny:8k'"),
     (["search", "start", "--fidelities", "huge:8k,tiny:16k", "--backend", "bayesopt"], "unknown proxy preset 'huge'"),
     (["search", "start", "--seed", "-1", "--tokens", "16k"], "--seed must be between 0 and 4294967295, got -1"),
+    (["search", "start", "--group", "prose"], "bad --group 'prose': expected NAME=PATTERN"),
+    (["search", "start", "--group", "x=nope*", "--tokens", "16k"], "unknown domain pattern 'nope*'"),
     (["search", "start", "--seed", str(2**80), "--tokens", "16k"], "--seed must be between 0 and 4294967295"),
     (["search", "start", "--cpus", "-1", "--tokens", "16k"], "--cpus must be 0 or more, got -1.0"),
     (["search", "start", "--target", "web=nan", "--tokens", "16k"], "bad target weight 'web=nan': not a finite number"),

@@ -162,3 +162,26 @@ def test_predict_names_the_group_when_given_its_domains(tmp_path):
                                          r"fixed shares; give the group's weight in a column 'before-kept' instead"):
         _mixtures_frame(PredictRequest(path), ["web", "legal", "before-kept"], "after",
                         {"before-kept": {"code": 0.6, "math": 0.4}})
+
+
+def test_group_searches_a_sources_domains_as_one_at_their_token_shares(ws):
+    from dataclasses import replace
+
+    from mixer.domain import training_domains
+    from search.driver import create
+    from search.evaluators import token_share_groups
+
+    spec = SearchSpec.from_flat({"name": "by-source", "tokens": 20_000, "group_by": {"prose": "[cw]*"}})
+    tokens = {m.name: m.n_tokens for m in training_domains(ws.domains_dir)}
+    groups = token_share_groups(ws, spec.proxy)
+    total = tokens["code"] + tokens["web"]
+    assert groups == {"prose": pytest.approx({"code": tokens["code"] / total, "web": tokens["web"] / total})}
+    built = build_space(ws, replace(spec, proxy=replace(spec.proxy, groups=groups)))
+    assert built.space.domains == ["legal", "math", "prose"] and built.leaves == ["code", "legal", "math", "web"]
+    for group_by, message in [({"one": "web"}, "--group one=web holds 1 domain; a group needs at least 2"),
+                              ({"g": "nope*"}, "unknown domain pattern 'nope\\*'"),
+                              ({"web": "[cm]*"}, "group 'web' has the name of a domain of the search")]:
+        with pytest.raises(MixerError, match=message):
+            create(ws, SearchSpec.from_flat({"name": "g", "tokens": 20_000, "group_by": group_by}))
+    with pytest.raises(MixerError, match="--reuse makes its own group"):
+        create(ws, flat(group_by={"prose": "[cw]*"}))
