@@ -16,7 +16,6 @@ from collections.abc import Mapping
 import numpy as np
 
 from mixer.errors import MixerError
-from mixer.mixture import Mixture
 
 Groups = dict[str, dict[str, float]]   # group name -> {leaf domain: share}, shares summing to 1
 
@@ -71,7 +70,3 @@ def expand(mixture: Mapping[str, float], groups: Groups) -> dict[str, float]:
         for leaf, share in (groups[name].items() if name in groups else [(name, 1.0)]):
             leaves[leaf] = leaves.get(leaf, 0.0) + float(weight) * share
     return leaves
-
-
-def expand_mixture(mixture: Mixture, groups: Groups) -> Mixture:
-    return Mixture(expand(mixture.as_dict(), groups)) if groups else mixture

@@ -185,3 +185,11 @@ def test_group_searches_a_sources_domains_as_one_at_their_token_shares(ws):
             create(ws, SearchSpec.from_flat({"name": "g", "tokens": 20_000, "group_by": group_by}))
     with pytest.raises(MixerError, match="--reuse makes its own group"):
         create(ws, flat(group_by={"prose": "[cw]*"}))
+
+
+def test_a_groups_cap_is_the_tightest_of_its_domains_caps_over_their_shares():
+    from search.groups import group_caps, totals
+
+    leaves, groups = ["a", "b", "c"], {"g": {"b": 0.25, "c": 0.75}}
+    assert list(group_caps(leaves, np.array([0.5, 0.2, 0.9]), groups)) == pytest.approx([0.5, 0.8])   # b: 0.2/0.25
+    assert list(totals(leaves, np.array([10.0, 20.0, 30.0]), groups)) == [10.0, 50.0]
