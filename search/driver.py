@@ -49,8 +49,6 @@ def create(ws: Workspace, spec: SearchSpec, min_domains: int = 2, kind: SearchKi
     without a name it is called BACKEND-N (the first N not taken)."""
     spec.options = typed_options(spec.backend, spec.options)
     if spec.reuse is not None:
-        if spec.proxy is not None and spec.proxy.group_by:
-            raise MixerError("--reuse makes its own group of the unchanged domains; drop --group")
         spec = reuse_spec(ws, spec)
     elif spec.proxy is not None and spec.proxy.group_by:
         spec = replace(spec, proxy=replace(spec.proxy, groups=token_share_groups(ws, spec.proxy)))

@@ -27,7 +27,7 @@ from mixer.sampling import SamplerConfig, prior_from_tokens, repetition_caps
 from mixer.workspace import Workspace
 from search.evaluation import Evaluator, RunResult, RunStatus
 from search.fidelity import Fidelities, proxy_fidelities, split_proxy_label, table_fidelities
-from search.groups import Groups, coordinates, expand, group_caps, totals
+from search.groups import Groups, coordinates, expand, group_caps, refuse_grouped, totals
 from search.groups import checked as checked_groups
 from search.runs import domains_of, weight_matrix
 from search.space import Pool, SearchSpace
@@ -219,14 +219,6 @@ def _proxy_space(ws: Workspace, spec: SearchSpec) -> BuiltSpace:
                         seed=spec.seed, bounds=bounds, budget_runs=spec.budget.runs, baselines=baselines)
     averaged = [n for n in leaves if metas[n].measurable] or leaves
     return BuiltSpace(space, leaves + eval_sets, averaged, eval_sets, leaves)
-
-
-def refuse_grouped(named: list[str], groups: Groups) -> None:
-    """--min/--max/--fix name a search's coordinates: a domain inside a group has its share fixed."""
-    for name in named:
-        holder = next((g for g, shares in groups.items() if name in shares), None)
-        if holder is not None:
-            raise MixerError(f"domain {name} is inside group '{holder}' at a fixed share; bound '{holder}' instead")
 
 
 def searchable_bounds(domains: list[str], constraints: WeightConstraints, caps: np.ndarray | None = None

@@ -70,3 +70,11 @@ def expand(mixture: Mapping[str, float], groups: Groups) -> dict[str, float]:
         for leaf, share in (groups[name].items() if name in groups else [(name, 1.0)]):
             leaves[leaf] = leaves.get(leaf, 0.0) + float(weight) * share
     return leaves
+
+
+def refuse_grouped(named: list[str], groups: Groups) -> None:
+    """--min/--max/--fix name a search's coordinates: a domain inside a group has its share fixed."""
+    for name in named:
+        holder = next((g for g, shares in groups.items() if name in shares), None)
+        if holder is not None:
+            raise MixerError(f"domain {name} is inside group '{holder}' at a fixed share; bound '{holder}' instead")

@@ -111,3 +111,9 @@ def weak_model_reason(quality: FitQuality, cfg: GuardConfig = GuardConfig()) -> 
         return (f"the model's out-of-fold error {quality.cv_rmse:.4g} is not below the runs' own spread "
                 f"{quality.runs_std:.4g}: it predicts no better than their mean")
     return None
+
+
+def lowest_error(candidates: list, quality_of) -> object:
+    """The candidate whose FitQuality (`quality_of(candidate)`) has the lowest out-of-fold
+    RMSE; those too young to check count last (the first of them wins a tie of none checked)."""
+    return min(candidates, key=lambda c: np.inf if quality_of(c).cv_rmse is None else quality_of(c).cv_rmse)

@@ -116,14 +116,18 @@ def transfer(ws: Workspace, search_ref: str, request: TransferRequest,
     return stored_report(ws, record.name, request.fidelity, list(mixtures), request.baselines)
 
 
-def seeds_needed(noise_std: float, spread: float) -> int:
+def seeds_wanted(noise_std: float, spread: float) -> int | None:
     """Seeds per mixture that bring the noise of a mixture's mean (noise_std / sqrt(n)) to
     a third of the spread of the mixtures' values: with more noise than that, the ranking's
     bootstrap interval spans most of [-1, 1] (a user's 2-seed transfer read -1.00 to 1.00).
-    Between 2 and MAX_SEEDS."""
-    if spread <= 0:
-        return MAX_SEEDS
-    return int(min(MAX_SEEDS, max(2, np.ceil(9.0 * noise_std ** 2 / spread ** 2))))
+    None when the mixtures do not spread at all."""
+    return int(np.ceil(9.0 * noise_std ** 2 / spread ** 2)) if spread > 0 else None
+
+
+def seeds_needed(noise_std: float, spread: float) -> int:
+    """`seeds_wanted`, between 2 and MAX_SEEDS."""
+    wanted = seeds_wanted(noise_std, spread)
+    return MAX_SEEDS if wanted is None else int(min(MAX_SEEDS, max(2, wanted)))
 
 
 def seed_advice(state: SearchState, mixtures: dict[str, Mixture], given: int | None) -> tuple[int, str]:
@@ -143,7 +147,7 @@ def seed_advice(state: SearchState, mixtures: dict[str, Mixture], given: int | N
                "fewer than 2 of the mixtures ran in the search, so their spread is unknown")
         return seeds, f"seeds not chosen from the noise ({why}): {runs(seeds)}"
     spread = float(np.std(values, ddof=1))
-    wanted = int(np.ceil(9.0 * noise["std"] ** 2 / spread ** 2)) if spread > 0 else None
+    wanted = seeds_wanted(noise["std"], spread)
     needed = seeds_needed(noise["std"], spread)
     line = (f"seed noise {noise['std']:.4f} (std of one run, {noise['pairs']} pairs); the mixtures' runs spread "
             f"{spread:.4f}: " + (f"about {needed} seeds make a mean's noise a third of that spread"

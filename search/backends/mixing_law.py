@@ -39,7 +39,7 @@ from search.backends.base import (OneCallShorthands, Proposal, Recommendation, T
 from search.history import History, MetricValues, combine
 from search.law import LawFitConfig, LogLinearLaws, bootstrap_weights, fit_laws, fold_weights
 from search.law_optimum import LawProgram
-from search.quality import FOLDS, MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality
+from search.quality import FOLDS, MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality, lowest_error
 from search.space import SearchSpace
 
 
@@ -111,7 +111,7 @@ def fit(cfg: MixingLawConfig, history: History) -> FittedLaws:
     if n < 3:
         raise TooFewRuns(f"mixing_law needs at least 3 finished runs to fit, has {n}")
     fitted = [fit_form(cfg, history, data) for data in law_forms(history)]
-    return min(fitted, key=lambda f: np.inf if f.quality.cv_rmse is None else f.quality.cv_rmse)
+    return lowest_error(fitted, lambda f: f.quality)
 
 
 def fit_form(cfg: MixingLawConfig, history: History, data: MetricValues) -> FittedLaws:

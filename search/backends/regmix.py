@@ -54,8 +54,8 @@ from search.backends.base import (MODELS_THE_WORST_LOSS, OneCallShorthands,
                                   Proposal, Recommendation, TooFewRuns, initial_design,
                                   pool_proposals, to_mixture, trust_region_candidates, unused_pool)
 from search.history import History, MetricValues
-from search.quality import (MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality, out_of_fold,
-                            weak_model_reason)
+from search.quality import (MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality, lowest_error,
+                            out_of_fold, weak_model_reason)
 from search.space import SearchSpace
 
 
@@ -230,7 +230,7 @@ def fit_checked(cfg: RegMixConfig, X: np.ndarray, y: np.ndarray, metrics: Metric
 
         oof = out_of_fold(fold_fit, np.arange(len(y))) if len(y) >= MIN_RUNS_TO_CHECK else (None, None)
         checked.append((regressor, form, fit_quality(y, *oof, X.shape[1])))
-    regressor, form, quality = min(checked, key=lambda c: np.inf if c[2].cv_rmse is None else c[2].cv_rmse)
+    regressor, form, quality = lowest_error(checked, lambda c: c[2])
     return FittedRegMix(_fit(cfg, regressor, X, y, form, screen=True), quality)
 
 
