@@ -443,7 +443,7 @@ def corpus_cluster(
         if note := held_out_note(meta, request.ingest.min_val_tokens):
             console.print(f"note: {note}")
     console.print(f"next: `mixer corpus clusters {name}`, `mixer plot --clusters {name} -o {name}.png`, "
-                  f"`mixer search start --backend climb --domains '{name}-*'`")
+                  f"`mixer search start --backend climb --domains '{name}/*'`")
 
 
 @corpus_app.command("clusters")
@@ -555,6 +555,33 @@ def _search_exists(name: str) -> bool:
         return False
 
 
+def _stage_runner(ws: Workspace, retry_failed: bool = False):
+    """Runs one stage of a hierarchical search (search.staged) as `search start` runs a search."""
+    from search import driver, views
+
+    def run_stage(record):
+        driver.check_resumable(record)
+        spec = views.load_spec(record)
+        done = int((store.search_runs(ws.db_path, record.id).status == "done").sum())
+        rec = _run_with_progress(lambda cb: driver.run(ws, record.id, cb, retry_failed=retry_failed),
+                                 spec.budget.runs, record.name, done)
+        _say_why_it_ended_early(ws, record.id)
+        return rec
+    return run_stage
+
+
+def _render_staged(ws: Workspace, answer) -> None:
+    """A hierarchical search's answer (search.staged): its last stage's, and as leaves."""
+    from search import views
+
+    if answer is None:
+        return
+    name, rec = answer
+    record = store.get_search(ws.db_path, name)
+    _render_recommendation(name, rec, record.target or "target")
+    render_mixture(views.leaf_weights(record, rec.mixture.as_dict()), title=f"{name}: the answer over every leaf")
+
+
 def _say_why_it_ended_early(ws: Workspace, search_id: str) -> None:
     from search import views
 
@@ -623,8 +650,10 @@ def search_start(
     swarm: Optional[int] = typer.Option(None, "--swarm", help="Train up to N runs of one round (same preset and budget, dense or MoE) as one batched task, at most --parallel of them [default: 1 on CPU; with --gpus, a measured size per preset (64 for tiny and 1m), so raise --parallel too]."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS", help="Join this Ray cluster."),
     reuse: Optional[str] = typer.Option(None, "--reuse", help="Start from this earlier search's answer after the corpus changed (`mixer corpus diff SEARCH` shows what changed)."),
-    group: list[str] = typer.Option([], "--group", help="NAME=PATTERN: the domains PATTERN matches (e.g. 'web-*', a clustering's) searched as one domain NAME at their token shares; exports give them back (repeat)."),
+    group: list[str] = typer.Option([], "--group", help="NAME=PATTERN: the domains PATTERN matches (e.g. 'web/*', a clustering's) searched as one domain NAME at their token shares; exports give them back (repeat)."),
     reuse_mode: Optional[str] = typer.Option(None, "--reuse-mode", help="aggregate (the unchanged domains as one group at the earlier ratios), warm-start (all free, the earlier answer run first) or full [default: aggregate]."),
+    level: Optional[int] = typer.Option(None, "--level", help="Search the nodes at this depth of the domain tree (0: web, code; 1: web/news, ...), each holding its leaves at their token shares; exports give the leaves."),
+    hierarchical: bool = typer.Option(False, "--hierarchical", help="Mix the parents first (NAME.1), then each parent's leaves with its weight fixed (NAME.2, ...; the last stage is NAME); --runs covers every stage."),
 ) -> None:
     """Create a search and run it to its budget, then recommend a mixture."""
     from search import driver, views
@@ -643,8 +672,13 @@ def search_start(
         seq_len=seq_len, batch_size=batch_size, domains=_split(domains, "--domains"), max_epochs=max_epochs, seed=seed,
         validate=validate, replicates=replicates, cpus_per_run=cpus, gpus_per_run=gpus, swarm=swarm,
         ray_address=ray_address, reuse=_nonempty(reuse, "--reuse"), reuse_mode=reuse_mode,
-        group_by=_groups(group)))
+        group_by=_groups(group), level=level))
     ws = OPTIONS.open()
+    if hierarchical:
+        from search import staged
+
+        _render_staged(ws, staged.start(ws, spec, _stage_runner(ws), say=console.print))
+        return
     search = driver.create(ws, spec)
     console.print(f"search '{search.name}' ({search.id}): {backend} on {evaluator}, {spec.budget.runs} runs")
     if reused := views.reuse_line(search):
@@ -709,10 +743,14 @@ def search_resume(
     search: str = typer.Argument(..., help="Search name or id."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Train failed runs again (after fixing their data)."),
 ) -> None:
-    """Continue a search after Ctrl-C, a crash or kill -9: finished runs are reused."""
-    from search import driver, views
+    """Continue a search after Ctrl-C, a crash or kill -9: finished runs are reused (a
+    hierarchical search carries on from its first unfinished stage)."""
+    from search import driver, staged, views
 
     ws = OPTIONS.open()
+    if (hierarchy := staged.hierarchy_of(ws, search)) is not None:
+        _render_staged(ws, staged.carry_on(ws, hierarchy, _stage_runner(ws, retry_failed), say=console.print))
+        return
     record = store.get_search(ws.db_path, search)
     driver.check_resumable(record)  # before saying "resuming"
     spec = views.load_spec(record)
@@ -782,6 +820,8 @@ def best(search: Optional[str] = typer.Argument(None, help="Search name or id (d
     leaves = views.leaf_weights(record, rec["mixture"])
     if leaves != rec["mixture"]:
         render_mixture(leaves, title=f"{record.name}: as the domains it trains on (its group expanded)")
+    if stage := views.stage_line(record):
+        console.print(stage)
     for line in views.explain(rec, record.target or "target"):
         console.print(line)
     fresh = views.fresh_seed_line(views.search_state(ws, record), rec) if record.drivable else None

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from mixer.errors import MixerError
+from mixer.names import domain_folder
 
 META = "meta.json"
 TRAIN_TOKENS, TRAIN_OFFSETS = "tokens.bin", "offsets.npy"
@@ -195,4 +196,4 @@ def open_domains(domains_dir: Path, names: list[str] | None = None, verify: bool
     unknown = [n for n in names if n not in available]
     if unknown:
         raise MixerError(f"unknown domain(s): {', '.join(unknown)} (known: {', '.join(sorted(available))})")
-    return {n: Domain.open(domains_dir / n, verify=verify) for n in names}
+    return {n: Domain.open(domains_dir / domain_folder(n), verify=verify) for n in names}

@@ -26,7 +26,7 @@ from mixer.domain import (DATA_FILES, TRAIN_OFFSETS, TRAIN_TOKENS, VAL_OFFSETS, 
                           files_fingerprint, offsets_hash)
 from mixer.errors import MixerError
 from mixer.processes import HOST, pid_alive
-from mixer.names import check_name
+from mixer.names import domain_folder
 from mixer.tokenizers import Tokenizer, token_dtype
 
 _SCRATCH = "all.bin"
@@ -133,14 +133,14 @@ def ingest_domain(domains_dir: Path, name: str, documents: Iterable[str], tokeni
                   progress: Callable[[int], None] | None = None, bad_lines: Callable[[], int] = lambda: 0
                   ) -> DomainMeta:
     """Tokenise `documents` into `domains_dir/name`, atomically."""
-    check_name(name, "domain")
-    if (domains_dir / name).exists() and not cfg.replace:
+    folder = domain_folder(name)
+    if (domains_dir / folder).exists() and not cfg.replace:
         raise MixerError(f"domain '{name}' already exists; use --replace to overwrite it")
-    with staging_folder(domains_dir, name) as staging:
-        meta = write_domain(staging / name, name, documents, tokenizer, cfg, progress)
+    with staging_folder(domains_dir, folder) as staging:
+        meta = write_domain(staging / folder, name, documents, tokenizer, cfg, progress)
         meta.sources = list(sources or [])
         meta.bad_lines = bad_lines()
-        meta.write(staging / name)
+        meta.write(staging / folder)
         publish_domains(staging, [name], domains_dir)
     return meta
 
@@ -160,7 +160,7 @@ def staging_folder(domains_dir: Path, label: str) -> Iterator[Path]:
 
 
 def publish_domains(staging: Path, names: list[str], domains_dir: Path, retire: Iterable[str] = ()) -> None:
-    """Move the staged domains `staging/<name>` into `domains_dir` together, replacing
+    """Move the staged domains `staging/<folder>` into `domains_dir` together, replacing
     domains of the same names, and remove the domains in `retire`: either all of it
     happens or, when a move fails, what moved goes back and nothing changes."""
     aside = staging / ".replaced"
@@ -168,18 +168,18 @@ def publish_domains(staging: Path, names: list[str], domains_dir: Path, retire: 
     moved_aside: list[str] = []
     published: list[str] = []
     try:
-        for name in [*names, *(r for r in retire if r not in names)]:
-            if (domains_dir / name).exists():
-                os.replace(domains_dir / name, aside / name)
-                moved_aside.append(name)
-        for name in names:
-            os.replace(staging / name, domains_dir / name)
-            published.append(name)
+        for folder in map(domain_folder, [*names, *(r for r in retire if r not in names)]):
+            if (domains_dir / folder).exists():
+                os.replace(domains_dir / folder, aside / folder)
+                moved_aside.append(folder)
+        for folder in map(domain_folder, names):
+            os.replace(staging / folder, domains_dir / folder)
+            published.append(folder)
     except BaseException:
-        for name in published:
-            os.replace(domains_dir / name, staging / name)
-        for name in moved_aside:
-            os.replace(aside / name, domains_dir / name)
+        for folder in published:
+            os.replace(domains_dir / folder, staging / folder)
+        for folder in moved_aside:
+            os.replace(aside / folder, domains_dir / folder)
         raise
 
 

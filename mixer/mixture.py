@@ -17,6 +17,7 @@ import yaml
 
 from mixer.config import parse_pairs
 from mixer.errors import MixerError
+from mixer.hierarchy import flatten
 
 SUM_TOLERANCE = 1e-6
 
@@ -74,14 +75,15 @@ class Mixture:
 
     @classmethod
     def parse(cls, text: str, known_domains: Iterable[str] | None = None) -> "Mixture":
-        """Parse `web=0.5,code=0.3,math=0.2` (the CLI form)."""
+        """Parse `web=0.5,code=0.3,math=0.2` (the CLI form); nested shares under parents
+        (`web=0.6,web/news=0.5,web/blogs=0.5,code=0.4`) flatten to leaves (mixer.hierarchy)."""
         weights: dict[str, float] = {}
         for name, value in parse_pairs(text, "mixture entry", form="NAME=WEIGHT").items():
             try:
                 weights[name] = float(value)
             except ValueError:
                 raise MixerError(f"bad weight for domain '{name}': '{value}'") from None
-        return cls(weights, known_domains)
+        return cls(flatten(weights), known_domains)
 
     def as_dict(self) -> dict[str, float]:
         return dict(zip(self.names, self.weights))
@@ -102,11 +104,11 @@ class Mixture:
 
     @classmethod
     def from_json(cls, text: str) -> "Mixture":
-        return cls(_unwrap(_load(json.loads, text, "JSON")))
+        return cls(flatten(_unwrap(_load(json.loads, text, "JSON"))))
 
     @classmethod
     def from_yaml(cls, text: str) -> "Mixture":
-        return cls(_unwrap(_load(yaml.safe_load, text, "YAML")))
+        return cls(flatten(_unwrap(_load(yaml.safe_load, text, "YAML"))))
 
     def __str__(self) -> str:
         return ",".join(f"{n}={w:.6g}" for n, w in zip(self.names, self.weights))

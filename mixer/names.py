@@ -17,3 +17,18 @@ def check_name(name: str, what: str) -> str:
         raise MixerError(f"bad {what} name {name!r}: use letters, digits, '-', '_' or '.', "
                          "not starting with '-' or '.', at most 100 characters")
     return name
+
+
+def check_domain_name(name: str) -> str:
+    """A domain's name is a path of names (`web`, `web/news`: mixer.hierarchy), each part
+    following the rule above, at most 200 characters in all."""
+    if not isinstance(name, str) or len(name) > 200 or not all(_NAME.fullmatch(p) for p in name.split("/")):
+        raise MixerError(f"bad domain name {name!r}: use names of letters, digits, '-', '_' or '.', not starting "
+                         "with '-' or '.', joined by '/' under a parent (web/news), at most 200 characters")
+    return name
+
+
+def domain_folder(name: str) -> str:
+    """The one folder (a single path component) holding domain `name`: a parent's '/'
+    becomes '+', which no name holds, so `web/news` is `web+news` beside `web`."""
+    return check_domain_name(name).replace("/", "+")

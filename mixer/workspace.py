@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mixer.errors import MixerError
-from mixer.names import check_name
+from mixer.names import domain_folder
 
 DEFAULT_WORKSPACE = ".mixer"
 ENV_VAR = "MIXER_WORKSPACE"
@@ -44,7 +44,7 @@ class Workspace:
 
     def domain_dir(self, name: str) -> Path:
         """The folder of domain `name`; the name is checked, so the path stays inside."""
-        return self.domains_dir / check_name(name, "domain")
+        return self.domains_dir / domain_folder(name)
 
 
 def resolve_workspace_path(explicit: str | os.PathLike | None) -> Path:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from mixer.domain import META, TRAIN_OFFSETS, TRAIN_TOKENS, VAL_OFFSETS, VAL_TOKENS, Domain, DomainMeta
 from mixer.errors import MixerError
+from mixer.names import domain_folder
 from mixer.mixture import Mixture, Schedule
 from proxies.config import ProxyResult, TrainConfig
 
@@ -251,7 +252,7 @@ class ProxyRunner:
         transport = self._transport()
         sources = {}
         for name in names:
-            path = self.domains_dir / name
+            path = self.domains_dir / domain_folder(name)
             if not (path / META).exists():
                 raise MixerError(f"unknown domain '{name}' (no {path / META})")
             if transport is DomainTransport.path:

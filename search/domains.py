@@ -15,7 +15,7 @@ from mixer.corpus import AddRequest, add_corpus, remove_corpus, workspace_tokeni
 from mixer.domain import DomainMeta, list_domains
 from mixer.errors import MixerError
 from mixer.ingest import IngestConfig
-from mixer.names import check_name
+from mixer.names import check_domain_name, check_name
 from mixer.workspace import Workspace
 from store import clustering_names, domain_names, searches_using_domain, get_clustering, upsert_domain, write_clustering
 from store import remove_domain as remove_domain_row
@@ -103,7 +103,7 @@ def sync_domain_rows(ws: Workspace) -> None:
 def remove_domain(ws: Workspace, name: str, force: bool = False) -> None:
     """Delete a domain's files and its row; a domain that searches mixed needs `force`
     (their runs stay, but predicting from them or resuming them needs the domain)."""
-    refuse_if_mixed(ws, [check_name(name, "domain")], force, "remove it")
+    refuse_if_mixed(ws, [check_domain_name(name)], force, "remove it")
     remove_corpus(ws, name)
     remove_domain_row(ws.db_path, name)
 

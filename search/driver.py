@@ -25,7 +25,7 @@ from search import lease
 from search.backends import Recommendation, make_backend, typed_options
 from search.corpus_diff import Change, corpus_diff
 from search.evaluation import Evaluator
-from search.evaluators import build_evaluator, build_space, token_share_groups
+from search.evaluators import build_evaluator, build_space, level_groups, token_share_groups
 from search.extra_runs import evaluate_extra, replicate_best, seed_noise
 from search.proposing import next_runs
 from search.recommend import gains_over_baselines, recommend_from
@@ -52,6 +52,8 @@ def create(ws: Workspace, spec: SearchSpec, min_domains: int = 2, kind: SearchKi
         spec = reuse_spec(ws, spec)
     elif spec.proxy is not None and spec.proxy.group_by:
         spec = replace(spec, proxy=replace(spec.proxy, groups=token_share_groups(ws, spec.proxy)))
+    elif spec.proxy is not None and spec.proxy.level is not None:
+        spec = replace(spec, proxy=replace(spec.proxy, groups=level_groups(ws, spec.proxy)))
     built = build_space(ws, spec)
     if len(built.space.domains) < min_domains:
         raise MixerError(f"a mixture search needs at least {min_domains} domains, has "

@@ -21,6 +21,7 @@ import pandas as pd
 from mixer.bounds import WeightBounds, WeightConstraints
 from mixer.domain import DomainMeta, eval_only_sets, refuse_eval_only, training_domains
 from mixer.errors import MixerError
+from mixer.hierarchy import leaves, nodes_at_level, refuse_nested
 from mixer.mixture import Mixture
 from mixer.names import check_name
 from mixer.sampling import SamplerConfig, prior_from_tokens, repetition_caps
@@ -132,8 +133,9 @@ def _check_backend_fidelities(backend: str, fidelity: Fidelities) -> None:
 
 
 def search_domains(ws: Workspace, requested: list[str] | None) -> dict[str, DomainMeta]:
-    """The domains a proxy search mixes (default: every training domain of the workspace);
-    naming an eval-only set is refused."""
+    """The domains a proxy search mixes (default: every leaf training domain of the
+    workspace, mixer.hierarchy); naming an eval-only set, or a parent with its children,
+    is refused."""
     metas = {m.name: m for m in training_domains(ws.domains_dir)}
     if not metas:
         raise MixerError(f"no domains in workspace {ws.root}; add some with `mixer corpus add` "
@@ -141,7 +143,8 @@ def search_domains(ws: Workspace, requested: list[str] | None) -> dict[str, Doma
     if requested:
         refuse_eval_only([r for r in requested if r not in metas], [m.name for m in eval_only_sets(ws.domains_dir)],
                          "a search's --domains")
-    names = expand_domain_patterns(requested, sorted(metas)) if requested else sorted(metas)
+    names = expand_domain_patterns(requested, sorted(metas)) if requested else leaves(sorted(metas))
+    refuse_nested(names, "the search's --domains")
     return {n: metas[n] for n in names}
 
 
@@ -171,6 +174,19 @@ def token_share_groups(ws: Workspace, proxy: ProxySpec) -> Groups:
             raise MixerError(f"--group {name}={pattern} holds {len(members)} domain; a group needs at least 2")
         total = sum(metas[m].n_tokens for m in members)
         groups[name] = {m: metas[m].n_tokens / total for m in members}
+    return checked_groups(groups, list(metas))
+
+
+def level_groups(ws: Workspace, proxy: ProxySpec) -> Groups:
+    """`--level N`: each node at depth N over the search's domains (mixer.hierarchy) as one
+    coordinate: a node holding several leaves is a group of them at their token shares (the
+    mixture the node's own corpus has), a node holding one leaf is that leaf."""
+    metas = search_domains(ws, proxy.domains)
+    groups = {}
+    for node, members in nodes_at_level(list(metas), proxy.level).items():
+        if len(members) > 1:
+            total = sum(metas[m].n_tokens for m in members)
+            groups[node] = {m: metas[m].n_tokens / total for m in members}
     return checked_groups(groups, list(metas))
 
 
@@ -210,9 +226,10 @@ def _proxy_space(ws: Workspace, spec: SearchSpec) -> BuiltSpace:
     refuse_eval_only(sorted(spec.constraints.names()), eval_sets, "--min/--max/--fix")
     refuse_grouped(sorted(spec.constraints.names()), groups)
     bounds = searchable_bounds(names, spec.constraints, caps)
-    baselines = baselines_within(bounds, tokens, spec.constraints)
-    if spec.reuse is not None and spec.reuse.previous:   # first: the design runs the baselines in order
-        previous = Mixture(spec.reuse.previous).vector(names)
+    baselines = {} if spec.stage is not None and spec.stage.parent else baselines_within(bounds, tokens,
+                                                                                         spec.constraints)
+    if spec.previous_answer:   # first: the design runs the baselines in order
+        previous = Mixture(spec.previous_answer).vector(names)
         baselines = {"previous": previous if bounds.contains(previous)[0] else bounds.project(previous[None])[0],
                      **baselines}
     space = SearchSpace(domains=names, prior=np.array(list(prior.values())), sampler=sampler, fidelity=fidelity,

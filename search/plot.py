@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mixer.outputs import check_output, write_atomically
+from search.groups import expand
 from search.targets import Target
 
 
@@ -73,6 +74,7 @@ class SearchPlot:
     rec_observed: float | None = None         # the recommendation's measured value, when it has one
     rec_observed_by: str = "validation run"   # ... and the run that measured it
     interaction: pd.DataFrame | None = None   # a mixing law's t: column `law`, then one per domain
+    groups: dict[str, dict[str, float]] | None = None   # the search's groups (search.groups): leaves shown
 
 
 def plot_search(path: Path, view: SearchPlot) -> None:
@@ -87,15 +89,29 @@ def plot_search(path: Path, view: SearchPlot) -> None:
     _runs_panel(axes[0], view)
     axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
     if view.recommended:
-        names = sorted(view.recommended, key=view.recommended.get, reverse=True)
-        axes[1].barh(names[::-1], [view.recommended[n] for n in names[::-1]])
-        axes[1].set(xlabel="weight", title="recommended mixture")
+        _mixture_panel(axes[1], view.recommended, view.groups or {})
     else:
         _empty(axes[1], "recommended mixture", "no recommendation yet")
     _fit_panel(axes[2], view)
     if view.interaction is not None:
         _heat_map(fig, axes[3], view.interaction)
     _save(fig, path)
+
+
+def _mixture_panel(axis, recommended: dict[str, float], groups: dict[str, dict[str, float]]) -> None:
+    """The recommended weights; with groups, as the leaves trained, coloured by group."""
+    leaves = expand(recommended, groups)
+    group_of = {leaf: g for g, shares in groups.items() for leaf in shares}
+    names = sorted(leaves, key=leaves.get)
+    colours = {g: f"C{i % 10}" for i, g in enumerate(groups)}
+    axis.barh(names, [leaves[n] for n in names], color=[colours.get(group_of.get(n), "0.55") for n in names])
+    if groups:
+        from matplotlib.patches import Patch
+
+        axis.legend(handles=[Patch(color=c, label=f"{g} {recommended.get(g, 0.0):.3g}") for g, c in colours.items()],
+                    fontsize="small", title="group: weight", loc="lower right")
+        axis.tick_params(axis="y", labelsize="small" if len(names) <= 24 else 5)
+    axis.set(xlabel="weight", title="recommended mixture" + (" (leaves)" if groups else ""))
 
 
 def _runs_panel(axis, view: SearchPlot) -> None:

@@ -35,8 +35,8 @@ def reuse_spec(ws: Workspace, spec: SearchSpec) -> SearchSpec:
         raise MixerError("--reuse starts from an earlier proxy search; a table search replays its table")
     if spec.proxy.domains:
         raise MixerError("--reuse chooses the domains (the earlier search's and those added since); drop --domains")
-    if spec.proxy.group_by:
-        raise MixerError("--reuse makes its own group of the unchanged domains; drop --group")
+    if spec.proxy.group_by or spec.proxy.level is not None:
+        raise MixerError("--reuse makes its own group of the unchanged domains; drop --group and --level")
     earlier = get_search(ws.db_path, reuse.search)
     before = searched_spec(earlier)
     if reuse.mode is not ReuseMode.full:

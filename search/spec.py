@@ -81,11 +81,15 @@ class ProxySpec:
                                       # domain each (search.groups): name -> {domain: share}
     group_by: dict[str, str] = field(default_factory=dict)  # `--group NAME=PATTERN`: its domains as one, at
                                       # their token shares (resolved into `groups` at creation)
+    level: int | None = None          # `--level N`: search the nodes at depth N (mixer.hierarchy), each a group
+                                      # of its leaves at their token shares (resolved into `groups` at creation)
     max_epochs: float | None = 4.0    # largest repetition of a domain in a proposal (None: no cap)
 
     def __post_init__(self):
         if self.max_epochs is not None and not self.max_epochs > 0:
             raise MixerError(f"proxy.max_epochs must be positive, got {self.max_epochs}")
+        if self.level is not None and self.group_by:
+            raise MixerError("proxy.level and proxy.group_by both group the domains; give one")
 
 
 class ReuseMode(str, Enum):
@@ -108,6 +112,19 @@ class ReuseSpec:
 
 
 @dataclass
+class StageSpec:
+    """One stage of a hierarchical search (`search start --hierarchical`, search.staged)."""
+
+    of: str                           # the hierarchical search (the name of its last stage)
+    index: int = 1                    # 1: the stage mixing the parents; 2, 3, ...: one parent's leaves each
+    parent: str | None = None         # the parent whose leaves this stage mixes (None in stage 1)
+    runs: int = 32                    # the hierarchical search's proposed runs, all stages together
+    validate: bool = False            # the user's --validate and --replicates, for the last stage
+    replicates: int = 0
+    previous: dict[str, float] | None = None  # the answer so far in this stage's coordinates (its baseline)
+
+
+@dataclass
 class TableSpec:
     search: str                       # an imported search (`mixer runs import`)
 
@@ -126,6 +143,7 @@ class SearchSpec:
     proxy: ProxySpec | None = None
     table: TableSpec | None = None
     reuse: ReuseSpec | None = None    # what this search takes from an earlier one (search.reuse)
+    stage: StageSpec | None = None    # which stage of a hierarchical search this is (search.staged)
     version: int = SPEC_VERSION
 
     def __post_init__(self):
@@ -157,6 +175,14 @@ class SearchSpec:
         elif fid.target:
             raise MixerError("fidelity.target needs fidelity.labels")
         fid.costs = {proxy_label(k): float(v) for k, v in fid.costs.items()}
+
+    @property
+    def previous_answer(self) -> dict[str, float] | None:
+        """An earlier answer in this search's coordinates, run first as the `previous`
+        baseline: the reused search's (search.reuse) or the stages' so far (search.staged)."""
+        if self.reuse is not None and self.reuse.previous:
+            return self.reuse.previous
+        return self.stage.previous if self.stage is not None else None
 
     @property
     def evaluator(self) -> EvaluatorKind:
@@ -218,7 +244,7 @@ SPEC_FLAGS = (
     SpecFlag("eval_sets", "proxy.eval_sets", "--eval"),
     SpecFlag("max_epochs", "proxy.max_epochs", "--max-epochs"), SpecFlag("table", "table.search", "--table"),
     SpecFlag("reuse", "reuse.search", "--reuse"), SpecFlag("reuse_mode", "reuse.mode", "--reuse-mode"),
-    SpecFlag("group_by", "proxy.group_by", "--group"),
+    SpecFlag("group_by", "proxy.group_by", "--group"), SpecFlag("level", "proxy.level", "--level"),
 )
 _NESTING = {f.name: f.path for f in SPEC_FLAGS}   # flat name -> path in the nested spec
 _TOP_LEVEL = ("name", "backend", "options", "seed", "validate")

@@ -234,6 +234,19 @@ def reuse_line(search: SearchRecord) -> str | None:
     return "; ".join(said)
 
 
+def stage_line(search: SearchRecord) -> str | None:
+    """Which stage of a hierarchical search (search.staged) this search is, in one line."""
+    spec = load_spec(search) if search.kind is SearchKind.search else None
+    stage = spec.stage if spec is not None else None
+    if stage is None:
+        return None
+    if stage.parent is None:
+        return (f"stage 1 of hierarchical search '{stage.of}': the parents, each holding its leaves at their token "
+                "shares")
+    return (f"stage {stage.index} of hierarchical search '{stage.of}': the leaves of {stage.parent}, every other "
+            f"weight fixed at the earlier stages' answer (its 'previous' baseline)")
+
+
 def leaf_weights(search: SearchRecord, mixture: dict[str, float]) -> dict[str, float]:
     """A mixture of the search as the domains a run trains on: its groups expanded
     (search.groups); other searches' mixtures are their leaves already."""
@@ -269,6 +282,8 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     summary["driver"] = driver_state(ws, search.id)
     if reused := reuse_line(search):
         summary["reuse"] = reused
+    if stage := stage_line(search):
+        summary["stage"] = stage
     rec = latest_recommendation(ws.db_path, search.id)
     noise = (rec or {}).get("evidence", {}).get("seed_noise")
     if noise:
@@ -530,7 +545,8 @@ def plot(ws: Workspace, search: SearchRecord, out: Path) -> None:
         runs=points, target_fidelity=fit.fidelity, recommended=rec["mixture"] if rec else None,
         observed=fit.y, predicted=fit.predicted, why_no_fit=fit.why_not,
         rec_predicted=rec.get("predicted") if rec else None, rec_std=rec.get("predicted_std") if rec else None,
-        rec_observed=observed, rec_observed_by=observed_by, interaction=interaction(rec) if rec else None))
+        rec_observed=observed, rec_observed_by=observed_by, interaction=interaction(rec) if rec else None,
+        groups=setup.spec.proxy.groups if setup.spec.proxy is not None else {}))
 
 
 @dataclass

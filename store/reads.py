@@ -114,6 +114,12 @@ def _resolve_search_id(con: duckdb.DuckDBPyConnection, search: str) -> str:
     return row[0]
 
 
+def search_exists(db: Path, search: str, wait_s: float = DEFAULT_WAIT_S) -> bool:
+    """Whether a search has this name or id."""
+    with open_db(db, read_only=True, wait_s=wait_s) as con:
+        return first_row(con, "SELECT 1 FROM searches WHERE id = ? OR name = ?", [search, search]) is not None
+
+
 def get_search(db: Path, search: str, wait_s: float = DEFAULT_WAIT_S) -> SearchRecord:
     """A search by name or id."""
     with open_db(db, read_only=True, wait_s=wait_s) as con:

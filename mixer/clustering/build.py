@@ -31,7 +31,7 @@ from mixer.clustering.terms import top_terms
 from mixer.domain import DomainMeta, list_domains
 from mixer.errors import MixerError
 from mixer.ingest import IngestConfig, publish_domains, staging_folder, write_domain
-from mixer.names import check_name
+from mixer.names import check_domain_name, check_name, domain_folder
 from mixer.sources import ReadOptions, ReadStats, read_documents
 from mixer.tokenizers import Tokenizer
 from mixer.workspace import Workspace
@@ -65,7 +65,7 @@ class ClusteringResult:
 
 def domain_names(name: str, clusters: int) -> list[str]:
     width = max(2, len(str(clusters - 1)))
-    return [check_name(f"{name}-{i:0{width}d}", "domain") for i in range(clusters)]
+    return [check_domain_name(f"{name}/{i:0{width}d}") for i in range(clusters)]
 
 
 def cluster_corpus(ws: Workspace, req: ClusterRequest, tokenizer: Tokenizer, previous: ClusteringRecord | None,
@@ -229,11 +229,11 @@ def _write_domains(req: ClusterRequest, names: list[str], rank: np.ndarray, stag
                    bad_lines: int, progress: Progress) -> list[DomainMeta]:
     metas: list[DomainMeta] = [None] * len(names)  # type: ignore[list-item]
     for cluster, r in enumerate(rank):
-        meta = write_domain(staging / names[r], names[r], _spilled(staging / "spill" / f"{cluster}.jsonl"),
+        meta = write_domain(staging / domain_folder(names[r]), names[r], _spilled(staging / "spill" / f"{cluster}.jsonl"),
                             tokenizer, req.ingest, None)
         meta.sources = [str(Path(p).resolve()) for p in req.sources]
         meta.bad_lines = bad_lines
-        meta.write(staging / names[r])
+        meta.write(staging / domain_folder(names[r]))
         metas[r] = meta
         progress("writing domains", sum(m is not None for m in metas), len(names))
     shutil.rmtree(staging / "spill")

@@ -19,14 +19,14 @@ def test_cluster_list_show_and_plot(workspace, tmp_path):
     docs, _ = mixed_corpus(tmp_path / "mixed.jsonl")
     made = mixer_cli("corpus", "cluster", "mix", str(tmp_path / "mixed.jsonl"), *SMALL, workspace=workspace)
     assert made.returncode == 0, made.stderr
-    assert f"clustering 'mix': {len(docs)} documents -> 3 domains (mix-00 ... mix-02)" in made.stdout
+    assert f"clustering 'mix': {len(docs)} documents -> 3 domains (mix/00 ... mix/02)" in made.stdout
     rows = json.loads(mixer_cli("corpus", "clusters", "mix", "-f", "json", workspace=workspace).stdout)
-    assert [r["domain"] for r in rows] == ["mix-00", "mix-01", "mix-02"]
+    assert [r["domain"] for r in rows] == ["mix/00", "mix/01", "mix/02"]
     assert sum(r["docs"] for r in rows) == len(docs) and all(r["top_terms"] and r["parents"] for r in rows)
     domains = json.loads(mixer_cli("corpus", "list", "-f", "json", workspace=workspace).stdout)
     assert {d["name"]: d["docs"] + d["val_docs"] for d in domains} == {r["domain"]: r["docs"] for r in rows}
     table = mixer_cli("corpus", "clusters", "mix", workspace=workspace).stdout
-    assert "mix-00" in table and "top_terms" in table
+    assert "mix/00" in table and "top_terms" in table
     png = tmp_path / "mix.png"
     assert mixer_cli("plot", "--clusters", "mix", "-o", str(png), workspace=workspace).returncode == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
@@ -71,16 +71,16 @@ def test_unlabeled_corpus_to_a_climb_search_to_an_export(workspace, tmp_path):
     mixed_corpus(tmp_path / "mixed.jsonl", sizes=(90, 60, 40))
     assert run_mixer("corpus", "cluster", "mix", str(tmp_path / "mixed.jsonl"), *SMALL,
                      workspace=workspace).returncode == 0
-    searched = run_mixer("search", "start", "--name", "c1", "--backend", "climb", "--domains", "mix-*",
+    searched = run_mixer("search", "start", "--name", "c1", "--backend", "climb", "--domains", "mix/*",
                          "--runs", "6", "--parallel", "2", *QUICK, workspace=workspace, timeout=600)
     assert searched.returncode == 0, searched.stderr[-3000:]
     runs = run_sql(workspace / "mixer.duckdb", "select mixture, status from run_summary where search = 'c1'")
     assert len(runs) >= 6 and (runs.status == "done").all()
-    assert all(set(m) == {"mix-00", "mix-01", "mix-02"} for m in runs.mixture.map(dict))
+    assert all(set(m) == {"mix/00", "mix/01", "mix/02"} for m in runs.mixture.map(dict))
     exported = json.loads(run_mixer("export", "c1", "--format", "json", workspace=workspace).stdout)["mixture"]
-    assert set(exported) == {"mix-00", "mix-01", "mix-02"} and sum(exported.values()) == pytest.approx(1.0)
+    assert set(exported) == {"mix/00", "mix/01", "mix/02"} and sum(exported.values()) == pytest.approx(1.0)
     config = json.loads(run_sql(workspace / "mixer.duckdb", "select config from searches where name = 'c1'").config[0])
-    assert config["proxy"]["domains"] == ["mix-00", "mix-01", "mix-02"]   # the pattern, expanded and stored
+    assert config["proxy"]["domains"] == ["mix/00", "mix/01", "mix/02"]   # the pattern, expanded and stored
 
 
 @pytest.mark.slow  # clusters a corpus through the CLI
@@ -94,5 +94,5 @@ def test_skip_bad_lines_skips_and_counts_them(workspace, tmp_path):
     made = mixer_cli("corpus", "cluster", "mix", str(tmp_path / "mixed.jsonl"), *SMALL, "--skip-bad-lines",
                      workspace=workspace)
     assert made.returncode == 0 and f"{len(docs)} documents" in made.stdout and "3 bad lines skipped" in made.stdout
-    meta = json.loads((workspace / "domains" / "mix-00" / "meta.json").read_text())
+    meta = json.loads((workspace / "domains" / "mix+00" / "meta.json").read_text())
     assert meta["bad_lines"] == 3

@@ -26,7 +26,7 @@ def test_add_list_show_remove(workspace, tmp_path):
     (None, ["corpus", "add", "x"], "exactly one"),
     (None, ["corpus", "add", "x", "--builtin", "java"], "unknown built-in source 'java'"),
     ("tok", ["corpus", "add", "x", "SRC", "--tokenizer", "TOK"], "cannot read tokenizer"),
-    ("src", ["corpus", "add", "bad/name", "SRC"], "bad domain name"),
+    ("src", ["corpus", "add", "bad/../name", "SRC"], "bad domain name"),
     ("dup", ["corpus", "add", "web", "SRC"], "already exists; use --replace"),
     (None, ["corpus", "show", "ghost"], "no domain named 'ghost'"),
     (None, ["corpus", "remove", "ghost"], "no domain named 'ghost'"),

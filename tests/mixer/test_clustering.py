@@ -210,7 +210,7 @@ def test_cluster_a_mixed_corpus_into_domains_that_hold_exactly_its_documents(tmp
     result = cluster_domains(ws, _request("mix", [tmp_path / "mixed.jsonl"]))
 
     names = [c.domain for c in result.record.clusters]
-    assert names == ["mix-00", "mix-01", "mix-02"]
+    assert names == ["mix/00", "mix/01", "mix/02"]
     sizes = [c.n_docs for c in result.record.clusters]
     assert sizes == sorted(sizes, reverse=True) and sum(sizes) == len(docs) == result.record.n_docs
     assignment = pd.read_parquet(ws.clusterings_dir / "mix" / ASSIGNMENT)
@@ -266,10 +266,10 @@ def test_replace_redoes_a_clustering_and_retires_its_old_domains(tmp_path):
     request = _request("mix", [tmp_path / "mixed.jsonl"], clusters=2)
     request.ingest.replace = True
     result = cluster_domains(ws, request)
-    assert result.retired == ["mix-02", "mix-03"]
-    assert [m.name for m in list_domains(ws.domains_dir)] == ["mix-00", "mix-01"]
+    assert result.retired == ["mix/02", "mix/03"]
+    assert [m.name for m in list_domains(ws.domains_dir)] == ["mix/00", "mix/01"]
     from store import run_sql
-    assert run_sql(ws.db_path, "select name from domains order by 1").name.tolist() == ["mix-00", "mix-01"]
+    assert run_sql(ws.db_path, "select name from domains order by 1").name.tolist() == ["mix/00", "mix/01"]
     assert run_sql(ws.db_path, "select count(*) as n from clusters").n[0] == 2
 
 
@@ -292,13 +292,13 @@ def test_a_name_taken_by_a_plain_domain_is_never_overwritten(tmp_path):
 
     mixed_corpus(tmp_path / "mixed.jsonl")
     ws = open_workspace(tmp_path / "ws")
-    add_domain(ws, AddRequest(name="mix-01", sources=[tmp_path / "mixed.jsonl"]))
+    add_domain(ws, AddRequest(name="mix/01", sources=[tmp_path / "mixed.jsonl"]))
     request = _request("mix", [tmp_path / "mixed.jsonl"])
     for replace in (False, True):
         request.ingest.replace = replace
-        with pytest.raises(MixerError, match="domain 'mix-01' exists and is not part of clustering 'mix'"):
+        with pytest.raises(MixerError, match="domain 'mix/01' exists and is not part of clustering 'mix'"):
             cluster_domains(ws, request)
-    assert [m.name for m in list_domains(ws.domains_dir)] == ["mix-01"]
+    assert [m.name for m in list_domains(ws.domains_dir)] == ["mix/01"]
 
 
 @pytest.mark.slow  # clusters a corpus end to end
@@ -310,13 +310,13 @@ def test_redoing_a_clustering_that_a_search_mixed_needs_force(tmp_path):
     cluster_domains(ws, _request("mix", [tmp_path / "mixed.jsonl"]))
     create_search(ws.db_path, SearchRecord(id="s-1", name="mine", backend="climb", evaluator="proxy"))
     write_runs(ws.db_path, [RunRecord(id="mine/0000", search_id="s-1", status="done",
-                                      mixture={"mix-00": 0.5, "mix-01": 0.3, "mix-02": 0.2})])
+                                      mixture={"mix/00": 0.5, "mix/01": 0.3, "mix/02": 0.2})])
     request = _request("mix", [tmp_path / "mixed.jsonl"], clusters=2)
     request.ingest.replace = True
-    with pytest.raises(MixerError, match="domain 'mix-00' is mixed by search.*mine; use --force to redo clustering"):
+    with pytest.raises(MixerError, match="domain 'mix/00' is mixed by search.*mine; use --force to redo clustering"):
         cluster_domains(ws, request)
     assert len(list_domains(ws.domains_dir)) == 3
-    assert cluster_domains(ws, request, force=True).retired == ["mix-02"]
+    assert cluster_domains(ws, request, force=True).retired == ["mix/02"]
 
 
 @needs_corpus

@@ -54,3 +54,12 @@ def test_the_recommendation_is_marked_on_the_fit_panel_with_its_error_bar(figure
     assert figures[0].axes[2].get_ylabel() == "predicted avg held-out loss"
     labels = figures[0].axes[2].get_legend_handles_labels()[1]
     assert "recommendation (validation run)" in labels
+
+
+def test_a_grouped_answer_is_drawn_as_its_leaves_coloured_by_group(figures, tmp_path):
+    groups = {"web": {"web/a": 0.75, "web/b": 0.25}}
+    plot_search(tmp_path / "x.png", _view(recommended={"web": 0.8, "code": 0.2}, groups=groups))
+    axis = figures[0].axes[1]
+    widths = {t.get_text(): bar.get_width() for t, bar in zip(axis.get_yticklabels(), axis.patches)}
+    assert widths == pytest.approx({"web/a": 0.6, "web/b": 0.2, "code": 0.2})
+    assert axis.get_legend().get_texts()[0].get_text() == "web 0.8"
