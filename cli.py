@@ -392,7 +392,7 @@ def corpus_remove(name: str = typer.Argument(..., help="Domain name."),
 
 @corpus_app.command("cluster")
 def corpus_cluster(
-    name: str = typer.Argument(..., help="Clustering name; its domains become NAME-00, NAME-01, ... (largest first)."),
+    name: str = typer.Argument(..., help="Clustering name; its domains become NAME/00, NAME/01, ... under NAME (largest first)."),
     sources: list[Path] = typer.Argument(..., help="JSONL/Parquet/text files or directories (.gz/.zst too)."),
     clusters: Optional[int] = typer.Option(None, "--clusters", help="Final clusters, one domain each [default: 16]."),
     initial_clusters: Optional[int] = typer.Option(None, "--initial-clusters", help="k-means clusters before pruning and merging, at most what the sample fills (4 x --min-cluster-docs each) [default: 256, or 16 x --clusters when larger]."),
@@ -527,17 +527,22 @@ def _run_with_progress(run, budget: int, label: str, done: int = 0, search: str 
             bar.update(task, completed=p.finished, description=f"{label}{best}")
             if not console.is_terminal:
                 console.print(f"{label}: {p.finished}/{p.budget} runs{best}")
-        try:
-            return run(update)
-        except BaseException as exc:
-            if not _is_interrupt(exc):
-                raise
-            if _search_exists(search):
-                console.print(f"interrupted: finished runs are stored; continue with `mixer search resume {search}`")
-            else:
-                console.print(f"interrupted before search '{search}' was created: nothing to resume "
-                              "(domains already built are kept)")
-            raise typer.Exit(130)
+        return _interruptible(lambda: run(update), search)
+
+
+def _interruptible(run, search: str):
+    """`run()`; on Ctrl-C, one line saying how to continue search `search`, and exit 130."""
+    try:
+        return run()
+    except BaseException as exc:
+        if not _is_interrupt(exc):
+            raise
+        if _resumable(search):
+            console.print(f"interrupted: finished runs are stored; continue with `mixer search resume {search}`")
+        else:
+            console.print(f"interrupted before search '{search}' was created: nothing to resume "
+                          "(domains already built are kept)")
+        raise typer.Exit(130)
 
 
 def _is_interrupt(exc: BaseException) -> bool:
@@ -547,12 +552,13 @@ def _is_interrupt(exc: BaseException) -> bool:
                                                   and "interrupted" in str(exc).lower())
 
 
-def _search_exists(name: str) -> bool:
-    try:
-        store.get_search(OPTIONS.open().db_path, name)
-        return True
-    except MixerError:
-        return False
+def _resumable(name: str) -> bool:
+    """Whether `mixer search resume NAME` has something to resume: a search, or a
+    hierarchical search's stages."""
+    from search import staged
+
+    ws = OPTIONS.open()
+    return store.search_exists(ws.db_path, name) or staged.hierarchy_of(ws, name) is not None
 
 
 def _stage_runner(ws: Workspace, retry_failed: bool = False):
@@ -564,7 +570,7 @@ def _stage_runner(ws: Workspace, retry_failed: bool = False):
         spec = views.load_spec(record)
         done = int((store.search_runs(ws.db_path, record.id).status == "done").sum())
         rec = _run_with_progress(lambda cb: driver.run(ws, record.id, cb, retry_failed=retry_failed),
-                                 spec.budget.runs, record.name, done)
+                                 spec.budget.runs, record.name, done, search=spec.stage.of)
         _say_why_it_ended_early(ws, record.id)
         return rec
     return run_stage
@@ -580,6 +586,7 @@ def _render_staged(ws: Workspace, answer) -> None:
     record = store.get_search(ws.db_path, name)
     _render_recommendation(name, rec, record.target or "target")
     render_mixture(views.leaf_weights(record, rec.mixture.as_dict()), title=f"{name}: the answer over every leaf")
+    console.print(views.stage_line(record))
 
 
 def _say_why_it_ended_early(ws: Workspace, search_id: str) -> None:
@@ -640,7 +647,7 @@ def search_start(
     fidelity_cost: list[str] = typer.Option([], help="LABEL=COST per fidelity (repeat or comma-separate); else measured."),
     seq_len: Optional[int] = typer.Option(None, "--seq-len", help="Sequence length [default: 256]."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Sequences per step [default: 16]."),
-    domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains (default: all)."),
+    domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains or shell patterns ('web/*') [default: every leaf domain]."),
     max_epochs: Optional[float] = typer.Option(None, "--max-epochs", help="Largest repetition of a domain in a proposal [default: 4]."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Search seed [default: 0]."),
     validate: bool = typer.Option(False, "--validate", help="Train the recommendation once more and record it."),
@@ -677,7 +684,9 @@ def search_start(
     if hierarchical:
         from search import staged
 
-        _render_staged(ws, staged.start(ws, spec, _stage_runner(ws), say=console.print))
+        spec.name = spec.name or staged.default_name(ws, spec)
+        _render_staged(ws, _interruptible(lambda: staged.start(ws, spec, _stage_runner(ws), say=console.print),
+                                          spec.name))
         return
     search = driver.create(ws, spec)
     console.print(f"search '{search.name}' ({search.id}): {backend} on {evaluator}, {spec.budget.runs} runs")
@@ -700,7 +709,7 @@ def online_start(
     option: list[str] = typer.Option([], "--option", help="Method option KEY=VALUE (repeat), e.g. eta=0.2, update_steps=100."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Training seed [default: 0]."),
     name: Optional[str] = typer.Option(None, "--name", help="Job name [default: METHOD-N]."),
-    domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains (default: all)."),
+    domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains or shell patterns ('web/*') [default: every leaf domain]."),
     target: Optional[str] = typer.Option(None, "--target", help="aioli: steer toward an eval-only set's loss or weights a=0.7,b=0.3 over losses [default: avg, the method's own objective]."),
     eval_sets: Optional[str] = typer.Option(None, "--eval", help="Comma-separated eval-only sets the run measures (default: all of the workspace's)."),
     compare: bool = typer.Option(True, "--compare/--no-compare", help="Also train the uniform mixture with the same seed and budget, and say whether the online run beat it (doremi's uniform reference run serves)."),
@@ -749,7 +758,8 @@ def search_resume(
 
     ws = OPTIONS.open()
     if (hierarchy := staged.hierarchy_of(ws, search)) is not None:
-        _render_staged(ws, staged.carry_on(ws, hierarchy, _stage_runner(ws, retry_failed), say=console.print))
+        _render_staged(ws, _interruptible(
+            lambda: staged.carry_on(ws, hierarchy, _stage_runner(ws, retry_failed), say=console.print), hierarchy))
         return
     record = store.get_search(ws.db_path, search)
     driver.check_resumable(record)  # before saying "resuming"

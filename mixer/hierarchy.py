@@ -1,8 +1,7 @@
 """Domains within domains: a domain's name is its path (`web/news` lies under `web`).
 
-A parent is any proper prefix of a domain's path (`web` for `web/news`), whether or not a
-domain of that name holds documents itself; `corpus cluster web ...` writes `web/00`,
-`web/01`, ... under `web`. A leaf is a domain no other domain lies under. Mixtures are over
+A parent is any proper prefix of a domain's path (`web` for `web/news`); `corpus cluster
+web ...` writes `web/00`, `web/01`, ... under `web`. A leaf is a domain no other domain lies under. Mixtures are over
 leaves; a nested mixture (a parent's weight, and each child's share within its parent)
 flattens to leaf weights, each the product of the shares along its path, so the loader's
 exact-blend guarantee holds at the leaves. A parent cannot be its own descendant (names are
@@ -40,15 +39,17 @@ def leaves(names: Iterable[str]) -> list[str]:
     return [n for n in names if not any(lies_under(m, n) for m in names)]
 
 
-def refuse_nested(names: Iterable[str], what: str) -> None:
-    """One line when `what` (a search's domains, a mixture) holds a parent and one of its
-    descendants: a parent's documents are its children's, trained once."""
-    names = sorted(set(names))
-    for parent in names:
-        child = next((n for n in names if lies_under(n, parent)), None)
-        if child is not None:
-            raise MixerError(f"{what} holds '{parent}' and '{child}', which lies under it; use the parent or "
-                             f"its children ('{parent}/*'), not both")
+def refuse_tree_clash(new: Iterable[str], existing: Iterable[str]) -> None:
+    """A parent is a name, never a domain with documents of its own: one line when a new
+    domain would lie under an existing one, or an existing one under it (its documents
+    would be neither a leaf's nor its children's)."""
+    existing = [e for e in existing if e not in set(new)]
+    for name in new:
+        for other in existing:
+            if lies_under(name, other) or lies_under(other, name):
+                parent, child = (other, name) if lies_under(name, other) else (name, other)
+                raise MixerError(f"domain '{parent}' would hold documents and lie above '{child}': a parent is a name, "
+                                 f"not a domain; put its documents in a leaf of their own (e.g. '{parent}/main')")
 
 
 def nodes_at_level(names: Iterable[str], level: int) -> dict[str, list[str]]:

@@ -17,7 +17,7 @@ import yaml
 
 from mixer.config import parse_pairs
 from mixer.errors import MixerError
-from mixer.hierarchy import flatten
+from mixer.hierarchy import flatten, lies_under
 
 SUM_TOLERANCE = 1e-6
 
@@ -54,8 +54,11 @@ class Mixture:
             known = set(known_domains)
             unknown = [n for n in names if n not in known]
             if unknown:
-                raise MixerError(f"unknown domain(s) in mixture: {', '.join(unknown)}"
-                                 f" (known: {', '.join(sorted(known)) or 'none'})")
+                parent = next((n for n in unknown if any(lies_under(k, n) for k in known)), None)
+                raise MixerError(f"unknown domain(s) in mixture: {', '.join(unknown)}" + (
+                    f" ('{parent}' is a parent: give its leaves' weights, or nest shares of it, e.g. "
+                    f"{parent}=0.5,{parent}/a=0.7,{parent}/b=0.3)" if parent else
+                    f" (known: {', '.join(sorted(known)) or 'none'})"))
         object.__setattr__(self, "names", names)
         object.__setattr__(self, "weights", tuple(float(v) for v in values))
 

@@ -19,11 +19,12 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
-def check_domain_name(name: str) -> str:
+def check_domain_name(name: str, what: str = "domain") -> str:
     """A domain's name is a path of names (`web`, `web/news`: mixer.hierarchy), each part
-    following the rule above, at most 200 characters in all."""
+    following the rule above, at most 200 characters in all; so is a clustering's, the
+    parent of its domains."""
     if not isinstance(name, str) or len(name) > 200 or not all(_NAME.fullmatch(p) for p in name.split("/")):
-        raise MixerError(f"bad domain name {name!r}: use names of letters, digits, '-', '_' or '.', not starting "
+        raise MixerError(f"bad {what} name {name!r}: use names of letters, digits, '-', '_' or '.', not starting "
                          "with '-' or '.', joined by '/' under a parent (web/news), at most 200 characters")
     return name
 

@@ -86,9 +86,3 @@ class HFTokenizer:
 
 def load_tokenizer(path: str | Path | None) -> Tokenizer:
     return ByteTokenizer() if path is None else HFTokenizer(Path(path))
-
-
-def tokenizer_from_spec(spec: dict) -> Tokenizer:
-    if spec.get("kind") == "bytes":
-        return ByteTokenizer()
-    return HFTokenizer(Path(spec["path"]))

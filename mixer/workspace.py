@@ -46,6 +46,10 @@ class Workspace:
         """The folder of domain `name`; the name is checked, so the path stays inside."""
         return self.domains_dir / domain_folder(name)
 
+    def clustering_dir(self, name: str) -> Path:
+        """The folder of clustering `name` (named as the parent of its domains, web/news)."""
+        return self.clusterings_dir / domain_folder(name)
+
 
 def resolve_workspace_path(explicit: str | os.PathLike | None) -> Path:
     """`--workspace`, else `$MIXER_WORKSPACE`, else `./.mixer`."""

@@ -11,11 +11,13 @@ import pandas as pd
 from mixer.builtin import BUILTINS
 from mixer.clustering import ClusteringResult, ClusterRequest, cluster_corpus
 from mixer.clustering.build import PROJECTION, Progress, replaced_domains
+from mixer.clustering.build import domain_names as cluster_domain_names
 from mixer.corpus import AddRequest, add_corpus, remove_corpus, workspace_tokenizer
 from mixer.domain import DomainMeta, list_domains
 from mixer.errors import MixerError
+from mixer.hierarchy import refuse_tree_clash
 from mixer.ingest import IngestConfig
-from mixer.names import check_domain_name, check_name
+from mixer.names import check_domain_name
 from mixer.workspace import Workspace
 from store import clustering_names, domain_names, searches_using_domain, get_clustering, upsert_domain, write_clustering
 from store import remove_domain as remove_domain_row
@@ -26,6 +28,7 @@ def add_domain(ws: Workspace, request: AddRequest, progress: Callable[[int], Non
     """Ingest a domain (atomically) and record it in the store; replacing one that
     searches mixed needs `force`."""
     sync_domain_rows(ws)
+    refuse_tree_clash([check_domain_name(request.name)], [m.name for m in list_domains(ws.domains_dir)])
     check_replace(ws, request, force)
     meta = add_corpus(ws, request, progress=progress)
     upsert_domain(ws.db_path, vars(meta))
@@ -53,8 +56,10 @@ def cluster_domains(ws: Workspace, request: ClusterRequest,
     name domains that then hold other documents."""
     sync_domain_rows(ws)
     previous = get_clustering(ws.db_path, request.name) if ws.db_path.exists() else None
-    refuse_if_mixed(ws, replaced_domains(ws, request, previous), force, "redo clustering "
-                    f"'{request.name}'")
+    replaced = replaced_domains(ws, request, previous)
+    kept = [m.name for m in list_domains(ws.domains_dir) if m.name not in replaced]
+    refuse_tree_clash(cluster_domain_names(request.name, request.cluster.clusters), kept)
+    refuse_if_mixed(ws, replaced, force, f"redo clustering '{request.name}'")
     tokenizer = workspace_tokenizer(ws, request.tokenizer)
     result = cluster_corpus(ws, request, tokenizer, previous, progress, trainer=train_embedder_lm)
     write_clustering(ws.db_path, result.record, [vars(m) for m in result.metas], result.retired)
@@ -81,7 +86,7 @@ def plot_clustering(ws: Workspace, name: str, output: Path) -> None:
     from search.plot import plot_clusters
 
     table = cluster_table(ws, name)
-    projection = ws.clusterings_dir / check_name(name, "clustering") / PROJECTION
+    projection = ws.clustering_dir(name) / PROJECTION
     if not projection.is_file():
         raise MixerError(f"clustering '{name}' has no projection file {projection}; run `mixer corpus cluster "
                          f"{name} ... --replace` again")

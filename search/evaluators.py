@@ -21,7 +21,7 @@ import pandas as pd
 from mixer.bounds import WeightBounds, WeightConstraints
 from mixer.domain import DomainMeta, eval_only_sets, refuse_eval_only, training_domains
 from mixer.errors import MixerError
-from mixer.hierarchy import leaves, nodes_at_level, refuse_nested
+from mixer.hierarchy import nodes_at_level
 from mixer.mixture import Mixture
 from mixer.names import check_name
 from mixer.sampling import SamplerConfig, prior_from_tokens, repetition_caps
@@ -133,9 +133,8 @@ def _check_backend_fidelities(backend: str, fidelity: Fidelities) -> None:
 
 
 def search_domains(ws: Workspace, requested: list[str] | None) -> dict[str, DomainMeta]:
-    """The domains a proxy search mixes (default: every leaf training domain of the
-    workspace, mixer.hierarchy); naming an eval-only set, or a parent with its children,
-    is refused."""
+    """The domains a proxy search mixes (default: every training domain of the workspace,
+    each a leaf: mixer.hierarchy); naming an eval-only set is refused."""
     metas = {m.name: m for m in training_domains(ws.domains_dir)}
     if not metas:
         raise MixerError(f"no domains in workspace {ws.root}; add some with `mixer corpus add` "
@@ -143,8 +142,7 @@ def search_domains(ws: Workspace, requested: list[str] | None) -> dict[str, Doma
     if requested:
         refuse_eval_only([r for r in requested if r not in metas], [m.name for m in eval_only_sets(ws.domains_dir)],
                          "a search's --domains")
-    names = expand_domain_patterns(requested, sorted(metas)) if requested else leaves(sorted(metas))
-    refuse_nested(names, "the search's --domains")
+    names = expand_domain_patterns(requested, sorted(metas)) if requested else sorted(metas)
     return {n: metas[n] for n in names}
 
 
@@ -241,6 +239,8 @@ def _proxy_space(ws: Workspace, spec: SearchSpec) -> BuiltSpace:
 def searchable_bounds(domains: list[str], constraints: WeightConstraints, caps: np.ndarray | None = None
                       ) -> WeightBounds:
     """The weight bounds of a search, refused in one line when they leave nothing to search."""
+    if len(domains) < 2:
+        raise MixerError(f"a mixture search needs at least 2 domains, has {len(domains)} ({', '.join(domains)})")
     bounds = WeightBounds.of(domains, constraints, caps)
     if bounds.single_mixture:
         raise MixerError("the --min/--max/--fix bounds leave one mixture only: nothing to search")

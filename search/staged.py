@@ -52,7 +52,7 @@ def start(ws: Workspace, spec: SearchSpec, run_stage: RunStage, say: Callable[[s
     """Create stage 1 of a hierarchical search from the user's `spec` and run every stage;
     the answer (None when a stage was cancelled)."""
     refuse_unstageable(spec)
-    name = spec.name or free_name(ws, f"{spec.backend}-hier")
+    name = spec.name or default_name(ws, spec)
     for taken in (name, stage_name(name, 1)):
         if search_exists(ws.db_path, taken):
             raise MixerError(f"a search named '{taken}' exists; choose another --name")
@@ -64,11 +64,12 @@ def start(ws: Workspace, spec: SearchSpec, run_stage: RunStage, say: Callable[[s
     first.proxy = replace(first.proxy, groups=level_groups(ws, first.proxy))
     parents = coordinates(leaves, first.proxy.groups)
     if not first.proxy.groups:
-        raise MixerError("--hierarchical mixes parents, then each parent's leaves: no parent of the search's domains "
-                         "holds 2 or more of them (name them web/news, or `corpus cluster` a source)")
+        raise MixerError("--hierarchical mixes parents, then each parent's leaves, and no parent holds 2 or more of "
+                         "the search's domains: it needs domains under parents (web/news, web/blogs), as `corpus "
+                         "cluster` writes them")
     if len(parents) < 2:
-        raise MixerError(f"the search's domains all lie under '{parents[0]}': search them flat with --domains "
-                         f"'{parents[0]}/*' (one parent leaves nothing to mix in stage 1)")
+        raise MixerError(f"the search's domains all lie under '{parents[0]}', so stage 1 has nothing to mix: search "
+                         "them without --hierarchical")
     record = driver.create(ws, first)
     say(f"hierarchical search '{name}': stage 1 '{record.name}' mixes {', '.join(parents)}")
     return carry_on(ws, name, run_stage, say)
@@ -97,8 +98,9 @@ def stage_name(name: str, index: int) -> str:
     return f"{name}.{index}"
 
 
-def free_name(ws: Workspace, prefix: str) -> str:
-    """`PREFIX-N`, the first N whose name and whose first stage's are both free."""
+def default_name(ws: Workspace, spec: SearchSpec) -> str:
+    """`BACKEND-hier-N`, the first N whose name and whose first stage's are both free."""
+    prefix = f"{spec.backend}-hier"
     name = next_search_name(ws.db_path, prefix)
     while search_exists(ws.db_path, stage_name(name, 1)):
         name = f"{prefix}-{int(name.rsplit('-', 1)[1]) + 1}"
@@ -114,6 +116,19 @@ def hierarchy_of(ws: Workspace, ref: str) -> str | None:
     return ref if search_exists(ws.db_path, stage_name(ref, 1)) else None
 
 
+def refuse_unfinished_hierarchy(ws: Workspace, name: str) -> None:
+    """When `name` is a hierarchical search whose last stage has not started: one line
+    naming the stage it is at (its answer comes with the last stage, named `name`)."""
+    if not search_exists(ws.db_path, stage_name(name, 1)):
+        return
+    index = 1
+    while search_exists(ws.db_path, stage_name(name, index + 1)):
+        index += 1
+    raise MixerError(f"hierarchical search '{name}' is at stage {index}, '{stage_name(name, index)}' (`mixer search "
+                     f"status {stage_name(name, index)}`); its answer comes with its last stage, '{name}' "
+                     f"(`mixer search resume {name}` carries on)")
+
+
 def carry_on(ws: Workspace, name: str, run_stage: RunStage, say: Callable[[str], None]) -> Answer | None:
     """Run hierarchical search `name` from its first unfinished stage to its last; the
     answer (None when a stage was cancelled). A finished one is refused, as any search is."""
@@ -125,6 +140,10 @@ def carry_on(ws: Workspace, name: str, run_stage: RunStage, say: Callable[[str],
         return None
     weights, shares = answer[0], dict(first.proxy.groups)
     stages = plan_stages(name, weights, shares, first.stage.runs - first.budget.runs)
+    kept = [p for p in shares if p not in {s.parent for s in stages}]
+    if kept and stages:
+        say(f"the leaves of {', '.join(kept)} keep their token shares (too little weight for a stage of "
+            f"{MIN_STAGE_RUNS} runs or more)")
     if not stages:
         say(f"stage 1 gave no weight to a parent with several leaves: its answer ('{first_record.name}') is the answer")
         return ran(first_record.name, answer[1])

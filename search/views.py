@@ -22,7 +22,7 @@ from search.runs import OWN_ROLES, finished_runs, optional_label, weight_matrix
 from search.spec import SearchSpec
 from search.state import SearchSetup, SearchState
 from search.targets import Target
-from store import get_search, latest_recommendation, list_searches, run_metrics, search_runs
+from store import get_search, latest_recommendation, list_searches, run_metrics, search_exists, search_runs
 from store.records import SearchKind, SearchRecord
 
 if TYPE_CHECKING:
@@ -33,6 +33,10 @@ def latest(ws: Workspace, search_ref: str | None) -> SearchRecord:
     """A search by name or id; without one, the newest search (hidden `proxy-train` runs
     aside), finished or not: every command that takes an optional search means this one."""
     if search_ref is not None:
+        if not search_exists(ws.db_path, search_ref):
+            from search.staged import refuse_unfinished_hierarchy
+
+            refuse_unfinished_hierarchy(ws, search_ref)
         return get_search(ws.db_path, search_ref)
     frame = list_searches(ws.db_path)
     names = list(frame.name[frame.kind != SearchKind.proxy_train.value])
@@ -243,8 +247,9 @@ def stage_line(search: SearchRecord) -> str | None:
     if stage.parent is None:
         return (f"stage 1 of hierarchical search '{stage.of}': the parents, each holding its leaves at their token "
                 "shares")
-    return (f"stage {stage.index} of hierarchical search '{stage.of}': the leaves of {stage.parent}, every other "
-            f"weight fixed at the earlier stages' answer (its 'previous' baseline)")
+    return (f"stage {stage.index} of hierarchical search '{stage.of}': the leaves of {stage.parent}; every other "
+            "weight is fixed (shown as --fix) at the earlier stages' answer, run again here as the baseline "
+            "'previous' (its value differs from the earlier stage's by the run-to-run noise)")
 
 
 def leaf_weights(search: SearchRecord, mixture: dict[str, float]) -> dict[str, float]:

@@ -31,7 +31,7 @@ from mixer.clustering.terms import top_terms
 from mixer.domain import DomainMeta, list_domains
 from mixer.errors import MixerError
 from mixer.ingest import IngestConfig, publish_domains, staging_folder, write_domain
-from mixer.names import check_domain_name, check_name, domain_folder
+from mixer.names import check_domain_name, domain_folder
 from mixer.sources import ReadOptions, ReadStats, read_documents
 from mixer.tokenizers import Tokenizer
 from mixer.workspace import Workspace
@@ -73,7 +73,7 @@ def cluster_corpus(ws: Workspace, req: ClusterRequest, tokenizer: Tokenizer, pre
                    ) -> ClusteringResult:
     """Cluster the sources into domains (module docstring); the store is the caller's, and
     so is `trainer`, what trains the proxy embedder's LM."""
-    check_name(req.name, "clustering")
+    check_domain_name(req.name, "clustering")
     names = domain_names(req.name, req.cluster.clusters)
     retired = replaced_domains(ws, req, previous)
     if not req.sources:
@@ -101,7 +101,7 @@ def cluster_corpus(ws: Workspace, req: ClusterRequest, tokenizer: Tokenizer, pre
     model = fit_clusters(sample_x, req.cluster)
     seconds["cluster"] = time.perf_counter() - clock
 
-    with staging_folder(ws.domains_dir, f"cluster-{req.name}") as staging:
+    with staging_folder(ws.domains_dir, f"cluster-{domain_folder(req.name)}") as staging:
         clock = time.perf_counter()
         labels, distances = _assign_and_spill(req, embedder, model, sample_ids, sample_x, n_docs, staging, progress)
         seconds["assign"] = time.perf_counter() - clock
@@ -121,7 +121,7 @@ def cluster_corpus(ws: Workspace, req: ClusterRequest, tokenizer: Tokenizer, pre
         _write_artefacts(artefacts, req, names, rank[labels], distances, model, rank, sample_ids, sample_x,
                          sample_labels)
         publish_domains(staging, names, ws.domains_dir, retire=retired)
-        _publish_artefacts(artefacts, ws.clusterings_dir / req.name)
+        _publish_artefacts(artefacts, ws.clustering_dir(req.name))
     return ClusteringResult(record=record, metas=metas, retired=[r for r in retired if r not in names],
                             seconds=seconds, bad_lines=stats.bad_lines)
 
@@ -130,7 +130,7 @@ def replaced_domains(ws: Workspace, req: ClusterRequest, previous: ClusteringRec
     """The existing domains this clustering would replace or remove: the previous
     clustering's. Refused: a previous clustering without --replace, and any other domain
     in the way (never overwritten, --replace or not)."""
-    names = domain_names(check_name(req.name, "clustering"), req.cluster.clusters)
+    names = domain_names(check_domain_name(req.name, "clustering"), req.cluster.clusters)
     old = [c.domain for c in previous.clusters] if previous else []
     if previous and not req.ingest.replace:
         raise MixerError(f"clustering '{req.name}' already exists; use --replace to redo it")

@@ -30,7 +30,7 @@ from mixer.errors import MixerError
 from search.backends.base import (MODELS_THE_WORST_LOSS, OneCallShorthands,
                                   Proposal, Recommendation, pool_proposals, to_mixture,
                                   unused_pool)
-from search.backends.regmix import RegMixBackend, RegMixConfig, Regressor, fit_checked
+from search.backends.regmix import MIN_RUNS_TO_FIT, RegMixBackend, RegMixConfig, Regressor, fit_checked
 from search.history import History
 from search.quality import FitQuality
 from search.space import SearchSpace
@@ -128,7 +128,8 @@ class ClimbFit:
         history = self.history
         target = history.at_fidelity(self.space.target_fidelity) if self.space.pool is None else history
         start, phase = self.backend.current_round(len(target))
-        if start == 0:   # round 1: the Dirichlet prior (random table entries in pool mode)
+        if min(start, len(target)) < MIN_RUNS_TO_FIT:   # round 1 (or too few runs for a predictor): the
+            # Dirichlet prior (random table entries in pool mode)
             if self.space.pool is not None:
                 free = unused_pool(self.space, history)
                 return pool_proposals(self.space, history, rng.permutation(len(free)), n)

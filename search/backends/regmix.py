@@ -61,6 +61,7 @@ from search.space import SearchSpace
 
 DESIGN_CAP = 64       # largest space-filling design (k-means over 64 draws per point, every proposal)
 TRUST_CENTRES = 64    # best runs whose neighbourhoods hold the model's candidates (bounds the distance work)
+MIN_RUNS_TO_FIT = 3   # finished runs a fit needs
 
 
 class Preset(str, Enum):
@@ -127,8 +128,8 @@ class RegMixModel:
         self.models: list = []
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "RegMixModel":
-        if len(y) < 3:
-            raise TooFewRuns(f"regmix needs at least 3 finished runs to fit, has {len(y)}")
+        if len(y) < MIN_RUNS_TO_FIT:
+            raise TooFewRuns(f"regmix needs at least {MIN_RUNS_TO_FIT} finished runs to fit, has {len(y)}")
         if self.regressor is Regressor.linear:
             from sklearn.linear_model import LinearRegression
 

@@ -10,7 +10,7 @@ from store import run_sql
 from tests.conftest import mixer_cli, one_error_line, run_mixer, synthetic_documents, write_jsonl
 
 QUICK = ["--preset", "tiny", "--tokens", "16k", "--seq-len", "64", "--batch-size", "8", "--cpus", "1"]
-DOMAINS = {"web": "abc ", "web/news": "abd ", "web/blogs": "abe\n", "code/x": "{}();\n", "code/y": "{}[];\n",
+DOMAINS = {"webs": "abc ", "web/news": "abd ", "web/blogs": "abe\n", "code/x": "{}();\n", "code/y": "{}[];\n",
            "math": "0123+="}
 
 
@@ -29,20 +29,27 @@ def searches(ws) -> list[str]:
     return run_sql(ws / "mixer.duckdb", "select name from searches").name.tolist()
 
 
-def test_nested_names_are_listed_and_a_bad_path_is_refused(tree, tmp_path):
+def test_nested_names_are_listed_and_a_bad_path_or_a_parent_with_documents_is_refused(tree, tmp_path):
     listed = mixer_cli("corpus", "list", "--format", "json", workspace=tree)
     assert {r["name"] for r in json.loads(listed.stdout)} == set(DOMAINS)
-    src = write_jsonl(tmp_path / "x.jsonl", synthetic_documents(9, 20, "ab "))
-    assert "bad domain name 'web//x'" in one_error_line(mixer_cli("corpus", "add", "web//x", str(src), workspace=tree))
+    src = str(write_jsonl(tmp_path / "x.jsonl", synthetic_documents(9, 20, "ab ")))
+    assert "bad domain name 'web//x'" in one_error_line(mixer_cli("corpus", "add", "web//x", src, workspace=tree))
+    for name, parent, child in (("web", "web", "web/blogs"), ("math/more", "math", "math/more")):
+        said = one_error_line(mixer_cli("corpus", "add", name, src, workspace=tree))
+        assert f"domain '{parent}' would hold documents and lie above '{child}'" in said
+    clustered = mixer_cli("corpus", "cluster", "math", src, "--clusters", "2", workspace=tree)
+    assert "domain 'math' would hold documents and lie above 'math/00'" in one_error_line(clustered)
+    listed_again = mixer_cli("corpus", "list", "--format", "json", workspace=tree)
+    assert {r["name"] for r in json.loads(listed_again.stdout)} == set(DOMAINS)
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--domains", "web*"], "holds 'web' and 'web/blogs', which lies under it"),
+    (["--domains", "web,web/news"], "unknown domain 'web'"),
     (["--level", "3"], "no domains at level 3: the deepest of the search's domains is at level 1"),
     (["--level", "0", "--group", "g=code/*"], "--level and --group both group the domains"),
     (["--hierarchical", "--runs", "3"], "--hierarchical needs --runs 4 or more"),
     (["--hierarchical", "--level", "1"], "--hierarchical chooses its own coordinates at each stage; drop --level"),
-    (["--hierarchical", "--domains", "web/*"], "all lie under 'web': search them flat with --domains 'web/*'"),
+    (["--hierarchical", "--domains", "web/*"], "all lie under 'web', so stage 1 has nothing to mix"),
     (["--hierarchical", "--min", "web/news=0.1"], "domain web/news is inside group 'web' at a fixed share"),
 ])
 def test_a_tree_search_a_user_cannot_run_is_refused_in_one_line(tree, flags, message):
@@ -58,10 +65,10 @@ def test_a_hierarchical_search_answers_over_every_leaf_and_exports_them(tree, tm
     ran = run_mixer("search", "start", "--hierarchical", "--name", "h", "--runs", "8", "--parallel", "2", *QUICK,
                     workspace=ws, timeout=900)
     assert ran.returncode == 0, ran.stderr[-3000:]
-    assert "stage 1 'h.1' mixes math, code, web" in ran.stdout and "h: the answer over every leaf" in ran.stdout
+    assert "stage 1 'h.1' mixes math, webs, code, web" in ran.stdout and "h: the answer over every leaf" in ran.stdout
     assert set(searches(ws)) >= {"h.1", "h"}
     exported = json.loads(run_mixer("export", "h", "--format", "json", workspace=ws).stdout)["mixture"]
-    assert set(exported) == {"web/news", "web/blogs", "code/x", "code/y", "math"}   # 'web' is their parent
+    assert set(exported) == {"webs", "web/news", "web/blogs", "code/x", "code/y", "math"}
     assert sum(exported.values()) == pytest.approx(1.0)
     status = run_mixer("search", "status", "h", workspace=ws).stdout
     assert "of hierarchical search 'h'" in status

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from mixer import MixerError, Mixture
 from mixer.blend import max_prefix_deviation
 from mixer.domain import list_domains, open_domains
-from mixer.hierarchy import flatten, leaves, nodes_at_level, refuse_nested
+from mixer.hierarchy import flatten, leaves, nodes_at_level, refuse_tree_clash
 from mixer.ingest import IngestConfig, ingest_domain
 from mixer.loader import LoaderConfig, MixtureLoader
 from mixer.names import check_domain_name, domain_folder
@@ -77,9 +77,11 @@ def test_leaves_levels_and_a_parent_beside_its_child():
     assert nodes_at_level(names, 1)["m/x"] == ["m/x/1", "m/x/2"]
     with pytest.raises(MixerError, match="no domains at level 3: the deepest of the search's domains is at level 2"):
         nodes_at_level(names, 3)
-    with pytest.raises(MixerError, match="holds 'web' and 'web/a', which lies under it"):
-        refuse_nested(["code", "web/a", "web"], "the search's --domains")
-    refuse_nested(["web-x", "web/a", "webs"], "x")   # a prefix that is not a path is no parent
+    with pytest.raises(MixerError, match="domain 'web' would hold documents and lie above 'web/a'"):
+        refuse_tree_clash(["web"], ["code", "web/a"])
+    with pytest.raises(MixerError, match="domain 'web/a' would hold documents and lie above 'web/a/x'"):
+        refuse_tree_clash(["web/a/x"], ["web/a"])
+    refuse_tree_clash(["web/a", "webs", "web-x"], ["web/a", "web/b"])   # a replacement, and prefixes that are no parents
 
 
 @settings(max_examples=20, deadline=None)

@@ -302,3 +302,14 @@ def test_regmix_per_metric_off_or_without_per_loss_values_models_the_target_itse
                       RegMixModel)
     bare = History(DOMAINS, history.X, history.y, history.fidelity, history.run_ids, history.pool_keys)
     assert isinstance(make_backend("regmix", FAST, make_space()).fit(bare).fitted.model, RegMixModel)
+
+
+@pytest.mark.parametrize("budget", [3, 4, 5])
+def test_climb_with_a_budget_too_small_for_a_predictor_keeps_proposing_from_its_prior(budget):
+    """A round that starts before 3 runs exist has nothing to fit: it draws from the prior."""
+    space = make_space()
+    space.budget_runs = budget
+    backend = make_backend("climb", {"n_candidates": 200}, space)
+    for done in range(budget):
+        proposals = backend.fit(make_history(done)).propose(1, np.random.default_rng(done))
+        assert len(proposals) == 1 and sum(proposals[0].mixture.weights) == pytest.approx(1.0)
