@@ -61,6 +61,18 @@ class AppConfig:
 
 def create_app(ws: Workspace, config: AppConfig = AppConfig()) -> Starlette:
     snapshots = Snapshots(config.snapshot_s)
+    routes = [*_page_routes(ws, config, snapshots), *_api_routes(ws, snapshots),
+              Mount("/static", StaticFiles(packages=[("search.web", "static")]), name="static")]
+    middleware = [Middleware(SecurityHeaders)]
+    if config.token:
+        middleware.append(Middleware(TokenGate, token=config.token, cookie=config.cookie))
+    if config.local_only:
+        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(ALLOWED_LOCAL_HOST_HEADERS)))
+    return Starlette(routes=routes, middleware=middleware)
+
+
+def _page_routes(ws: Workspace, config: AppConfig, snapshots: Snapshots) -> list[Route]:
+    """The HTML pages: one shell, filled by the page's script from the API."""
     shell = Template(resources.files("search.web").joinpath("static/page.html").read_text())
 
     def page(kind: str, title: str, body: str, search: str = "") -> HTMLResponse:
@@ -86,6 +98,11 @@ def create_app(ws: Workspace, config: AppConfig = AppConfig()) -> Starlette:
     def corpus_page(request: Request) -> Response:
         return page("corpus", "corpus", '<h1>corpus</h1><div id="content"></div>')
 
+    return [Route("/", searches_page), Route("/search/{name}", search_page), Route("/corpus", corpus_page)]
+
+
+def _api_routes(ws: Workspace, snapshots: Snapshots) -> list[Route]:
+    """The JSON documents the pages poll (shared snapshots), and the export download."""
     def api_index(request: Request) -> Response:
         return JSONResponse({"endpoints": API_ENDPOINTS})
 
@@ -114,19 +131,9 @@ def create_app(ws: Workspace, config: AppConfig = AppConfig()) -> Starlette:
             return _error(error, missing=400)    # a bad format or template is the request's fault
         return PlainTextResponse(text, headers={"content-disposition": f'attachment; filename="{filename}"'})
 
-    routes = [
-        Route("/", searches_page), Route("/search/{name}", search_page), Route("/corpus", corpus_page),
-        Route("/api", api_index), Route("/api/searches", api_searches), Route("/api/searches/{name}", api_search),
-        Route("/api/searches/{name}/export", api_export), Route("/api/curves", api_curves),
-        Route("/api/corpus", api_corpus),
-        Mount("/static", StaticFiles(packages=[("search.web", "static")]), name="static"),
-    ]
-    middleware = [Middleware(SecurityHeaders)]
-    if config.token:
-        middleware.append(Middleware(TokenGate, token=config.token, cookie=config.cookie))
-    if config.local_only:
-        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(ALLOWED_LOCAL_HOST_HEADERS)))
-    return Starlette(routes=routes, middleware=middleware)
+    return [Route("/api", api_index), Route("/api/searches", api_searches), Route("/api/searches/{name}", api_search),
+            Route("/api/searches/{name}/export", api_export), Route("/api/curves", api_curves),
+            Route("/api/corpus", api_corpus)]
 
 
 def _answer(read) -> Response:
