@@ -442,7 +442,7 @@ def corpus_cluster(
     for meta in result.metas:
         if note := held_out_note(meta, request.ingest.min_val_tokens):
             console.print(f"note: {note}")
-    console.print(f"next: `mixer corpus clusters {name}`, `mixer plot --clusters {name} -o {name}.png`, "
+    console.print(f"next: `mixer corpus clusters {name}`, `mixer plot --clusters {name} -o {name.replace('/', '-')}.png`, "
                   f"`mixer search start --backend climb --domains '{name}/*'`")
 
 

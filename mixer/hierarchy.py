@@ -46,10 +46,12 @@ def refuse_tree_clash(new: Iterable[str], existing: Iterable[str]) -> None:
     existing = [e for e in existing if e not in set(new)]
     for name in new:
         for other in existing:
-            if lies_under(name, other) or lies_under(other, name):
-                parent, child = (other, name) if lies_under(name, other) else (name, other)
-                raise MixerError(f"domain '{parent}' would hold documents and lie above '{child}': a parent is a name, "
-                                 f"not a domain; put its documents in a leaf of their own (e.g. '{parent}/main')")
+            if lies_under(name, other):
+                raise MixerError(f"domain '{other}' holds documents, so '{name}' cannot lie under it: a parent is a "
+                                 f"name, not a domain (remove '{other}' and add its documents as '{other}/main')")
+            if lies_under(other, name):
+                raise MixerError(f"'{name}' is the parent of domain '{other}', and a parent is a name, not a domain: "
+                                 f"add these documents as a leaf of their own (e.g. '{name}/main')")
 
 
 def nodes_at_level(names: Iterable[str], level: int) -> dict[str, list[str]]:

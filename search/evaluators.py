@@ -21,7 +21,7 @@ import pandas as pd
 from mixer.bounds import WeightBounds, WeightConstraints
 from mixer.domain import DomainMeta, eval_only_sets, refuse_eval_only, training_domains
 from mixer.errors import MixerError
-from mixer.hierarchy import nodes_at_level
+from mixer.hierarchy import lies_under, nodes_at_level
 from mixer.mixture import Mixture
 from mixer.names import check_name
 from mixer.sampling import SamplerConfig, prior_from_tokens, repetition_caps
@@ -195,6 +195,9 @@ def expand_domain_patterns(requested: list[str], known: list[str]) -> list[str]:
     for item in requested:
         is_pattern = any(ch in item for ch in "*?[")
         matches = sorted(fnmatch.filter(known, item)) if is_pattern else [item] if item in known else []
+        if not matches and any(lies_under(k, item) for k in known):
+            raise MixerError(f"'{item}' is a parent, not a domain: --domains '{item}/*' takes its leaves "
+                             f"(--level 0 searches it as one)")
         if not matches:
             raise MixerError(f"unknown domain{' pattern' if is_pattern else ''} '{item}' "
                              f"(known: {', '.join(known)})")

@@ -60,11 +60,11 @@ def searches(ws: Workspace) -> pd.DataFrame:
 def recommendation(ws: Workspace, search: SearchRecord) -> dict:
     rec = latest_recommendation(ws.db_path, search.id)
     if rec is None:
-        raise MixerError(f"search '{search.name}' has no recommendation: {_no_recommendation_hint(search)}")
+        raise MixerError(f"search '{search.name}' has no recommendation: {_no_recommendation_hint(ws, search)}")
     return rec
 
 
-def _no_recommendation_hint(search: SearchRecord) -> str:
+def _no_recommendation_hint(ws: Workspace, search: SearchRecord) -> str:
     if search.kind is SearchKind.online:
         return "its online run did not finish; start another with `mixer online start`"
     if search.kind is SearchKind.imported:
@@ -74,7 +74,8 @@ def _no_recommendation_hint(search: SearchRecord) -> str:
         return "it was cancelled before recommending; start a new search"
     if search.status == "done":
         return "it ended without finished runs to recommend from"
-    return f"it is {search.status}; `mixer search resume {search.name}` finishes it"
+    status = shown_status(ws, search, len(search_runs(ws.db_path, search.id))).split(":")[0]
+    return f"it is {status}; `mixer search resume {search.name}` finishes it"
 
 
 RULE_TEXT = {"model": "the model's optimum",

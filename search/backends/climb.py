@@ -27,8 +27,8 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 
 from mixer.errors import MixerError
-from search.backends.base import (MODELS_THE_WORST_LOSS, OneCallShorthands,
-                                  Proposal, Recommendation, pool_proposals, to_mixture,
+from search.backends.base import (MIN_DISTANCE, MODELS_THE_WORST_LOSS, OneCallShorthands, Proposal,
+                                  Recommendation, design_anchors, nearest_distance, pool_proposals, to_mixture,
                                   unused_pool)
 from search.backends.regmix import MIN_RUNS_TO_FIT, RegMixBackend, RegMixConfig, Regressor, fit_checked
 from search.history import History
@@ -78,9 +78,9 @@ def plan_rounds(budget: int, ratios: list[float], first: int) -> list[Round]:
 
 
 def phase_sizes(budget: int, ratios: list[float]) -> list[int]:
-    """Runs per phase [R], summing to `budget`, in proportion to `ratios` (each at least 1)."""
-    if budget < len(ratios):
-        raise MixerError(f"a budget of {budget} runs cannot be split into {len(ratios)} climb rounds")
+    """Runs per phase [<= R], summing to `budget`, in proportion to `ratios` (each at least
+    1; a budget smaller than R runs its first phases only)."""
+    ratios = ratios[:budget]
     raw = np.asarray(ratios, dtype=np.float64) / np.sum(ratios) * budget
     sizes = np.floor(raw).astype(int)
     for i in np.argsort(-(raw - sizes))[: budget - sizes.sum()]:   # largest remainders first
@@ -128,19 +128,24 @@ class ClimbFit:
         history = self.history
         target = history.at_fidelity(self.space.target_fidelity) if self.space.pool is None else history
         start, phase = self.backend.current_round(len(target))
-        if min(start, len(target)) < MIN_RUNS_TO_FIT:   # round 1 (or too few runs for a predictor): the
-            # Dirichlet prior (random table entries in pool mode)
-            if self.space.pool is not None:
-                free = unused_pool(self.space, history)
-                return pool_proposals(self.space, history, rng.permutation(len(free)), n)
-            return [Proposal(to_mixture(self.space.domains, x), self.space.target_fidelity)
-                    for x in self.space.candidates(n, rng)]
+        if min(start, len(target)) < MIN_RUNS_TO_FIT:   # round 1 (or too few runs for a predictor)
+            return self._first_round(history, target, n, rng)
         seen = _first(target, start)
         model = fit_checked(self.backend.regmix.config, seen.X, seen.y).model
         if self.space.pool is not None:
             free = unused_pool(self.space, history)
             return pool_proposals(self.space, history, np.argsort(model.predict(self.space.pool.X[free])[0]), n)
         return self._diverse_best(model, seen, target, n, self.config.strength * self.config.shrink ** phase)
+
+    def _first_round(self, history: History, target: History, n: int, rng: np.random.Generator) -> list[Proposal]:
+        """The baselines not run yet (what the answer is compared with), then draws from the
+        Dirichlet prior; random table entries in pool mode."""
+        if self.space.pool is not None:
+            return pool_proposals(self.space, history, rng.permutation(len(unused_pool(self.space, history))), n)
+        anchors = design_anchors(self.space, len(self.space.baselines))
+        anchors = anchors[nearest_distance(anchors, target.X) >= MIN_DISTANCE][:n]
+        points = [*anchors, *self.space.candidates(n - len(anchors), rng)]
+        return [Proposal(to_mixture(self.space.domains, x), self.space.target_fidelity) for x in points]
 
     def _diverse_best(self, model, seen: History, target: History, n: int, strength: float) -> list[Proposal]:
         cfg = self.config

@@ -77,9 +77,9 @@ def test_leaves_levels_and_a_parent_beside_its_child():
     assert nodes_at_level(names, 1)["m/x"] == ["m/x/1", "m/x/2"]
     with pytest.raises(MixerError, match="no domains at level 3: the deepest of the search's domains is at level 2"):
         nodes_at_level(names, 3)
-    with pytest.raises(MixerError, match="domain 'web' would hold documents and lie above 'web/a'"):
+    with pytest.raises(MixerError, match="'web' is the parent of domain 'web/a', and a parent is a name"):
         refuse_tree_clash(["web"], ["code", "web/a"])
-    with pytest.raises(MixerError, match="domain 'web/a' would hold documents and lie above 'web/a/x'"):
+    with pytest.raises(MixerError, match="domain 'web/a' holds documents, so 'web/a/x' cannot lie under it"):
         refuse_tree_clash(["web/a/x"], ["web/a"])
     refuse_tree_clash(["web/a", "webs", "web-x"], ["web/a", "web/b"])   # a replacement, and prefixes that are no parents
 

@@ -313,3 +313,14 @@ def test_climb_with_a_budget_too_small_for_a_predictor_keeps_proposing_from_its_
     for done in range(budget):
         proposals = backend.fit(make_history(done)).propose(1, np.random.default_rng(done))
         assert len(proposals) == 1 and sum(proposals[0].mixture.weights) == pytest.approx(1.0)
+
+
+def test_climb_runs_the_baselines_first_and_a_budget_below_its_phases_runs_the_first_ones():
+    from search.backends.climb import phase_sizes
+
+    space = make_space()
+    space.baselines = {"uniform": np.full(4, 0.25), "previous": np.array([0.7, 0.1, 0.1, 0.1])}
+    first = make_backend("climb", {"n_candidates": 200}, space).fit(make_history(0)).propose(
+        3, np.random.default_rng(0))
+    assert [p.mixture.weights for p in first[:2]] == [pytest.approx((0.25,) * 4), pytest.approx((0.7, 0.1, 0.1, 0.1))]
+    assert phase_sizes(2, [4, 2, 1]) == [1, 1] and phase_sizes(1, [4, 2, 1]) == [1]

@@ -71,7 +71,7 @@ def test_level_zero_holds_each_parent_at_its_token_shares(tree):
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"domains": ["web", "web/*"]}, "unknown domain 'web'"),           # a parent is a name, not a domain
+    ({"domains": ["web", "web/*"]}, "'web' is a parent, not a domain: --domains 'web/\\*' takes its leaves"),
     ({"domains": ["web/*", "code/x"], "group_by": {"g": "web/*"}, "level": 0}, "proxy.level and proxy.group_by"),
 ])
 def test_domains_of_a_tree_are_refused_in_one_line(tree, values, message):
