@@ -438,9 +438,14 @@ def _mixtures_frame(request: PredictRequest, domains: list[str], search: str, gr
     unknown = [c for c in weights.columns if c not in domains]
     grouped = {c: g for g, shares in groups.items() for c in shares if c in unknown}
     if grouped:
-        group = next(iter(grouped.values()))
-        raise MixerError(f"{request.mixtures_csv}: column(s) {', '.join(grouped)} are inside group '{group}' of search "
-                         f"'{search}' at fixed shares; give the group's weight in a column '{group}' instead")
+        by_group: dict[str, list[str]] = {}
+        for column, group in grouped.items():
+            by_group.setdefault(group, []).append(column)
+        inside = "; ".join(f"{', '.join(cs)} are inside group '{g}'" for g, cs in by_group.items())
+        give = (f"the group's weight in a column '{grouped[next(iter(grouped))]}'" if len(by_group) == 1 else
+                f"each group's weight in a column named as the group ({', '.join(by_group)})")
+        raise MixerError(f"{request.mixtures_csv}: column(s) {inside} of search '{search}' at fixed shares; "
+                         f"give {give} instead")
     if unknown:
         raise MixerError(f"{request.mixtures_csv}: column(s) {', '.join(unknown)} are not domains of search "
                          f"'{search}' ({', '.join(domains)})")

@@ -193,3 +193,15 @@ def test_a_groups_cap_is_the_tightest_of_its_domains_caps_over_their_shares():
     leaves, groups = ["a", "b", "c"], {"g": {"b": 0.25, "c": 0.75}}
     assert list(group_caps(leaves, np.array([0.5, 0.2, 0.9]), groups)) == pytest.approx([0.5, 0.8])   # b: 0.2/0.25
     assert list(totals(leaves, np.array([10.0, 20.0, 30.0]), groups)) == [10.0, 50.0]
+
+
+def test_predict_names_every_group_whose_domains_a_csv_gives(tmp_path):
+    from search.views import PredictRequest, _mixtures_frame
+
+    path = tmp_path / "leaves.csv"
+    path.write_text("web/a,web/b,code/x,code/y,math\n0.2,0.2,0.2,0.2,0.2\n")
+    groups = {"web": {"web/a": 0.5, "web/b": 0.5}, "code": {"code/x": 0.5, "code/y": 0.5}}
+    with pytest.raises(MixerError, match=r"column\(s\) web/a, web/b are inside group 'web'; code/x, code/y are inside "
+                                         r"group 'code' of search 'lv0' at fixed shares; give each group's weight in "
+                                         r"a column named as the group \(web, code\) instead"):
+        _mixtures_frame(PredictRequest(path), ["math", "web", "code"], "lv0", groups)
