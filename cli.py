@@ -561,18 +561,28 @@ def _resumable(name: str) -> bool:
     return store.search_exists(ws.db_path, name) or staged.hierarchy_of(ws, name) is not None
 
 
+def _drive(ws: Workspace, record, retry_failed: bool = False):
+    """Run (or resume) a search to its end with a progress bar, say why it ended early; its
+    recommendation (None if cancelled). Ctrl-C names what to resume: the search, or the
+    hierarchical search it is a stage of."""
+    from search import driver, views
+
+    spec = views.load_spec(record)
+    done = int((store.search_runs(ws.db_path, record.id).status == "done").sum())
+    resume_as = spec.stage.of if spec is not None and spec.stage is not None else record.name
+    rec = _run_with_progress(lambda cb: driver.run(ws, record.id, cb, retry_failed=retry_failed),
+                             spec.budget.runs if spec else 0, record.name, done, search=resume_as)
+    _say_why_it_ended_early(ws, record.id)
+    return rec
+
+
 def _stage_runner(ws: Workspace, retry_failed: bool = False):
     """Runs one stage of a hierarchical search (search.staged) as `search start` runs a search."""
-    from search import driver, views
+    from search import driver
 
     def run_stage(record):
         driver.check_resumable(record)
-        spec = views.load_spec(record)
-        done = int((store.search_runs(ws.db_path, record.id).status == "done").sum())
-        rec = _run_with_progress(lambda cb: driver.run(ws, record.id, cb, retry_failed=retry_failed),
-                                 spec.budget.runs, record.name, done, search=spec.stage.of)
-        _say_why_it_ended_early(ws, record.id)
-        return rec
+        return _drive(ws, record, retry_failed)
     return run_stage
 
 
@@ -695,8 +705,7 @@ def search_start(
     if spec.proxy is not None and (spec.proxy.runner.swarm or 0) > spec.budget.parallel:
         console.print(f"note: a swarm trains runs in flight together; with --parallel {spec.budget.parallel} it holds "
                       f"at most {spec.budget.parallel} of --swarm {spec.proxy.runner.swarm}")
-    rec = _run_with_progress(lambda cb: driver.run(ws, search.id, cb), spec.budget.runs, search.name)
-    _say_why_it_ended_early(ws, search.id)
+    rec = _drive(ws, search)
     if rec is not None:
         _render_recommendation(search.name, rec, spec.target.spec)
 
@@ -764,14 +773,10 @@ def search_resume(
     record = store.get_search(ws.db_path, search)
     driver.check_resumable(record)  # before saying "resuming"
     spec = views.load_spec(record)
-    runs = store.search_runs(ws.db_path, record.id)
-    done = int((runs.status == "done").sum())
-    budget = spec.budget.runs if spec else 0
+    done = int((store.search_runs(ws.db_path, record.id).status == "done").sum())
     if not views.driver_state(ws, record.id).startswith("alive"):  # else driver.run refuses, in one line
-        console.print(f"resuming '{record.name}': {done} of {budget} runs done")
-    rec = _run_with_progress(lambda cb: driver.run(ws, record.id, cb, retry_failed=retry_failed), budget,
-                             record.name, done)
-    _say_why_it_ended_early(ws, record.id)
+        console.print(f"resuming '{record.name}': {done} of {spec.budget.runs if spec else 0} runs done")
+    rec = _drive(ws, record, retry_failed)
     if rec is not None:
         _render_recommendation(record.name, rec, record.target or "target")
 

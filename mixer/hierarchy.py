@@ -1,8 +1,9 @@
 """Domains within domains: a domain's name is its path (`web/news` lies under `web`).
 
 A parent is any proper prefix of a domain's path (`web` for `web/news`); `corpus cluster
-web ...` writes `web/00`, `web/01`, ... under `web`. A leaf is a domain no other domain lies under. Mixtures are over
-leaves; a nested mixture (a parent's weight, and each child's share within its parent)
+web ...` writes `web/00`, `web/01`, ... under `web`. A parent is a name, never a domain with
+documents (`refuse_tree_clash`), so every domain is a leaf and a parent's weight is its
+leaves'. A nested mixture (a parent's weight, and each child's share within its parent)
 flattens to leaf weights, each the product of the shares along its path, so the loader's
 exact-blend guarantee holds at the leaves. A parent cannot be its own descendant (names are
 paths), so cycles cannot be written down.
@@ -43,6 +44,7 @@ def refuse_tree_clash(new: Iterable[str], existing: Iterable[str]) -> None:
     """A parent is a name, never a domain with documents of its own: one line when a new
     domain would lie under an existing one, or an existing one under it (its documents
     would be neither a leaf's nor its children's)."""
+    new = list(new)
     existing = [e for e in existing if e not in set(new)]
     for name in new:
         for other in existing:
@@ -80,19 +82,20 @@ def flatten(shares: Mapping[str, float]) -> dict[str, float]:
         -> {"web/news": 0.3, "web/blogs": 0.3, "code": 0.4}
     """
     names = list(shares)
-    if leaves(names) == names:
+    leaf_names = leaves(names)
+    if leaf_names == names:
         return dict(shares)
     for name, value in shares.items():
         if not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
             raise MixerError(f"share of '{name}' in a nested mixture is not a finite non-negative number: {value!r}")
     parent_of = {n: max((p for p in names if lies_under(n, p)), key=len, default=None) for n in names}
-    for parent in [p for p in names if p not in leaves(names)]:
+    for parent in [p for p in names if p not in leaf_names]:
         total = sum(float(shares[n]) for n in names if parent_of[n] == parent)
         if abs(total - 1.0) > SHARE_TOLERANCE:
             raise MixerError(f"the shares under '{parent}' sum to {total:.6g}, not 1: a nested mixture gives each "
                              f"parent's children shares of it (or name leaves only, without '{parent}')")
     flat: dict[str, float] = {}
-    for leaf in leaves(names):
+    for leaf in leaf_names:
         weight, node = float(shares[leaf]), parent_of[leaf]
         while node is not None:
             weight *= float(shares[node])

@@ -31,5 +31,5 @@ def check_domain_name(name: str, what: str = "domain") -> str:
 
 def domain_folder(name: str) -> str:
     """The one folder (a single path component) holding domain `name`: a parent's '/'
-    becomes '+', which no name holds, so `web/news` is `web+news` beside `web`."""
+    becomes '+', which no name holds, so `web/news` is `web+news`."""
     return check_domain_name(name).replace("/", "+")

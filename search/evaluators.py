@@ -170,8 +170,7 @@ def token_share_groups(ws: Workspace, proxy: ProxySpec) -> Groups:
         members = expand_domain_patterns([pattern], list(metas))
         if len(members) < 2:
             raise MixerError(f"--group {name}={pattern} holds {len(members)} domain; a group needs at least 2")
-        total = sum(metas[m].n_tokens for m in members)
-        groups[name] = {m: metas[m].n_tokens / total for m in members}
+        groups[name] = at_token_shares(metas, members)
     return checked_groups(groups, list(metas))
 
 
@@ -180,12 +179,15 @@ def level_groups(ws: Workspace, proxy: ProxySpec) -> Groups:
     coordinate: a node holding several leaves is a group of them at their token shares (the
     mixture the node's own corpus has), a node holding one leaf is that leaf."""
     metas = search_domains(ws, proxy.domains)
-    groups = {}
-    for node, members in nodes_at_level(list(metas), proxy.level).items():
-        if len(members) > 1:
-            total = sum(metas[m].n_tokens for m in members)
-            groups[node] = {m: metas[m].n_tokens / total for m in members}
+    groups = {node: at_token_shares(metas, members)
+              for node, members in nodes_at_level(list(metas), proxy.level).items() if len(members) > 1}
     return checked_groups(groups, list(metas))
+
+
+def at_token_shares(metas: dict[str, DomainMeta], members: list[str]) -> dict[str, float]:
+    """Domains at their token shares: the mixture the corpus they came from has."""
+    total = sum(metas[m].n_tokens for m in members)
+    return {m: metas[m].n_tokens / total for m in members}
 
 
 def expand_domain_patterns(requested: list[str], known: list[str]) -> list[str]:
@@ -227,8 +229,7 @@ def _proxy_space(ws: Workspace, spec: SearchSpec) -> BuiltSpace:
     refuse_eval_only(sorted(spec.constraints.names()), eval_sets, "--min/--max/--fix")
     refuse_grouped(sorted(spec.constraints.names()), groups)
     bounds = searchable_bounds(names, spec.constraints, caps)
-    baselines = {} if spec.stage is not None and spec.stage.parent else baselines_within(bounds, tokens,
-                                                                                         spec.constraints)
+    baselines = baselines_within(bounds, tokens, spec.constraints) if spec.standard_baselines else {}
     if spec.previous_answer:   # first: the design runs the baselines in order
         previous = Mixture(spec.previous_answer).vector(names)
         baselines = {"previous": previous if bounds.contains(previous)[0] else bounds.project(previous[None])[0],

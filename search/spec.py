@@ -177,6 +177,13 @@ class SearchSpec:
         fid.costs = {proxy_label(k): float(v) for k, v in fid.costs.items()}
 
     @property
+    def standard_baselines(self) -> bool:
+        """Whether uniform and token share are baselines: not in a later stage of a
+        hierarchical search, where every weight but one parent's split is fixed and the one
+        baseline is the answer so far."""
+        return self.stage is None or self.stage.parent is None
+
+    @property
     def previous_answer(self) -> dict[str, float] | None:
         """An earlier answer in this search's coordinates, run first as the `previous`
         baseline: the reused search's (search.reuse) or the stages' so far (search.staged)."""

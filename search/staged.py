@@ -57,13 +57,12 @@ def start(ws: Workspace, spec: SearchSpec, run_stage: RunStage, say: Callable[[s
         if search_exists(ws.db_path, taken):
             raise MixerError(f"a search named '{taken}' exists; choose another --name")
     stage = StageSpec(of=name, runs=spec.budget.runs, validate=spec.validate, replicates=spec.budget.replicates)
+    groups = level_groups(ws, replace(spec.proxy, level=0))   # the parents: `--level 0`, resolved once
     first = replace(spec, name=stage_name(name, 1), validate=False, stage=stage,
                     budget=replace(spec.budget, runs=first_stage_runs(spec.budget.runs), replicates=0),
-                    proxy=replace(spec.proxy, level=0))
-    leaves = list(search_domains(ws, spec.proxy.domains))
-    first.proxy = replace(first.proxy, groups=level_groups(ws, first.proxy))
-    parents = coordinates(leaves, first.proxy.groups)
-    if not first.proxy.groups:
+                    proxy=replace(spec.proxy, groups=groups))
+    parents = coordinates(list(search_domains(ws, spec.proxy.domains)), groups)
+    if not groups:
         raise MixerError("--hierarchical mixes parents, then each parent's leaves, and no parent holds 2 or more of "
                          "the search's domains: it needs domains under parents (web/news, web/blogs), as `corpus "
                          "cluster` writes them")
@@ -176,6 +175,9 @@ def finished_answer(ws: Workspace, record: SearchRecord, run_stage: RunStage
         rec = run_stage(record)
         return None if rec is None else (rec.mixture.as_dict(), rec)
     stored = latest_recommendation(ws.db_path, record.id)
+    if stored is None:
+        raise MixerError(f"stage '{record.name}' ended without an answer (no finished runs): start the hierarchical "
+                         "search again under another --name")
     return dict(stored["mixture"]), None
 
 
@@ -206,7 +208,7 @@ def stage_spec(first: SearchSpec, stage: Stage, weights: dict[str, float], share
     return replace(first, name=stage.name, validate=first.stage.validate and last,
                    constraints=WeightConstraints(fixed=fixed),
                    budget=replace(first.budget, runs=stage.runs, replicates=replicates),
-                   proxy=replace(first.proxy, level=None, groups={p: s for p, s in shares.items() if p != parent}),
+                   proxy=replace(first.proxy, groups={p: s for p, s in shares.items() if p != parent}),
                    stage=replace(first.stage, index=stage.index, parent=parent, previous=previous))
 
 

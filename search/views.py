@@ -20,6 +20,7 @@ from search.history import same_mixture
 from search.lease import driver_state
 from search.runs import OWN_ROLES, finished_runs, optional_label, weight_matrix
 from search.spec import SearchSpec
+from search.staged import refuse_unfinished_hierarchy
 from search.state import SearchSetup, SearchState
 from search.targets import Target
 from store import get_search, latest_recommendation, list_searches, run_metrics, search_exists, search_runs
@@ -34,8 +35,6 @@ def latest(ws: Workspace, search_ref: str | None) -> SearchRecord:
     aside), finished or not: every command that takes an optional search means this one."""
     if search_ref is not None:
         if not search_exists(ws.db_path, search_ref):
-            from search.staged import refuse_unfinished_hierarchy
-
             refuse_unfinished_hierarchy(ws, search_ref)
         return get_search(ws.db_path, search_ref)
     frame = list_searches(ws.db_path)
@@ -52,8 +51,7 @@ def searches(ws: Workspace) -> pd.DataFrame:
     for i, row in frame.iterrows():
         record = SearchRecord(id=row.id, name=row["name"], backend=row.backend, evaluator=row.evaluator,
                               status=row.status, kind=row.kind)
-        if shown_status(ws, record, row.runs).startswith("interrupted"):
-            frame.loc[i, "status"] = "interrupted"
+        frame.loc[i, "status"] = effective_status(ws, record, row.runs)
     return frame
 
 
@@ -74,7 +72,7 @@ def _no_recommendation_hint(ws: Workspace, search: SearchRecord) -> str:
         return "it was cancelled before recommending; start a new search"
     if search.status == "done":
         return "it ended without finished runs to recommend from"
-    status = shown_status(ws, search, len(search_runs(ws.db_path, search.id))).split(":")[0]
+    status = effective_status(ws, search, len(search_runs(ws.db_path, search.id)))
     return f"it is {status}; `mixer search resume {search.name}` finishes it"
 
 
@@ -297,13 +295,20 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     return summary, runs
 
 
-def shown_status(ws: Workspace, search: SearchRecord, runs: int) -> str:
-    """The stored status, or that a search with `runs` runs was left by a driver that is gone."""
+def effective_status(ws: Workspace, search: SearchRecord, runs: int) -> str:
+    """The stored status, or `interrupted` when a search with `runs` runs was left by a
+    driver that is gone."""
     stopped_early = search.status == "created" and runs   # a driver stopped in its first round leaves "created"
     if search.drivable and (search.status == "running" or stopped_early) and \
             not driver_state(ws, search.id).startswith("alive"):
-        return f"interrupted: no driver runs it; `mixer search resume {search.name}`"
+        return "interrupted"
     return search.status
+
+
+def shown_status(ws: Workspace, search: SearchRecord, runs: int) -> str:
+    """`effective_status`, with what to do about an interrupted search."""
+    status = effective_status(ws, search, runs)
+    return f"{status}: no driver runs it; `mixer search resume {search.name}`" if status == "interrupted" else status
 
 
 SUM_TOLERANCE = 0.01   # as `runs import`: weights rounded in a CSV are renormalised within it
@@ -442,7 +447,7 @@ def _mixtures_frame(request: PredictRequest, domains: list[str], search: str, gr
         for column, group in grouped.items():
             by_group.setdefault(group, []).append(column)
         inside = "; ".join(f"{', '.join(cs)} are inside group '{g}'" for g, cs in by_group.items())
-        give = (f"the group's weight in a column '{grouped[next(iter(grouped))]}'" if len(by_group) == 1 else
+        give = (f"the group's weight in a column '{next(iter(by_group))}'" if len(by_group) == 1 else
                 f"each group's weight in a column named as the group ({', '.join(by_group)})")
         raise MixerError(f"{request.mixtures_csv}: column(s) {inside} of search '{search}' at fixed shares; "
                          f"give {give} instead")
