@@ -97,7 +97,7 @@ def one_seed(ws, seed: int, runs: int, tokens: int, target: str) -> dict:
     clock = time.perf_counter()
     hier_name, _ = staged.start(ws, spec(f"hier-{seed}", runs), lambda r: driver.run(ws, r.id), say=print)
     hier = SearchSession(ws, get_search(ws.db_path, hier_name))
-    stages = [hier_name] + [f"hier-{seed}.{i}" for i in range(1, 8)]
+    stages = [hier_name] + [staged.stage_name(hier_name, i) for i in range(1, len(CLUSTERS) + 2)]
     hier_runs = trained_runs(ws, stages)
     hier_s = time.perf_counter() - clock
     clock = time.perf_counter()
