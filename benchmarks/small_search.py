@@ -1,6 +1,6 @@
 """Small real searches, as a user runs them: can the recommendation be trusted?
 
-    python benchmarks/small_search.py [--json out.json] [--tokens 600000] [--seeds 3] [--target avg]
+    python benchmarks/small_search.py [--json out.json] [--tokens 600000] [--seeds 3] [--first-seed 0] [--target avg]
 
 The five domains of ../shared/corpus/, tiny proxies (byte tokenizer), budgets of 8 and 16
 runs (2 in parallel), 3 search seeds per backend. Each backend runs one 16-run search per
@@ -23,9 +23,10 @@ Figures per backend and budget:
 - `coverage_1sd`: fraction of replicate runs within the recommendation's predicted +-1 std
   (0.68 is honest; none for random, which predicts nothing);
 - `coverage_fresh_seed_1sd`: the same with the ± a user is shown for a fresh seed
-  (`search.extra_runs.fresh_seed`: the search's shared initialisation's offset, measured on
-  the baselines' replicate seeds against the search's own runs of the same mixtures; goal
-  0.6-0.8). Each replicate run is judged by the ± from the other replicate seeds' pairs:
+  (`search.extra_runs.fresh_seed` around `shown_value`: the search's shared
+  initialisation's offset, measured on the baselines' replicate seeds against the search's
+  own runs of the same mixtures; goal 0.6-0.8; none for random, which runs no baseline
+  mixture to pair). Each replicate run is judged by the ± from the other replicate seeds' pairs:
   its own seed's pairs would cancel its offset (the seeds are shared with the baselines).
 
 The multi-fidelity case (`mf_*`): per search seed, a bayesopt search over two token budgets
@@ -57,7 +58,7 @@ from proxies.train import TrainConfig  # noqa: E402
 from search.backends.base import MIN_DISTANCE  # noqa: E402
 from search.compare import SeedStats, verdict  # noqa: E402
 from search.backends.base import unmeasured_baselines  # noqa: E402
-from search.extra_runs import evaluate_extra, fresh_seed  # noqa: E402
+from search.extra_runs import evaluate_extra, fresh_seed, shown_value  # noqa: E402
 from search.fidelity import proxy_label  # noqa: E402
 from search.spec import FidelitySpec  # noqa: E402
 from store import latest_recommendation  # noqa: E402
@@ -132,10 +133,11 @@ def one_search(ws: Workspace, backend: str, seed: int, tokens: int, replicates: 
         predicts = rec.predicted is not None and rec.evidence.get("rule") != "no-model"
         inside = [abs(v - rec.predicted) <= rec.predicted_std for v in stats.values] if predicts else []
         inside_fresh = fresh_seed_coverage(rec, stats, init_offsets(own.iloc[:budget], values, target, anchors),
-                                           target) if predicts else []
+                                           target)
         out[budget] = {"regret": stats.mean - best, "rec_mean": stats.mean, "best": best,
                        "predicted": rec.predicted, "predicted_std": rec.predicted_std,
                        "rule": rec.evidence.get("rule"), "inside": inside, "inside_fresh": inside_fresh,
+                       "cv_rmse": (rec.evidence.get("quality") or {}).get("cv_rmse"),
                        "win_uniform": verdict(stats, values["uniform"], target).significant,
                        "win_token_share": verdict(stats, values["token-share"], target).significant,
                        "duplicates": duplicates(own.iloc[:budget]), "corners": corners(own.iloc[:budget])}
@@ -163,9 +165,10 @@ def fresh_seed_coverage(rec, stats: SeedStats, d: np.ndarray, target: Target) ->
     shared with the baselines, and a seed's own pairs would cancel its offset exactly (a
     user's fresh seed is none of the seeds measured)."""
     inside = []
+    shown, shown_std = shown_value(rec.predicted, rec.predicted_std, rec.evidence)
     for k, value in enumerate(stats.values):
         others = np.delete(d, k, axis=0).ravel()
-        fresh = fresh_seed(target.loss(rec.predicted), rec.predicted_std, others)
+        fresh = fresh_seed(target.loss(shown), shown_std, others)
         if fresh is not None:
             inside.append(abs(target.loss(value) - fresh[0]) <= fresh[1])
     return inside
@@ -234,6 +237,7 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--tokens", type=int, default=600_000, help="tokens per tiny proxy run")
     p.add_argument("--seeds", type=int, default=3, help="search seeds per backend")
+    p.add_argument("--first-seed", type=int, default=0, help="the first search seed (later ones follow)")
     p.add_argument("--replicates", type=int, default=3, help="replicate seeds per measured mixture")
     p.add_argument("--backends", default=",".join(BACKENDS))
     p.add_argument("--target", default="avg", help="what the searches minimise (avg, or a domain: wikipedia)")
@@ -248,21 +252,23 @@ def main() -> None:
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         ws = build_workspace(Path(tmp) / "ws")
-        baselines: dict[int, dict] = {seed: {} for seed in range(args.seeds)}
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        baselines: dict[int, dict] = {seed: {} for seed in seeds}
         for backend in args.backends.split(","):
-            for seed in range(args.seeds):
+            for seed in seeds:
                 results.setdefault(backend, []).append(
                     one_search(ws, backend, seed, args.tokens, args.replicates, baselines[seed], Target(args.target)))
                 r = results[backend][-1]
                 print(f"{backend} seed {seed}: " + "; ".join(
                     f"{b} runs: rec {r[b]['rec_mean']:.4f} (predicted {r[b]['predicted'] or float('nan'):.4f} "
-                    f"± {r[b]['predicted_std'] or float('nan'):.4f}) best {r[b]['best']:.4f} ({r[b]['rule']})"
+                    f"± {r[b]['predicted_std'] or float('nan'):.4f}, cv rmse {r[b]['cv_rmse'] or float('nan'):.4f}, fresh seeds "
+                    f"inside {sum(r[b]['inside_fresh'])}/{len(r[b]['inside_fresh'])}) best {r[b]['best']:.4f} ({r[b]['rule']})"
                     for b in BUDGETS)
                     + f"; uniform {r['baselines']['uniform']:.4f} token-share {r['baselines']['token-share']:.4f}"
                     + f"; {r['wall_s']:.0f} s", flush=True)
         mf = [] if args.no_mf else [one_mf_search(ws, seed, args.tokens, args.replicates, baselines[seed],
-                                                  Target(args.target)) for seed in range(args.seeds)]
-        for seed, r in enumerate(mf):
+                                                  Target(args.target)) for seed in seeds]
+        for seed, r in zip(seeds, mf):
             print(f"mf seed {seed}: rec {r['rec_mean']:.4f} ({r['rule']}) runs {r['runs_by_fidelity']}, baselines at "
                   f"target: {r['baselines_at_target']}; {r['wall_s']:.0f} s", flush=True)
     figures = summarise(results) | (summarise_mf(mf) if mf else {})

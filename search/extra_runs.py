@@ -129,6 +129,15 @@ def seed_noise(state: SearchState) -> dict | None:
     return {"std": float(np.sqrt(np.mean(np.square(d)) / 2)), "pairs": len(d)}
 
 
+def shown_value(predicted: float | None, predicted_std: float | None, evidence: dict) -> tuple[float | None, float]:
+    """The value (user's orientation) and ± an answer is shown with, before a fresh seed's
+    offset: its prediction, or, from a backend without a model (random), its best run's
+    measured value with no ± of its own."""
+    if predicted is not None:
+        return predicted, predicted_std or 0.0
+    return evidence.get("best_observed"), 0.0
+
+
 def fresh_seed(predicted: float, predicted_std: float, d: np.ndarray) -> tuple[float, float] | None:
     """What a fresh seed would measure at a mixture the model predicts `predicted` ±
     `predicted_std` (minimise orientation), from the pairs `d` of `init_offsets`: the

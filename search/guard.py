@@ -19,7 +19,12 @@ the driver answers `best-run:too-few-runs` when the backend cannot fit on so few
 
 The best run's own value is a minimum over noisy runs (optimistic), so gains are
 measured against the model's prediction at the best run's mixture, and the answer's
-`predicted` value is that prediction, not the lucky observation.
+`predicted` value is that prediction, not the lucky observation. Its ± is the model's
+(calibrated) std there, but never more than the runs' own spread: the out-of-fold error
+that calibrates the std is the error at runs the model has not seen, and a weak model's
+can exceed the spread of the runs (bayesopt's GP on 8 runs: 0.30 against 0.16), while this
+mixture was run. Without that cap the ± covered every fresh-seed retrain of 8-run answers
+(benchmarks/README.md, "Fresh-seed coverage").
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import numpy as np
 
 from search.backends.base import Model, Recommendation, near, to_mixture
 from search.history import History
-from search.quality import GuardConfig, weak_model_reason
+from search.quality import FitQuality, GuardConfig, weak_model_reason
 
 
 def guard(model: Model, target_fidelity: str | None, cfg: GuardConfig = GuardConfig(),
@@ -63,7 +68,8 @@ def guard(model: Model, target_fidelity: str | None, cfg: GuardConfig = GuardCon
                     else "the runs' spread: too few runs to cross-validate")
     kept = _baseline_run(at_target, best, baselines or {}, noise)
     if kept is None:
-        return Recommendation(to_mixture(history.domains, best_x), float(at_best), float(at_best_std), evidence)
+        return Recommendation(to_mixture(history.domains, best_x), float(at_best),
+                              _measured_std(at_best_std, quality), evidence)
     name, row = kept
     (at_row,), (at_row_std,) = model.predict(at_target.X[row][None, :])
     evidence.update(rule="baseline:no-clear-gain", model_weak=reason is not None, baseline=name,
@@ -72,7 +78,13 @@ def guard(model: Model, target_fidelity: str | None, cfg: GuardConfig = GuardCon
                     baseline_reason=f"the best run {at_target.run_ids[best]} beat the {name} run by "
                                     f"{at_target.y[row] - at_target.y[best]:.4f}, not more than the runs' noise "
                                     f"{noise:.4f} ({noise_source})")
-    return Recommendation(to_mixture(history.domains, at_target.X[row]), float(at_row), float(at_row_std), evidence)
+    return Recommendation(to_mixture(history.domains, at_target.X[row]), float(at_row),
+                          _measured_std(at_row_std, quality), evidence)
+
+
+def _measured_std(model_std: float, quality: FitQuality) -> float:
+    """The ± of the model's value at a mixture that was run: its std, at most the runs' spread."""
+    return float(min(model_std, quality.runs_std)) if quality.runs_std else float(model_std)
 
 
 def _baseline_run(at_target: History, best: int, baselines: dict[str, np.ndarray], noise: float

@@ -142,10 +142,10 @@ def fresh_seed_line(state: SearchState, rec: dict) -> str | None:
     by, the offset of the search's shared initialisation that runs with other seeds
     measured (search.extra_runs.fresh_seed); without such runs, that the ± does not
     cover a fresh seed. None for searches without seeds (tables) or a prediction."""
-    from search.extra_runs import fresh_seed, fresh_seed_values, init_offsets
+    from search.extra_runs import fresh_seed, fresh_seed_values, init_offsets, shown_value
 
     setup = state.setup
-    value = rec.get("predicted") if rec.get("predicted") is not None else rec["evidence"].get("best_observed")
+    value, std = shown_value(rec.get("predicted"), rec.get("predicted_std"), rec["evidence"])
     if setup.spec is None or setup.spec.proxy is None or value is None:
         return None
     measured = fresh_seed_values(state, rec["mixture"])
@@ -153,7 +153,7 @@ def fresh_seed_line(state: SearchState, rec: dict) -> str | None:
         return (f"a fresh seed: {measured.mean():.4f} ± {measured.std(ddof=1):.4f} (measured: {len(measured)} runs "
                 "of this mixture with other seeds)")
     d = init_offsets(state)
-    got = fresh_seed(setup.target.loss(value), rec.get("predicted_std") or 0.0, d)
+    got = fresh_seed(setup.target.loss(value), std, d)
     if got is None:
         return ("note: the values above are for runs that share the search's initialisation; a fresh seed adds its "
                 "offset and noise, not measured here (`--replicates 2` measures them)")

@@ -40,6 +40,19 @@ def test_noise_without_signal_is_a_weak_model_even_with_many_runs():
     assert np.allclose(rec.mixture.vector(DOMAINS), X[np.argmin(history.y)])
 
 
+def test_a_measured_answer_is_never_less_certain_than_the_runs_spread():
+    rng = np.random.default_rng(5)   # noise only: out-of-fold error above the runs' spread
+    X = rng.dirichlet(np.ones(4), size=40)
+    history = History(DOMAINS, X, rng.normal(3.0, 0.05, size=40), ["f"] * 40, [f"r{i}" for i in range(40)],
+                      [None] * 40)
+    model = make_backend("regmix", FAST, make_space()).fit(history)
+    rec = guard(model, make_space().target_fidelity)
+    quality = model.quality()
+    assert quality.cv_rmse > quality.runs_std
+    assert model.predict(rec.mixture.vector(DOMAINS)[None])[1][0] > quality.runs_std
+    assert rec.predicted_std == quality.runs_std
+
+
 def test_a_strong_model_recommends_its_own_pick_with_the_predicted_gain():
     history = make_history(40)
     rec = _guarded("regmix", history)
