@@ -594,7 +594,7 @@ def _render_staged(ws: Workspace, answer) -> None:
         return
     name, rec = answer
     record = store.get_search(ws.db_path, name)
-    _render_recommendation(name, rec, record.target or "target")
+    _render_recommendation(ws, record, rec)
     render_mixture(views.leaf_weights(record, rec.mixture.as_dict()), title=f"{name}: the answer over every leaf")
     console.print(views.stage_line(record))
 
@@ -607,13 +607,19 @@ def _say_why_it_ended_early(ws: Workspace, search_id: str) -> None:
         console.print(f"note: fewer runs than --runs: {why}")
 
 
-def _render_recommendation(name: str, rec, target: str) -> None:
+def _render_recommendation(ws: Workspace, record, rec) -> None:
+    """A search's answer as `search start` and `resume` end with it: what `best` shows."""
     from search import views
 
+    name = record.name
     render_mixture(rec.mixture.as_dict(), title=f"{name}: recommended mixture")
-    stored = {"predicted": rec.predicted, "predicted_std": rec.predicted_std, "evidence": rec.evidence}
-    for line in views.explain(stored, target):
+    stored = {"mixture": rec.mixture.as_dict(), "predicted": rec.predicted, "predicted_std": rec.predicted_std,
+              "evidence": rec.evidence}
+    for line in views.explain(stored, record.target or "target"):
         console.print(line)
+    fresh = views.fresh_seed_line(views.search_state(ws, record), stored) if record.drivable else None
+    if fresh:
+        console.print(fresh)
     _render_interaction(views.interaction(stored))
     console.print(f"next: `mixer export {name} --format megatron --path-template ...`, `mixer plot {name} -o "
                   f"{name}.png`, `mixer sql \"select run_id, target_value from run_summary where search = '{name}'\"`")
@@ -699,7 +705,7 @@ def search_start(
                                           spec.name))
         return
     search = driver.create(ws, spec)
-    console.print(f"search '{search.name}' ({search.id}): {backend} on {evaluator}, {spec.budget.runs} runs")
+    console.print(f"search '{search.name}' ({search.id}): {backend} on {evaluator}, {views.plural(spec.budget.runs, 'run')}")
     if reused := views.reuse_line(search):
         console.print(reused)
     if spec.proxy is not None and (spec.proxy.runner.swarm or 0) > spec.budget.parallel:
@@ -707,7 +713,7 @@ def search_start(
                       f"at most {spec.budget.parallel} of --swarm {spec.proxy.runner.swarm}")
     rec = _drive(ws, search)
     if rec is not None:
-        _render_recommendation(search.name, rec, spec.target.spec)
+        _render_recommendation(ws, store.get_search(ws.db_path, search.name), rec)
 
 
 @online_app.command("start")
@@ -778,7 +784,7 @@ def search_resume(
         console.print(f"resuming '{record.name}': {done} of {spec.budget.runs if spec else 0} runs done")
     rec = _drive(ws, record, retry_failed)
     if rec is not None:
-        _render_recommendation(record.name, rec, record.target or "target")
+        _render_recommendation(ws, record, rec)
 
 
 @search_app.command("cancel")

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from mixer.errors import MixerError
 from search.backends import Backend, Proposal
 from search.backends.base import Model, unused_pool
 from search.backends.random import RandomBackend, RandomConfig
 from search.fidelity import split_proxy_label
 from search.novelty import novel_proposals
-from search.spec import EvaluatorKind
+from search.space import SearchSpace
+from search.spec import Budget, EvaluatorKind
 from search.state import SearchState
 from store import RunRecord
 from store.records import RunRole
@@ -66,6 +68,17 @@ def novel_batch(model: Model, state: SearchState, n: int) -> list[Proposal]:
     if outside:
         raise RuntimeError(f"backend {setup.record.backend} proposed {outside[0]}, outside the search's weight bounds")
     return kept[:n]
+
+
+def refuse_unaffordable(budget: Budget, space: SearchSpace) -> None:
+    """A cost budget below one run at the target fidelity, refused at creation: such a
+    search could never measure what it recommends on."""
+    if budget.max_cost is None:
+        return
+    cost = space.fidelity.cost_table().get(space.target_fidelity, 1.0)
+    if budget.max_cost < cost - 1e-9:
+        raise MixerError(f"budget.max_cost {budget.max_cost:g} cannot pay for one run at the target fidelity "
+                         f"{space.target_fidelity} (it costs {cost:.3g})")
 
 
 def affordable(state: SearchState, proposals: list[Proposal]) -> list[Proposal]:

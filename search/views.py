@@ -200,11 +200,13 @@ def noise_lines(evidence: dict) -> list[str]:
         return []
     lines = [f"seed noise: {noise['std']:.4f} (std of one run, from {noise['pairs']} replicate pair"
              f"{'s' if noise['pairs'] != 1 else ''})"]
-    if evidence.get("rule") == "best-run:weak-model":
+    if evidence.get("rule") == "best-run:weak-model" or evidence.get("model_weak"):
         return lines + ["predicted gains over the baselines: not judged, the model cannot be trusted yet"]
     difference = float(np.sqrt(2.0) * noise["std"])
     for baseline, gain in (evidence.get("predicted_gain_over") or {}).items():
-        if gain > difference:
+        if baseline == evidence.get("baseline"):
+            lines.append(f"vs {baseline}: the answer is the {baseline} mixture")
+        elif gain > difference:
             lines.append(f"vs {baseline}: predicted gain {gain:.4f} exceeds the noise on a difference of two runs "
                          f"({difference:.4f})")
         else:
@@ -280,7 +282,7 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     summary["runs by fidelity"] = ", ".join(f"{label}: {n}" for label, n in runs.fidelity.fillna("-")
                                             .value_counts().items())
     best = state.best() if state is not None else None
-    summary["best"] = f"{best[0]:.6g} ({best[1]})" if best else "-"
+    summary["best"] = f"{best[0]:.4f} ({best[1]})" if best else "-"
     if unresolved:
         summary["setup"] = f"no longer resolves in this workspace: {unresolved}"
     summary["driver"] = driver_state(ws, search.id)
@@ -291,7 +293,7 @@ def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
     rec = latest_recommendation(ws.db_path, search.id)
     noise = (rec or {}).get("evidence", {}).get("seed_noise")
     if noise:
-        summary["seed noise"] = f"{noise['std']:.4g} (std of one run, {plural(noise['pairs'], 'replicate pair')})"
+        summary["seed noise"] = f"{noise['std']:.4f} (std of one run, {plural(noise['pairs'], 'replicate pair')})"
     return summary, runs
 
 

@@ -96,6 +96,8 @@ def three_domains(tmp_path_factory):
     (["search", "start", "--tokens", "16k", "--backend", "mixing_law", "--option", "prior=web=0.5,nope=0.5"],
      "mixing_law prior 'web=0.5,nope=0.5': unknown domain(s) in mixture: nope"),
     (["search", "start", "--runs", "0", "--tokens", "16k"], "--runs must be at least 1, got 0"),
+    (["search", "start", "--max-cost", "0.5", "--tokens", "16k"],
+     "--max-cost 0.5 cannot pay for one run at the target fidelity tiny:16000 (it costs 1)"),
     (["search", "start", "--name", "a/b", "--tokens", "16k"], "bad search name 'a/b'"),
     (["search", "start", "--evaluator", "table"], "--evaluator table needs --table SEARCH"),
     (["search", "start", "--evaluator", "table", "--table", "t", "--swarm", "4"], "--swarm is a proxy setting, and a table search trains"),

@@ -291,6 +291,7 @@ def test_fidelity_costs_come_from_an_imported_cost_column(tmp_path):
     (dict(MF, target_fidelity="huge"), "has no runs at fidelity huge"),
     (dict(MF, fidelity_costs={"cheap": 1, "full": 10, "mid": 3}), "names mid, not a fidelity"),
     (dict(MF, max_cost=0), "budget.max_cost must be positive"),
+    (dict(MF, max_cost=9.5), "budget.max_cost 9.5 cannot pay for one run at the target fidelity full .it costs 10."),
 ])
 def test_bad_multi_fidelity_searches_fail_at_creation(two_fidelity_ws, change, message):
     with pytest.raises(MixerError, match=message):
@@ -327,7 +328,7 @@ def test_an_imported_score_table_keeps_its_direction(table_ws, tmp_path):
     assert views.status(table_ws, get_search(table_ws.db_path, "past"))[0]["best"] == "-"  # imported without --target
     record = get_search(table_ws.db_path, "scores")
     summary, runs = views.status(table_ws, record)
-    assert record.direction == "maximize" and summary["best"].startswith(f"{runs.target_value.max():.6g}")
+    assert record.direction == "maximize" and summary["best"].startswith(f"{runs.target_value.max():.4f}")
     with pytest.raises(MixerError, match="was imported as maximized; import into it with --maximize"):
         import_runs(table_ws.db_path, ImportSpec(mixtures_csv=tmp_path / "mix.csv", metrics_csv=tmp_path / "met.csv",
                                                  search="scores", weight_prefix="w_", metric_prefix="m_"))
