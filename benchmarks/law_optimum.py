@@ -8,7 +8,9 @@ parameters (one law per domain, target = their mean) and repetition caps, cvxpy'
 objective with olmix's kl_reg 0.05; `law_solve_s_<D>`: one solve (the first, building the
 problem, in `law_build_s_<D>`); `law_opt_gap`: the worst over sizes.
 
-    python benchmarks/law_optimum.py [--json out.json] [--samples 1000000]
+    python benchmarks/law_optimum.py [--json out.json] [--samples 1000000] [--quick]
+
+`--quick`: 100,000 samples (same keys; the sampled best is then a little worse).
 """
 
 from __future__ import annotations
@@ -46,7 +48,10 @@ def objective(P: np.ndarray, c, b, t, prior, kl_reg: float, chunk: int = 50_000)
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--samples", type=int, default=1_000_000)
+    p.add_argument("--quick", action="store_true", help="100,000 samples (same keys)")
     args = p.parse_args()
+    if args.quick:
+        args.samples = 100_000
     figures: dict = {}
     for D in (17, 64):
         c, b, t, prior, caps = synthetic(D, D)

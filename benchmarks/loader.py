@@ -1,7 +1,9 @@
 """MixtureLoader: batch assembly against memcpy, blend build time, blend exactness against
 i.i.d. draws, Megatron's greedy blend and Hugging Face `interleave_datasets`, ingest speed.
 
-    python benchmarks/loader.py [--json out.json] [--device cuda]
+    python benchmarks/loader.py [--json out.json] [--device cuda] [--quick]
+
+`--quick`: 10 timed steps, best of 2 (same keys).
 
 Data: the five domains of ../shared/corpus when present, else built-in data.
 """
@@ -95,21 +97,22 @@ def cuda_assembly(domains: dict, mixture: Mixture, placement: str, steps: int = 
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--device", default="cpu", help="cpu, or cuda to add the GPU loader paths")
+    p.add_argument("--quick", action="store_true", help="10 timed steps, best of 2 (same keys)")
     args = p.parse_args()
+    steps, repeats = (10, 2) if args.quick else (50, 5)
     with tempfile.TemporaryDirectory() as tmp:
         domains, ingest_mb_s = build_workspace(Path(tmp) / "ws")
         tokens = {n: d.meta.n_tokens for n, d in domains.items()}
         mixture = Mixture.normalized(tokens)
         loader = MixtureLoader(domains, mixture, LoaderConfig(seq_len=SEQ_LEN, batch_size=BATCH))
         next(loader)
-        steps = 50
         per_batch = BATCH * (SEQ_LEN + 1)
         t_cold = best_of(lambda: consume(loader, steps), 1) / steps
         for d in domains.values():  # map every page once: what a run sees after its first pass
             int(np.asarray(d.tokens)[::1024].sum())
             np.asarray(d.tokens).max()
-        t_assembly = best_of(lambda: consume(loader, steps), 5) / steps
-        t_memcpy = best_of(lambda: contiguous_copies(domains, per_batch, steps), 5) / steps
+        t_assembly = best_of(lambda: consume(loader, steps), repeats) / steps
+        t_memcpy = best_of(lambda: contiguous_copies(domains, per_batch, steps), repeats) / steps
 
         weights = mixture.vector(loader.names)
         blend_order(weights, 1000)  # compile

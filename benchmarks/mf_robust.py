@@ -1,7 +1,7 @@
 """Multi-fidelity BO when cheap runs mislead: synthetic two-fidelity problems on the simplex.
 
     python benchmarks/mf_robust.py [--json out.json] [--seeds 10] [--first-seed 0]
-        [--rhos 0.99,0.8,0.5,0] [--methods random,bo_single,bo_multi]
+        [--rhos 0.99,0.8,0.5,0] [--methods random,bo_single,bo_multi] [--quick]
 
 Each problem: a pool of `--pool` mixtures of 17 domains (Dirichlet draws around a random
 prior, as RegMix's), each run at two fidelities (2 x pool entries). The target is a smooth
@@ -20,7 +20,7 @@ spent until the choice is among the pool's 3 best at the target (censored at
 target only) and `bo_multi` (bayesopt over both fidelities, with its fidelity gate). Keys:
 `cost_to_top3_<method>_rho<r>` (median over seeds) and `mf_vs_single_cost_rho<r>` =
 bo_multi / bo_single. Seeds 0-9 are the reported problems; defaults were chosen on seeds
-100 and up (`--first-seed 100`).
+100 and up (`--first-seed 100`). `--quick`: 2 seeds (same keys).
 """
 
 from __future__ import annotations
@@ -131,7 +131,10 @@ def main() -> None:
     p.add_argument("--pool", type=int, default=128)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--max-cost", type=float, default=400.0)
+    p.add_argument("--quick", action="store_true", help="2 seeds (same keys)")
     args = p.parse_args()
+    if args.quick:
+        args.seeds = 2
     figures: dict = {"seeds": f"{args.first_seed}-{args.first_seed + args.seeds - 1}"}
     for rho in [float(r) for r in args.rhos.split(",")]:
         tag = "rho" + f"{rho:g}".replace(".", "")

@@ -3,7 +3,9 @@ training loop of the same model, Ray scaling from 1 to 2 workers, and (with --de
 bf16 throughput and model FLOPs utilisation of the 20m presets; on CPU, `run_overhead_s`:
 the seconds of a tiny run (200k tokens, warm cluster) that are not training steps.
 
-    python benchmarks/proxy.py [--json out.json] [--device cuda] [--peak-tflops 989]
+    python benchmarks/proxy.py [--json out.json] [--device cuda] [--peak-tflops 989] [--quick]
+
+`--quick`: a third of the timed steps, 4 runs per Ray measurement (same keys).
 
 Data: built-in data (the standard library's source), ingested into a temporary workspace.
 """
@@ -112,29 +114,31 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--device", default="cpu")
     p.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the GPU (H100 SXM: 989)")
+    p.add_argument("--quick", action="store_true", help="a third of the timed steps, 4 runs per Ray measurement")
     args = p.parse_args()
+    share, ray_runs = (3, 4) if args.quick else (1, 8)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     figures: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         domains = build_domains(Path(tmp) / "ws")
         vocab = next(iter(domains.values())).meta.vocab_size
         cpu_shape = dict(seq_len=256, batch=16)
-        figures["tokens_per_s_tiny"] = proxy_tps(domains, "tiny", 40, args.device, **cpu_shape)
-        figures["tokens_per_s_1m"] = proxy_tps(domains, "1m", 30, args.device, **cpu_shape)
-        figures["tokens_per_s_moe_1m"] = proxy_tps(domains, "moe-1m", 30, args.device, **cpu_shape)
-        plain = plain_loop_tps("1m", 30, args.device, vocab=vocab, **cpu_shape)
+        figures["tokens_per_s_tiny"] = proxy_tps(domains, "tiny", 40 // share, args.device, **cpu_shape)
+        figures["tokens_per_s_1m"] = proxy_tps(domains, "1m", 30 // share, args.device, **cpu_shape)
+        figures["tokens_per_s_moe_1m"] = proxy_tps(domains, "moe-1m", 30 // share, args.device, **cpu_shape)
+        plain = plain_loop_tps("1m", 30 // share, args.device, vocab=vocab, **cpu_shape)
         figures["tokens_per_s_plain_loop_1m"] = plain
         figures["overhead_vs_plain_loop_1m"] = plain / figures["tokens_per_s_1m"] - 1
         if args.device == "cuda":
             gpu_shape = dict(seq_len=1024, batch=64)
             for preset in ("20m", "moe-20m"):
-                tps = proxy_tps(domains, preset, 60, "cuda", **gpu_shape)
+                tps = proxy_tps(domains, preset, 60 // share, "cuda", **gpu_shape)
                 key = preset.replace("-", "_")
                 figures[f"tokens_per_s_{key}_bf16"] = tps
                 figures[f"mfu_{key}_bf16"] = tps * flops_per_token(preset_config(preset, vocab), 1024) / (args.peak_tflops * 1e12)
         else:
-            one = ray_wall(Path(tmp) / "ws" / "domains", 1, 8, 120_000)
-            two = ray_wall(Path(tmp) / "ws" / "domains", 2, 8, 120_000)
+            one = ray_wall(Path(tmp) / "ws" / "domains", 1, ray_runs, 120_000)
+            two = ray_wall(Path(tmp) / "ws" / "domains", 2, ray_runs, 120_000)
             figures["ray_wall_s_1_worker"], figures["ray_wall_s_2_workers"] = one, two
             figures["ray_speedup_2_workers"] = one / two
             figures["run_overhead_s"] = run_overhead(Path(tmp) / "ws" / "domains")

@@ -1,6 +1,6 @@
 """Reliability under kill -9, concurrent readers and a second driver (run by hand).
 
-    python benchmarks/reliability.py [--json out.json] [--points 4]
+    python benchmarks/reliability.py [--json out.json] [--points 4] [--drivers 3] [--quick]
 
 In a temporary workspace with three small synthetic domains:
 - kill -9 at random moments of `runs import`, `corpus add` and `search start` (a tiny proxy
@@ -12,6 +12,8 @@ In a temporary workspace with three small synthetic domains:
   search that did not finish;
 - a second driver (`search resume` of a running search): `second_driver_refused` is the
   fraction of tries refused with the first driver named.
+
+`--quick`: one kill point per command and one search beside the readers (same keys).
 """
 
 from __future__ import annotations
@@ -133,7 +135,10 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--points", type=int, default=4, help="kill -9 points per command")
     p.add_argument("--drivers", type=int, default=3, help="searches run beside readers and a second driver")
+    p.add_argument("--quick", action="store_true", help="1 kill point per command, 1 search (same keys)")
     args = p.parse_args()
+    if args.quick:
+        args.points, args.drivers = 1, 1
     figures = dict(kill_points=0, lost_runs=0, duplicated_runs=0, partial_imports=0, reader_failures=0,
                    reader_busy=0, reads=0, writer_failures=0, second_driver_tries=0, second_driver_refused_n=0)
     start = time.perf_counter()

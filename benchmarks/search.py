@@ -23,7 +23,9 @@ batch of 4; `_single` with one fidelity (100 runs at 60M). `propose_s_at_500_obs
 with 500 observations (300 of RegMix's 1M training runs, 100 test mixtures at both 1M
 and 60M). BoTorch is imported before the clock starts, as in a running driver.
 
-    python benchmarks/search.py [--json out.json] [--seeds 20] [--batch 4]
+    python benchmarks/search.py [--json out.json] [--seeds 20] [--batch 4] [--quick]
+
+`--quick`: 2 seeds (same keys; medians of two).
 """
 
 from __future__ import annotations
@@ -192,7 +194,10 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--only", choices=["single", "multi", "time"], help="run one part")
     p.add_argument("--backends", default="random,regmix,bayesopt,mixing_law,climb", help="single-fidelity backends")
+    p.add_argument("--quick", action="store_true", help="2 seeds (same keys)")
     args = p.parse_args()
+    if args.quick:
+        args.seeds = 2
     figures: dict = {}
     if args.only in (None, "time"):
         proposal_time(figures)

@@ -4,7 +4,7 @@ process.
 
     python benchmarks/swarm.py [--json out.json] [--device cpu|cuda] [--peak-tflops 989]
         [--compiled 1m:64:inductor,...] [--breakdown 20m:16,...] [--profile-dir DIR]
-        [--packed 2,4] [--repeats 3]
+        [--packed 2,4] [--repeats 3] [--quick]
 
 Every measured call trains complete runs (a fixed number of steps, then the final held-out
 evaluation), after one untimed warm-up call of the same shape, so a compile is paid in the
@@ -23,6 +23,8 @@ bare GPU machine.
 
 Data: the Python standard library's source and the C/C++ headers of installed packages
 (built-in data), byte tokenizer, in a temporary folder.
+
+`--quick`: one measured call per figure (`--repeats 1`; same keys, noisier walls).
 """
 
 from __future__ import annotations
@@ -258,7 +260,10 @@ def main() -> None:
     p.add_argument("--packed-presets", default="1m,20m", help="presets --packed measures [default: 1m,20m]")
     p.add_argument("--repeats", type=int, default=REPEATS, help="measured calls per figure, the least wall kept")
     p.add_argument("--profile-dir", type=Path, help="write the breakdown's kernel tables here")
+    p.add_argument("--quick", action="store_true", help="one measured call per figure (same keys)")
     args = p.parse_args()
+    if args.quick:
+        args.repeats = 1
     shape = dict(SHAPES[args.device])
     shape["presets"] = args.presets.split(",") if args.presets else shape["presets"]
     shape["sizes"] = [int(s) for s in args.sizes.split(",")] if args.sizes else shape["sizes"]

@@ -142,11 +142,11 @@ def fresh_seed(predicted: float, predicted_std: float, d: np.ndarray) -> tuple[f
     """What a fresh seed would measure at a mixture the model predicts `predicted` ±
     `predicted_std` (minimise orientation), from the pairs `d` of `init_offsets`: the
     prediction less the search's initialisation offset (mean d), its std widened by the
-    pairs' spread (their variance; one pair: its square) and the offset's own uncertainty,
-    and never below one run's seed noise (`seed_noise`): a fresh run has at least its own,
-    though two or three pairs can vary less than that by chance. None without pairs."""
+    pairs' spread (their variance; one pair: its square) and the offset's own uncertainty.
+    None without pairs. (Flooring it at `seed_noise`, whose mean square holds the offset
+    that the shift has already removed, lifted its coverage of fresh seeds above 0.9 on
+    small real searches: benchmarks/README.md, "Fresh-seed coverage".)"""
     if not len(d):
         return None
     spread = float(np.var(d, ddof=1)) if len(d) > 1 else float(d[0] ** 2)
-    widening = max(spread * (1 + 1 / len(d)), float(np.mean(np.square(d))) / 2)
-    return float(predicted - d.mean()), float(np.sqrt(predicted_std ** 2 + widening))
+    return float(predicted - d.mean()), float(np.sqrt(predicted_std ** 2 + spread * (1 + 1 / len(d))))

@@ -137,6 +137,9 @@ def explain(rec: dict, target: str) -> list[str]:
     return lines
 
 
+FEW_PAIRS = 4   # fewer paired runs: the variance of their offsets rests on under 3 degrees of freedom
+
+
 def fresh_seed_line(state: SearchState, rec: dict) -> str | None:
     """What a fresh seed would measure at the answer: its ± widened by, and its value moved
     by, the offset of the search's shared initialisation that runs with other seeds
@@ -158,9 +161,11 @@ def fresh_seed_line(state: SearchState, rec: dict) -> str | None:
         return ("note: the values above are for runs that share the search's initialisation; a fresh seed adds its "
                 "offset and noise, not measured here (`--replicates 2` measures them)")
     mean, std = got
+    loose = (f"; from so few pairs this ± is itself loose (`--replicates {FEW_PAIRS}` tightens it)"
+             if len(d) < FEW_PAIRS else "")
     return (f"a fresh seed: {setup.target.value_of(mean):.4f} ± {std:.4f} (the search's runs share one "
             f"initialisation, which measured {setup.target.value_of(d.mean()):+.4f} against other seeds over "
-            f"{plural(len(d), 'paired run')})")
+            f"{plural(len(d), 'paired run')}{loose})")
 
 
 def plural(n: int, noun: str) -> str:

@@ -34,7 +34,10 @@ def test_replicates_measure_the_seed_noise_and_best_says_whether_the_gain_exceed
     noise = float(re.search(r"seed noise: ([\d.]+) \(std of one run, from 2 replicate pairs\)", best).group(1))
     assert noise > 0
     assert (re.search(r"vs uniform: predicted gain -?[\d.]+ (exceeds|does NOT exceed) the noise on a difference", best)
+            or "vs uniform: the answer is the uniform mixture" in best
             or "not judged, the model cannot be trusted yet" in best)
+    fresh = r"a fresh seed: [\d.]+ ± [\d.]+ \(.* over 2 paired runs; from so few pairs this ± is itself loose"
+    assert re.search(fresh, best) and re.search(fresh, started.stdout)   # start ends as best does
     status = mixer_cli("search", "status", "r1", workspace=ws).stdout
     assert "seed noise" in status and "replicate" not in re.search(r"│ best .*", status).group(0)
     fit = re.search(r"fit: (\d+) runs", best)
