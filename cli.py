@@ -848,6 +848,7 @@ def best(search: Optional[str] = typer.Argument(None, help="Search name or id (d
     fresh = views.fresh_seed_line(views.search_state(ws, record), rec) if record.drivable else None
     if fresh:
         console.print(fresh)
+    _say_why_it_ended_early(ws, record.id)
     _render_interaction(views.interaction(rec))
     if rec["validation_run_id"]:
         summary = store.run_summary(ws.db_path, rec["validation_run_id"])

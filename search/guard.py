@@ -12,7 +12,7 @@ the driver answers `best-run:too-few-runs` when the backend cannot fit on so few
    no more than the pick's (calibrated) std: the best run is the answer.
 4. `model`: otherwise the backend's pick, with the predicted gain in the evidence.
 5. `baseline:no-clear-gain` (after 2 or 3): when the search ran the baselines (uniform,
-   token share: every proxy search's design starts with them) and its best run beats the
+   token share: every model backend's proxy design starts with them) and its best run beats the
    best baseline run by no more than the runs' noise (the model's out-of-fold error, else
    the runs' spread), that baseline is the answer. The best of 16 noisy runs is mostly the
    luckiest: in small real searches it lost to uniform in 2 of 3 seeds (issue 11).
