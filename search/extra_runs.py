@@ -143,9 +143,8 @@ def fresh_seed(predicted: float, predicted_std: float, d: np.ndarray) -> tuple[f
     `predicted_std` (minimise orientation), from the pairs `d` of `init_offsets`: the
     prediction less the search's initialisation offset (mean d), its std widened by the
     pairs' spread (their variance; one pair: its square) and the offset's own uncertainty.
-    None without pairs. (Flooring it at `seed_noise`, whose mean square holds the offset
-    that the shift has already removed, lifted its coverage of fresh seeds above 0.9 on
-    small real searches: benchmarks/README.md, "Fresh-seed coverage".)"""
+    None without pairs. Not floored at `seed_noise`: its mean square holds the offset the
+    shift has already removed (benchmarks/README.md, "Fresh-seed coverage")."""
     if not len(d):
         return None
     spread = float(np.var(d, ddof=1)) if len(d) > 1 else float(d[0] ** 2)

@@ -22,9 +22,8 @@ measured against the model's prediction at the best run's mixture, and the answe
 `predicted` value is that prediction, not the lucky observation. Its ± is the model's
 (calibrated) std there, but never more than the runs' own spread: the out-of-fold error
 that calibrates the std is the error at runs the model has not seen, and a weak model's
-can exceed the spread of the runs (bayesopt's GP on 8 runs: 0.30 against 0.16), while this
-mixture was run. Without that cap the ± covered every fresh-seed retrain of 8-run answers
-(benchmarks/README.md, "Fresh-seed coverage").
+can exceed the runs' spread, while this mixture was run (benchmarks/README.md,
+"Fresh-seed coverage").
 """
 
 from __future__ import annotations
