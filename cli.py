@@ -949,6 +949,11 @@ def _render_transfer(report) -> None:
     else:
         console.print(f"rank correlation (Spearman) of the means across {len(report.rows)} mixtures: "
                       f"{report.spearman:.2f} (95% bootstrap interval {lo:.2f} to {hi:.2f})")
+    wanted = report.large_seeds_wanted
+    if wanted is not None and wanted > report.seeds:
+        console.print(f"note: at {report.large} the runs' seed noise is large against the mixtures' spread: about "
+                      f"{wanted} seeds per mixture there would make a mean's noise a third of that spread "
+                      f"(`mixer transfer {report.search} --fidelity {report.large} --seeds {wanted}` adds the rest)")
     for comparison in report.comparisons:
         a, b = comparison.interval
         v = comparison.verdict

@@ -8,7 +8,9 @@ Keys: `spearman_tiny_vs_1m` (rank correlation of the mixtures' means across scal
 about 3, a search at that scale can tell its best mixtures from its worst).
 `spearman_interval_width_<N>_seeds`: the width of `mixer transfer`'s 95% bootstrap interval
 of the rank correlation at these seeds; `seeds_recommended`: what `mixer transfer` would ask
-for (search.transfer.seeds_needed) at the measured small-scale seed noise and spread.
+for (search.transfer.seeds_needed) at the measured small-scale seed noise and spread, before
+training; `seeds_recommended_large`: what its report asks for afterwards, at the larger
+scale's own noise and spread (search.transfer.TransferReport.large_seeds_wanted).
 
 Default: tiny against 1m, 300k tokens each, on CPU (about 20 minutes on 2 cores,
 in-process `train_proxy`, one run at a time). `--full`: 5m against 20m at 20M tokens each
@@ -80,10 +82,12 @@ def main() -> None:
     rows = [MixtureScales(f"m{i}", Mixture.normalized(dict(zip(DOMAINS, x))),
                           SeedStats(f"m{i}", tuple(figures[f"values_{small}"][i])),
                           SeedStats(f"m{i}", tuple(figures[f"values_{large}"][i]))) for i, x in enumerate(X)]
-    lo, hi = transfer_report("bench", small, large, rows, Target(), []).spearman_interval   # `mixer transfer`'s
+    checked = transfer_report("bench", small, large, rows, Target(), [])   # `mixer transfer`'s report
+    lo, hi = checked.spearman_interval
     summary = {f"spearman_{small}_vs_{large}": float(spearmanr(means[small], means[large])[0]),
                f"spearman_interval_width_{args.seeds}_seeds": float(hi - lo),
                "seeds_recommended": seeds_needed(stds[small], float(np.std(means[small], ddof=1))),
+               "seeds_recommended_large": checked.large_seeds_wanted,
                f"seed_std_{small}": stds[small], f"seed_std_{large}": stds[large],
                f"spread_{small}": float(np.ptp(means[small])), f"spread_{large}": float(np.ptp(means[large])),
                f"snr_{large}": float(np.ptp(means[large]) / stds[large]),

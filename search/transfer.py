@@ -82,6 +82,12 @@ class TransferReport:
     spearman: float
     spearman_interval: tuple[float, float]
     comparisons: list[Comparison]
+    large_seeds_wanted: int | None = None  # seeds the larger scale's own noise and spread ask for (seeds_wanted)
+
+    @property
+    def seeds(self) -> int:
+        """Seeds per mixture at the larger scale (the fewest any mixture has)."""
+        return min((len(r.large.values) for r in self.rows), default=0)
 
 
 def transfer(ws: Workspace, search_ref: str, request: TransferRequest,
@@ -246,4 +252,15 @@ def report(search: str, small: str, large: str, rows: list[MixtureScales], targe
         half = float(t.ppf(0.975, n - 1) * v.seed_std / np.sqrt(n))
         comparisons.append(Comparison(v, (v.gain - half, v.gain + half)))
     comparisons += [Comparison(Verdict(name, 0.0, 0.0, False, same_mixture=True), (0.0, 0.0)) for name in same_as]
-    return TransferReport(search, small, large, rows, rho, interval, comparisons)
+    return TransferReport(search, small, large, rows, rho, interval, comparisons, _large_seeds_wanted(rows))
+
+
+def _large_seeds_wanted(rows: list[MixtureScales]) -> int | None:
+    """`seeds_wanted` at the larger scale's own seed noise (pooled over the mixtures) and
+    spread: the seeds were chosen from the smaller scale's noise before training, and a
+    larger scale can be noisier (benchmarks/transfer.py, `seeds_recommended_large`).
+    None without two seeds or two mixtures."""
+    stds = [r.large.std for r in rows if len(r.large.values) > 1]
+    if not stds or len(rows) < 2:
+        return None
+    return seeds_wanted(float(np.sqrt(np.mean(np.square(stds)))), float(np.std([r.large.mean for r in rows], ddof=1)))

@@ -42,3 +42,19 @@ def test_the_seeds_a_transfer_needs_follow_the_noise_against_the_spread():
     assert seeds_needed(0.01, 0.09) == 2                       # means clear of each other with two seeds
     assert seeds_needed(0.03, 0.045) == 4                      # 9 * (0.03 / 0.045)^2 = 4
     assert seeds_needed(0.05, 0.02) == MAX_SEEDS and seeds_needed(0.01, 0.0) == MAX_SEEDS
+
+
+def test_after_training_the_report_asks_for_the_seeds_the_larger_scales_own_noise_needs():
+    from search.transfer import Mixture
+
+    def row(i: int, large: tuple[float, ...]) -> MixtureScales:
+        return MixtureScales(f"m{i}", Mixture({"a": 0.1 * (i + 1), "b": 1 - 0.1 * (i + 1)}),
+                             SeedStats(f"m{i}", (2.0 + 0.1 * i, 2.01 + 0.1 * i)), SeedStats(f"m{i}", large))
+
+    quiet = report("s", "tiny:1000", "1m:1000", [row(i, (1.5 + 0.1 * i, 1.51 + 0.1 * i)) for i in range(6)],
+                   Target(), [])
+    assert quiet.seeds == 2 and quiet.large_seeds_wanted <= 2
+    # each mixture's two seeds 0.2 apart (std 0.141) against means 0.1 apart (spread 0.187): 9 x (0.141 / 0.187)^2
+    noisy = report("s", "tiny:1000", "1m:1000", [row(i, (1.4 + 0.1 * i, 1.6 + 0.1 * i)) for i in range(6)],
+                   Target(), [])
+    assert noisy.large_seeds_wanted == 6
