@@ -89,7 +89,7 @@ def kill_points(ws: Path, root: Path, points: int, figures: dict) -> None:
     for i in range(points):
         killed(ws, imports, rng.uniform(0.5, 4.0))
         figures["kill_points"] += 1
-        counts = sql(ws, "select count(*) as n from runs where id like 'past/%'")[0]["n"]
+        counts = sql(ws, "select count(*) as n from runs where run_id like 'past/%'")[0]["n"]
         figures["partial_imports"] += int(counts not in (0, 2000))
         name = sorted(sources)[i % 3]
         killed(ws, ["corpus", "add", name, str(sources[name]), "--replace"], rng.uniform(0.5, 3.0))
