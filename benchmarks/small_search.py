@@ -25,8 +25,9 @@ Figures per backend and budget:
 - `coverage_fresh_seed_1sd`: the same with the ± a user is shown for a fresh seed
   (`search.extra_runs.fresh_seed` around `shown_value`: the search's shared
   initialisation's offset, measured on the baselines' replicate seeds against the search's
-  own runs of the same mixtures; goal 0.6-0.8; none for random, which runs no baseline
-  mixture to pair). Each replicate run is judged by the ± from the other replicate seeds' pairs:
+  own runs of the same mixtures; goal 0.6-0.8; random runs no baseline mixture, so its
+  pairs are its answer's replicates against the search's run of it, as `--replicates`
+  gives a user). Each replicate run is judged by the ± from the other replicate seeds' pairs:
   its own seed's pairs would cancel its offset (the seeds are shared with the baselines).
 
 The multi-fidelity case (`mf_*`): per search seed, a bayesopt search over two token budgets
@@ -132,8 +133,11 @@ def one_search(ws: Workspace, backend: str, seed: int, tokens: int, replicates: 
         best = float(own.iloc[:budget].target_value.min())
         predicts = rec.predicted is not None and rec.evidence.get("rule") != "no-model"
         inside = [abs(v - rec.predicted) <= rec.predicted_std for v in stats.values] if predicts else []
-        inside_fresh = fresh_seed_coverage(rec, stats, init_offsets(own.iloc[:budget], values, target, anchors),
-                                           target)
+        pairs = init_offsets(own.iloc[:budget], values, target, anchors)
+        if pairs.size == 0:    # random runs no baseline: its answer's own replicates pair with its run
+            pairs = init_offsets(own.iloc[:budget], values, target,
+                                 {f"rec{budget}": rec.mixture.vector(DOMAINS)}, labels=(f"rec{budget}",))
+        inside_fresh = fresh_seed_coverage(rec, stats, pairs, target)
         out[budget] = {"regret": stats.mean - best, "rec_mean": stats.mean, "best": best,
                        "predicted": rec.predicted, "predicted_std": rec.predicted_std,
                        "rule": rec.evidence.get("rule"), "inside": inside, "inside_fresh": inside_fresh,
@@ -145,14 +149,15 @@ def one_search(ws: Workspace, backend: str, seed: int, tokens: int, replicates: 
     return out
 
 
-def init_offsets(own, values: dict[str, SeedStats], target: Target, anchors: dict[str, np.ndarray]) -> np.ndarray:
+def init_offsets(own, values: dict[str, SeedStats], target: Target, anchors: dict[str, np.ndarray],
+                 labels: tuple[str, ...] = ("uniform", "token-share")) -> np.ndarray:
     """The pairs of `search.extra_runs.init_offsets` here, d [replicate seed, pair]: each
-    baseline's replicate seeds against the search's own run of the same mixture (the
-    baselines are trained once per search seed, in the first backend's search, so they are
-    paired by hand)."""
+    of `labels`' replicate seeds (the baselines') against the search's own run of the same
+    mixture (the baselines are trained once per search seed, in the first backend's search,
+    so they are paired by hand)."""
     X = weights(own)
     d = []
-    for label in ("uniform", "token-share"):
+    for label in labels:
         row = np.flatnonzero(np.abs(X - anchors[label]).sum(axis=1) < 1e-6)
         if len(row):
             d.append([target.loss(float(own.iloc[row[0]].target_value)) - target.loss(v) for v in values[label].values])
