@@ -24,6 +24,9 @@ from store import RunRecord
 from store.records import RunRole
 
 
+FEW_PAIRS = 4   # fewer paired runs: a fresh seed's ± is at least one run's seed noise, and said to be loose
+
+
 class ExtraRun(NamedTuple):
     run_id: str
     result: RunResult
@@ -143,9 +146,13 @@ def fresh_seed(predicted: float, predicted_std: float, d: np.ndarray) -> tuple[f
     `predicted_std` (minimise orientation), from the pairs `d` of `init_offsets`: the
     prediction less the search's initialisation offset (mean d), its std widened by the
     pairs' spread (their variance; one pair: its square) and the offset's own uncertainty.
-    None without pairs. Not floored at `seed_noise`: its mean square holds the offset the
-    shift has already removed (benchmarks/README.md, "Fresh-seed coverage")."""
+    With fewer than FEW_PAIRS pairs, whose variance rests on under 3 degrees of freedom
+    (two pairs that happen to agree say little), the widening is at least one run's
+    `seed_noise`; not with more, since that noise's mean square holds the offset the shift
+    has already removed (benchmarks/README.md, "Fresh-seed coverage"). None without pairs."""
     if not len(d):
         return None
-    spread = float(np.var(d, ddof=1)) if len(d) > 1 else float(d[0] ** 2)
-    return float(predicted - d.mean()), float(np.sqrt(predicted_std ** 2 + spread * (1 + 1 / len(d))))
+    widening = (float(np.var(d, ddof=1)) if len(d) > 1 else float(d[0] ** 2)) * (1 + 1 / len(d))
+    if len(d) < FEW_PAIRS:
+        widening = max(widening, float(np.mean(np.square(d))) / 2)
+    return float(predicted - d.mean()), float(np.sqrt(predicted_std ** 2 + widening))

@@ -137,15 +137,12 @@ def explain(rec: dict, target: str) -> list[str]:
     return lines
 
 
-FEW_PAIRS = 4   # fewer paired runs: the variance of their offsets rests on under 3 degrees of freedom
-
-
 def fresh_seed_line(state: SearchState, rec: dict) -> str | None:
     """What a fresh seed would measure at the answer: its ± widened by, and its value moved
     by, the offset of the search's shared initialisation that runs with other seeds
     measured (search.extra_runs.fresh_seed); without such runs, that the ± does not
     cover a fresh seed. None for searches without seeds (tables) or a prediction."""
-    from search.extra_runs import fresh_seed, fresh_seed_values, init_offsets, shown_value
+    from search.extra_runs import FEW_PAIRS, fresh_seed, fresh_seed_values, init_offsets, shown_value
 
     setup = state.setup
     value, std = shown_value(rec.get("predicted"), rec.get("predicted_std"), rec["evidence"])

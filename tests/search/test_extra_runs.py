@@ -61,3 +61,13 @@ def test_the_fresh_seed_value_moves_by_the_mean_offset():
     mean, _ = fresh_seed(3.0, 0.05, np.array([0.10, 0.12, 0.08]))
     assert mean == pytest.approx(2.90)
 
+
+
+def test_from_fewer_than_four_pairs_a_fresh_seeds_interval_is_at_least_one_runs_seed_noise():
+    """Two pairs that happen to agree (their spread 0.014) say little about one run's noise:
+    the interval is then at least the seed noise sqrt(mean(d^2) / 2) = 0.078; from four
+    pairs their spread alone widens it."""
+    d = np.array([0.10, 0.12])
+    assert fresh_seed(3.0, 0.0, d)[1] == pytest.approx(np.sqrt(np.mean(d ** 2) / 2))
+    d4 = np.array([0.10, 0.12, 0.11, 0.10])
+    assert fresh_seed(3.0, 0.0, d4)[1] == pytest.approx(np.sqrt(np.var(d4, ddof=1) * 1.25))
