@@ -615,14 +615,22 @@ def _render_recommendation(ws: Workspace, record, rec) -> None:
     render_mixture(rec.mixture.as_dict(), title=f"{name}: recommended mixture")
     stored = {"mixture": rec.mixture.as_dict(), "predicted": rec.predicted, "predicted_std": rec.predicted_std,
               "evidence": rec.evidence}
-    for line in views.explain(stored, record.target or "target"):
-        console.print(line)
-    fresh = views.fresh_seed_line(views.search_state(ws, record), stored) if record.drivable else None
-    if fresh:
-        console.print(fresh)
+    _render_explanation(ws, record, stored)
     _render_interaction(views.interaction(stored))
     console.print(f"next: `mixer export {name} --format megatron --path-template ...`, `mixer plot {name} -o "
                   f"{name}.png`, `mixer sql \"select run_id, target_value from run_summary where search = '{name}'\"`")
+
+
+def _render_explanation(ws: Workspace, record, rec: dict) -> None:
+    """How the answer `rec` (mixture, predicted, predicted_std, evidence) was chosen and what
+    a fresh seed would measure: the lines `best`, `search start` and `resume` share."""
+    from search import views
+
+    for line in views.explain(rec, record.target or "target"):
+        console.print(line)
+    fresh = views.fresh_seed_line(views.search_state(ws, record), rec) if record.drivable else None
+    if fresh:
+        console.print(fresh)
 
 
 def _render_interaction(interaction) -> None:
@@ -713,7 +721,7 @@ def search_start(
                       f"at most {spec.budget.parallel} of --swarm {spec.proxy.runner.swarm}")
     rec = _drive(ws, search)
     if rec is not None:
-        _render_recommendation(ws, store.get_search(ws.db_path, search.name), rec)
+        _render_recommendation(ws, search, rec)
 
 
 @online_app.command("start")
@@ -843,11 +851,7 @@ def best(search: Optional[str] = typer.Argument(None, help="Search name or id (d
         render_mixture(leaves, title=f"{record.name}: as the domains it trains on (its group expanded)")
     if stage := views.stage_line(record):
         console.print(stage)
-    for line in views.explain(rec, record.target or "target"):
-        console.print(line)
-    fresh = views.fresh_seed_line(views.search_state(ws, record), rec) if record.drivable else None
-    if fresh:
-        console.print(fresh)
+    _render_explanation(ws, record, rec)
     _say_why_it_ended_early(ws, record.id)
     _render_interaction(views.interaction(rec))
     if rec["validation_run_id"]:

@@ -200,8 +200,7 @@ def noise_lines(evidence: dict) -> list[str]:
     noise = evidence.get("seed_noise")
     if not noise:
         return []
-    lines = [f"seed noise: {noise['std']:.4f} (std of one run, from {noise['pairs']} replicate pair"
-             f"{'s' if noise['pairs'] != 1 else ''})"]
+    lines = [f"seed noise: {noise['std']:.4f} (std of one run, from {plural(noise['pairs'], 'replicate pair')})"]
     if evidence.get("rule") == "best-run:weak-model" or evidence.get("model_weak"):
         return lines + ["predicted gains over the baselines: not judged, the model cannot be trusted yet"]
     difference = float(np.sqrt(2.0) * noise["std"])
