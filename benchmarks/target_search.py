@@ -1,6 +1,7 @@
 """Searches for a user's own target text: do the answers beat the baselines on it?
 
     python benchmarks/target_search.py [--json out.json] [--quick] [--tokens 300000] [--seeds 3]
+        [--references-only] [--targets a,b] [--backends regmix,mixing_law] [--option KEY=VALUE]
 
 On the five domains of ../shared/corpus/, documents are removed before ingest (never
 trained on) and become three eval-only target sets (`corpus add --eval-only`):
@@ -27,7 +28,12 @@ Figures per target, backend and budget (runs):
 - `mass_on_sources_<target>`: mean weight the 32-run answers (both backends, every seed)
   put on the domains the target was drawn from;
 - `max_weight_<target>`: the largest weight of any 32-run answer (a real mixture stays
-  below 0.8 on a blend).
+  below 0.8 on a blend);
+- `wins_vs_best_baseline_<target>_source_shares`, `gain_vs_best_baseline_<target>_source_shares`:
+  the same for the target's own source shares (70/30 reviews/wikipedia for that blend),
+  trained beside the baselines: what a search that knew how the target was made would
+  gain. Where they do not beat the baselines beyond seed noise, no search is expected to
+  at this scale. `--references-only` trains these references and runs no search.
 Goal: the blends' 32-run answers beat both baselines beyond seed noise in at least 2 of
 3 seeds. `--quick` (one seed, 2 replicates, 50k tokens) runs the same keys in minutes.
 """
@@ -51,8 +57,10 @@ from mixer.mixture import Mixture  # noqa: E402
 from mixer.sources import ReadOptions, ReadStats, read_documents  # noqa: E402
 from mixer.workspace import Workspace, open_workspace  # noqa: E402
 from proxies.train import TrainConfig  # noqa: E402
+from search import driver  # noqa: E402
 from search.compare import SeedStats, verdict  # noqa: E402
 from search.extra_runs import evaluate_extra  # noqa: E402
+from search.session import SearchSession  # noqa: E402
 from search.spec import Budget, ProxySpec, SearchSpec  # noqa: E402
 from search.targets import Target  # noqa: E402
 from store.records import RunRole  # noqa: E402
@@ -107,35 +115,53 @@ def _write(path: Path, docs: list[str]) -> Path:
     return path
 
 
-def one_search(ws: Workspace, target: str, backend: str, seed: int, args, baselines: dict) -> dict:
-    """A 32-run search minimising `target`, its 16- and 32-run answers retrained with the
-    replicate seeds; the baselines are trained in the seed's first search and reused."""
+def _spec(name: str, target: str, backend: str, seed: int, args) -> SearchSpec:
     train = TrainConfig(preset="tiny", tokens=args.tokens, seq_len=128, batch_size=16, eval_tokens=args.eval_tokens)
-    spec = SearchSpec(name=f"{target}-{backend}-s{seed}", backend=backend, seed=seed, target=Target(target),
+    options = dict(o.split("=", 1) for o in args.option) if backend != "random" else {}
+    return SearchSpec(name=name, backend=backend, options=options, seed=seed, target=Target(target),
                       budget=Budget(runs=max(BUDGETS), parallel=2), proxy=ProxySpec(train=train, domains=CORPUS_DOMAINS))
+
+
+def _finals(extra: dict, labels) -> dict[str, list[dict]]:
+    """label -> the final values of its replicate runs, in seed order."""
+    return {label: [r.result.values for key, r in sorted(extra.items()) if key.split("/")[0] == label]
+            for label in labels}
+
+
+def references(ws: Workspace, seed: int, args) -> dict[str, list[dict]]:
+    """The seed's reference mixtures, trained with the replicate seeds every search of this
+    seed uses (paired): uniform, token share, and each target's own source shares
+    (`sources-<target>`, what a search would answer if it knew how the target was made)."""
+    session = SearchSession(ws, driver.create(ws, _spec(f"references-s{seed}", "avg", "random", seed, args)))
+    space = session.setup.space
+    mixtures = {b: Mixture(dict(zip(space.domains, x))) for b, x in space.baselines.items()}
+    mixtures |= {f"sources-{t}": Mixture(shares) for t, shares in TARGETS.items()}
+    return _finals(evaluate_extra(session, mixtures, RunRole.baseline, seeds=args.replicates), mixtures)
+
+
+def against_baselines(finals: dict[str, list[dict]], target: str, label: str) -> dict:
+    """`label`'s replicates against uniform's and token share's on `target`, paired by seed:
+    its mean, theirs, whether it beats each beyond seed noise (search.compare's rule), and
+    its gain over the better one in units of that comparison's seed std."""
+    value = lambda name: SeedStats(name, tuple(Target(target).value(f) for f in finals[name]))  # noqa: E731
+    answer, uniform, share = value(label), value("uniform"), value("token-share")
+    against_best = verdict(answer, min((uniform, share), key=lambda s: s.mean))
+    return {"mean": answer.mean, "uniform": uniform.mean, "token_share": share.mean,
+            "win_uniform": verdict(answer, uniform).significant, "win_token_share": verdict(answer, share).significant,
+            "win_best": against_best.significant, "gain_sd": against_best.gain / max(against_best.seed_std, 1e-9)}
+
+
+def one_search(ws: Workspace, target: str, backend: str, seed: int, args, refs: dict) -> dict:
+    """A 32-run search minimising `target`, its 16- and 32-run answers retrained with the
+    replicate seeds, compared with the seed's references."""
     start = time.perf_counter()
-    session, recs = search_and_answers(ws, spec, BUDGETS)
+    session, recs = search_and_answers(ws, _spec(f"{target}-{backend}-s{seed}", target, backend, seed, args), BUDGETS)
     answers = {b: rec.mixture for b, rec in recs.items()}
     mixtures = {f"rec{b}": m for b, m in answers.items()}
-    if not baselines:
-        space = session.setup.space
-        mixtures |= {b: Mixture(dict(zip(space.domains, x))) for b, x in space.baselines.items()}
-    roles = {label: RunRole.validation if label.startswith("rec") else RunRole.baseline for label in mixtures}
-    extra = evaluate_extra(session, mixtures, roles, seeds=args.replicates)
-    finals = {label: [r.result.values for key, r in sorted(extra.items()) if key.split("/")[0] == label]
-              for label in mixtures}
-    baselines.update({k: v for k, v in finals.items() if not k.startswith("rec")})
-    finals |= baselines
-    value = lambda label: SeedStats(label, tuple(Target(target).value(f) for f in finals[label]))  # noqa: E731
+    finals = _finals(evaluate_extra(session, mixtures, RunRole.validation, seeds=args.replicates), mixtures) | refs
     out = {"wall_s": time.perf_counter() - start}
     for budget, mixture in answers.items():
-        answer, uniform, share = value(f"rec{budget}"), value("uniform"), value("token-share")
-        best = min((uniform, share), key=lambda s: s.mean)
-        against_best = verdict(answer, best)
-        out[budget] = {"mixture": mixture.as_dict(), "mean": answer.mean, "uniform": uniform.mean,
-                       "token_share": share.mean, "win_uniform": verdict(answer, uniform).significant,
-                       "win_token_share": verdict(answer, share).significant,
-                       "gain_sd": against_best.gain / max(against_best.seed_std, 1e-9)}
+        out[budget] = {"mixture": mixture.as_dict()} | against_baselines(finals, target, f"rec{budget}")
     return out
 
 
@@ -163,6 +189,11 @@ def main() -> None:
     p.add_argument("--eval-tokens", type=int, default=32_768, help="held-out tokens per domain and set at a run's end")
     p.add_argument("--seeds", type=int, default=3, help="search seeds per target and backend")
     p.add_argument("--replicates", type=int, default=3, help="replicate seeds per measured mixture")
+    p.add_argument("--targets", default=",".join(TARGETS), help="which targets to search for (comma list)")
+    p.add_argument("--backends", default=",".join(BACKENDS), help="which backends search (comma list)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a backend option, for every search")
+    p.add_argument("--references-only", action="store_true",
+                   help="train the references (baselines, each target's source shares) and run no search")
     args = p.parse_args()
     if args.quick:
         args.seeds, args.replicates, args.tokens, args.eval_tokens = 1, 2, 50_000, 8_192
@@ -170,13 +201,19 @@ def main() -> None:
         sys.exit(f"the shared corpus is not at {CORPUS}")
     start = time.perf_counter()
     results: dict = {}
+    results_refs: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         ws = build_workspace(Path(tmp) / "ws")
         for seed in range(args.seeds):
-            baselines: dict = {}
+            refs = references(ws, seed, args)
             for target in TARGETS:
-                for backend in BACKENDS:
-                    r = one_search(ws, target, backend, seed, args, baselines)
+                gain = against_baselines(refs, target, f"sources-{target}")
+                results_refs.setdefault(target, []).append(gain)
+                print(f"{target} seed {seed}: its source shares {gain['mean']:.4f} ({gain['gain_sd']:+.1f} sd); "
+                      f"uniform {gain['uniform']:.4f} token-share {gain['token_share']:.4f}", flush=True)
+            for target in args.targets.split(",") if not args.references_only else ():
+                for backend in args.backends.split(","):
+                    r = one_search(ws, target, backend, seed, args, refs)
                     results.setdefault(target, {}).setdefault(backend, []).append(r)
                     top = r[max(BUDGETS)]
                     print(f"{target} {backend} seed {seed}: " + "; ".join(
@@ -184,7 +221,10 @@ def main() -> None:
                         + f"; uniform {top['uniform']:.4f} token-share {top['token_share']:.4f}; answer "
                         + ", ".join(f"{n} {w:.2f}" for n, w in sorted(top["mixture"].items(), key=lambda i: -i[1])
                                     if w >= 0.01) + f"; {r['wall_s']:.0f} s", flush=True)
-    figures = summarise(results)
+    figures = summarise(results) | {
+        f"{key}_{target}_source_shares": float(np.mean([g[field] for g in gains]))
+        for target, gains in results_refs.items() for key, field in (("wins_vs_best_baseline", "win_best"),
+                                                                     ("gain_vs_best_baseline", "gain_sd"))}
     figures["total_wall_s"] = time.perf_counter() - start
     figures["tokens"], figures["seeds"], figures["replicates"] = args.tokens, args.seeds, args.replicates
     figures["eval_tokens"] = args.eval_tokens
