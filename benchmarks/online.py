@@ -18,7 +18,8 @@ and doremi_retrained; `aioli_vs_stratified` (mean difference, negative is better
 `aioli_probe_share` (the share of steps Aioli spent in probes);
 the weight trajectories go to the JSON (`trajectory_<method>_s<seed>`).
 
-    python benchmarks/online.py [--json out.json] [--tokens 1500000] [--seeds 3] [--quick]
+    python benchmarks/online.py [--json out.json] [--tokens 1500000] [--seeds 3] [--first-seed 0]
+        [--preset 1m] [--quick]
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--tokens", type=int, default=1_500_000)
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0, help="seeds run: first-seed .. first-seed + seeds - 1")
     p.add_argument("--preset", default="1m")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="1 seed, 300k tokens (same keys)")
@@ -99,8 +101,10 @@ def main() -> None:
     figures: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         domains = corpus_domains(Path(tmp))
-        runs = [one_seed(domains, train, seed, figures) for seed in range(args.seeds)]
-    summary: dict = {"tokens": args.tokens, "steps": train.steps, "seeds": args.seeds}
+        runs = [one_seed(domains, train, seed, figures)
+                for seed in range(args.first_seed, args.first_seed + args.seeds)]
+    summary: dict = {"tokens": args.tokens, "steps": train.steps,
+                     "seeds": f"{args.first_seed}-{args.first_seed + args.seeds - 1}"}
     for method in ("stratified", "aioli", "doremi_proxy", "doremi_retrained"):
         losses = np.array([r[method][0] for r in runs])
         summary[f"avg_loss_{method}"] = float(losses.mean())
