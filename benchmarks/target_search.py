@@ -51,13 +51,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import CORPUS, CORPUS_DOMAINS, parser, report, search_and_answers  # noqa: E402
+from mixer.config import parse_pairs  # noqa: E402
 from mixer.corpus import AddRequest, add_corpus  # noqa: E402
+from mixer.errors import MixerError  # noqa: E402
 from mixer.ingest import IngestConfig  # noqa: E402
 from mixer.mixture import Mixture  # noqa: E402
 from mixer.sources import ReadOptions, ReadStats, read_documents  # noqa: E402
 from mixer.workspace import Workspace, open_workspace  # noqa: E402
 from proxies.train import TrainConfig  # noqa: E402
 from search import driver  # noqa: E402
+from search.backends import backend_config  # noqa: E402
 from search.compare import SeedStats, verdict  # noqa: E402
 from search.extra_runs import evaluate_extra  # noqa: E402
 from search.session import SearchSession  # noqa: E402
@@ -117,7 +120,7 @@ def _write(path: Path, docs: list[str]) -> Path:
 
 def _spec(name: str, target: str, backend: str, seed: int, args) -> SearchSpec:
     train = TrainConfig(preset="tiny", tokens=args.tokens, seq_len=128, batch_size=16, eval_tokens=args.eval_tokens)
-    options = dict(o.split("=", 1) for o in args.option) if backend != "random" else {}
+    options = args.options if backend != "random" else {}
     return SearchSpec(name=name, backend=backend, options=options, seed=seed, target=Target(target),
                       budget=Budget(runs=max(BUDGETS), parallel=2), proxy=ProxySpec(train=train, domains=CORPUS_DOMAINS))
 
@@ -182,6 +185,21 @@ def summarise(results: dict) -> dict:
     return figures
 
 
+def checked_subsets(p, args) -> None:
+    """--targets and --backends as lists of known names, --option as a mapping every chosen
+    backend accepts; anything else ends in one usage line."""
+    args.targets, args.backends = args.targets.split(","), args.backends.split(",")
+    for given, known, flag in ((args.targets, TARGETS, "--targets"), (args.backends, BACKENDS, "--backends")):
+        if unknown := [name for name in given if name not in known]:
+            p.error(f"{flag}: unknown {', '.join(unknown)} (choose from {', '.join(known)})")
+    try:
+        args.options = parse_pairs(args.option, "--option", split_commas=False, form="KEY=VALUE")
+        for backend in args.backends:
+            backend_config(backend, args.options)
+    except MixerError as error:
+        p.error(str(error))
+
+
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--quick", action="store_true", help="one seed, 2 replicates, 50k tokens: the same keys")
@@ -195,6 +213,7 @@ def main() -> None:
     p.add_argument("--references-only", action="store_true",
                    help="train the references (baselines, each target's source shares) and run no search")
     args = p.parse_args()
+    checked_subsets(p, args)
     if args.quick:
         args.seeds, args.replicates, args.tokens, args.eval_tokens = 1, 2, 50_000, 8_192
     if not CORPUS.is_dir():
@@ -211,8 +230,8 @@ def main() -> None:
                 results_refs.setdefault(target, []).append(gain)
                 print(f"{target} seed {seed}: its source shares {gain['mean']:.4f} ({gain['gain_sd']:+.1f} sd); "
                       f"uniform {gain['uniform']:.4f} token-share {gain['token_share']:.4f}", flush=True)
-            for target in args.targets.split(",") if not args.references_only else ():
-                for backend in args.backends.split(","):
+            for target in args.targets if not args.references_only else ():
+                for backend in args.backends:
                     r = one_search(ws, target, backend, seed, args, refs)
                     results.setdefault(target, {}).setdefault(backend, []).append(r)
                     top = r[max(BUDGETS)]

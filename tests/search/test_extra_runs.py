@@ -62,7 +62,6 @@ def test_the_fresh_seed_value_moves_by_the_mean_offset():
     assert mean == pytest.approx(2.90)
 
 
-
 def test_from_fewer_than_four_pairs_a_fresh_seeds_interval_is_at_least_one_runs_seed_noise():
     """Two pairs that happen to agree (their spread 0.014) say little about one run's noise:
     the interval is then at least the seed noise sqrt(mean(d^2) / 2) = 0.078; from four

@@ -3,6 +3,7 @@ baseline is trained once and reported as that baseline."""
 
 import numpy as np
 
+from mixer.mixture import Mixture
 from mixer.workspace import open_workspace
 from search.compare import SeedStats
 from search.space import SearchSpace
@@ -24,8 +25,6 @@ def test_a_recommendation_that_is_a_baseline_is_planned_once(tmp_path):
 
 
 def test_the_report_names_a_baseline_that_is_the_recommendation():
-    from search.transfer import Mixture
-
     rows = [MixtureScales(label, Mixture({"a": 0.5, "b": 0.5}), SeedStats(label, (2.0, 2.1)),
                           SeedStats(label, (1.5, 1.6))) for label in ("recommended", "token-share")]
     rows[1] = MixtureScales("token-share", Mixture({"a": 0.8, "b": 0.2}), SeedStats("token-share", (2.2, 2.3)),
@@ -45,8 +44,6 @@ def test_the_seeds_a_transfer_needs_follow_the_noise_against_the_spread():
 
 
 def test_after_training_the_report_asks_for_the_seeds_the_larger_scales_own_noise_needs():
-    from search.transfer import Mixture
-
     def row(i: int, large: tuple[float, ...]) -> MixtureScales:
         return MixtureScales(f"m{i}", Mixture({"a": 0.1 * (i + 1), "b": 1 - 0.1 * (i + 1)}),
                              SeedStats(f"m{i}", (2.0 + 0.1 * i, 2.01 + 0.1 * i)), SeedStats(f"m{i}", large))
