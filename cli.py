@@ -815,13 +815,13 @@ def search_list(fmt: str = typer.Option("table", "--format", "-f", help="table, 
 
 @search_app.command("backends")
 def search_backends(fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json.")) -> None:
-    """Each backend's `--option KEY=VALUE` keys with their types and defaults, and how it
-    handles a worst-case target (`--target worst`)."""
-    from search.backends import option_table, worst_case_table
+    """Each backend's `--option KEY=VALUE` keys with their types and defaults, which
+    fidelities it runs, and how it handles a worst-case target (`--target worst`)."""
+    from search.backends import capability_table, option_table
 
     write_frame(option_table(), fmt, None)
     if fmt == "table":
-        write_frame(worst_case_table(), fmt, None)
+        write_frame(capability_table(), fmt, None)
 
 
 @search_app.command("status")

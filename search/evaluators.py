@@ -26,6 +26,7 @@ from mixer.mixture import Mixture
 from mixer.names import check_name
 from mixer.sampling import SamplerConfig, prior_from_tokens, repetition_caps
 from mixer.workspace import Workspace
+from search.backends.base import FidelityUse
 from search.evaluation import Evaluator, RunResult, RunStatus
 from search.fidelity import Fidelities, proxy_fidelities, split_proxy_label, table_fidelities
 from search.groups import Groups, coordinates, expand, group_caps, refuse_grouped, totals
@@ -119,16 +120,21 @@ def build_evaluator(ws: Workspace, spec: SearchSpec, space: SearchSpace) -> Eval
                           chosen_eval_sets(ws, spec.proxy.eval_sets))
 
 
-def _multi_fidelity_backend(backend: str) -> bool:
+def _fidelity_use(backend: str) -> FidelityUse:
     from search.backends import BACKENDS, backend_classes
 
-    return backend not in BACKENDS or backend_classes(backend)[0].multi_fidelity  # unknown names fail elsewhere
+    if backend not in BACKENDS:
+        return FidelityUse.any   # an unknown name fails elsewhere, in its own words
+    return backend_classes(backend)[0].fidelities
 
 
-def _check_backend_fidelities(backend: str, fidelity: Fidelities) -> None:
-    """Before costs are asked for: a single-fidelity backend cannot use several fidelities."""
-    if fidelity.multi and not _multi_fidelity_backend(backend):
-        raise MixerError(f"backend {backend} searches one fidelity, this search has {len(fidelity.labels)} "
+def _check_backend_fidelities(backend: str, fidelity: Fidelities, table: bool) -> None:
+    """Before costs are asked for: a single-fidelity backend cannot use several fidelities,
+    nor a ladder backend (each mixture at every cheaper fidelity) a table's."""
+    use = _fidelity_use(backend)
+    if fidelity.multi and (use is FidelityUse.target or (table and use is FidelityUse.ladder)):
+        runs = "runs one fidelity of a table" if use is FidelityUse.ladder else "searches one fidelity"
+        raise MixerError(f"backend {backend} {runs}, this search has {len(fidelity.labels)} "
                          f"({', '.join(map(str, fidelity.labels))}); use --backend bayesopt or one fidelity")
 
 
@@ -222,7 +228,7 @@ def _proxy_space(ws: Workspace, spec: SearchSpec) -> BuiltSpace:
     max_epochs, sampler = spec.proxy.max_epochs, SamplerConfig()
     caps = (group_caps(leaves, repetition_caps(leaf_tokens, spec.proxy.train.tokens, max_epochs), groups)
             if max_epochs else None)
-    _check_backend_fidelities(spec.backend, Fidelities(spec.proxy_fidelities, spec.fidelity_label))
+    _check_backend_fidelities(spec.backend, Fidelities(spec.proxy_fidelities, spec.fidelity_label), table=False)
     fidelity = proxy_fidelities(spec.proxy_fidelities, spec.fidelity_label, vocab_size, spec.fidelity.costs)
     prior = prior_from_tokens(dict(zip(names, tokens)), sampler.temperature)
     eval_sets = chosen_eval_sets(ws, spec.proxy.eval_sets)
@@ -306,9 +312,9 @@ def _table_fidelities(ws: Workspace, spec: SearchSpec, table: pd.DataFrame, tabl
     target = fid.target or (labels[0] if len(labels) == 1 else None)
     if target is None:
         raise MixerError(f"table '{name}' has fidelities {', '.join(labels)}: choose one with fidelity.target")
-    if not fid.labels and not _multi_fidelity_backend(spec.backend):
+    if not fid.labels and _fidelity_use(spec.backend) is not FidelityUse.any:
         labels = [target]
-    _check_backend_fidelities(spec.backend, Fidelities(labels, target))  # before asking for costs
+    _check_backend_fidelities(spec.backend, Fidelities(labels, target), table=True)  # before asking for costs
     strangers = sorted(set(fid.costs) - set(present))
     if strangers:
         raise MixerError(f"--fidelity-cost names {', '.join(strangers)}, not a fidelity of table '{name}' "

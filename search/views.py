@@ -104,7 +104,10 @@ def explain(rec: dict, target: str) -> list[str]:
         lines.append("chosen: " + RULE_TEXT.get(rule, rule).format(run=run, baseline=evidence.get("baseline")))
     quality = evidence.get("quality")
     if quality:
-        fit = f"fit: {quality['runs']} runs at the target fidelity for {quality['domains']} domains"
+        extrapolated = evidence.get("extrapolated")
+        fit = (f"fit: {quality['runs']} mixtures at the target fidelity, {extrapolated} of them extrapolated from "
+               f"their runs at cheaper ones, for {quality['domains']} domains" if extrapolated else
+               f"fit: {quality['runs']} runs at the target fidelity for {quality['domains']} domains")
         if quality.get("cv_spearman") is not None:
             fit += (f", cross-validated Spearman {quality['cv_spearman']:.2f}, error {quality['cv_rmse']:.4f} "
                     f"out of fold (the runs spread {quality.get('runs_std') or 0:.4f})")

@@ -51,10 +51,12 @@ def option_table() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["backend", "option", "type", "default"])
 
 
-def worst_case_table() -> pd.DataFrame:
-    """How each backend handles `--target worst` (`mixer search backends`)."""
-    return pd.DataFrame([{"backend": b, "worst-case target": backend_classes(b)[0].worst_case} for b in BACKENDS],
-                        columns=["backend", "worst-case target"])
+def capability_table() -> pd.DataFrame:
+    """Which fidelities each backend runs and how it handles `--target worst` (`mixer search
+    backends`)."""
+    return pd.DataFrame([{"backend": b, "fidelities": backend_classes(b)[0].fidelities.value,
+                          "worst-case target": backend_classes(b)[0].worst_case} for b in BACKENDS],
+                        columns=["backend", "fidelities", "worst-case target"])
 
 
 def parse_options(pairs: list[str]) -> dict[str, str]:
@@ -80,4 +82,4 @@ def make_backend(name: str, options: dict[str, Any], space: SearchSpace) -> Back
 
 
 __all__ = ["BACKENDS", "Backend", "Model", "Proposal", "Recommendation", "backend_classes", "backend_config",
-           "make_backend", "option_table", "parse_options", "typed_options", "worst_case_table"]
+           "capability_table", "make_backend", "option_table", "parse_options", "typed_options"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import ClassVar, Protocol
 
 import numpy as np
@@ -66,6 +67,14 @@ class Model(Protocol):
         ...
 
 
+class FidelityUse(Enum):
+    """Which fidelities a backend's runs may use (`mixer search backends` says)."""
+
+    target = "the target only"
+    any = "several (proxy runs, or a table's), chosen run by run"
+    ladder = "several (proxy runs): each mixture at every cheaper one, extrapolated to the target"
+
+
 class Backend(Protocol):
     """A search method, as a scikit-learn estimator: `fit(history)` returns its Model.
     Backends hold no state the store does not have: a model depends on the History (and
@@ -74,7 +83,7 @@ class Backend(Protocol):
     checklist every backend passes."""
 
     name: ClassVar[str]
-    multi_fidelity: ClassVar[bool]    # proposes runs at several fidelities (else the target only)
+    fidelities: ClassVar[FidelityUse]
     worst_case: ClassVar[str]         # how it handles `--target worst` (`mixer search backends` says)
     space: SearchSpace
 

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 
 from mixer.errors import MixerError
-from search.backends.base import (MODELS_THE_WORST_LOSS, OneCallShorthands,
+from search.backends.base import (MODELS_THE_WORST_LOSS, FidelityUse, OneCallShorthands,
                                   Proposal, Recommendation, TooFewRuns, initial_design,
                                   to_mixture, unused_pool)
 from search.fidelity import Fidelities
@@ -94,7 +94,7 @@ class BayesOptConfig:
 
 class BayesOptBackend(OneCallShorthands):
     name: ClassVar[str] = "bayesopt"
-    multi_fidelity: ClassVar[bool] = True
+    fidelities: ClassVar[FidelityUse] = FidelityUse.any
     worst_case: ClassVar[str] = MODELS_THE_WORST_LOSS
 
     def __init__(self, config: BayesOptConfig, space: SearchSpace):

@@ -27,7 +27,7 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 
 from mixer.errors import MixerError
-from search.backends.base import (MIN_DISTANCE, MODELS_THE_WORST_LOSS, OneCallShorthands, Proposal,
+from search.backends.base import (MIN_DISTANCE, MODELS_THE_WORST_LOSS, FidelityUse, OneCallShorthands, Proposal,
                                   Recommendation, design_anchors, nearest_distance, pool_proposals, to_mixture,
                                   unused_pool)
 from search.backends.regmix import MIN_RUNS_TO_FIT, RegMixBackend, RegMixConfig, Regressor, fit_checked
@@ -93,7 +93,7 @@ def phase_sizes(budget: int, ratios: list[float]) -> list[int]:
 
 class ClimbBackend(OneCallShorthands):
     name: ClassVar[str] = "climb"
-    multi_fidelity: ClassVar[bool] = False
+    fidelities: ClassVar[FidelityUse] = FidelityUse.target
     worst_case: ClassVar[str] = MODELS_THE_WORST_LOSS
 
     def __init__(self, config: ClimbConfig, space: SearchSpace):

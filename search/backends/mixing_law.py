@@ -20,6 +20,13 @@ runs, then the optima of bootstrap refits (Thompson-style), so a batch is divers
 the law is uncertain. In pool mode, each proposal is the unused table entry its law
 (fit on all runs, then bootstraps) predicts best.
 
+Fidelities (proxy runs, Data Mixing Laws' nested pipeline): with several, each mixture is
+trained at every cheaper fidelity (its ladder, cheapest first), its target-fidelity loss is
+extrapolated along model size and tokens by a scaling law (`search.scaling`), and the laws
+are fitted on those values (a measured target run, such as a baseline's, wins over an
+extrapolation). Proposals complete started ladders first. A table's runs are not a
+ladder: over a table, mixing_law searches one fidelity.
+
 Uncertainty: the spread of the bootstrap laws' predictions, combined with the out-of-fold
 RMSE (`search.quality.calibrated_std`), as for regmix.
 """
@@ -34,12 +41,13 @@ import numpy as np
 
 from mixer.errors import MixerError
 from mixer.mixture import Mixture
-from search.backends.base import (OneCallShorthands, Proposal, Recommendation, TooFewRuns, initial_design,
-                                  pool_proposals, to_mixture, unused_pool)
+from search.backends.base import (FidelityUse, OneCallShorthands, Proposal, Recommendation, TooFewRuns,
+                                  initial_design, pool_proposals, to_mixture, unused_pool)
 from search.history import History, MetricValues, combine
 from search.law import LawFitConfig, LogLinearLaws, bootstrap_weights, fit_laws, fold_weights
 from search.law_optimum import LawProgram
 from search.quality import FOLDS, MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality, lowest_error
+from search.scaling import AtTarget, cheap_labels, check_ladder, extrapolated, ladders
 from search.space import SearchSpace
 
 
@@ -135,12 +143,20 @@ def fit_form(cfg: MixingLawConfig, history: History, data: MetricValues) -> Fitt
 
 class MixingLawBackend(OneCallShorthands):
     name: ClassVar[str] = "mixing_law"
-    multi_fidelity: ClassVar[bool] = False
+    fidelities: ClassVar[FidelityUse] = FidelityUse.ladder
     worst_case: ClassVar[str] = "exact: one law per loss, their maximum minimised in epigraph form (cvxpy)"
 
     def __init__(self, config: MixingLawConfig, space: SearchSpace):
         self.config, self.space = config, space
         self.prior = resolve_prior(config.prior, space)
+        if self.ladder:
+            check_ladder(space.fidelity)
+
+    @property
+    def ladder(self) -> bool:
+        """Proxy runs at several fidelities: each mixture runs at every cheaper one and is
+        extrapolated to the target (search.scaling), Data Mixing Laws' nested pipeline."""
+        return self.space.fidelity.multi and self.space.pool is None
 
     def fit(self, history: History) -> "MixingLawFit":
         return MixingLawFit(self, history)
@@ -152,17 +168,25 @@ class MixingLawBackend(OneCallShorthands):
 
 
 class MixingLawFit:
-    """The laws of one History, fitted on the target-fidelity runs on first use (every run
-    in pool mode)."""
+    """The laws of one History, fitted on first use on the target-fidelity runs (every run
+    in pool mode; with a ladder, each mixture's measured or extrapolated target)."""
 
     def __init__(self, backend: MixingLawBackend, history: History):
         self.backend, self.config, self.space, self.history = backend, backend.config, backend.space, history
 
     @cached_property
+    def at_target(self) -> AtTarget:
+        """One row per mixture whose target-fidelity value is known or extrapolated."""
+        if self.space.pool is not None:
+            return AtTarget(self.history, np.zeros(len(self.history), dtype=bool))
+        if self.backend.ladder:
+            return extrapolated(self.history, self.space.fidelity, self.config.huber_delta)
+        at_target = self.history.at_fidelity(self.space.target_fidelity)
+        return AtTarget(at_target, np.zeros(len(at_target), dtype=bool))
+
+    @cached_property
     def fitted(self) -> FittedLaws:
-        history = self.history
-        target = history.at_fidelity(self.space.target_fidelity) if self.space.pool is None else history
-        return fit(self.config, target)
+        return fit(self.config, self.at_target.history)
 
     @cached_property
     def program(self) -> LawProgram:
@@ -188,31 +212,44 @@ class MixingLawFit:
 
 
     def propose(self, n: int, rng: np.random.Generator) -> list[Proposal]:
-        history = self.history
-        if len(history) < self.backend.n_initial():
-            return initial_design(self.space, history, n, rng, self.backend.n_initial(), self.config.seed)
+        if not self.backend.ladder:
+            return self._proposals(n, rng, self.space.target_fidelity)
+        fidelity = self.space.fidelity
+        rungs = cheap_labels(fidelity)
+        missing = [Proposal(to_mixture(self.space.domains, x), label)
+                   for x, label in ladders(self.history).missing(fidelity)]
+        mixtures = self._proposals(max(n - len(missing), 0), rng, rungs[0])   # each is at least one run
+        climbed = [Proposal(p.mixture, label) for p in mixtures
+                   for label in ([p.fidelity] if p.fidelity == fidelity.target else rungs)]
+        return (missing + climbed)[:n]
+
+    def _proposals(self, n: int, rng: np.random.Generator, fidelity: str | None) -> list[Proposal]:
+        """n mixtures at `fidelity`: the initial design, then the laws' optima."""
+        if len(self.at_target.history) < self.backend.n_initial():
+            return initial_design(self.space, self.history, n, rng, self.backend.n_initial(), self.config.seed,
+                                  fidelity)
         fitted = self.fitted
         fits = len(fitted.laws.c)
         if self.space.pool is not None:
-            available = unused_pool(self.space, history)
+            available = unused_pool(self.space, self.history)
             scores = fitted.predict(self.space.pool.X[available])
             order: list[int] = []
             for k in range(min(n, len(available))):
                 ranked = np.argsort(scores[k % fits])
                 order.append(int(next(i for i in ranked if i not in order)))
-            return pool_proposals(self.space, history, np.array(order, dtype=np.int64), n)
+            return pool_proposals(self.space, self.history, np.array(order, dtype=np.int64), n)
         points = [self.optimum(k % fits)[0] for k in range(min(n, fits))]
         if n > fits:  # more than the fits can give: the law's best prior draws around its optimum
             around = self.space.candidates(100 * n, rng, centre=points[0], strength=(2.0, 50.0))
             points += list(around[np.argsort(fitted.predict(around)[0])[: n - fits]])
-        return [Proposal(to_mixture(self.space.domains, x), self.space.target_fidelity) for x in points]
+        return [Proposal(to_mixture(self.space.domains, x), fidelity) for x in points]
 
     def recommend(self) -> Recommendation:
         fitted = self.fitted
         choice, solver = self.optimum()
         predicted, std = self.predict(choice[None, :])
-        evidence = {"runs": len(self.history), "solver": solver, "kl_reg": self.config.kl_reg,
-                    "prior": self.config.prior, "laws": fitted.metrics,
+        evidence = {"runs": len(self.history), "extrapolated": int(self.at_target.extrapolated.sum()),
+                    "solver": solver, "kl_reg": self.config.kl_reg, "prior": self.config.prior, "laws": fitted.metrics,
                     "interaction": {m: dict(zip(self.space.domains, np.round(fitted.laws.t[0, i], 6).tolist()))
                                     for i, m in enumerate(fitted.metrics)}}
         return Recommendation(to_mixture(self.space.domains, choice), float(predicted[0]), float(std[0]), evidence)

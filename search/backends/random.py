@@ -7,7 +7,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from search.backends.base import OneCallShorthands, Proposal, Recommendation, pool_proposals, to_mixture, unused_pool
+from search.backends.base import (FidelityUse, OneCallShorthands, Proposal, Recommendation, pool_proposals,
+                                  to_mixture, unused_pool)
 from search.backends.regmix import RegMixBackend, RegMixConfig
 from search.history import History
 from search.quality import FitQuality
@@ -21,7 +22,7 @@ class RandomConfig:
 
 class RandomBackend(OneCallShorthands):
     name: ClassVar[str] = "random"
-    multi_fidelity: ClassVar[bool] = False
+    fidelities: ClassVar[FidelityUse] = FidelityUse.target
     worst_case: ClassVar[str] = "ignores the target's form: draws from the prior"
 
     def __init__(self, config: RandomConfig, space: SearchSpace):

@@ -50,7 +50,7 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 
 from mixer.errors import MixerError
-from search.backends.base import (MODELS_THE_WORST_LOSS, OneCallShorthands,
+from search.backends.base import (MODELS_THE_WORST_LOSS, FidelityUse, OneCallShorthands,
                                   Proposal, Recommendation, TooFewRuns, initial_design,
                                   pool_proposals, to_mixture, trust_region_candidates, unused_pool)
 from search.history import History, MetricValues
@@ -237,7 +237,7 @@ def fit_checked(cfg: RegMixConfig, X: np.ndarray, y: np.ndarray, metrics: Metric
 
 class RegMixBackend(OneCallShorthands):
     name: ClassVar[str] = "regmix"
-    multi_fidelity: ClassVar[bool] = False
+    fidelities: ClassVar[FidelityUse] = FidelityUse.target
     worst_case: ClassVar[str] = MODELS_THE_WORST_LOSS
 
     def __init__(self, config: RegMixConfig, space: SearchSpace):

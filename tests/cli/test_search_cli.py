@@ -108,6 +108,9 @@ def three_domains(tmp_path_factory):
     (["search", "start", "--fidelities", "tiny:8k,1m:4k", "--backend", "bayesopt", "--target-fidelity", "tiny:8k"],
      "must have the largest model"),
     (["search", "start", "--fidelities", "tiny:8k,tiny:16k"], "backend regmix searches one fidelity"),
+    (["search", "start", "--fidelities", "tiny:8k,tiny:16k", "--backend", "mixing_law"],
+     "mixing_law extrapolates each mixture from its runs at the cheaper fidelities to the target (tiny:16000), but "
+     "it has 1 cheaper fidelity, needs 3; add fidelities along tokens"),
     (["search", "start", "--fidelities", "tiny:8k,tiny:16k", "--backend", "bayesopt", "--fidelity-cost", "tiny:8k"],
      "bad --fidelity-cost 'tiny:8k'"),
     (["search", "start", "--fidelities", "huge:8k,tiny:16k", "--backend", "bayesopt"], "unknown proxy preset 'huge'"),
@@ -201,6 +204,26 @@ def test_bayesopt_at_two_proxy_fidelities_with_measured_costs(searched):
     shown = re.search(r"│ runs by fidelity │ (.*?) +│", status).group(1)
     assert sorted(part.split(":")[1] for part in shown.split(", ")) == ["16000", "8000"], status
     assert re.search(r"│ cost +│ [\d.]+ spent \(in units of one run at the target fidelity; a run costs", status)
+
+
+@pytest.mark.slow
+def test_mixing_law_climbs_a_token_ladder_and_answers_from_the_extrapolated_targets(searched):
+    ws, _ = searched
+    result = run_mixer("search", "start", "--name", "nested", "--backend", "mixing_law", "--fidelities",
+                       "tiny:2k,tiny:4k,tiny:8k,tiny:16k", "--runs", "11", "--parallel", "2", "--seq-len", "64",
+                       "--batch-size", "8", "--option", "bootstrap=2", workspace=ws, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = json.loads(run_mixer("sql", "select tokens, mixture, status from run_summary where search = 'nested' "
+                                "and role = 'search' order by run_id", "-f", "json", workspace=ws).stdout)
+    assert all(r["status"] == "done" for r in runs)
+    assert [r["tokens"] for r in runs] == [16000, 16000] + [2000, 4000, 8000] * 3  # baselines, then ladders
+    assert runs[2]["mixture"] == runs[3]["mixture"] == runs[4]["mixture"] != runs[5]["mixture"]
+    rec = json.loads(run_mixer("sql", "select r.evidence from recommendations r join searches s on s.id = r.search_id "
+                               "where s.name = 'nested'", "-f", "json", workspace=ws).stdout)
+    assert rec[0]["evidence"]["extrapolated"] == 1  # the 2 baselines are measured at the target (and laddered)
+    assert rec[0]["evidence"]["quality"]["runs"] == 3
+    best = run_mixer("best", "nested", workspace=ws).stdout
+    assert "fit: 3 mixtures at the target fidelity, 1 of them extrapolated from their runs at cheaper ones" in best
 
 
 @pytest.mark.slow  # runs the CLI in subprocesses

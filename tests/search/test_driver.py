@@ -288,6 +288,8 @@ def test_fidelity_costs_come_from_an_imported_cost_column(tmp_path):
     (dict(MF, target_fidelity=None), "choose one with fidelity.target"),
     (dict(MF, fidelity_costs={}), "need costs: give --fidelity-cost"),
     (dict(fidelities=["cheap", "full"], target_fidelity="full"), "backend regmix searches one fidelity"),
+    (dict(MF, backend="mixing_law", fidelities=["cheap", "full"]),
+     "backend mixing_law runs one fidelity of a table, this search has 2"),
     (dict(MF, target_fidelity="huge"), "has no runs at fidelity huge"),
     (dict(MF, fidelity_costs={"cheap": 1, "full": 10, "mid": 3}), "names mid, not a fidelity"),
     (dict(MF, max_cost=0), "budget.max_cost must be positive"),
