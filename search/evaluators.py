@@ -134,8 +134,9 @@ def _check_backend_fidelities(backend: str, fidelity: Fidelities, table: bool) -
     use = _fidelity_use(backend)
     if fidelity.multi and (use is FidelityUse.target or (table and use is FidelityUse.ladder)):
         runs = "runs one fidelity of a table" if use is FidelityUse.ladder else "searches one fidelity"
+        others = "bayesopt" if table else "bayesopt or mixing_law"
         raise MixerError(f"backend {backend} {runs}, this search has {len(fidelity.labels)} "
-                         f"({', '.join(map(str, fidelity.labels))}); use --backend bayesopt or one fidelity")
+                         f"({', '.join(map(str, fidelity.labels))}); use --backend {others} or one fidelity")
 
 
 def search_domains(ws: Workspace, requested: list[str] | None) -> dict[str, DomainMeta]:

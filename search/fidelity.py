@@ -121,7 +121,7 @@ def _check_target_is_largest(labels: list[str], values: np.ndarray, target: int,
     above = [labels[i] for i in np.flatnonzero(values > values[target])]
     if above:
         raise MixerError(f"target fidelity {labels[target]} must have the largest {what}; "
-                         f"{', '.join(above)} has more")
+                         f"{', '.join(above)} {'has' if len(above) == 1 else 'have'} more")
 
 
 def _checked_costs(labels: list[str], costs: Mapping[str, float]) -> np.ndarray:
@@ -136,8 +136,9 @@ def _checked_costs(labels: list[str], costs: Mapping[str, float]) -> np.ndarray:
 
 
 def _check_labels(labels: list[str], target: str) -> int:
-    if len(set(labels)) != len(labels):
-        raise MixerError(f"--fidelities lists a fidelity twice: {', '.join(labels)}")
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:
+        raise MixerError(f"--fidelities lists {', '.join(twice)} twice")
     if target not in labels:
         raise MixerError(f"--target-fidelity {target} is not among the fidelities ({', '.join(labels)})")
     return labels.index(target)

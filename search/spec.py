@@ -170,6 +170,11 @@ class SearchSpec:
         if fid.labels:
             fid.labels = [proxy_label(f) for f in fid.labels]
             fid.target = proxy_label(fid.target) if fid.target else fid.labels[-1]
+            batch = self.proxy.train.batch_size * self.proxy.train.seq_len
+            short = [label for label in fid.labels if split_proxy_label(label)[1] < batch]
+            if short:
+                raise MixerError(f"fidelity {short[0]} trains fewer tokens than one batch "
+                                 f"({self.proxy.train.batch_size} x {self.proxy.train.seq_len} tokens)")
             preset, tokens = split_proxy_label(fid.target)
             self.proxy.train = replace(self.proxy.train, preset=preset, tokens=tokens)
         elif fid.target:

@@ -592,7 +592,9 @@ def _fit_view(setup: SearchSetup, state: SearchState) -> FitView:
     y = setup.target.value_of(at_target.y)
     fidelity = setup.space.target_fidelity if setup.spec is not None else None
     if len(y) < 3:
-        return FitView(y, None, f"{len(y)} run(s) at the target fidelity: a fit needs 3", fidelity)
+        multi = setup.spec is not None and setup.space.fidelity.multi
+        cheaper = "; the others ran at cheaper fidelities (`mixer best`)" if multi else ""
+        return FitView(y, None, f"{len(y)} run(s) at the target fidelity: a fit needs 3{cheaper}", fidelity)
     predicted = None
     if setup.spec is not None:
         backend = make_backend(setup.spec.backend, setup.spec.options, setup.space)

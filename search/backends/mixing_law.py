@@ -33,7 +33,7 @@ RMSE (`search.quality.calibrated_std`), as for regmix.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import ClassVar, NamedTuple
 
@@ -218,9 +218,16 @@ class MixingLawFit:
         rungs = cheap_labels(fidelity)
         missing = [Proposal(to_mixture(self.space.domains, x), label)
                    for x, label in ladders(self.history).missing(fidelity)]
-        mixtures = self._proposals(max(n - len(missing), 0), rng, rungs[0])   # each is at least one run
-        climbed = [Proposal(p.mixture, label) for p in mixtures
-                   for label in ([p.fidelity] if p.fidelity == fidelity.target else rungs)]
+        budget = self.space.budget_runs
+        room = (budget - len(self.history) if budget else len(missing) + n * len(rungs)) - len(missing)
+        climbed: list[Proposal] = []
+        for p in self._proposals(max(n - len(missing), 0), rng, rungs[0]):   # each is at least one run
+            ladder = [p] if p.fidelity == fidelity.target else [Proposal(p.mixture, label) for label in rungs]
+            if len(ladder) > room:   # a ladder the budget cannot finish is not started
+                break
+            climbed, room = climbed + ladder, room - len(ladder)
+        if not missing and not climbed and room > 0:   # what is left measures mixtures at the target
+            return self._proposals(min(n, room), rng, fidelity.target)
         return (missing + climbed)[:n]
 
     def _proposals(self, n: int, rng: np.random.Generator, fidelity: str | None) -> list[Proposal]:
@@ -255,6 +262,11 @@ class MixingLawFit:
         return Recommendation(to_mixture(self.space.domains, choice), float(predicted[0]), float(std[0]), evidence)
 
     def quality(self) -> FitQuality:
+        """The fit's out-of-fold quality; with a ladder its rows are mixtures (measured or
+        extrapolated), not the target-fidelity runs in order, so it keeps no per-run
+        predictions (`mixer plot` then draws the runs with regmix's default model)."""
+        if self.backend.ladder:
+            return replace(self.fitted.quality, out_of_fold=None)
         return self.fitted.quality
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -105,9 +105,15 @@ def three_domains(tmp_path_factory):
     (["search", "start", "--evaluator", "table", "--table", "t", "--replicates", "2"],
      "--replicates trains the best runs again with other seeds and needs --evaluator proxy"),
     (["search", "start", "--fidelities", "tiny:8k", "--preset", "tiny"], "either --fidelities or --preset"),
-    (["search", "start", "--fidelities", "tiny:8k,1m:4k", "--backend", "bayesopt", "--target-fidelity", "tiny:8k"],
+    (["search", "start", "--fidelities", "tiny:8k,1m:5k", "--backend", "bayesopt", "--target-fidelity", "tiny:8k"],
      "must have the largest model"),
-    (["search", "start", "--fidelities", "tiny:8k,tiny:16k"], "backend regmix searches one fidelity"),
+    (["search", "start", "--fidelities", "tiny:8k,tiny:16k"],
+     "backend regmix searches one fidelity, this search has 2 (tiny:8000, tiny:16000); use --backend bayesopt or "
+     "mixing_law or one fidelity"),
+    (["search", "start", "--fidelities", "tiny:1k,tiny:8k,tiny:16k,tiny:32k", "--backend", "mixing_law"],
+     "fidelity tiny:1000 trains fewer tokens than one batch (16 x 256 tokens)"),
+    (["search", "start", "--fidelities", "tiny:0,tiny:32k", "--backend", "bayesopt"],
+     "fidelity tiny:0 trains fewer tokens than one batch"),
     (["search", "start", "--fidelities", "tiny:8k,tiny:16k", "--backend", "mixing_law"],
      "mixing_law extrapolates each mixture from its runs at the cheaper fidelities to the target (tiny:16000), but "
      "it has 1 cheaper fidelity, needs 3; add fidelities along tokens"),
@@ -224,6 +230,8 @@ def test_mixing_law_climbs_a_token_ladder_and_answers_from_the_extrapolated_targ
     assert rec[0]["evidence"]["quality"]["runs"] == 3
     best = run_mixer("best", "nested", workspace=ws).stdout
     assert "fit: 3 mixtures at the target fidelity, 1 of them extrapolated from their runs at cheaper ones" in best
+    plotted = run_mixer("plot", "nested", "-o", str(ws.parent / "nested.png"), workspace=ws)
+    assert plotted.returncode == 0 and (ws.parent / "nested.png").stat().st_size > 0, plotted.stderr[-2000:]
 
 
 @pytest.mark.slow  # runs the CLI in subprocesses

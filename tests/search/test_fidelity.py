@@ -37,7 +37,7 @@ def test_one_varying_dimension_gives_one_input():
 @pytest.mark.parametrize("labels, target, message", [
     (["1m:1000000", "tiny:8000000"], "1m:1000000", "largest token budget; tiny:8000000 has more"),
     (["1m:1000000", "tiny:1000000"], "tiny:1000000", "largest model"),
-    (["tiny:1000", "tiny:1000"], "tiny:1000", "lists a fidelity twice"),
+    (["tiny:1000", "tiny:1000"], "tiny:1000", "lists tiny:1000 twice"),
     (["tiny:1000", "tiny:2000"], "tiny:5000", "not among the fidelities"),
 ])
 def test_bad_proxy_fidelities(labels, target, message):

@@ -129,6 +129,23 @@ def test_mixing_law_answers_from_extrapolated_ladders_what_target_runs_would_giv
     assert np.abs(answer - answer_on_target_values(X, 1.0)).sum() < 0.05
     assert np.abs(answer - answer_on_target_values(X, 0.0)).sum() > 0.2    # the cheapest rung alone misleads
     assert [p.fidelity for p in model.propose(3, np.random.default_rng(0))] == cheap_labels(space.fidelity)
+    quality = model.quality()   # its rows are mixtures, not target runs in order: no per-run predictions
+    assert quality.runs == 16 and quality.cv_spearman is not None and quality.out_of_fold is None
+
+
+def test_a_ladder_the_budget_cannot_finish_is_not_started_and_the_rest_runs_at_the_target():
+    space = ladder_space()
+    space.budget_runs = 12     # 1 baseline + 3 ladders of 3 rungs leave 2 runs: not a ladder
+    backend = make_backend("mixing_law", {"bootstrap": 2}, space)
+    history = History.empty(DOMAINS)
+    while len(history) < space.budget_runs:
+        proposals = backend.fit(history).propose(2, np.random.default_rng(len(history)))
+        for p in proposals:
+            x = p.mixture.vector(DOMAINS)
+            history = history.append(x, float(law_loss(x[None], np.ones(1))[0]), p.fidelity, f"r{len(history)}")
+    rungs = cheap_labels(space.fidelity)
+    assert history.fidelity == [space.target_fidelity] + rungs * 3 + [space.target_fidelity] * 2
+    assert ladders(history).missing(space.fidelity) == []
 
 
 @pytest.mark.parametrize("labels, target, message", [
