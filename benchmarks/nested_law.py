@@ -24,7 +24,9 @@ under `per_seed`):
 - `ladder_cost`: the ladder's tokens per mixture over the target's (what one extrapolated
   mixture costs, in target runs).
 - `spearman_target_seed_vs_seed` (two seeds or more): how well one seed's target runs rank
-  another's, the ceiling of every `spearman_target_*` figure.
+  another's, the ceiling of every `spearman_target_*` figure; `spearman_seed_mean_extrapolated`
+  and `spearman_seed_mean_rung_<largest>`: the seeds' mean extrapolation and top-rung loss
+  against the seeds' mean target (less seed noise on both sides).
 
     python benchmarks/nested_law.py [--json out.json] [--quick] [--seeds 3]
     python benchmarks/nested_law.py --reanalyse out.json     # the figures again, no training
@@ -99,13 +101,11 @@ def figures_of(X: np.ndarray, losses: dict[int, np.ndarray], rungs: list[int], t
     the target too. The figures rank the other mixtures, from their ladders alone
     (`extrapolated`) or with the anchors' target runs pinning the shared exponents
     (`extrapolated_anchored`, what a mixing_law search does)."""
-    fidelity = proxy_fidelities([f"{PRESET}:{t}" for t in rungs + [target]], f"{PRESET}:{target}", 512)
     rest = np.arange(ANCHORS, len(X))
     truth = losses[target].mean(axis=1)[rest]
     out: dict[str, float] = {}
     for name, anchors in (("extrapolated", 0), ("extrapolated_anchored", ANCHORS)):
-        history = ladder_history(X, losses, rungs, target, anchors)
-        per_domain = rows_of(X, extrapolated(history, fidelity, huber_delta=0.5).history)[rest]
+        per_domain = extrapolated_losses(X, losses, rungs, target, anchors)[rest]
         predicted = per_domain.mean(axis=1)
         out[f"spearman_target_{name}"] = float(spearmanr(predicted, truth)[0])
         out[f"mae_target_{name}"] = float(np.abs(predicted - truth).mean())
@@ -117,6 +117,19 @@ def figures_of(X: np.ndarray, losses: dict[int, np.ndarray], rungs: list[int], t
     out[f"mae_target_rung_{rungs[-1]}"] = float(np.abs(largest.mean(axis=1) - truth).mean())
     out[f"spearman_target_law_rung_{rungs[-1]}"] = float(spearmanr(law_oof(X[rest], largest), truth)[0])
     return out
+
+
+def extrapolated_losses(X: np.ndarray, losses: dict[int, np.ndarray], rungs: list[int], target: int,
+                        anchors: int) -> np.ndarray:
+    """Each mixture's per-domain losses [M, domains] at the target, extrapolated from its
+    ladder (the first `anchors` measured there too)."""
+    fidelity = proxy_fidelities([f"{PRESET}:{t}" for t in rungs + [target]], f"{PRESET}:{target}", 512)
+    history = ladder_history(X, losses, rungs, target, anchors)
+    return rows_of(X, extrapolated(history, fidelity, huber_delta=0.5).history)
+
+
+def extrapolated_targets(X, losses, rungs, target, anchors) -> np.ndarray:
+    return extrapolated_losses(X, losses, rungs, target, anchors).mean(axis=1)
 
 
 def rows_of(X: np.ndarray, at_target: History) -> np.ndarray:
@@ -140,7 +153,7 @@ def main() -> None:
         args.mixtures, args.seeds, args.target_tokens = 8, 1, 1_200_000
     if args.rungs < 3 or args.mixtures < 8:
         p.error("--rungs must be at least 3 and --mixtures at least 8")
-    start = time.perf_counter()
+    start, earlier = time.perf_counter(), {}
     if args.reanalyse:
         import json
 
@@ -151,7 +164,7 @@ def main() -> None:
         rungs = [args.target_tokens // 2 ** k for k in range(args.rungs + 1, 1, -1)]
         X, target, losses = trained(args.mixtures, args.seeds, rungs, args.target_tokens)
     summary, per_seed = summarised(X, losses, rungs, target)
-    summary["seconds"] = time.perf_counter() - start
+    summary["seconds"] = earlier["seconds"] if args.reanalyse else time.perf_counter() - start   # of the training
     title = f"Nested law: {len(X)} mixtures, {PRESET} at {rungs} -> {target} tokens, {len(losses)} seeds"
     report(title, summary, {"spearman_target_extrapolated": f"> spearman_target_rung_{rungs[-1]}",
                             "spearman_target_seed_vs_seed": "the ceiling of every spearman_target_*"}, None)
@@ -185,6 +198,11 @@ def summarised(X: np.ndarray, losses: list[dict], rungs: list[int], target: int)
         summary["spearman_target_seed_vs_seed"] = float(np.mean(
             [spearmanr(losses[a][target].mean(axis=1)[rest], losses[b][target].mean(axis=1)[rest])[0]
              for a, b in pairs]))
+        truth = np.mean([seed[target].mean(axis=1)[rest] for seed in losses], axis=0)
+        summary["spearman_seed_mean_extrapolated"] = float(spearmanr(np.mean(
+            [extrapolated_targets(X, seed, rungs, target, 0)[rest] for seed in losses], axis=0), truth)[0])
+        summary[f"spearman_seed_mean_rung_{rungs[-1]}"] = float(spearmanr(np.mean(
+            [seed[rungs[-1]].mean(axis=1)[rest] for seed in losses], axis=0), truth)[0])
     return summary, per_seed
 
 
