@@ -29,7 +29,7 @@ under `per_seed`):
   against the seeds' mean target (less seed noise on both sides).
 
     python benchmarks/nested_law.py [--json out.json] [--quick] [--seeds 3]
-    python benchmarks/nested_law.py --reanalyse out.json     # the figures again, no training
+    python benchmarks/nested_law.py --reanalyse a.json b.json   # the figures again, seeds together, no training
 """
 
 from __future__ import annotations
@@ -144,27 +144,26 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--mixtures", type=int, default=16)
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0, help="train seeds first-seed .. first-seed + seeds - 1")
     p.add_argument("--target-tokens", type=int, default=2_400_000)
     p.add_argument("--rungs", type=int, default=3, help="ladder budgets, each half the next (at least 3)")
     p.add_argument("--quick", action="store_true", help="8 mixtures, 1 seed, target 1.2M tokens (same keys)")
-    p.add_argument("--reanalyse", type=Path, metavar="JSON", help="the figures of an earlier run's JSON, no training")
+    p.add_argument("--reanalyse", type=Path, nargs="+", metavar="JSON",
+                   help="the figures of earlier runs' JSON (their seeds together), no training")
     args = p.parse_args()
     if args.quick:
         args.mixtures, args.seeds, args.target_tokens = 8, 1, 1_200_000
     if args.rungs < 3 or args.mixtures < 8:
         p.error("--rungs must be at least 3 and --mixtures at least 8")
-    start, earlier = time.perf_counter(), {}
+    start = time.perf_counter()
     if args.reanalyse:
-        import json
-
-        earlier = json.loads(args.reanalyse.read_text())
-        X, rungs, target = np.array(earlier["mixtures"]), earlier["rungs"], earlier["target_tokens"]
-        losses = [{int(t): np.array(v) for t, v in seed.items()} for seed in earlier["losses"]]
+        X, rungs, target, seeds, losses, seconds = merged(p, args.reanalyse)
     else:
         rungs = [args.target_tokens // 2 ** k for k in range(args.rungs + 1, 1, -1)]
-        X, target, losses = trained(args.mixtures, args.seeds, rungs, args.target_tokens)
+        seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+        X, target, losses = trained(args.mixtures, seeds, rungs, args.target_tokens)
     summary, per_seed = summarised(X, losses, rungs, target)
-    summary["seconds"] = earlier["seconds"] if args.reanalyse else time.perf_counter() - start   # of the training
+    summary["seconds"] = seconds if args.reanalyse else time.perf_counter() - start   # of the training
     title = f"Nested law: {len(X)} mixtures, {PRESET} at {rungs} -> {target} tokens, {len(losses)} seeds"
     report(title, summary, {"spearman_target_extrapolated": f"> spearman_target_rung_{rungs[-1]}",
                             "spearman_target_seed_vs_seed": "the ceiling of every spearman_target_*"}, None)
@@ -173,16 +172,35 @@ def main() -> None:
 
         raw = [{str(t): v.round(5).tolist() for t, v in seed.items()} for seed in losses]
         args.json.write_text(json.dumps({**summary, "per_seed": per_seed, "rungs": rungs, "target_tokens": target,
-                                         "mixtures": X.tolist(), "domains": DOMAINS, "losses": raw}, indent=2))
+                                         "mixtures": X.tolist(), "domains": DOMAINS, "seeds": seeds,
+                                         "losses": raw}, indent=2))
 
 
-def trained(mixtures: int, seeds: int, rungs: list[int], target: int) -> tuple[np.ndarray, int, list[dict]]:
+def merged(p, paths: list[Path]) -> tuple[np.ndarray, list[int], int, list[int], list[dict], float]:
+    """Earlier runs' mixtures, rungs, target, seeds, losses per seed and training seconds,
+    their seeds together (each run must have trained the same mixtures on the same ladder)."""
+    import json
+
+    runs = [json.loads(path.read_text()) for path in paths]
+    first = runs[0]
+    if any(r["mixtures"] != first["mixtures"] or r["rungs"] != first["rungs"]
+           or r["target_tokens"] != first["target_tokens"] for r in runs):
+        p.error("--reanalyse: the runs trained different mixtures or ladders")
+    seeds = [s for r in runs for s in r.get("seeds", range(len(r["losses"])))]
+    if len(set(seeds)) != len(seeds):
+        p.error(f"--reanalyse: a seed appears twice ({seeds})")
+    losses = [{int(t): np.array(v) for t, v in seed.items()} for r in runs for seed in r["losses"]]
+    return (np.array(first["mixtures"]), first["rungs"], first["target_tokens"], seeds, losses,
+            float(sum(r["seconds"] for r in runs)))
+
+
+def trained(mixtures: int, seeds: list[int], rungs: list[int], target: int) -> tuple[np.ndarray, int, list[dict]]:
     """The mixtures [M, D], the target budget and, per seed, budget -> losses [M, domains]."""
     with tempfile.TemporaryDirectory() as tmp:
         domains = corpus_domains(Path(tmp))
         prior = prior_from_tokens({n: domains[n].meta.n_tokens for n in DOMAINS})
         X = draw_within_bounds(np.array(list(prior.values())), mixtures, np.random.default_rng(0), SamplerConfig())
-        return X, target, [train_all(X, rungs + [target], seed, domains) for seed in range(seeds)]
+        return X, target, [train_all(X, rungs + [target], seed, domains) for seed in seeds]
 
 
 def summarised(X: np.ndarray, losses: list[dict], rungs: list[int], target: int) -> tuple[dict, list[dict]]:
