@@ -49,7 +49,7 @@ from mixer.mixture import Mixture  # noqa: E402
 from mixer.sampling import SamplerConfig, draw_within_bounds, prior_from_tokens  # noqa: E402
 from proxies.train import TrainConfig, train_proxy  # noqa: E402
 from search.fidelity import proxy_fidelities  # noqa: E402
-from search.history import History  # noqa: E402
+from search.history import History, same_mixture  # noqa: E402
 from search.scaling import extrapolated  # noqa: E402
 
 PRESET = "tiny"
@@ -136,7 +136,7 @@ def rows_of(X: np.ndarray, at_target: History) -> np.ndarray:
     """The extrapolated per-domain losses [mixtures, domains] in the order of X."""
     out = np.empty((len(X), len(DOMAINS)))
     for x, values in zip(at_target.X, at_target.values):
-        out[np.flatnonzero(np.abs(X - x).sum(axis=1) < 1e-6)[0]] = values
+        out[np.flatnonzero(same_mixture(X, x))[0]] = values
     return out
 
 
