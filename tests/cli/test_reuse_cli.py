@@ -42,8 +42,8 @@ def test_corpus_diff_names_the_replaced_and_the_added_domain(changed):
 
 @pytest.mark.slow
 def test_a_reuse_search_killed_and_resumed_trains_leaf_mixtures_and_exports_leaves(changed, tmp_path):
-    args = ["search", "start", "--name", "after", "--reuse", "before", "--backend", "random", "--runs", "4",
-            "--parallel", "1", *QUICK]
+    args = ["search", "start", "--name", "after", "--reuse", "before", "--backend", "random", "--runs", "8",
+            "--parallel", "1", *QUICK]   # runs enough that the kill, polled every 3 s, lands before the end
     kill_once_done(args, changed, "SELECT count(*) AS n FROM runs WHERE run_id LIKE 'after/%' AND status = 'done'", 1)
     again = run_mixer("search", "resume", "after", workspace=changed, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
