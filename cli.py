@@ -162,12 +162,14 @@ def main(
 
 def _split(text: str | None, flag: str) -> list[str] | None:
     """A comma-separated option as a list; None when not given. Given but empty is an error,
-    not "the default"."""
+    not "the default", and so is an empty item (`a,,b`: a name lost in the typing)."""
     if text is None:
         return None
-    parts = [part.strip() for part in text.split(",") if part.strip()]
-    if not parts:
+    parts = [part.strip() for part in text.split(",")]
+    if not any(parts):
         raise MixerError(f"{flag} is empty")
+    if not all(parts):
+        raise MixerError(f"{flag} '{text}' has an empty item")
     return parts
 
 

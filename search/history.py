@@ -108,7 +108,10 @@ class History:
         return MetricValues(self.values * sign, list(self.metrics), self.terms * sign, self.worst)
 
     def at_fidelity(self, label: str | None) -> "History":
-        keep = [i for i, f in enumerate(self.fidelity) if f == label]
+        return self.rows([i for i, f in enumerate(self.fidelity) if f == label])
+
+    def rows(self, keep: list[int]) -> "History":
+        """The runs at positions `keep`, in that order."""
         return History(self.domains, self.X[keep], self.y[keep], [self.fidelity[i] for i in keep],
                        [self.run_ids[i] for i in keep], [self.pool_keys[i] for i in keep], self.pending_keys,
                        self.costs, self.metrics, None if self.values is None else self.values[keep], self.terms,

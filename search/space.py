@@ -20,9 +20,6 @@ class Pool:
     X: np.ndarray
     fidelity: list[str | None]
 
-    def available(self, used: set[str]) -> np.ndarray:
-        return np.array([i for i, k in enumerate(self.keys) if k not in used], dtype=np.int64)
-
 
 @dataclass
 class SearchSpace:

@@ -22,7 +22,6 @@ from search.runs import OWN_ROLES, finished_runs, optional_label, weight_matrix
 from search.spec import SearchSpec
 from search.staged import refuse_unfinished_hierarchy
 from search.state import SearchSetup, SearchState
-from search.targets import Target
 from store import get_search, latest_recommendation, list_searches, run_metrics, search_exists, search_runs
 from store.records import SearchKind, SearchRecord
 
@@ -229,9 +228,15 @@ def load_spec(search: SearchRecord) -> SearchSpec | None:
     return None if search.kind is SearchKind.imported else SearchSpec.from_json(search.config)
 
 
+def groups_of(search: SearchRecord) -> dict[str, dict[str, float]]:
+    """The search's groups (search.groups: fixed sub-mixtures searched as one domain each)."""
+    spec = load_spec(search)
+    return spec.proxy.groups if spec is not None and spec.proxy is not None else {}
+
+
 def reuse_line(search: SearchRecord) -> str | None:
     """What a search took from an earlier one (`search start --reuse`), in one line."""
-    spec = load_spec(search) if search.kind is SearchKind.search else None
+    spec = load_spec(search)
     if spec is None or spec.reuse is None:
         return None
     reuse, groups = spec.reuse, spec.proxy.groups
@@ -245,7 +250,7 @@ def reuse_line(search: SearchRecord) -> str | None:
 
 def stage_line(search: SearchRecord) -> str | None:
     """Which stage of a hierarchical search (search.staged) this search is, in one line."""
-    spec = load_spec(search) if search.kind is SearchKind.search else None
+    spec = load_spec(search)
     stage = spec.stage if spec is not None else None
     if stage is None:
         return None
@@ -260,8 +265,7 @@ def stage_line(search: SearchRecord) -> str | None:
 def leaf_weights(search: SearchRecord, mixture: dict[str, float]) -> dict[str, float]:
     """A mixture of the search as the domains a run trains on: its groups expanded
     (search.groups); other searches' mixtures are their leaves already."""
-    spec = load_spec(search) if search.kind is SearchKind.search else None
-    return expand(mixture, spec.proxy.groups) if spec is not None and spec.proxy is not None else dict(mixture)
+    return expand(mixture, groups_of(search))
 
 
 def status(ws: Workspace, search: SearchRecord) -> tuple[dict, pd.DataFrame]:
@@ -317,9 +321,6 @@ def shown_status(ws: Workspace, search: SearchRecord, runs: int) -> str:
     return f"{status}: no driver runs it; `mixer search resume {search.name}`" if status == "interrupted" else status
 
 
-SUM_TOLERANCE = 0.01   # as `runs import`: weights rounded in a CSV are renormalised within it
-
-
 @dataclass
 class PredictRequest:
     mixtures_csv: Path
@@ -332,8 +333,7 @@ def _ran_out(state: SearchState) -> str | None:
     """Why a finished search has fewer runs than its budget: a table with no entry left, or
     no mixture left that is new (search.novelty) within the weight bounds."""
     search, spec = state.setup.record, state.setup.spec
-    ran = int(state.own.status.isin(["done", "failed"]).sum())
-    if search.status != "done" or ran >= spec.budget.runs:
+    if search.status != "done" or state.finished_count() >= spec.budget.runs:
         return None
     spent = state.spent()[1]
     if spec.budget.max_cost is not None and min(state.costs.values(), default=1.0) > spec.budget.max_cost - spent + 1e-9:
@@ -393,32 +393,25 @@ def predict(ws: Workspace, search: SearchRecord, request: PredictRequest) -> Pre
     its calibrated std; works on imported runs too."""
     from search.quality import weak_model_reason
 
-    model = model_of(ws, search, request.backend)
-    domains = model.fitted.history.domains
-    spec = load_spec(search)
-    groups = spec.proxy.groups if spec is not None and spec.proxy is not None else {}
-    frame, weights = _mixtures_frame(request, domains, search.name, groups)
+    setup = SearchSetup.of(ws, search)
+    model = _model(ws, setup, request.backend)
+    domains = model.history.domains
+    frame, weights = _mixtures_frame(request, domains, search.name, groups_of(search))
     X = np.array([Mixture.normalized({d: float(row.get(d, 0.0)) for d in domains}).vector(domains)
                   for row in weights.to_dict("records")])
-    if len(model.fitted.history) < 3:
-        raise MixerError(f"search '{search.name}' has {len(model.fitted.history)} finished runs; predictions need 3")
-    mean, std = model.fitted.predict(X)
-    return Prediction(frame.assign(predicted=model.target.value_of(mean), predicted_std=std),
-                      weak_model_reason(model.fitted.quality()))
+    if len(model.history) < 3:
+        raise MixerError(f"search '{search.name}' has {len(model.history)} finished runs; predictions need 3")
+    mean, std = model.predict(X)
+    return Prediction(frame.assign(predicted=setup.target.value_of(mean), predicted_std=std),
+                      weak_model_reason(model.quality()))
 
 
-@dataclass
-class SearchModel:
-    fitted: Model        # minimise orientation
-    target: Target       # how its values reach the user
-
-
-def model_of(ws: Workspace, search: SearchRecord, backend_name: str | None = None) -> SearchModel:
-    """A search's model over its own runs: its backend (or `backend_name`); for imported
-    runs, regmix's unless named."""
+def _model(ws: Workspace, setup: SearchSetup, backend_name: str | None) -> Model:
+    """A search's model over its own runs (minimise orientation): its backend (or
+    `backend_name`); for imported runs, regmix's unless named."""
     from search.backends import make_backend
 
-    setup = SearchSetup.of(ws, search)
+    search = setup.record
     state = setup.load(ws)
     if setup.spec is None and not len(state.history):
         raise MixerError(f"imported search '{search.name}' has no target values; import it with --target METRIC")
@@ -428,14 +421,14 @@ def model_of(ws: Workspace, search: SearchRecord, backend_name: str | None = Non
                          "--target-fidelity to model one")
     name = backend_name or (setup.spec.backend if setup.spec is not None else "regmix")
     options = setup.spec.options if setup.spec is not None and backend_name is None else {}
-    return SearchModel(make_backend(name, options, setup.space).fit(state.history), setup.target)
+    return make_backend(name, options, setup.space).fit(state.history)
 
 
 def _mixtures_frame(request: PredictRequest, domains: list[str], search: str, groups: dict
                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The CSV as read, and its weights renamed to domain names (the search's: a group's
     domains are one column, the group's)."""
-    from store.importer import read_csv
+    from store.importer import DEFAULT_SUM_TOLERANCE, read_csv   # as `runs import`: CSV rounding renormalised
 
     frame = read_csv(request.mixtures_csv)
     if request.id_column and request.id_column not in frame.columns:
@@ -466,10 +459,10 @@ def _mixtures_frame(request: PredictRequest, domains: list[str], search: str, gr
                          " (give 0 weights explicitly)")
     values = weights.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
     sums = values.sum(axis=1)
-    bad = np.flatnonzero(~np.isfinite(sums) | (values < 0).any(axis=1) | (np.abs(sums - 1.0) > SUM_TOLERANCE))
+    bad = np.flatnonzero(~np.isfinite(sums) | (values < 0).any(axis=1) | (np.abs(sums - 1.0) > DEFAULT_SUM_TOLERANCE))
     if len(bad):
         raise MixerError(f"{request.mixtures_csv}: data row {bad[0] + 1} is not a mixture (weights must be "
-                         f"non-negative numbers summing to 1 within {SUM_TOLERANCE:g}; they sum to {sums[bad[0]]:.6g})")
+                         f"non-negative numbers summing to 1 within {DEFAULT_SUM_TOLERANCE:g}; they sum to {sums[bad[0]]:.6g})")
     return frame, weights
 
 
@@ -568,7 +561,7 @@ def plot(ws: Workspace, search: SearchRecord, out: Path) -> None:
         observed=fit.y, predicted=fit.predicted, why_no_fit=fit.why_not,
         rec_predicted=rec.get("predicted") if rec else None, rec_std=rec.get("predicted_std") if rec else None,
         rec_observed=observed, rec_observed_by=observed_by, interaction=interaction(rec) if rec else None,
-        groups=setup.spec.proxy.groups if setup.spec.proxy is not None else {}))
+        groups=groups_of(search)))
 
 
 @dataclass

@@ -8,6 +8,7 @@ another.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import ClassVar, Protocol
@@ -115,18 +116,35 @@ def to_mixture(domains: list[str], x: np.ndarray) -> Mixture:
     return Mixture.normalized(dict(zip(domains, np.maximum(x, 0.0))))
 
 
-def pool_proposals(space: SearchSpace, history: History, order: np.ndarray, n: int) -> list[Proposal]:
-    """The first n unused pool entries in `order` (indices into the available entries)."""
-    used = set(k for k in history.pool_keys if k) | set(k for k in history.pending_keys if k)
-    available = space.pool.available(used)
-    chosen = available[order[:n]] if len(order) else available[:0]
-    return [Proposal(to_mixture(space.domains, space.pool.X[i]), space.pool.fidelity[i], space.pool.keys[i])
-            for i in chosen]
+def pool_proposals(space: SearchSpace, history: History, n: int,
+                   rank: Callable[[np.ndarray], np.ndarray]) -> list[Proposal]:
+    """The first n unused table entries in the order `rank` puts them: rank(X [u, D], the
+    unused entries' mixtures) -> their positions [<= u], best first."""
+    free = unused_pool(space, history)
+    order = np.asarray(rank(space.pool.X[free]), dtype=np.int64)[:n]
+    return [pool_proposal(space, i) for i in free[order]]
+
+
+def at_random(rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+    """A `pool_proposals` rank: the entries in random order."""
+    return lambda X: rng.permutation(len(X))
+
+
+def by_prediction(model) -> Callable[[np.ndarray], np.ndarray]:
+    """A `pool_proposals` rank: the entries by a model's predicted target (`model.predict`),
+    lowest first."""
+    return lambda X: np.argsort(model.predict(X)[0])
+
+
+def pool_proposal(space: SearchSpace, i: int) -> Proposal:
+    """A run of table entry i."""
+    return Proposal(to_mixture(space.domains, space.pool.X[i]), space.pool.fidelity[i], space.pool.keys[i])
 
 
 def unused_pool(space: SearchSpace, history: History) -> np.ndarray:
-    used = set(k for k in history.pool_keys if k) | set(k for k in history.pending_keys if k)
-    return space.pool.available(used)
+    """Positions of the table entries neither run nor pending."""
+    used = {k for k in history.pool_keys if k} | {k for k in history.pending_keys if k}
+    return np.array([i for i, k in enumerate(space.pool.keys) if k not in used], dtype=np.int64)
 
 
 def nearest_distance(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
@@ -250,7 +268,7 @@ def initial_design(space: SearchSpace, history: History, n: int, rng: np.random.
     answer is compared with them there (`search.guard`), and each pairs with the baseline's
     cheap run for the fidelity gate."""
     if space.pool is not None:
-        return pool_proposals(space, history, rng.permutation(len(unused_pool(space, history))), n)
+        return pool_proposals(space, history, n, at_random(rng))
     fidelity = fidelity if fidelity is not None else space.target_fidelity
     first = []
     if fidelity != space.target_fidelity:

@@ -51,7 +51,7 @@ import torch
 from mixer.errors import MixerError
 from search.backends.base import (MODELS_THE_WORST_LOSS, FidelityUse, OneCallShorthands,
                                   Proposal, Recommendation, TooFewRuns, initial_design,
-                                  to_mixture, unused_pool)
+                                  pool_proposal, to_mixture, unused_pool)
 from search.fidelity import Fidelities
 from search.fidelity_gate import FidelityGate, check_fidelities
 from search.gp import MixtureGP
@@ -221,7 +221,7 @@ class BayesOptFit:
         free = rng.permutation(unused_pool(self.space, self.history))
         free = np.concatenate([free[[pool.fidelity[i] == cheapest for i in free]],
                                free[[pool.fidelity[i] != cheapest for i in free]]])[:n]
-        return [Proposal(to_mixture(self.space.domains, pool.X[i]), pool.fidelity[i], pool.keys[i]) for i in free]
+        return [pool_proposal(self.space, i) for i in free]
 
     def propose(self, n: int, rng: np.random.Generator) -> list[Proposal]:
         _, y = self.training_set
@@ -273,8 +273,7 @@ class BayesOptFit:
                     shadows.append(Proposal(to_mixture(self.space.domains, x), label))
                 else:
                     match = [i for i in free[same_mixture(pool.X[free], x)] if pool.fidelity[i] == label]
-                    shadows.extend(Proposal(to_mixture(self.space.domains, pool.X[i]), label, pool.keys[i])
-                                   for i in match[:1])
+                    shadows.extend(pool_proposal(self.space, i) for i in match[:1])
                 if len(shadows) >= limit:
                     return shadows
         return shadows

@@ -28,8 +28,8 @@ import numpy as np
 
 from mixer.errors import MixerError
 from search.backends.base import (MIN_DISTANCE, MODELS_THE_WORST_LOSS, FidelityUse, OneCallShorthands, Proposal,
-                                  Recommendation, design_anchors, nearest_distance, pool_proposals, to_mixture,
-                                  unused_pool)
+                                  Recommendation, at_random, by_prediction, design_anchors, nearest_distance,
+                                  pool_proposals, to_mixture)
 from search.backends.regmix import MIN_RUNS_TO_FIT, RegMixBackend, RegMixConfig, Regressor, fit_checked
 from search.history import History
 from search.quality import FitQuality
@@ -130,18 +130,17 @@ class ClimbFit:
         start, phase = self.backend.current_round(len(target))
         if min(start, len(target)) < MIN_RUNS_TO_FIT:   # round 1 (or too few runs for a predictor)
             return self._first_round(history, target, n, rng)
-        seen = _first(target, start)
+        seen = target.rows(list(range(min(start, len(target)))))    # the rounds already finished
         model = fit_checked(self.backend.regmix.config, seen.X, seen.y).model
         if self.space.pool is not None:
-            free = unused_pool(self.space, history)
-            return pool_proposals(self.space, history, np.argsort(model.predict(self.space.pool.X[free])[0]), n)
+            return pool_proposals(self.space, history, n, by_prediction(model))
         return self._diverse_best(model, seen, target, n, self.config.strength * self.config.shrink ** phase)
 
     def _first_round(self, history: History, target: History, n: int, rng: np.random.Generator) -> list[Proposal]:
         """The baselines not run yet (what the answer is compared with), then draws from the
         Dirichlet prior; random table entries in pool mode."""
         if self.space.pool is not None:
-            return pool_proposals(self.space, history, rng.permutation(len(unused_pool(self.space, history))), n)
+            return pool_proposals(self.space, history, n, at_random(rng))
         anchors = design_anchors(self.space, len(self.space.baselines))
         anchors = anchors[nearest_distance(anchors, target.X) >= MIN_DISTANCE][:n]
         points = [*anchors, *self.space.candidates(n - len(anchors), rng)]
@@ -175,11 +174,3 @@ class ClimbFit:
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.regmix.predict(X)
-
-
-def _first(history: History, k: int) -> History:
-    """The first k runs (the rounds already finished)."""
-    keep = list(range(min(k, len(history))))
-    return History(history.domains, history.X[keep], history.y[keep], [history.fidelity[i] for i in keep],
-                   [history.run_ids[i] for i in keep], [history.pool_keys[i] for i in keep], history.pending_keys,
-                   history.costs)

@@ -42,7 +42,7 @@ import numpy as np
 from mixer.errors import MixerError
 from mixer.mixture import Mixture
 from search.backends.base import (FidelityUse, OneCallShorthands, Proposal, Recommendation, TooFewRuns,
-                                  initial_design, pool_proposals, to_mixture, unused_pool)
+                                  initial_design, pool_proposals, to_mixture)
 from search.history import History, MetricValues, combine
 from search.law import LawFitConfig, LogLinearLaws, bootstrap_weights, fit_laws, fold_weights
 from search.law_optimum import LawProgram
@@ -238,13 +238,7 @@ class MixingLawFit:
         fitted = self.fitted
         fits = len(fitted.laws.c)
         if self.space.pool is not None:
-            available = unused_pool(self.space, self.history)
-            scores = fitted.predict(self.space.pool.X[available])
-            order: list[int] = []
-            for k in range(min(n, len(available))):
-                ranked = np.argsort(scores[k % fits])
-                order.append(int(next(i for i in ranked if i not in order)))
-            return pool_proposals(self.space, self.history, np.array(order, dtype=np.int64), n)
+            return pool_proposals(self.space, self.history, n, lambda X: _round_robin(fitted.predict(X), n))
         points = [self.optimum(k % fits)[0] for k in range(min(n, fits))]
         if n > fits:  # more than the fits can give: the law's best prior draws around its optimum
             around = self.space.candidates(100 * n, rng, centre=points[0], strength=(2.0, 50.0))
@@ -272,3 +266,14 @@ class MixingLawFit:
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         predictions = self.fitted.predict(X)
         return predictions[0], calibrated_std(predictions.std(axis=0), self.fitted.quality)
+
+
+def _round_robin(predictions: np.ndarray, n: int) -> np.ndarray:
+    """Positions [<= n] of the entries each bootstrap fit in turn ranks best among those not
+    yet taken, from predictions [fits, u] of u entries (one fit's optimum per proposal, as
+    off the table)."""
+    order: list[int] = []
+    for k in range(min(n, predictions.shape[1])):
+        ranked = np.argsort(predictions[k % len(predictions)])
+        order.append(int(next(i for i in ranked if i not in order)))
+    return np.array(order, dtype=np.int64)

@@ -7,8 +7,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from search.backends.base import (FidelityUse, OneCallShorthands, Proposal, Recommendation, pool_proposals,
-                                  to_mixture, unused_pool)
+from search.backends.base import (FidelityUse, OneCallShorthands, Proposal, Recommendation, at_random,
+                                  pool_proposals, to_mixture)
 from search.backends.regmix import RegMixBackend, RegMixConfig
 from search.history import History
 from search.quality import FitQuality
@@ -42,8 +42,7 @@ class RandomFit:
 
     def propose(self, n: int, rng: np.random.Generator) -> list[Proposal]:
         if self.space.pool is not None:
-            free = unused_pool(self.space, self.history)
-            return pool_proposals(self.space, self.history, rng.permutation(len(free)), n)
+            return pool_proposals(self.space, self.history, n, at_random(rng))
         return [Proposal(to_mixture(self.space.domains, x), self.space.target_fidelity)
                 for x in self.space.candidates(n, rng)[:n]]
 

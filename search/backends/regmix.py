@@ -51,8 +51,8 @@ import numpy as np
 
 from mixer.errors import MixerError
 from search.backends.base import (MODELS_THE_WORST_LOSS, FidelityUse, OneCallShorthands,
-                                  Proposal, Recommendation, TooFewRuns, initial_design,
-                                  pool_proposals, to_mixture, trust_region_candidates, unused_pool)
+                                  Proposal, Recommendation, TooFewRuns, by_prediction, initial_design,
+                                  pool_proposals, to_mixture, trust_region_candidates)
 from search.history import History, MetricValues
 from search.quality import (MIN_RUNS_TO_CHECK, FitQuality, calibrated_std, fit_quality, lowest_error,
                             out_of_fold, weak_model_reason)
@@ -290,9 +290,7 @@ class RegMixFit:
             return initial_design(self.space, history, n, rng, self.backend.design_size(), self.config.seed)
         model = self.fitted.model
         if self.space.pool is not None:
-            available = unused_pool(self.space, history)
-            scores = model.predict(self.space.pool.X[available])[0]
-            return pool_proposals(self.space, history, np.argsort(scores), n)
+            return pool_proposals(self.space, history, n, by_prediction(model))
         candidates, _ = self._candidates(max(self.config.n_candidates // 10, 10 * n), rng)
         best = candidates[np.argsort(model.predict_first(candidates))[: self.config.screen_top]]
         mean, _ = model.predict(best)

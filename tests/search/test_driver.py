@@ -321,6 +321,16 @@ def test_predict_reads_a_published_table_as_it_is_from_an_imported_search(table_
     assert np.abs(bayes.predicted.to_numpy() - truth(X)).max() < 0.3
 
 
+@pytest.mark.slow  # matplotlib and a regmix fit of 120 runs: 1.6 s
+def test_an_imported_search_plots_its_runs_and_fit(table_ws, tmp_path):
+    from search import views
+
+    import_runs(table_ws.db_path, ImportSpec(mixtures_csv=tmp_path / "mix.csv", metrics_csv=tmp_path / "met.csv",
+                                             search="scored", weight_prefix="w_", metric_prefix="m_", target="loss"))
+    views.plot(table_ws, get_search(table_ws.db_path, "scored"), tmp_path / "scored.png")
+    assert (tmp_path / "scored.png").stat().st_size > 10_000
+
+
 def test_an_imported_score_table_keeps_its_direction(table_ws, tmp_path):
     from search import views
 

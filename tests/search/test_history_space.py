@@ -5,6 +5,7 @@ import pandas as pd
 
 from mixer.bounds import WeightBounds
 from mixer.sampling import SamplerConfig
+from search.backends.base import unused_pool
 from search.history import History
 from search.space import Pool, SearchSpace
 from search.targets import Target
@@ -39,6 +40,7 @@ def test_candidates_respect_the_caps_and_stay_near_a_centre():
     assert np.abs(near.mean(axis=0) - centre).max() < 0.05
 
 
-def test_pool_entries_are_available_until_used():
-    pool = Pool(["k0", "k1", "k2"], np.eye(3), ["f"] * 3)
-    assert pool.available({"k1"}).tolist() == [0, 2]
+def test_pool_entries_are_available_until_run_or_pending():
+    space = SearchSpace(["a", "b", "c"], np.ones(3) / 3, pool=Pool(["k0", "k1", "k2"], np.eye(3), ["f"] * 3))
+    history = History(["a", "b", "c"], np.eye(3)[[1]], np.ones(1), ["f"], ["r1"], ["k1"], pending_keys=["k2"])
+    assert unused_pool(space, history).tolist() == [0]
