@@ -151,8 +151,7 @@ def proxy_fidelities(labels: list[str], target: str, vocab_size: int,
 
     t = _check_labels(labels, target)
     if len(labels) == 1:
-        return Fidelities(labels, target, costs=_checked_costs(labels, user_costs) if user_costs else np.ones(1),
-                          user_costs=bool(user_costs))
+        return _one(labels, target, user_costs)
     sizes, flops_per_token = [], []
     for label in labels:
         preset, _ = split_proxy_label(label)
@@ -172,13 +171,18 @@ def proxy_fidelities(labels: list[str], target: str, vocab_size: int,
                       bool(user_costs))
 
 
+def _one(labels: list[str], target: str, user_costs: Mapping[str, float] | None) -> Fidelities:
+    """One fidelity: no inputs; its cost 1 unless the user priced it."""
+    return Fidelities(labels, target, costs=_checked_costs(labels, user_costs) if user_costs else np.ones(1),
+                      user_costs=bool(user_costs))
+
+
 def table_fidelities(labels: list[str], target: str, user_costs: Mapping[str, float] | None,
                      measured: Mapping[str, float] | None = None) -> Fidelities:
     """Fidelities of a run table: the one input is the log-scaled cost."""
     t = _check_labels(labels, target)
     if len(labels) == 1:
-        return Fidelities(labels, target, costs=_checked_costs(labels, user_costs) if user_costs else np.ones(1),
-                          user_costs=bool(user_costs))
+        return _one(labels, target, user_costs)
     if user_costs:
         costs = _checked_costs(labels, user_costs)
     elif measured and all(label in measured for label in labels):

@@ -28,6 +28,8 @@ can exceed the runs' spread, while this mixture was run (benchmarks/README.md,
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from search.backends.base import Model, Recommendation, near, to_mixture
@@ -45,7 +47,7 @@ def guard(model: Model, target_fidelity: str | None, cfg: GuardConfig = GuardCon
     evidence = dict(rec.evidence)
     if rec.predicted is None or not len(at_target):
         evidence["rule"] = "no-model" if rec.predicted is None else "model:no-target-run"
-        return Recommendation(rec.mixture, rec.predicted, rec.predicted_std, evidence)
+        return replace(rec, evidence=evidence)
     quality = model.quality()
     best = int(np.argmin(at_target.y))
     best_x = at_target.X[best]
@@ -58,7 +60,7 @@ def guard(model: Model, target_fidelity: str | None, cfg: GuardConfig = GuardCon
     reason = weak_model_reason(quality, cfg)
     if reason is None and at_best - rec.predicted > rec.predicted_std:
         evidence["rule"] = "model"
-        return Recommendation(rec.mixture, rec.predicted, rec.predicted_std, evidence)
+        return replace(rec, evidence=evidence)
     evidence["rule"] = "best-run:weak-model" if reason else "best-run:no-predicted-gain"
     evidence["reason"] = reason or (f"the model's pick is not predicted better than the best run by more than its "
                                     f"std (predicted gain {at_best - rec.predicted:.4f}, std {rec.predicted_std:.4f})")

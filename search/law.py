@@ -42,19 +42,18 @@ class LawFitConfig:
 
 @dataclass
 class LogLinearLaws:
-    """c, b: [F, M]; t: [F, M, D]; huber: [F, M] the winning start's mean Huber loss."""
+    """c, b: [F, M]; t: [F, M, D]."""
 
     c: np.ndarray
     b: np.ndarray
     t: np.ndarray
-    huber: np.ndarray
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Each fit's value of each metric at mixtures X [n, D] -> [F, M, n]."""
         return self.c[..., None] + np.exp(self.b[..., None] + np.einsum("fmd,nd->fmn", self.t, X))
 
     def select(self, fits: slice | list[int]) -> "LogLinearLaws":
-        return LogLinearLaws(self.c[fits], self.b[fits], self.t[fits], self.huber[fits])
+        return LogLinearLaws(self.c[fits], self.b[fits], self.t[fits])
 
 
 def _huber(r: torch.Tensor, delta: float) -> torch.Tensor:
@@ -123,13 +122,12 @@ def fit_laws(X: np.ndarray, Y: np.ndarray, W: np.ndarray | None = None,
 
     optimizer.step(closure)
     with torch.no_grad():
-        huber = per_start(theta)[..., 0]
-        polished = torch.isfinite(huber) & (huber <= first_loss)
+        polished_loss = per_start(theta)[..., 0]
+        polished = torch.isfinite(polished_loss) & (polished_loss <= first_loss)
         chosen = torch.where(polished[..., None, None], theta, first)[:, :, 0].numpy()
-        huber = torch.where(polished, huber, first_loss).numpy()
     t = chosen[..., 2:]
     shift = t.mean(axis=-1)
-    return LogLinearLaws(c=chosen[..., 0], b=chosen[..., 1] + shift, t=t - shift[..., None], huber=huber)
+    return LogLinearLaws(c=chosen[..., 0], b=chosen[..., 1] + shift, t=t - shift[..., None])
 
 
 def bootstrap_weights(n: int, fits: int, seed: int) -> np.ndarray:

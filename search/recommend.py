@@ -5,6 +5,8 @@ when it has too few runs for a model; then, on the way out, in the user's orient
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from mixer.errors import MixerError
@@ -33,8 +35,7 @@ def recommend_from(setup: SearchSetup, model: Model) -> Recommendation:
             raise
     unmeasured = unmeasured_baselines(space, history)
     if unmeasured:
-        rec = Recommendation(rec.mixture, rec.predicted, rec.predicted_std,
-                             {**rec.evidence, "baselines_unmeasured": unmeasured})
+        rec = replace(rec, evidence={**rec.evidence, "baselines_unmeasured": unmeasured})
     return oriented(within_bounds(rec, setup), setup.target)
 
 
@@ -48,8 +49,7 @@ def within_bounds(rec: Recommendation, setup: SearchSetup) -> Recommendation:
                            "search's weight bounds")
     if space.bounds is None or not space.bounds.active:
         return rec
-    return Recommendation(rec.mixture, rec.predicted, rec.predicted_std,
-                          {**rec.evidence, "binding": space.bounds.binding(x)})
+    return replace(rec, evidence={**rec.evidence, "binding": space.bounds.binding(x)})
 
 
 def oriented(rec: Recommendation, target: Target) -> Recommendation:
@@ -63,7 +63,7 @@ def oriented(rec: Recommendation, target: Target) -> Recommendation:
         evidence["model_pick"] = {**evidence["model_pick"],
                                   "predicted": float(target.value_of(evidence["model_pick"]["predicted"]))}
     predicted = None if rec.predicted is None else float(target.value_of(rec.predicted))
-    return Recommendation(rec.mixture, predicted, rec.predicted_std, evidence)
+    return replace(rec, predicted=predicted, evidence=evidence)
 
 
 def best_run(at_target: History, reason: str) -> Recommendation | None:

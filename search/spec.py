@@ -4,12 +4,15 @@ same search.
 
     SearchSpec
       name, backend, options, seed, validate
-      budget:   runs, max_cost, parallel
+      budget:   runs, max_cost, parallel, replicates
       target:   spec ("avg", "worst", a name, or a=0.7,b=0.3), maximize
       constraints: minimum, maximum, fixed weights by domain (mixer.bounds)
       fidelity: labels, target, costs
-      proxy:    train (proxies.TrainConfig), runner (proxies.RunnerConfig), domains, max_epochs
+      proxy:    train (proxies.TrainConfig), runner (proxies.RunnerConfig), domains, eval_sets,
+                groups (group_by, level: how they were asked for), max_epochs, corpus_hashes
       table:    search (an imported search whose runs answer proposals)
+      reuse:    search, mode, previous (what it takes from an earlier search: search.reuse)
+      stage:    which stage of a hierarchical search it is (search.staged)
 
 Exactly one of `proxy` and `table` is set; it says which evaluator runs the proposals.
 Defaults live in these dataclasses (and TrainConfig/RunnerConfig) only: the CLI passes

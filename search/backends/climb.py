@@ -154,14 +154,11 @@ class ClimbFit:
         candidates = np.vstack([self.space.candidates(per_parent, rng, centre=p, strength=(strength, strength))
                                 for p in parents])
         order = np.argsort(model.predict(candidates)[0])
-        taken = list(target.X)
-        chosen = []
-        for i in order:
-            x = candidates[i]
-            if taken and np.abs(np.asarray(taken) - x).sum(axis=1).min() < cfg.min_distance:
-                continue
-            chosen.append(x)
-            taken.append(x)
+        taken, chosen = target.X, []
+        for x in candidates[order]:
+            if nearest_distance(x[None, :], taken)[0] >= cfg.min_distance:
+                chosen.append(x)
+                taken = np.vstack([taken, x])
             if len(chosen) == n:
                 break
         return [Proposal(to_mixture(self.space.domains, x), self.space.target_fidelity) for x in chosen]
