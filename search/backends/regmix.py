@@ -3,41 +3,35 @@
 Fit: an ensemble of `n_models` LightGBM regressors (different seeds, row and column
 subsampling), bootstrapped Bayesian ridge regressions on the weights and their squares
 (`ridge`), or a linear regression. Trees cannot learn from a handful of points, a linear
-model can (RegMix's own linear fit ranks at Spearman ~90), and the squares let it place an
-optimum inside the simplex. The default `auto` fits ridge below 2 x domains runs, and from
-there whichever of ridge and LightGBM has the lower out-of-fold error on this search's own
-runs (the evidence says which).
+model can, and the squares let it place an optimum inside the simplex. The default `auto`
+fits ridge below 2 x domains runs, and from there whichever of ridge and LightGBM has the
+lower out-of-fold error on this search's own runs (the evidence says which).
 
 A target that combines several losses (`avg`, weights, `worst`): one model per loss,
 combined as the target combines them, is a candidate beside the model of the target, and
-the lower out-of-fold error chooses (`per_metric`). Fitted on many runs it ranks a larger
-scale far better (benchmarks/README.md); on a handful, the model of the target can win.
+the lower out-of-fold error chooses (`per_metric`).
 
 Uncertainty: the ensemble's spread combined with the out-of-fold error of the chosen
-regressor (`search.quality.calibrated_std`): the spread alone missed real errors by 38
-standard deviations on a 16-run search.
+regressor (`search.quality.calibrated_std`); the spread alone is far too narrow.
 Simulate: `n_candidates` mixtures from the prior's Dirichlet sampler (1e6 by default). The
-first ensemble member screens all of them (a few seconds for 1e6 on 2 cores), the whole
-ensemble re-scores the best `screen_top`, and the recommendation is the mean of the
-`top_k` best (RegMix averages its top 100).
-
-The LightGBM defaults are chosen by protocol (benchmarks/regression_protocol.py, on RegMix's
-training runs only; the figures are in benchmarks/README.md). `--option
-preset=regmix-paper` is RegMix's own notebook setting.
+first ensemble member screens all of them, the whole ensemble re-scores the best
+`screen_top`, and the recommendation is the mean of the `top_k` best (RegMix averages its
+top 100). The LightGBM defaults are chosen by protocol, on RegMix's training runs only
+(benchmarks/regression_protocol.py); `--option preset=regmix-paper` is RegMix's own
+notebook setting.
 
 Propose: the first `n_initial` runs (default max(4, domains / 4)) are a space-filling design
-(`search.backends.base.initial_design`: the baselines, an axial point per domain when the
-design has room, k-means centroids of prior draws); then each batch is the best predicted
-candidates not yet run (in pool mode, the best predicted unused pool entries), which is
-RegMix's recommendation made sequential. A proxy search (not a table) differs in two ways,
-both from small real searches (benchmarks/README.md):
-- while the model has not earned trust (the guard's rule, `search.guard.weak_model_reason`)
-  it keeps to its space-filling design, sized to the budget (at most `DESIGN_CAP`): RegMix's
-  own way, many spread runs and then one fit, rather than chasing a noisy fit;
+(`search.backends.base.initial_design`); then each batch is the best predicted candidates
+not yet run (in pool mode, the best predicted unused pool entries): RegMix's recommendation
+made sequential. A proxy search (not a table) differs in two ways (benchmarks/README.md
+has the small real searches behind both):
+- while the model has not earned trust (`search.quality.weak_model_reason`) it keeps to its
+  space-filling design, sized to the budget (at most `DESIGN_CAP`): RegMix's own way, many
+  spread runs and then one fit, rather than chasing a noisy fit;
 - the model's candidates, for proposals and the recommendation alike, lie within
   `trust_radius` (L1) of one of the best measured runs
-  (`search.backends.base.trust_region_candidates`): on 5 domains a ridge fitted on 5 runs
-  sent a search to one-hot corners (6 of 16 runs, each the worst of its search).
+  (`search.backends.base.trust_region_candidates`): a fit on a few runs is linear far from
+  them, and its optimum over the whole simplex is a corner.
 """
 
 from __future__ import annotations
