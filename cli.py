@@ -37,9 +37,8 @@ def _flag_table() -> dict[str, str]:
     return {f.path: f.flag for f in SPEC_FLAGS} | {
         "max_epochs": "--max-epochs", "validate": "--validate", "the proxy evaluator": "--evaluator proxy",
         "the token budget": "--tokens", "the search seed": "--seed", "proxy.train.seed": "--seed",
-        "proxy.train.init_seed": "--init-seed", "proxy.train.lr_schedule": "--lr-schedule"}
-
-
+        "proxy.train.init_seed": "--init-seed", "proxy.train.lr_schedule": "--lr-schedule",
+        "ingest.val_fraction": "--val-fraction"}
 
 
 @dataclass
@@ -120,6 +119,11 @@ class MixerApp(typer.Typer):
         except typer.Abort:  # end of input at a prompt (typer turns Ctrl-C into exit code 130 itself)
             print("Aborted!", file=sys.stderr)
             sys.exit(1)
+        except Exception as exc:   # Ctrl-C inside a DuckDB query (`runs import`): its transaction rolled back
+            if OPTIONS.debug or not _is_interrupt(exc):
+                raise
+            print("mixer: interrupted (nothing of the interrupted write was stored)", file=sys.stderr)
+            sys.exit(130)
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -155,8 +159,8 @@ def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
 ) -> None:
-    OPTIONS.workspace = workspace
     OPTIONS.debug = debug
+    OPTIONS.workspace = _nonempty(workspace, "--workspace")
     store.db.set_wait_notice(lambda text: print(f"mixer: {text}", file=sys.stderr))
 
 
@@ -505,10 +509,14 @@ def proxy_train(
                 title=f"run {run_id}: {result.proxy.tokens_trained:,} tokens, {result.proxy.tokens_per_s:,.0f} tokens/s")
 
 
-def _count(text: str | None) -> int | None:
+def _count(text: str | None, positive_flag: str | None = None) -> int | None:
+    """A count (`2M`) as given, or None; with `positive_flag`, 0 is refused naming it."""
     from mixer.mixture import parse_count
 
-    return parse_count(text) if text is not None else None
+    count = parse_count(text) if text is not None else None
+    if positive_flag and count == 0:
+        raise MixerError(f"{positive_flag} must be at least 1, got 0")
+    return count
 
 
 # ---------------------------------------------------------------- searches
@@ -910,18 +918,19 @@ def export(
 
     if output:
         check_output(output)
+    tokens = _count(token_budget, "--token-budget")
     ws = OPTIONS.open()
     record = views.latest(ws, search)
     if with_probes and not schedule:
         raise MixerError("--with-probes is for --schedule (an online run's stages)")
     text = (views.export_schedule(ws, record, fmt, with_probes) if schedule
-            else views.export(ws, record, fmt, path_template, _count(token_budget)))
+            else views.export(ws, record, fmt, path_template, tokens))
     if output:
         write_atomically(output, lambda tmp: tmp.write_text(text))
         console.print(f"wrote {output}")
     else:
         sys.stdout.write(text)
-    for warning in [] if schedule else views.repetition_warnings(ws, record, _count(token_budget)):
+    for warning in [] if schedule else views.repetition_warnings(ws, record, tokens):
         print(f"mixer: warning: {warning}", file=sys.stderr)
 
 

@@ -29,6 +29,31 @@ def check_domain_name(name: str, what: str = "domain") -> str:
     return name
 
 
+def check_imported_name(name: str, what: str) -> str:
+    """A name from a table a user imports (a weight or metric column): any text, as published
+    (`Wikipedia (en)`), but what would break the tool's own syntax: a ',' or '=' (name lists,
+    `--target a=0.7`, `--min`), a control character, or an empty, '.' or '..' part between
+    '/' (a path in an export, a parent in mixer.hierarchy)."""
+    parts = name.split("/")
+    if (not name or any(c in name for c in ",=") or any(ord(c) < 32 for c in name)
+            or any(p in ("", ".", "..") for p in parts)):
+        raise MixerError(f"bad {what} name {name!r}: no ',' or '=', no control characters, and no empty, '.' or "
+                         "'..' part between '/'")
+    return name
+
+
+_LABEL = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,99}")
+
+
+def check_fidelity_label(label: str) -> str:
+    """A fidelity label (`1m`, `tiny:2000000`): the name rule, with ':' allowed; it is part
+    of run ids and of `--fidelities` lists."""
+    if not isinstance(label, str) or not _LABEL.fullmatch(label):
+        raise MixerError(f"bad fidelity label {label!r}: use letters, digits, '-', '_', '.' or ':', not starting "
+                         "with '-', '.' or ':', at most 100 characters")
+    return label
+
+
 def domain_folder(name: str) -> str:
     """The one folder (a single path component) holding domain `name`: a parent's '/'
     becomes '+', which no name holds, so `web/news` is `web+news`."""

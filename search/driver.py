@@ -25,7 +25,8 @@ from search import lease
 from search.backends import Recommendation, make_backend, typed_options
 from search.corpus_diff import Change, corpus_diff
 from search.evaluation import Evaluator
-from search.evaluators import build_evaluator, build_space, level_groups, token_share_groups
+from search.evaluators import (build_evaluator, build_space, check_table_direction, level_groups,
+                               token_share_groups)
 from search.extra_runs import evaluate_extra, replicate_best, seed_noise
 from search.proposing import next_runs, refuse_unaffordable
 from search.recommend import gains_over_baselines, recommend_from
@@ -59,6 +60,8 @@ def create(ws: Workspace, spec: SearchSpec, min_domains: int = 2, kind: SearchKi
         raise MixerError(f"a mixture search needs at least {min_domains} domains, has "
                          f"{len(built.space.domains)}")
     spec.target.check(built.measured)
+    if spec.table is not None:
+        check_table_direction(ws, spec)
     refuse_unaffordable(spec.budget, built.space)
     make_backend(spec.backend, spec.options, built.space)   # options that need the space (a prior's domains)
     build_evaluator(ws, spec, built.space).start()          # broken domains, an unreachable cluster: now

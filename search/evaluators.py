@@ -279,6 +279,20 @@ def _table_runs(ws: Workspace, name: str) -> pd.DataFrame:
     return table.assign(table_id=source.id)
 
 
+def check_table_direction(ws: Workspace, spec: SearchSpec) -> None:
+    """A table search minimises what its table says is lower-better and maximises scores: a
+    table imported with --maximize holds scores, and its own --target metric has the
+    table's direction. A search the other way would answer the worst entry as the best."""
+    table = get_search(ws.db_path, spec.table.search)
+    name, target = table.name, spec.target
+    if table.direction == "maximize" and not target.maximize:
+        raise MixerError(f"table '{name}' holds scores, higher is better (imported with --maximize): search it with "
+                         "--maximize")
+    if table.direction == "minimize" and target.maximize and table.target == target.spec:
+        raise MixerError(f"table '{name}' was imported with --target {table.target}, lower is better: search it "
+                         "without --maximize")
+
+
 def _table_space(ws: Workspace, spec: SearchSpec) -> BuiltSpace:
     table = _table_runs(ws, spec.table.search)
     fidelity = _table_fidelities(ws, spec, table, table.table_id.iloc[0])

@@ -185,8 +185,8 @@ def table_fidelities(labels: list[str], target: str, user_costs: Mapping[str, fl
         return _one(labels, target, user_costs)
     if user_costs:
         costs = _checked_costs(labels, user_costs)
-    elif measured and all(label in measured for label in labels):
-        costs = np.array([measured[label] for label in labels])
+    elif measured and all(label in measured for label in labels):   # relative to one target run, as measured
+        costs = np.array([measured[label] for label in labels]) / measured[target]   # costs are (cost_table)
     else:
         raise MixerError(f"fidelities {', '.join(labels)} need costs: give --fidelity-cost "
                          f"({','.join(f'{label}=COST' for label in labels)}) or import the table's run costs "

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mixer.errors import MixerError
-from mixer.names import check_name
+from mixer.names import check_fidelity_label, check_imported_name, check_name
 from store.db import DEFAULT_WAIT_S, first_row, transaction
 from store.records import MetricRow, RunRecord, RunRole, SearchKind, SearchRecord, new_id
 from store.writes import insert_search, upsert_runs
@@ -81,15 +81,24 @@ def _check_header(path: Path) -> None:
         seen.add(name)
 
 
-def _prefixed(frame: pd.DataFrame, prefix: str, suffix: str, path: Path, what: str) -> dict[str, str]:
-    """Map stripped name -> column for columns starting with `prefix` (and ending with suffix)."""
+def _prefixed(frame: pd.DataFrame, prefix: str, suffix: str, path: Path, what: str, taken: set[str]
+              ) -> dict[str, str]:
+    """Map stripped name -> column for columns starting with `prefix` (and ending with suffix),
+    the id and fidelity columns (`taken`) aside."""
     found = {}
     for col in frame.columns:
+        if col in taken:
+            continue
         if col.startswith(prefix) and col.endswith(suffix) and len(col) > len(prefix) + len(suffix):
             found[col[len(prefix):len(col) - len(suffix) if suffix else None]] = col
     if not found:
         raise MixerError(f"no {what} columns with prefix '{prefix}'"
                          f"{f' and suffix {suffix!r}' if suffix else ''} in {path}")
+    for name, column in found.items():   # names reach export paths, --target and --min/--max lists
+        try:
+            check_imported_name(name, what)
+        except MixerError as exc:
+            raise MixerError(f"{path}: column '{column}': {exc}") from None
     return found
 
 
@@ -106,6 +115,9 @@ def _numeric(frame: pd.DataFrame, columns: dict[str, str], path: Path) -> np.nda
 def _ids(frame: pd.DataFrame, spec: ImportSpec, path: Path) -> pd.Series:
     column = spec.id_column or "index"
     if column in frame.columns:
+        missing = np.flatnonzero(frame[column].isna().to_numpy())
+        if len(missing):   # pandas would read the column as floats: every id changed ('2' -> '2.0')
+            raise MixerError(f"{path}: id column '{column}' is empty at data row {missing[0] + 1}")
         ids = frame[column].astype(str)
     elif spec.id_column is None and spec.metrics_csv is None:
         ids = pd.Series([str(i + 1) for i in range(len(frame))])
@@ -139,8 +151,9 @@ def import_runs(db: Path, spec: ImportSpec, wait_s: float = DEFAULT_WAIT_S) -> I
                              f"(e.g. {(missing or extra)[0]})")
         met = met.set_index(met_ids).loc[mix_ids].reset_index(drop=True)
 
-    weight_cols = _prefixed(mix, spec.weight_prefix, "", spec.mixtures_csv, "weight")
-    metric_cols = _prefixed(met, spec.metric_prefix, spec.metric_suffix, met_path, "metric")
+    taken = {spec.id_column or "index", spec.fidelity_column}
+    weight_cols = _prefixed(mix, spec.weight_prefix, "", spec.mixtures_csv, "weight", taken)
+    metric_cols = _prefixed(met, spec.metric_prefix, spec.metric_suffix, met_path, "metric", taken)
     if spec.target and spec.target not in metric_cols:
         raise MixerError(f"target '{spec.target}' is not among the imported metrics "
                          f"({', '.join(sorted(metric_cols))})")
@@ -177,10 +190,18 @@ def _normalised_weights(weights: np.ndarray, ids: pd.Series, spec: ImportSpec) -
 
 def _fidelities(mix: pd.DataFrame, spec: ImportSpec) -> list[str | None]:
     if not spec.fidelity_column:
-        return [spec.fidelity] * len(mix)
+        return [None if spec.fidelity is None else check_fidelity_label(spec.fidelity)] * len(mix)
     if spec.fidelity_column not in mix.columns:
         raise MixerError(f"fidelity column '{spec.fidelity_column}' not found in {spec.mixtures_csv}")
-    return mix[spec.fidelity_column].astype(str).tolist()
+    column = mix[spec.fidelity_column]
+    missing = np.flatnonzero(column.isna().to_numpy())
+    if len(missing):
+        raise MixerError(f"{spec.mixtures_csv}: fidelity column '{spec.fidelity_column}' is empty at data row "
+                         f"{missing[0] + 1}")
+    labels = column.astype(str).tolist()
+    for label in dict.fromkeys(labels):
+        check_fidelity_label(label)
+    return labels
 
 
 def _costs(mix: pd.DataFrame, met: pd.DataFrame, spec: ImportSpec, ids: pd.Series, taken: list[str]
@@ -227,15 +248,22 @@ def _records(spec, search_id, mix_ids, domain_names, weights, metric_names, valu
 
 def _ensure_import_search(con: duckdb.DuckDBPyConnection, spec: ImportSpec) -> str:
     direction = "maximize" if spec.maximize else "minimize"
-    row = first_row(con, "SELECT id, kind, direction, backend FROM searches WHERE name = ?", [spec.search])
+    row = first_row(con, "SELECT id, kind, direction, backend, target FROM searches WHERE name = ?", [spec.search])
     if row is not None:
-        if row[1] != SearchKind.imported.value:
-            raise MixerError(f"search '{spec.search}' exists and is a {row[3]} search, "
+        search_id, kind, stored_direction, backend, target = row
+        if kind != SearchKind.imported.value:
+            raise MixerError(f"search '{spec.search}' exists and is a {backend} search, "
                              "not an import; choose another --search name")
-        if row[2] != direction:
-            raise MixerError(f"search '{spec.search}' was imported as {row[2]}d; import into it "
-                             f"{'with' if row[2] == 'maximize' else 'without'} --maximize, or under another name")
-        return row[0]
+        if stored_direction != direction:
+            raise MixerError(f"search '{spec.search}' was imported as {stored_direction}d; import into it "
+                             f"{'with' if stored_direction == 'maximize' else 'without'} --maximize, or under another "
+                             "name")
+        if target is not None and spec.target != target:   # its runs' values would no longer be its target
+            raise MixerError(f"search '{spec.search}' was imported with --target {target}; import into it with "
+                             f"--target {target}, or under another name")
+        if target is None and spec.target is not None:
+            con.execute("UPDATE searches SET target = ? WHERE id = ?", [spec.target, search_id])
+        return search_id
     record = SearchRecord(id=new_id("s"), name=spec.search, kind=SearchKind.imported, backend="import",
                           evaluator="table",
                           target=spec.target, status="done", direction=direction,

@@ -88,8 +88,10 @@ def domain_names(db: Path, wait_s: float = DEFAULT_WAIT_S) -> list[str]:
 
 # Ids that differ only in a trailing number sort by that number (`t/10` after `t/9`, as
 # `ls -v` does): an import stores its rows at one timestamp, named by their CSV row.
-_NATURAL_RUN_ORDER = (r"regexp_extract(run_id, '^(.*?)\d*$', 1) DESC,"
-                      r" TRY_CAST(regexp_extract(run_id, '\d+$') AS HUGEINT) DESC NULLS LAST, run_id DESC")
+_NATURAL_ORDER = (r"regexp_extract(run_id, '^(.*?)\d*$', 1) {0},"
+                  r" TRY_CAST(regexp_extract(run_id, '\d+$') AS HUGEINT) {0} NULLS {1}, run_id {0}")
+_NATURAL_RUN_ORDER = _NATURAL_ORDER.format("DESC", "LAST")
+_NATURAL_RUN_ORDER_ASC = _NATURAL_ORDER.format("ASC", "FIRST")
 
 
 def list_runs(db: Path, search: str | None = None, limit: int | None = None,
@@ -131,13 +133,14 @@ def get_search(db: Path, search: str, wait_s: float = DEFAULT_WAIT_S) -> SearchR
 
 
 def search_runs(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
-    """Every run of a search with its mixture and final per-domain values (dict columns).
-    Fetched as Arrow and converted after the connection closes: a search's driver waits
+    """Every run of a search with its mixture and final per-domain values (dict columns), in
+    the order they were made (an import's in its rows' order: `t/9` before `t/10`). Fetched as Arrow and converted after the connection closes: a search's driver waits
     for no reader's conversion to Python objects (five times longer than the query)."""
     with open_db(db, read_only=True, wait_s=wait_s) as con:
         table = con.sql(
             "SELECT run_id, role, status, mixture, fidelity, pool_key, preset, n_params, tokens, seed, init_seed,"
-            " target_value, final_values, error FROM run_summary WHERE search_id = $1 ORDER BY created_at, run_id",
+            " target_value, final_values, error FROM run_summary WHERE search_id = $1 ORDER BY created_at, "
+            f"{_NATURAL_RUN_ORDER_ASC}",
             params=[search_id]).to_arrow_table()
     frame = table.to_pandas()
     for column in ("mixture", "final_values"):      # Arrow maps arrive as lists of (key, value)

@@ -58,6 +58,8 @@ def test_workspace_from_environment(tmp_path):
     (["corpus", "add", "x", "--bogus"], "No such option: --bogus (see `mixer corpus add --help`)"),  # Click's own
     (["plot"], "Missing option '--output' / '-o'. (see `mixer plot --help`)"),
     (["runs", "list", "-n", "abc"], "Invalid value for '--limit' / '-n'"),
+    (["corpus", "add", "x", "a.jsonl", "--val-fraction", "nan"], "--val-fraction must be a finite number, got nan"),
+    (["export", "ghost", "--token-budget", "0"], "--token-budget must be at least 1, got 0"),
 ])
 def test_user_errors_are_one_line_exit_2(workspace, args, needle):
     assert needle in one_error_line(mixer_cli(*args, workspace=workspace))
@@ -67,6 +69,12 @@ def test_user_errors_are_one_line_exit_2(workspace, args, needle):
 def test_debug_shows_the_traceback(workspace):
     result = run_mixer("--debug", "sql", "select * from nowhere", workspace=workspace)
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_an_empty_workspace_is_refused_not_taken_for_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert "--workspace is empty" in one_error_line(mixer_cli("--workspace", "", "info"))
+    assert not (tmp_path / ".mixer").exists()
 
 
 def test_directory_that_is_not_a_workspace(tmp_path):
@@ -209,3 +217,20 @@ def test_output_into_a_closed_pipe_ends_quietly(workspace):
     process.stdout.close()
     stderr = process.stderr.read()
     assert process.wait(timeout=120) == 1 and "Traceback" not in stderr and "Error" not in stderr, stderr
+
+
+def test_ctrl_c_inside_a_duckdb_write_is_one_line_and_exit_130(workspace, tmp_path, monkeypatch):
+    """DuckDB turns Ctrl-C during a query into `RuntimeError: Query interrupted` (a reviewer
+    saw a 37-line traceback from `runs import`); its transaction is rolled back."""
+    import store
+
+    def interrupted(*args, **kwargs):
+        raise RuntimeError("Query interrupted")
+
+    monkeypatch.setattr(store, "import_runs", interrupted)
+    path = tmp_path / "t.csv"
+    path.write_text("index,w_a,w_b,m_a\n1,0.5,0.5,1.0\n")
+    result = mixer_cli("runs", "import", str(path), "--search", "t", "--weight-prefix", "w_", "--metric-prefix", "m_",
+                       workspace=workspace)
+    assert result.returncode == 130 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == "mixer: interrupted (nothing of the interrupted write was stored)"

@@ -346,6 +346,29 @@ def test_an_imported_score_table_keeps_its_direction(table_ws, tmp_path):
                                                  search="scores", weight_prefix="w_", metric_prefix="m_"))
     with pytest.raises(MixerError, match="holds imported runs; search over them .* or fit them with `mixer predict"):
         views.recommendation(table_ws, record)
+    with pytest.raises(MixerError, match="was imported with --target other; import into it with --target other"):
+        import_runs(table_ws.db_path, ImportSpec(mixtures_csv=tmp_path / "mix.csv", metrics_csv=tmp_path / "met.csv",
+                                                 search="scores", weight_prefix="w_", metric_prefix="m_",
+                                                 target="loss", maximize=True))
+    assert get_search(table_ws.db_path, "scores").target == "other"
+
+
+def test_a_table_search_goes_the_way_its_table_does(table_ws, tmp_path):
+    """A search minimising a table of scores answered its worst entry as the best."""
+    import_runs(table_ws.db_path, ImportSpec(mixtures_csv=tmp_path / "mix.csv", metrics_csv=tmp_path / "met.csv",
+                                             search="scores", weight_prefix="w_", metric_prefix="m_",
+                                             target="other", maximize=True))
+    with pytest.raises(MixerError, match="table 'scores' holds scores, higher is better .*: search it with --maximize"):
+        driver.create(table_ws, _spec(name="low", table="scores", target="other", backend="random", options={}))
+    import_runs(table_ws.db_path, ImportSpec(mixtures_csv=tmp_path / "mix.csv", metrics_csv=tmp_path / "met.csv",
+                                             search="past", weight_prefix="w_", metric_prefix="m_", target="loss",
+                                             fidelity="small"))
+    assert get_search(table_ws.db_path, "past").target == "loss"   # imported first without one
+    with pytest.raises(MixerError, match="imported with --target loss, lower is better: search it without --maximize"):
+        driver.create(table_ws, _spec(name="high", target="loss", maximize=True, backend="random", options={}))
+    assert driver.create(table_ws, _spec(name="other-high", target="other", maximize=True, backend="random",
+                                         options={})).direction == "maximize"
+    assert run_sql(table_ws.db_path, "SELECT count(*) AS n FROM searches")["n"].tolist() == [3]
 
 
 

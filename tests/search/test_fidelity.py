@@ -53,6 +53,7 @@ def test_table_fidelities_need_costs_and_user_costs_win_over_measured():
     assert fid.cost_table({"1m": 5.0, "60m": 6.0}) == {"1m": 1.0, "60m": 10.0}
     measured = table_fidelities(["1m", "60m"], "60m", None, {"1m": 2.0, "60m": 8.0})
     assert measured.cost_table({"1m": 3.0, "60m": 12.0}) == {"1m": 0.25, "60m": 1.0}
+    assert measured.cost_table() == {"1m": 0.25, "60m": 1.0}   # the table's own costs, in target runs too
     with pytest.raises(MixerError, match="must have the largest cost"):
         table_fidelities(["1m", "60m"], "1m", {"1m": 1, "60m": 10})
     with pytest.raises(MixerError, match="no cost for 60m"):

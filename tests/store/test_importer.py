@@ -69,6 +69,8 @@ def test_one_file_holding_weights_and_metrics(tmp_path):
     (dict(sum_tolerance=0.0001), "run .3. sum to 0.999"),
     (dict(sum_tolerance=float("nan")), "--sum-tolerance must be at least 0"),
     (dict(sum_tolerance=-0.1), "--sum-tolerance must be at least 0"),
+    (dict(fidelity=""), "bad fidelity label ''"),
+    (dict(fidelity="a b"), "bad fidelity label 'a b'"),
 ])
 def test_bad_specs_name_the_problem_and_write_nothing(tmp_path, change, message):
     db = tmp_path / "i.duckdb"
@@ -90,6 +92,9 @@ def test_bad_specs_name_the_problem_and_write_nothing(tmp_path, change, message)
     (b"index,w_a,w_b \n1,0.5,0.5\n", "column 'w_b ' has leading or trailing spaces"),
     (b"index,w_a,w_b\n1,inf,0.5\n", "infinite or missing value in column 'w_a'"),
     (b"index,w_a,w_b\n1,0,0\n", "every weight of run '1' is zero"),
+    (b"index,w_a,w_../x\n1,0.5,0.5\n", "column 'w_../x': bad weight name '../x'"),
+    (b'index,w_a,"w_a,b"\n1,0.5,0.5\n', "column 'w_a,b': bad weight name 'a,b'"),
+    (b"index,w_a,w_b\n,0.5,0.5\n2,0.5,0.5\n", "id column 'index' is empty at data row 1"),
 ])
 def test_bad_csv_files(tmp_path, content, message):
     path = tmp_path / "bad.csv"
@@ -159,3 +164,31 @@ def test_a_cost_column_must_be_one_column_of_its_own(tmp_path):
     with pytest.raises(MixerError, match="cost column 'hours' is in both"):
         import_runs(db, _spec(mix, met, cost_column="hours"))
     assert not db.exists() or run_sql(db, "SELECT count(*) AS n FROM runs")["n"].tolist() == [0]
+
+
+def test_an_empty_fidelity_cell_is_refused_and_labels_follow_the_rule(tmp_path):
+    path = tmp_path / "fid.csv"
+    path.write_text("index,w_a,w_b,m_a,fid\n1,0.5,0.5,1.0,small\n2,0.5,0.5,1.0,\n")
+    spec = ImportSpec(mixtures_csv=path, search="x", weight_prefix="w_", metric_prefix="m_", fidelity_column="fid")
+    with pytest.raises(MixerError, match="fidelity column 'fid' is empty at data row 2"):
+        import_runs(tmp_path / "i.duckdb", spec)
+    path.write_text("index,w_a,w_b,m_a,fid\n1,0.5,0.5,1.0,small\n2,0.5,0.5,1.0,a b\n")
+    with pytest.raises(MixerError, match="bad fidelity label 'a b'"):
+        import_runs(tmp_path / "i.duckdb", spec)
+    assert run_sql(tmp_path / "i.duckdb", "SELECT count(*) AS n FROM runs")["n"].tolist() == [0]
+
+
+def test_an_empty_prefix_takes_every_other_column(tmp_path):
+    """Every column but the id and fidelity columns (a reviewer's import failed on its ids)."""
+    path = tmp_path / "t.csv"
+    path.write_text("index,a,b,fid\n1,0.5,0.5,small\n2,0.2,0.8,small\n")
+    report = import_runs(tmp_path / "i.duckdb", ImportSpec(mixtures_csv=path, search="t", weight_prefix="",
+                                                           metric_prefix="m_", fidelity_column="fid",
+                                                           metrics_csv=_metrics(tmp_path)))
+    assert report.domains == ["a", "b"]
+
+
+def _metrics(tmp: Path) -> Path:
+    path = tmp / "m.csv"
+    path.write_text("index,m_loss\n1,2.0\n2,3.0\n")
+    return path
