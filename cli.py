@@ -284,7 +284,7 @@ def runs_import(
         sum_tolerance=sum_tolerance, maximize=maximize, cost_column=cost_column)
     report = store.import_runs(OPTIONS.open().db_path, spec)
     new = ("all new" if report.n_new == report.n_runs
-           else f"{report.n_new} new, {report.n_runs - report.n_new} stored already")
+           else f"{report.n_new} new, {report.n_runs - report.n_new} stored already, their values updated")
     console.print(f"imported {report.n_runs} runs ({new}) into search '{search}' ({report.search_id}): "
                   f"{len(report.domains)} domains, {len(report.metrics)} metrics; "
                   f"largest weight-sum correction {report.max_correction:.4g}")

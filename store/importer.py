@@ -165,6 +165,7 @@ def import_runs(db: Path, spec: ImportSpec, wait_s: float = DEFAULT_WAIT_S) -> I
     metric_names = list(metric_cols)
     with transaction(db, wait_s) as con:
         search_id = _ensure_import_search(con, spec)
+        _refuse_other_domains(con, spec.search, search_id, domain_names)
         runs, metrics = _records(spec, search_id, mix_ids, domain_names, weights, metric_names,
                                  values, fidelities, costs)
         stored = con.execute("SELECT count(*) FROM runs WHERE list_contains(?, run_id)",
@@ -244,6 +245,16 @@ def _records(spec, search_id, mix_ids, domain_names, weights, metric_names, valu
         if costs is not None:  # in the table's own unit: a search over it prices fidelities by them (run_costs)
             metrics.append(MetricRow(run_id=run_id, step=0, split="perf", name="cost", value=float(costs[i])))
     return runs, metrics
+
+
+def _refuse_other_domains(con: duckdb.DuckDBPyConnection, search: str, search_id: str, domains: list[str]) -> None:
+    """Runs over other domains are another table: merged into one search, no mixture of the
+    two would be comparable."""
+    stored = sorted(r[0] for r in con.execute("SELECT DISTINCT unnest(map_keys(mixture)) FROM runs "
+                                              "WHERE search_id = ?", [search_id]).fetchall())
+    if stored and stored != sorted(domains):
+        raise MixerError(f"search '{search}' holds runs over domains {', '.join(stored)}; these runs mix "
+                         f"{', '.join(sorted(domains))}: import them under another --search name")
 
 
 def _ensure_import_search(con: duckdb.DuckDBPyConnection, spec: ImportSpec) -> str:

@@ -192,3 +192,15 @@ def _metrics(tmp: Path) -> Path:
     path = tmp / "m.csv"
     path.write_text("index,m_loss\n1,2.0\n2,3.0\n")
     return path
+
+
+def test_runs_over_other_domains_are_not_merged_into_an_import(tmp_path):
+    db = tmp_path / "i.duckdb"
+    mix, met = _write_tables(tmp_path)
+    import_runs(db, _spec(mix, met))
+    other = tmp_path / "other.csv"
+    other.write_text("index,w_web,w_math,m_web_loss\n1,0.5,0.5,1.0\n")
+    with pytest.raises(MixerError, match="search 'past' holds runs over domains code, web; these runs mix math, web"):
+        import_runs(db, ImportSpec(mixtures_csv=other, search="past", weight_prefix="w_", metric_prefix="m_",
+                                   metric_suffix="_loss", fidelity="small", target="web"))
+    assert run_sql(db, "SELECT count(*) AS n FROM runs")["n"].tolist() == [6]
