@@ -116,15 +116,23 @@ class MixerApp(typer.Typer):
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
-        except typer.Abort:  # end of input at a prompt (typer turns Ctrl-C into exit code 130 itself)
+        except typer.Abort as exc:  # Ctrl-C, or end of input at a prompt
+            if isinstance(exc.__cause__, KeyboardInterrupt):
+                _say_interrupted()
             print("Aborted!", file=sys.stderr)
             sys.exit(1)
-        except Exception as exc:   # Ctrl-C inside a DuckDB query (`runs import`): its transaction rolled back
+        except Exception as exc:   # Ctrl-C inside a DuckDB query (`runs import`)
             if OPTIONS.debug or not _is_interrupt(exc):
                 raise
-            print("mixer: interrupted (nothing of the interrupted write was stored)", file=sys.stderr)
-            sys.exit(130)
+            _say_interrupted()
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _say_interrupted() -> None:
+    """Ctrl-C in a command that does not say more itself: one line, exit 130. Every write
+    is one transaction, so a write it cut short left nothing behind."""
+    print("mixer: interrupted (a write it cut short was rolled back; one already committed stays)", file=sys.stderr)
+    sys.exit(130)
 
 
 def _app(help_text: str) -> typer.Typer:

@@ -335,10 +335,14 @@ def _ran_out(state: SearchState) -> str | None:
     search, spec = state.setup.record, state.setup.spec
     if search.status != "done" or state.finished_count() >= spec.budget.runs:
         return None
-    spent = state.spent()[1]
-    if spec.budget.max_cost is not None and min(state.costs.values(), default=1.0) > spec.budget.max_cost - spent + 1e-9:
-        return (f"--max-cost {spec.budget.max_cost:g} stopped it: {spent:.4g} spent, and no further run "
-                f"fitted in what was left ({cost_unit(state)})")
+    spent, max_cost = state.spent()[1], spec.budget.max_cost
+    left = None if max_cost is None else max_cost - spent
+    if left is not None and min(state.costs.values(), default=1.0) > left + 1e-9:
+        return f"--max-cost {max_cost:g} stopped it: {spent:.4g} spent, and no further run fitted in what was left " \
+               f"({cost_unit(state)})"
+    if left is not None and state.costs.get(state.setup.space.target_fidelity, 1.0) > left + 1e-9:
+        return (f"--max-cost {max_cost:g} stopped it: {spent:.4g} spent; the {left:.4g} left pays for no run at the "
+                f"target fidelity, and {search.backend} proposed none cheaper ({cost_unit(state)})")
     if spec.table is not None:
         return f"every entry of table '{spec.table.search}' it could run was run"
     narrow = "; the --min/--max/--fix bounds leave little room: widen them" if spec.constraints else ""

@@ -89,6 +89,8 @@ def _prefixed(frame: pd.DataFrame, prefix: str, suffix: str, path: Path, what: s
     for col in frame.columns:
         if col in taken:
             continue
+        if prefix and col == prefix + suffix:
+            raise MixerError(f"{path}: column '{col}' has no name after the prefix '{prefix}'")
         if col.startswith(prefix) and col.endswith(suffix) and len(col) > len(prefix) + len(suffix):
             found[col[len(prefix):len(col) - len(suffix) if suffix else None]] = col
     if not found:
@@ -117,8 +119,11 @@ def _ids(frame: pd.DataFrame, spec: ImportSpec, path: Path) -> pd.Series:
     if column in frame.columns:
         missing = np.flatnonzero(frame[column].isna().to_numpy())
         if len(missing):   # pandas would read the column as floats: every id changed ('2' -> '2.0')
-            raise MixerError(f"{path}: id column '{column}' is empty at data row {missing[0] + 1}")
+            raise MixerError(f"{path}: id column '{column}' is empty (or NaN) at data row {missing[0] + 1}")
         ids = frame[column].astype(str)
+        bad = [i for i, key in enumerate(ids) if not key.strip() or "/" in key]
+        if bad:   # '/' separates a run id's parts (search/fidelity/id)
+            raise MixerError(f"{path}: id '{ids[bad[0]]}' at data row {bad[0] + 1} is blank or holds a '/'")
     elif spec.id_column is None and spec.metrics_csv is None:
         ids = pd.Series([str(i + 1) for i in range(len(frame))])
     else:
@@ -165,9 +170,9 @@ def import_runs(db: Path, spec: ImportSpec, wait_s: float = DEFAULT_WAIT_S) -> I
     metric_names = list(metric_cols)
     with transaction(db, wait_s) as con:
         search_id = _ensure_import_search(con, spec)
-        _refuse_other_domains(con, spec.search, search_id, domain_names)
         runs, metrics = _records(spec, search_id, mix_ids, domain_names, weights, metric_names,
                                  values, fidelities, costs)
+        _refuse_another_table(con, spec.search, search_id, runs, metric_names)
         stored = con.execute("SELECT count(*) FROM runs WHERE list_contains(?, run_id)",
                              [[r.id for r in runs]]).fetchall()[0][0]
         upsert_runs(con, runs, metrics)
@@ -247,14 +252,37 @@ def _records(spec, search_id, mix_ids, domain_names, weights, metric_names, valu
     return runs, metrics
 
 
-def _refuse_other_domains(con: duckdb.DuckDBPyConnection, search: str, search_id: str, domains: list[str]) -> None:
-    """Runs over other domains are another table: merged into one search, no mixture of the
-    two would be comparable."""
-    stored = sorted(r[0] for r in con.execute("SELECT DISTINCT unnest(map_keys(mixture)) FROM runs "
-                                              "WHERE search_id = ?", [search_id]).fetchall())
-    if stored and stored != sorted(domains):
-        raise MixerError(f"search '{search}' holds runs over domains {', '.join(stored)}; these runs mix "
-                         f"{', '.join(sorted(domains))}: import them under another --search name")
+def _refuse_another_table(con: duckdb.DuckDBPyConnection, search: str, search_id: str, runs: list[RunRecord],
+                          metrics: list[str]) -> None:
+    """A re-import may correct a table's values, not bring another table: other domains or
+    metrics, runs with and without fidelity labels side by side, or another mixture under a
+    stored run's id. Merged into one search, its runs would no longer be comparable."""
+    def stored(sql: str) -> list:
+        return sorted(r[0] for r in con.execute(sql, [search_id]).fetchall())
+
+    another = "import them under another --search name"
+    domains = stored("SELECT DISTINCT unnest(map_keys(mixture)) FROM runs WHERE search_id = ?")
+    if domains and domains != sorted(runs[0].mixture):
+        raise MixerError(f"search '{search}' holds runs over domains {', '.join(domains)}; these runs mix "
+                         f"{', '.join(sorted(runs[0].mixture))}: {another}")
+    names = stored("SELECT DISTINCT m.name FROM metrics m JOIN runs r USING (run_id) WHERE r.search_id = ? "
+                   "AND m.split = 'val'")
+    if names and names != sorted(metrics):
+        raise MixerError(f"search '{search}' holds metrics {', '.join(names)}; these runs have "
+                         f"{', '.join(sorted(metrics))}: {another}")
+    labelled = {r[0] is not None for r in con.execute("SELECT DISTINCT fidelity FROM runs WHERE search_id = ?",
+                                                      [search_id]).fetchall()}
+    if labelled and labelled != {r.fidelity is not None for r in runs}:
+        raise MixerError(f"search '{search}' holds runs {'with' if True in labelled else 'without'} fidelity "
+                         f"labels; give these runs {'--fidelity or --fidelity-column' if True in labelled else 'none'}"
+                         f", or {another}")
+    new = {r.id: r.mixture for r in runs}
+    for run_id, keys, weights in con.execute("SELECT run_id, map_keys(mixture), map_values(mixture) FROM runs "
+                                             "WHERE search_id = ? AND list_contains(?, run_id)",
+                                             [search_id, list(new)]).fetchall():
+        if any(abs(new[run_id].get(k, 0.0) - w) > 1e-9 for k, w in zip(keys, weights)):
+            raise MixerError(f"run '{run_id}' is stored with another mixture: a re-import corrects values, not "
+                             f"mixtures; {another}")
 
 
 def _ensure_import_search(con: duckdb.DuckDBPyConnection, spec: ImportSpec) -> str:

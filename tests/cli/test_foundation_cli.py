@@ -233,4 +233,5 @@ def test_ctrl_c_inside_a_duckdb_write_is_one_line_and_exit_130(workspace, tmp_pa
     result = mixer_cli("runs", "import", str(path), "--search", "t", "--weight-prefix", "w_", "--metric-prefix", "m_",
                        workspace=workspace)
     assert result.returncode == 130 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == "mixer: interrupted (nothing of the interrupted write was stored)"
+    assert result.stderr.strip() == ("mixer: interrupted (a write it cut short was rolled back; one already "
+                                     "committed stays)")

@@ -364,8 +364,11 @@ def test_a_table_search_goes_the_way_its_table_does(table_ws, tmp_path):
                                              search="past", weight_prefix="w_", metric_prefix="m_", target="loss",
                                              fidelity="small"))
     assert get_search(table_ws.db_path, "past").target == "loss"   # imported first without one
-    with pytest.raises(MixerError, match="imported with --target loss, lower is better: search it without --maximize"):
+    with pytest.raises(MixerError, match="table 'past' holds loss as losses, lower is better .*: search them without"):
         driver.create(table_ws, _spec(name="high", target="loss", maximize=True, backend="random", options={}))
+    for target in ("loss=1", "avg"):     # its --target weighted, its domains' losses
+        with pytest.raises(MixerError, match="as losses, lower is better"):
+            driver.create(table_ws, _spec(name="high", target=target, maximize=True, backend="random", options={}))
     assert driver.create(table_ws, _spec(name="other-high", target="other", maximize=True, backend="random",
                                          options={})).direction == "maximize"
     assert run_sql(table_ws.db_path, "SELECT count(*) AS n FROM searches")["n"].tolist() == [3]
@@ -505,3 +508,25 @@ def test_search_list_says_interrupted_as_status_does(table_ws):
     listed = views.searches(table_ws).set_index("name")
     assert listed.status["cut"] == "interrupted" and listed.status["past"] == "done"
     assert views.status(table_ws, get_search(table_ws.db_path, "cut"))[0]["status"].startswith("interrupted")
+
+
+@pytest.mark.slow  # a multi-fidelity GP search end to end
+def test_a_cost_budget_that_stops_a_search_is_named_as_the_reason(tmp_path):
+    """A table of 20 small and 10 big runs, priced by its own cost column (1 and 10 hours):
+    the stop said "every entry of table 'mf' it could run was run" with 16 entries unrun."""
+    from search import views
+
+    ws = open_workspace(tmp_path / "ws")
+    X = np.random.default_rng(0).dirichlet(np.ones(4), size=30)
+    pd.DataFrame(X, columns=[f"w_{d}" for d in "abcd"]).assign(
+        id=range(30), fid=["small"] * 20 + ["big"] * 10, hours=[1] * 20 + [10] * 10, m_loss=truth(X)
+    ).to_csv(tmp_path / "t.csv", index=False)
+    import_runs(ws.db_path, ImportSpec(mixtures_csv=tmp_path / "t.csv", search="mf", weight_prefix="w_",
+                                       metric_prefix="m_", id_column="id", fidelity_column="fid", cost_column="hours",
+                                       target="loss"))
+    search = driver.create(ws, _spec(name="s", table="mf", runs=20, max_cost=1.5, backend="bayesopt",
+                                     options={"n_candidates": 256}, fidelities=["small", "big"], target_fidelity="big"))
+    driver.run(ws, search.name)
+    assert views.ended_early(ws, get_search(ws.db_path, search.name)) == (
+        "--max-cost 1.5 stopped it: 1.4 spent; the 0.1 left pays for no run at the target fidelity, and bayesopt "
+        "proposed none cheaper (in units of one run at the target fidelity; a run costs small 0.1, big 1)")

@@ -94,7 +94,9 @@ def test_bad_specs_name_the_problem_and_write_nothing(tmp_path, change, message)
     (b"index,w_a,w_b\n1,0,0\n", "every weight of run '1' is zero"),
     (b"index,w_a,w_../x\n1,0.5,0.5\n", "column 'w_../x': bad weight name '../x'"),
     (b'index,w_a,"w_a,b"\n1,0.5,0.5\n', "column 'w_a,b': bad weight name 'a,b'"),
-    (b"index,w_a,w_b\n,0.5,0.5\n2,0.5,0.5\n", "id column 'index' is empty at data row 1"),
+    (b"index,w_a,w_b\n,0.5,0.5\n2,0.5,0.5\n", "id column 'index' is empty .or NaN. at data row 1"),
+    (b"index,w_a,w_b\nx/1,0.5,0.5\n", "id 'x/1' at data row 1 is blank or holds a '/'"),
+    (b"index,w_a,w_b,w_\n1,0.5,0.5,0\n", "column 'w_' has no name after the prefix 'w_'"),
 ])
 def test_bad_csv_files(tmp_path, content, message):
     path = tmp_path / "bad.csv"
@@ -204,3 +206,24 @@ def test_runs_over_other_domains_are_not_merged_into_an_import(tmp_path):
         import_runs(db, ImportSpec(mixtures_csv=other, search="past", weight_prefix="w_", metric_prefix="m_",
                                    metric_suffix="_loss", fidelity="small", target="web"))
     assert run_sql(db, "SELECT count(*) AS n FROM runs")["n"].tolist() == [6]
+
+
+def test_a_re_import_corrects_values_but_brings_no_other_table(tmp_path):
+    """Another table under a stored name was merged in silently (a reviewer's test table
+    replaced the train table's mixtures, id by id)."""
+    db = tmp_path / "i.duckdb"
+    mix, met = _write_tables(tmp_path)
+    import_runs(db, _spec(mix, met))
+    swapped = pd.read_csv(mix).rename(columns={"w_web": "w_code", "w_code": "w_web"})
+    swapped.to_csv(tmp_path / "swapped.csv", index=False)
+    with pytest.raises(MixerError, match="run 'past/small/[2-6]' is stored with another mixture"):
+        import_runs(db, _spec(tmp_path / "swapped.csv", met))
+    with pytest.raises(MixerError, match="search 'past' holds runs with fidelity labels; give these runs --fidelity"):
+        import_runs(db, _spec(mix, met, fidelity=None))
+    pd.read_csv(met).assign(m_math_loss=1.0).to_csv(tmp_path / "more.csv", index=False)
+    with pytest.raises(MixerError, match="search 'past' holds metrics code, web; these runs have code, math, web"):
+        import_runs(db, _spec(mix, tmp_path / "more.csv"))
+    corrected = pd.read_csv(met).assign(m_web_loss=lambda f: f.m_web_loss + 1)
+    corrected.to_csv(tmp_path / "corrected.csv", index=False)
+    assert import_runs(db, _spec(mix, tmp_path / "corrected.csv")).n_new == 0
+    assert run_sql(db, "SELECT target_value FROM runs WHERE run_id = 'past/small/4'").target_value.tolist() == [5.0]
