@@ -134,7 +134,8 @@ def get_search(db: Path, search: str, wait_s: float = DEFAULT_WAIT_S) -> SearchR
 
 def search_runs(db: Path, search_id: str, wait_s: float = DEFAULT_WAIT_S) -> pd.DataFrame:
     """Every run of a search with its mixture and final per-domain values (dict columns), in
-    the order they were made (an import's in its rows' order: `t/9` before `t/10`). Fetched as Arrow and converted after the connection closes: a search's driver waits
+    the order they were made (an import's by id, numbers in numeric order: `t/9` before
+    `t/10`). Fetched as Arrow and converted after the connection closes: a search's driver waits
     for no reader's conversion to Python objects (five times longer than the query)."""
     with open_db(db, read_only=True, wait_s=wait_s) as con:
         table = con.sql(
