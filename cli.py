@@ -7,6 +7,7 @@ traceback unless `--debug`.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -130,7 +131,8 @@ class MixerApp(typer.Typer):
 
 def _say_interrupted() -> None:
     """Ctrl-C in a command that does not say more itself: one line, exit 130. Every write
-    is one transaction, so a write it cut short left nothing behind."""
+    is one transaction: one the signal cut short was rolled back, one committed before it
+    stays."""
     print("mixer: interrupted (a write it cut short was rolled back; one already committed stays)", file=sys.stderr)
     sys.exit(130)
 
@@ -168,6 +170,8 @@ def main(
                                  help="Print the version and exit."),
 ) -> None:
     OPTIONS.debug = debug
+    if workspace is None and os.environ.get("MIXER_WORKSPACE") == "":   # Click reads an empty variable as unset
+        raise MixerError("MIXER_WORKSPACE is empty")
     OPTIONS.workspace = _nonempty(workspace, "--workspace")
     store.db.set_wait_notice(lambda text: print(f"mixer: {text}", file=sys.stderr))
 
@@ -505,8 +509,8 @@ def proxy_train(
     from search.spec import ProxySpec
 
     proxy = build(ProxySpec, {
-        "train": _given(preset=preset, tokens=_count(tokens), seq_len=seq_len, batch_size=batch_size, lr=lr,
-                        lr_schedule=lr_schedule, seed=seed, init_seed=init_seed, device=device),
+        "train": _given(preset=preset, tokens=_count(tokens, "--tokens"), seq_len=seq_len, batch_size=batch_size,
+                        lr=lr, lr_schedule=lr_schedule, seed=seed, init_seed=init_seed, device=device),
         "runner": _given(address=ray_address, cpus_per_run=cpus, gpus_per_run=gpus)}, "proxy")
     ws = OPTIONS.open()
     with console.status(f"training {proxy.train.preset} on {proxy.train.tokens:,} tokens..."):
@@ -517,13 +521,18 @@ def proxy_train(
                 title=f"run {run_id}: {result.proxy.tokens_trained:,} tokens, {result.proxy.tokens_per_s:,.0f} tokens/s")
 
 
-def _count(text: str | None, positive_flag: str | None = None) -> int | None:
-    """A count (`2M`) as given, or None; with `positive_flag`, 0 is refused naming it."""
+def _count(text: str | None, flag: str, positive: bool = False) -> int | None:
+    """A count (`2M`) as given, or None; an error names `flag`, and `positive` refuses 0."""
     from mixer.mixture import parse_count
 
-    count = parse_count(text) if text is not None else None
-    if positive_flag and count == 0:
-        raise MixerError(f"{positive_flag} must be at least 1, got 0")
+    if text is None:
+        return None
+    try:
+        count = parse_count(text)
+    except MixerError as exc:
+        raise MixerError(f"{flag}: {exc}") from None
+    if positive and count == 0:
+        raise MixerError(f"{flag} must be at least 1, got 0")
     return count
 
 
@@ -716,7 +725,8 @@ def search_start(
         table=_nonempty(table, "--table"), target=target, maximize=maximize, runs=runs, max_cost=max_cost,
         min_weights=_pairs(min_weight, "--min"), max_weights=_pairs(max_weight, "--max"),
         fixed_weights=_pairs(fix_weight, "--fix"), eval_sets=_split(eval_sets, "--eval"),
-        parallel=parallel, preset=preset, tokens=_count(tokens), fidelities=_split(fidelities, "--fidelities"),
+        parallel=parallel, preset=preset, tokens=_count(tokens, "--tokens"),
+        fidelities=_split(fidelities, "--fidelities"),
         target_fidelity=_nonempty(target_fidelity, "--target-fidelity"), fidelity_costs=parse_costs(fidelity_cost),
         seq_len=seq_len, batch_size=batch_size, domains=_split(domains, "--domains"), max_epochs=max_epochs, seed=seed,
         validate=validate, replicates=replicates, cpus_per_run=cpus, gpus_per_run=gpus, swarm=swarm,
@@ -769,7 +779,7 @@ def online_start(
     from search.targets import Target
 
     proxy = build(ProxySpec, {
-        "train": _given(preset=preset, tokens=_count(tokens), seq_len=seq_len, batch_size=batch_size),
+        "train": _given(preset=preset, tokens=_count(tokens, "--tokens"), seq_len=seq_len, batch_size=batch_size),
         "runner": _given(address=ray_address, cpus_per_run=cpus, gpus_per_run=gpus),
         "domains": _split(domains, "--domains"), "eval_sets": _split(eval_sets, "--eval")}, "proxy")
     request = online.OnlineRequest(method, parse_options(option), proxy, seed=seed or 0,
@@ -926,7 +936,7 @@ def export(
 
     if output:
         check_output(output)
-    tokens = _count(token_budget, "--token-budget")
+    tokens = _count(token_budget, "--token-budget", positive=True)
     ws = OPTIONS.open()
     record = views.latest(ws, search)
     if with_probes and not schedule:
@@ -1066,7 +1076,7 @@ def demo(
     serve_config = ServeConfig(port=port or 8470) if serve_after else None
     if serve_config is not None:
         check_listen(serve_config)   # a port in use fails now, not after the demo
-    cfg = build(DemoConfig, _given(runs=runs, parallel=parallel, tokens=_count(tokens), target=target, seed=seed,
+    cfg = build(DemoConfig, _given(runs=runs, parallel=parallel, tokens=_count(tokens, "--tokens"), target=target, seed=seed,
                                    backend=backend), "demo")
     ws = OPTIONS.open()
     console.print(f"workspace {ws.root}")

@@ -330,16 +330,16 @@ class PredictRequest:
 
 
 def _ran_out(state: SearchState) -> str | None:
-    """Why a finished search has fewer runs than its budget: a table with no entry left, or
-    no mixture left that is new (search.novelty) within the weight bounds."""
+    """Why a finished search has fewer runs than its budget: the cost budget, a table with no
+    entry left, or no mixture left that is new (search.novelty) within the weight bounds."""
     search, spec = state.setup.record, state.setup.spec
     if search.status != "done" or state.finished_count() >= spec.budget.runs:
         return None
     spent, max_cost = state.spent()[1], spec.budget.max_cost
     left = None if max_cost is None else max_cost - spent
     if left is not None and min(state.costs.values(), default=1.0) > left + 1e-9:
-        return f"--max-cost {max_cost:g} stopped it: {spent:.4g} spent, and no further run fitted in what was left " \
-               f"({cost_unit(state)})"
+        return (f"--max-cost {max_cost:g} stopped it: {spent:.4g} spent, and no further run fitted in what was left "
+                f"({cost_unit(state)})")
     if left is not None and state.costs.get(state.setup.space.target_fidelity, 1.0) > left + 1e-9:
         return (f"--max-cost {max_cost:g} stopped it: {spent:.4g} spent; the {left:.4g} left pays for no run at the "
                 f"target fidelity, and {search.backend} proposed none cheaper ({cost_unit(state)})")

@@ -273,9 +273,9 @@ def _refuse_another_table(con: duckdb.DuckDBPyConnection, search: str, search_id
     labelled = {r[0] is not None for r in con.execute("SELECT DISTINCT fidelity FROM runs WHERE search_id = ?",
                                                       [search_id]).fetchall()}
     if labelled and labelled != {r.fidelity is not None for r in runs}:
+        give = "give these runs --fidelity or --fidelity-column" if True in labelled else "drop their --fidelity"
         raise MixerError(f"search '{search}' holds runs {'with' if True in labelled else 'without'} fidelity "
-                         f"labels; give these runs {'--fidelity or --fidelity-column' if True in labelled else 'none'}"
-                         f", or {another}")
+                         f"labels; {give}, or {another}")
     new = {r.id: r.mixture for r in runs}
     for run_id, keys, weights in con.execute("SELECT run_id, map_keys(mixture), map_values(mixture) FROM runs "
                                              "WHERE search_id = ? AND list_contains(?, run_id)",

@@ -60,6 +60,7 @@ def test_workspace_from_environment(tmp_path):
     (["runs", "list", "-n", "abc"], "Invalid value for '--limit' / '-n'"),
     (["corpus", "add", "x", "a.jsonl", "--val-fraction", "nan"], "--val-fraction must be a finite number, got nan"),
     (["export", "ghost", "--token-budget", "0"], "--token-budget must be at least 1, got 0"),
+    (["export", "ghost", "--token-budget", "-5"], "--token-budget: bad count '-5'"),
 ])
 def test_user_errors_are_one_line_exit_2(workspace, args, needle):
     assert needle in one_error_line(mixer_cli(*args, workspace=workspace))
@@ -74,6 +75,8 @@ def test_debug_shows_the_traceback(workspace):
 def test_an_empty_workspace_is_refused_not_taken_for_the_current_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert "--workspace is empty" in one_error_line(mixer_cli("--workspace", "", "info"))
+    monkeypatch.setenv("MIXER_WORKSPACE", "")
+    assert "MIXER_WORKSPACE is empty" in one_error_line(mixer_cli("info"))
     assert not (tmp_path / ".mixer").exists()
 
 
