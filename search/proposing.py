@@ -15,7 +15,7 @@ import numpy as np
 
 from mixer.errors import MixerError
 from search.backends import Backend, Proposal
-from search.backends.base import Model, unused_pool
+from search.backends.base import Model, nearest_distance, pool_proposal, unused_pool
 from search.backends.random import RandomBackend, RandomConfig
 from search.fidelity import split_proxy_label
 from search.novelty import novel_proposals
@@ -83,18 +83,41 @@ def refuse_unaffordable(budget: Budget, space: SearchSpace) -> None:
 
 def affordable(state: SearchState, proposals: list[Proposal]) -> list[Proposal]:
     """The proposals, in order, that the cost budget can still pay for (all without one):
-    a run the budget cannot pay for is never started."""
+    a run the budget cannot pay for is never started. Until a run at the target fidelity
+    is under way, cheaper runs leave one's cost unspent, and when the budget pays for
+    nothing cheaper, the batch's first mixture runs at the target instead: a search never
+    spends its budget without measuring where its answer must hold."""
     budget = state.setup.spec.budget
     if budget.max_cost is None:
         return proposals
+    target = state.setup.space.target_fidelity
     left = budget.max_cost - state.spent()[1]
+    live = state.own[state.own.status != "failed"]
+    reserve = 0.0 if (live.fidelity == target).any() else state.costs.get(target, 1.0)
     kept = []
     for p in proposals:
-        cost = state.costs.get(p.fidelity or default_fidelity(state), 1.0)
-        if cost <= left + 1e-9:
+        fidelity = p.fidelity or default_fidelity(state)
+        cost = state.costs.get(fidelity, 1.0)
+        if cost + (0.0 if fidelity == target else reserve) <= left + 1e-9:
             kept.append(p)
             left -= cost
+            reserve = 0.0 if fidelity == target else reserve
+    if not kept and proposals and reserve and reserve <= left + 1e-9:
+        kept = at_target(state, proposals[0])
     return kept
+
+
+def at_target(state: SearchState, proposal: Proposal) -> list[Proposal]:
+    """`proposal`'s mixture at the target fidelity: in a table, the unused entry there
+    nearest to it (none left: [])."""
+    space = state.setup.space
+    if space.pool is None:
+        return [Proposal(proposal.mixture, space.target_fidelity)]
+    free = [i for i in unused_pool(space, state.history) if space.pool.fidelity[i] == space.target_fidelity]
+    if not free:
+        return []
+    x = proposal.mixture.vector(space.domains)
+    return [pool_proposal(space, free[int(np.argmin(nearest_distance(space.pool.X[free], x[None, :])))])]
 
 
 def proposed_run(state: SearchState, index: int, proposal: Proposal) -> RunRecord:

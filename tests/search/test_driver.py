@@ -510,10 +510,11 @@ def test_search_list_says_interrupted_as_status_does(table_ws):
     assert views.status(table_ws, get_search(table_ws.db_path, "cut"))[0]["status"].startswith("interrupted")
 
 
-@pytest.mark.slow  # a multi-fidelity GP search end to end
-def test_a_cost_budget_that_stops_a_search_is_named_as_the_reason(tmp_path):
-    """A table of 20 small and 10 big runs, priced by its own cost column (1 and 10 hours):
-    the stop said "every entry of table 'mf' it could run was run" with 16 entries unrun."""
+@pytest.mark.slow  # multi-fidelity GP searches end to end
+def test_a_cost_budget_buys_a_target_run_and_its_stop_is_named(tmp_path):
+    """A table of 20 small and 10 big runs, priced by its own cost column (1 and 10 hours).
+    Before, `--max-cost 1.5` bought 14 small runs and none at the target, and the stop said
+    "every entry of table 'mf' it could run was run" with 16 entries unrun."""
     from search import views
 
     ws = open_workspace(tmp_path / "ws")
@@ -524,9 +525,13 @@ def test_a_cost_budget_that_stops_a_search_is_named_as_the_reason(tmp_path):
     import_runs(ws.db_path, ImportSpec(mixtures_csv=tmp_path / "t.csv", search="mf", weight_prefix="w_",
                                        metric_prefix="m_", id_column="id", fidelity_column="fid", cost_column="hours",
                                        target="loss"))
-    search = driver.create(ws, _spec(name="s", table="mf", runs=20, max_cost=1.5, backend="bayesopt",
-                                     options={"n_candidates": 256}, fidelities=["small", "big"], target_fidelity="big"))
-    driver.run(ws, search.name)
+    for max_cost in (1.0, 1.5, 2.5):
+        search = driver.create(ws, _spec(name=f"s{max_cost}", table="mf", runs=20, max_cost=max_cost,
+                                         backend="bayesopt", options={"n_candidates": 256},
+                                         fidelities=["small", "big"], target_fidelity="big"))
+        rec = driver.run(ws, search.name)
+        runs = search_runs(ws.db_path, search.id)
+        assert "big" in set(runs.fidelity) and rec.evidence["rule"] != "model:no-target-run"
     assert views.ended_early(ws, get_search(ws.db_path, search.name)) == (
-        "--max-cost 1.5 stopped it: 1.4 spent; the 0.1 left pays for no run at the target fidelity, and bayesopt "
+        "--max-cost 2.5 stopped it: 2.3 spent; the 0.2 left pays for no run at the target fidelity, and bayesopt "
         "proposed none cheaper (in units of one run at the target fidelity; a run costs small 0.1, big 1)")
