@@ -117,13 +117,11 @@ class MixerApp(typer.Typer):
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
-        except typer.Abort as exc:  # Ctrl-C, or end of input at a prompt
-            if isinstance(exc.__cause__, KeyboardInterrupt):
-                _say_interrupted()
+        except typer.Abort:  # end of input at a prompt (typer turns Ctrl-C into exit code 130 itself)
             print("Aborted!", file=sys.stderr)
             sys.exit(1)
-        except Exception as exc:   # Ctrl-C inside a DuckDB query (`runs import`)
-            if OPTIONS.debug or not _is_interrupt(exc):
+        except (RuntimeError, duckdb.Error) as exc:   # Ctrl-C inside a DuckDB query (`runs import`)
+            if OPTIONS.debug or "query interrupted" not in str(exc).lower():
                 raise
             _say_interrupted()
         sys.exit(code if isinstance(code, int) else 0)
@@ -170,7 +168,8 @@ def main(
                                  help="Print the version and exit."),
 ) -> None:
     OPTIONS.debug = debug
-    if workspace is None and os.environ.get("MIXER_WORKSPACE") == "":   # Click reads an empty variable as unset
+    env = os.environ.get("MIXER_WORKSPACE")
+    if env is not None and not env.strip() and workspace in (None, env):   # Click reads "" as unset
         raise MixerError("MIXER_WORKSPACE is empty")
     OPTIONS.workspace = _nonempty(workspace, "--workspace")
     store.db.set_wait_notice(lambda text: print(f"mixer: {text}", file=sys.stderr))
@@ -181,12 +180,21 @@ def _split(text: str | None, flag: str) -> list[str] | None:
     not "the default", and so is an empty item (`a,,b`: a name lost in the typing)."""
     if text is None:
         return None
-    parts = [part.strip() for part in text.split(",")]
+    parts = [part.strip() for part in _no_empty_item(text, flag).split(",")]
     if not any(parts):
         raise MixerError(f"{flag} is empty")
-    if not all(parts):
-        raise MixerError(f"{flag} '{text}' has an empty item")
     return parts
+
+
+def _no_empty_item(text: str | list[str] | None, flag: str):
+    """`text` (or each of a repeated flag's texts), refused when a comma list in it has an
+    empty item (`a,,b`: a name lost in the typing). Checked here, where the user types it:
+    a stored spec is read as it was stored."""
+    for item in [text] if isinstance(text, str) else text or []:
+        parts = [part.strip() for part in item.split(",")]
+        if any(parts) and not all(parts):
+            raise MixerError(f"{flag} '{item}' has an empty item")
+    return text
 
 
 def _nonempty(text: str | None, flag: str) -> str | None:
@@ -200,7 +208,7 @@ def _pairs(items: list[str], flag: str) -> dict[str, float] | None:
     from mixer.config import parse_pairs
 
     out = {}
-    for name, text in parse_pairs(items, flag, form="NAME=WEIGHT").items():
+    for name, text in parse_pairs(_no_empty_item(items, flag), flag, form="NAME=WEIGHT").items():
         try:
             out[name] = float(text)
         except ValueError:
@@ -294,7 +302,10 @@ def runs_import(
         weight_prefix=weight_prefix, metric_prefix=metric_prefix, metric_suffix=metric_suffix,
         id_column=id_column, fidelity=fidelity, fidelity_column=fidelity_column, target=target,
         sum_tolerance=sum_tolerance, maximize=maximize, cost_column=cost_column)
-    report = store.import_runs(OPTIONS.open().db_path, spec)
+    try:
+        report = store.import_runs(OPTIONS.open().db_path, spec)
+    except KeyboardInterrupt:   # while the CSV is read (a long one): said, as inside the write
+        _say_interrupted()
     new = ("all new" if report.n_new == report.n_runs
            else f"{report.n_new} new, {report.n_runs - report.n_new} stored already, their values updated")
     console.print(f"imported {report.n_runs} runs ({new}) into search '{search}' ({report.search_id}): "
@@ -514,7 +525,7 @@ def proxy_train(
         "runner": _given(address=ray_address, cpus_per_run=cpus, gpus_per_run=gpus)}, "proxy")
     ws = OPTIONS.open()
     with console.status(f"training {proxy.train.preset} on {proxy.train.tokens:,} tokens..."):
-        run_id, result = train_mixture(ws, mixture, proxy)
+        run_id, result = train_mixture(ws, _no_empty_item(mixture, "--mixture"), proxy)
     if not result.done:
         raise MixerError(f"run {run_id} failed: {result.error}")
     render_rows([{"domain": n, "val_loss": v} for n, v in result.proxy.val_loss.items()],
@@ -722,12 +733,13 @@ def search_start(
     _check_search_flags(evaluator, table, fidelities, preset or tokens)
     spec = SearchSpec.from_flat(_given(
         name=_nonempty(name, "--name"), backend=backend, options=parse_options(option), evaluator=evaluator,
-        table=_nonempty(table, "--table"), target=target, maximize=maximize, runs=runs, max_cost=max_cost,
+        table=_nonempty(table, "--table"), target=_no_empty_item(target, "--target"), maximize=maximize, runs=runs,
+        max_cost=max_cost,
         min_weights=_pairs(min_weight, "--min"), max_weights=_pairs(max_weight, "--max"),
         fixed_weights=_pairs(fix_weight, "--fix"), eval_sets=_split(eval_sets, "--eval"),
         parallel=parallel, preset=preset, tokens=_count(tokens, "--tokens"),
         fidelities=_split(fidelities, "--fidelities"),
-        target_fidelity=_nonempty(target_fidelity, "--target-fidelity"), fidelity_costs=parse_costs(fidelity_cost),
+        target_fidelity=_nonempty(target_fidelity, "--target-fidelity"), fidelity_costs=parse_costs(_no_empty_item(fidelity_cost, "--fidelity-cost")),
         seq_len=seq_len, batch_size=batch_size, domains=_split(domains, "--domains"), max_epochs=max_epochs, seed=seed,
         validate=validate, replicates=replicates, cpus_per_run=cpus, gpus_per_run=gpus, swarm=swarm,
         ray_address=ray_address, reuse=_nonempty(reuse, "--reuse"), reuse_mode=reuse_mode,
@@ -783,7 +795,7 @@ def online_start(
         "runner": _given(address=ray_address, cpus_per_run=cpus, gpus_per_run=gpus),
         "domains": _split(domains, "--domains"), "eval_sets": _split(eval_sets, "--eval")}, "proxy")
     request = online.OnlineRequest(method, parse_options(option), proxy, seed=seed or 0,
-                                   name=_nonempty(name, "--name"), target=Target(target or "avg"), compare=compare)
+                                   name=_nonempty(name, "--name"), target=Target(_no_empty_item(target, "--target") or "avg"), compare=compare)
     ws = OPTIONS.open()
     outcome = online.start(ws, request, say=lambda line: console.print(line))
     name = outcome.search.name
@@ -1076,7 +1088,7 @@ def demo(
     serve_config = ServeConfig(port=port or 8470) if serve_after else None
     if serve_config is not None:
         check_listen(serve_config)   # a port in use fails now, not after the demo
-    cfg = build(DemoConfig, _given(runs=runs, parallel=parallel, tokens=_count(tokens, "--tokens"), target=target, seed=seed,
+    cfg = build(DemoConfig, _given(runs=runs, parallel=parallel, tokens=_count(tokens, "--tokens"), target=_no_empty_item(target, "--target"), seed=seed,
                                    backend=backend), "demo")
     ws = OPTIONS.open()
     console.print(f"workspace {ws.root}")

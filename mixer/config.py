@@ -33,10 +33,7 @@ def parse_pairs(items: str | Iterable[str], what: str, split_commas: bool = True
     """`a=1,b=2` (or repeated items) -> {"a": "1", "b": "2"}; names are stripped, each
     appears once. `what` names the argument and `form` the expected shape in errors."""
     raw = [items] if isinstance(items, str) else list(items)
-    parts = [p for item in raw for p in (item.split(",") if split_commas else [item])]
-    if any(not p.strip() for p in parts) and any(p.strip() for p in parts):
-        raise MixerError(f"{what} '{','.join(raw)}' has an empty item")
-    parts = [p for p in parts if p.strip()]
+    parts = [p for item in raw for p in (item.split(",") if split_commas else [item]) if p.strip()]
     out: dict[str, str] = {}
     for part in parts:
         key, sep, value = part.partition("=")

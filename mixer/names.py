@@ -32,13 +32,14 @@ def check_domain_name(name: str, what: str = "domain") -> str:
 def check_imported_name(name: str, what: str) -> str:
     """A name from a table a user imports (a weight or metric column): any text, as published
     (`Wikipedia (en)`), but what would break the tool's own syntax: a ',' or '=' (name lists,
-    `--target a=0.7`, `--min`), a control character, or an empty, '.' or '..' part between
-    '/' (a path in an export, a parent in mixer.hierarchy)."""
+    `--target a=0.7`, `--min`), spaces around it (flags strip them), a control character,
+    an empty, '.' or '..' part between '/' (a path in an export, a parent in
+    mixer.hierarchy), or a name `--target` reads otherwise (`avg`, `worst`)."""
     parts = name.split("/")
-    if (not name or any(c in name for c in ",=") or any(ord(c) < 32 for c in name)
-            or any(p in ("", ".", "..") for p in parts)):
-        raise MixerError(f"bad {what} name {name!r}: no ',' or '=', no control characters, and no empty, '.' or "
-                         "'..' part between '/'")
+    if (not name or name != name.strip() or any(c in name for c in ",=") or any(ord(c) < 32 for c in name)
+            or any(p in ("", ".", "..") for p in parts) or name in ("avg", "worst") or name.startswith("worst:")):
+        raise MixerError(f"bad {what} name {name!r}: no ',' or '=', no spaces around it, no control characters, no "
+                         "empty, '.' or '..' part between '/', and not avg or worst")
     return name
 
 

@@ -61,7 +61,7 @@ def create(ws: Workspace, spec: SearchSpec, min_domains: int = 2, kind: SearchKi
                          f"{len(built.space.domains)}")
     spec.target.check(built.measured)
     if spec.table is not None:
-        check_table_direction(ws, spec, built.space.domains)
+        check_table_direction(ws, spec, built)
     refuse_unaffordable(spec.budget, built.space)
     make_backend(spec.backend, spec.options, built.space)   # options that need the space (a prior's domains)
     build_evaluator(ws, spec, built.space).start()          # broken domains, an unreachable cluster: now

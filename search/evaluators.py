@@ -279,18 +279,20 @@ def _table_runs(ws: Workspace, name: str) -> pd.DataFrame:
     return table.assign(table_id=source.id)
 
 
-def check_table_direction(ws: Workspace, spec: SearchSpec, domains: list[str]) -> None:
+def check_table_direction(ws: Workspace, spec: SearchSpec, built: BuiltSpace) -> None:
     """A table search goes the way its values do, else it answers the worst entry as the
-    best: a table imported with --maximize holds scores; in one imported without it, the
-    losses (its --target, each domain's loss, so `avg` and `worst`) are minimised, while
-    another metric (an accuracy beside the losses) may be maximised."""
+    best. `--maximize` at import says every metric of the table is a score: it is
+    maximised. In a table imported without it, the losses (its --target, and a metric
+    named as a domain: a domain's loss, which `avg` and `worst` cover) are minimised,
+    while another metric (an accuracy beside the losses) may be maximised."""
     table = get_search(ws.db_path, spec.table.search)
     name, target = table.name, spec.target
     if table.direction == "maximize" and not target.maximize:
         scores = "; --target worst is a largest loss" if target.is_worst else ": search it with --maximize"
         raise MixerError(f"table '{name}' holds scores, higher is better (imported with --maximize){scores} (import "
                          "its losses under another --search name to minimise them)")
-    losses = [n for n in target.names(domains) if n in domains or n == table.target]
+    domains = built.space.domains
+    losses = [n for n in target.names(domains) if n in built.measured and (n in domains or n == table.target)]
     if table.direction == "minimize" and target.maximize and losses:
         raise MixerError(f"table '{name}' holds {', '.join(losses)} as losses, lower is better (imported without "
                          "--maximize): search them without --maximize")

@@ -342,7 +342,7 @@ def _ran_out(state: SearchState) -> str | None:
                 f"({cost_unit(state)})")
     if left is not None and state.costs.get(state.setup.space.target_fidelity, 1.0) > left + 1e-9:
         return (f"--max-cost {max_cost:g} stopped it: {spent:.4g} spent; the {left:.4g} left pays for no run at the "
-                f"target fidelity, and {search.backend} proposed none cheaper ({cost_unit(state)})")
+                f"target fidelity, and none of {search.backend}'s proposals fitted in it ({cost_unit(state)})")
     if spec.table is not None:
         return f"every entry of table '{spec.table.search}' it could run was run"
     narrow = "; the --min/--max/--fix bounds leave little room: widen them" if spec.constraints else ""

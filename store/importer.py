@@ -300,8 +300,11 @@ def _ensure_import_search(con: duckdb.DuckDBPyConnection, spec: ImportSpec) -> s
         if target is not None and spec.target != target:   # its runs' values would no longer be its target
             raise MixerError(f"search '{spec.search}' was imported with --target {target}; import into it with "
                              f"--target {target}, or under another name")
-        if target is None and spec.target is not None:
+        if target is None and spec.target is not None:   # its stored runs take their value of it too
             con.execute("UPDATE searches SET target = ? WHERE id = ?", [spec.target, search_id])
+            con.execute("UPDATE runs SET target_value = m.value FROM metrics m WHERE runs.search_id = ? AND "
+                        "m.run_id = runs.run_id AND m.split = 'val' AND m.step = 0 AND m.name = ?",
+                        [search_id, spec.target])
         return search_id
     record = SearchRecord(id=new_id("s"), name=spec.search, kind=SearchKind.imported, backend="import",
                           evaluator="table",

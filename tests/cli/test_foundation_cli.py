@@ -75,8 +75,9 @@ def test_debug_shows_the_traceback(workspace):
 def test_an_empty_workspace_is_refused_not_taken_for_the_current_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert "--workspace is empty" in one_error_line(mixer_cli("--workspace", "", "info"))
-    monkeypatch.setenv("MIXER_WORKSPACE", "")
-    assert "MIXER_WORKSPACE is empty" in one_error_line(mixer_cli("info"))
+    for blank in ("", "  "):
+        monkeypatch.setenv("MIXER_WORKSPACE", blank)
+        assert "MIXER_WORKSPACE is empty" in one_error_line(mixer_cli("info"))
     assert not (tmp_path / ".mixer").exists()
 
 
@@ -230,11 +231,15 @@ def test_ctrl_c_inside_a_duckdb_write_is_one_line_and_exit_130(workspace, tmp_pa
     def interrupted(*args, **kwargs):
         raise RuntimeError("Query interrupted")
 
-    monkeypatch.setattr(store, "import_runs", interrupted)
+    def keyboard(*args, **kwargs):   # Ctrl-C while the CSV is read (Python code, not DuckDB)
+        raise KeyboardInterrupt
+
     path = tmp_path / "t.csv"
     path.write_text("index,w_a,w_b,m_a\n1,0.5,0.5,1.0\n")
-    result = mixer_cli("runs", "import", str(path), "--search", "t", "--weight-prefix", "w_", "--metric-prefix", "m_",
-                       workspace=workspace)
-    assert result.returncode == 130 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == ("mixer: interrupted (a write it cut short was rolled back; one already "
-                                     "committed stays)")
+    for raised in (interrupted, keyboard):
+        monkeypatch.setattr(store, "import_runs", raised)
+        result = mixer_cli("runs", "import", str(path), "--search", "t", "--weight-prefix", "w_", "--metric-prefix",
+                           "m_", workspace=workspace)
+        assert result.returncode == 130 and "Traceback" not in result.stderr
+        assert result.stderr.strip() == ("mixer: interrupted (a write it cut short was rolled back; one already "
+                                         "committed stays)")

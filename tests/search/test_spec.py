@@ -66,3 +66,10 @@ def test_bad_settings_name_the_python_argument(flat, message):
 
 def test_nesting_only_carries_what_was_given():
     assert nest_flat_settings({"tokens": 5}) == {"version": SPEC_VERSION, "proxy": {"train": {"tokens": 5}}}
+
+
+def test_a_stored_target_with_an_empty_item_still_loads():
+    """`--target a=0.5,b=0.5,` was accepted before the CLI refused empty items: its search
+    must still load (status, resume, best), read as it was stored."""
+    spec = SearchSpec.from_flat({"target": "a=0.5,b=0.5,"})
+    assert SearchSpec.from_json(spec.to_json()).target.weights == {"a": 0.5, "b": 0.5}

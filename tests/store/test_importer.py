@@ -94,6 +94,8 @@ def test_bad_specs_name_the_problem_and_write_nothing(tmp_path, change, message)
     (b"index,w_a,w_b\n1,0,0\n", "every weight of run '1' is zero"),
     (b"index,w_a,w_../x\n1,0.5,0.5\n", "column 'w_../x': bad weight name '../x'"),
     (b'index,w_a,"w_a,b"\n1,0.5,0.5\n', "column 'w_a,b': bad weight name 'a,b'"),
+    (b"index,w_a,w_avg\n1,0.5,0.5\n", "column 'w_avg': bad weight name 'avg'"),
+    (b"index,w_a,w_ b\n1,0.5,0.5\n", "column 'w_ b': bad weight name ' b'"),
     (b"index,w_a,w_b\n,0.5,0.5\n2,0.5,0.5\n", "id column 'index' is empty .or NaN. at data row 1"),
     (b"index,w_a,w_b\nx/1,0.5,0.5\n", "id 'x/1' at data row 1 is blank or holds a '/'"),
     (b"index,w_a,w_b,w_\n1,0.5,0.5,0\n", "column 'w_' has no name after the prefix 'w_'"),
@@ -227,3 +229,15 @@ def test_a_re_import_corrects_values_but_brings_no_other_table(tmp_path):
     corrected.to_csv(tmp_path / "corrected.csv", index=False)
     assert import_runs(db, _spec(mix, tmp_path / "corrected.csv")).n_new == 0
     assert run_sql(db, "SELECT target_value FROM runs WHERE run_id = 'past/small/4'").target_value.tolist() == [5.0]
+
+
+def test_a_target_given_later_reaches_every_stored_run(tmp_path):
+    """Only the rows of the second file had a value: a model of the search saw half its runs."""
+    db = tmp_path / "i.duckdb"
+    mix, met = _write_tables(tmp_path)
+    import_runs(db, _spec(mix, met, target=None))
+    (tmp_path / "few").mkdir()
+    import_runs(db, _spec(*_write_tables(tmp_path / "few", n=3), target="web"))
+    frame = run_sql(db, "SELECT search, target_value FROM run_summary")
+    assert len(frame) == 6 and frame.target_value.notna().all()
+    assert run_sql(db, "SELECT target FROM searches").target.tolist() == ["web"]
