@@ -228,6 +228,7 @@ def test_killed_ingest_leaves_no_half_written_domain(ws, tmp_path):
 
 
 @needs_corpus
+@pytest.mark.slow  # ingests the shared corpus and the built-in text end to end (the fast lane stays under a minute)
 def test_shared_corpus_and_builtin_python_ingest_end_to_end(ws):
     for name in ("math", "reviews", "shakespeare", "speeches", "wikipedia"):
         meta = _add(ws, name, CORPUS / f"{name}.jsonl")

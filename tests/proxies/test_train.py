@@ -59,6 +59,7 @@ def test_moe_keeps_every_expert_in_use_and_stats_add_up(small_domains):
     assert result.params["active"] < 0.5 * result.params["total"]
 
 
+@pytest.mark.slow  # trains a proxy (the fast lane stays under a minute)
 def test_held_out_split_shorter_than_a_window_is_still_measured(small_domains):
     result = train_proxy(TrainConfig(tokens=8 * 1024 * 4, **{**QUICK, "seq_len": 1024}), small_domains,
                          Mixture.parse("alpha=1"))

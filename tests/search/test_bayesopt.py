@@ -113,6 +113,7 @@ def test_multi_fidelity_predicts_the_target_from_mostly_cheap_runs():
         assert (w >= 0).all() and abs(w.sum() - 1) < 1e-9
 
 
+@pytest.mark.slow  # multi-fidelity GP fits (the fast lane stays under a minute)
 def test_costs_steer_the_fidelity():
     """With the cheap fidelity nearly free it is chosen; priced like the target, the target is."""
     history = _paired_history(cheap_truth, n_full=6)  # every target run has its cheap twin: no shadow runs due
@@ -247,6 +248,7 @@ def test_the_gate_needs_pairs_before_it_drops_a_fidelity():
     assert gate.used == {"cheap": True} and gate.correlation == {"cheap": None} and gate.pairs == {"cheap": 3}
 
 
+@pytest.mark.slow  # multi-fidelity GP fits (the fast lane stays under a minute)
 def test_target_runs_are_shadowed_by_cheap_runs_of_the_same_mixture():
     history = _mfmake_history(n_cheap=20, n_full=3)   # the three target runs have no cheap twin
     proposals = make_backend("bayesopt", FAST, _mfmake_space()).propose(history, 4, np.random.default_rng(0))
@@ -256,6 +258,7 @@ def test_target_runs_are_shadowed_by_cheap_runs_of_the_same_mixture():
     assert len(proposals) == 4
 
 
+@pytest.mark.slow  # multi-fidelity GP fits (the fast lane stays under a minute)
 def test_best_says_what_each_cheap_fidelity_is_worth():
     from search.views import fidelity_lines
 

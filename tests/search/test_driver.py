@@ -456,6 +456,7 @@ def test_a_table_search_stops_when_every_entry_has_been_run(table_ws, backend, o
     assert rec is not None and get_search(table_ws.db_path, search.name).status == "done"
 
 
+@pytest.mark.slow  # a search created, then its domain removed (the fast lane stays under a minute)
 def test_status_of_a_search_whose_setup_no_longer_resolves_still_shows_its_runs(table_ws):
     from search import views
     from store import transaction

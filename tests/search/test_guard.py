@@ -2,6 +2,7 @@
 with its own pick; one target-fidelity run never crowns an unevaluated corner."""
 
 import numpy as np
+import pytest
 
 from search.backends import make_backend
 from search.guard import GuardConfig, guard, weak_model_reason
@@ -62,6 +63,7 @@ def test_a_strong_model_recommends_its_own_pick_with_the_predicted_gain():
     assert truth(rec.mixture.vector(DOMAINS)[None])[0] < history.y.min()
 
 
+@pytest.mark.slow  # a multi-fidelity GP fit (the fast lane stays under a minute)
 def test_bayesopt_with_one_target_run_recommends_that_evaluated_mixture():
     space = _mfmake_space()
     history = _mfmake_history(n_cheap=12, n_full=1)

@@ -90,6 +90,7 @@ def space_of(caps=None):
     return SearchSpace(NAMES, prior=np.full(D, 1.0 / D), bounds=None if caps is None else WeightBounds.of(NAMES, caps=caps))
 
 
+@pytest.mark.slow  # bootstrap laws and the convex program (the fast lane stays under a minute)
 def test_the_backend_fits_one_law_per_domain_and_recommends_the_laws_optimum():
     c, b, t = known_laws(4)
     rng = np.random.default_rng(5)
@@ -143,6 +144,7 @@ def test_a_bad_prior_is_one_clear_error(prior, needle):
         make_backend("mixing_law", {"prior": prior}, space_of())
 
 
+@pytest.mark.slow  # both law forms with their folds (the fast lane stays under a minute)
 def test_the_form_with_the_lower_out_of_fold_error_is_the_one_fitted():
     """Data Mixing Laws' two forms: a law per domain loss combined (explicit), or one law on
     the target (implicit). Each domain's loss here is a law, their mean is not: the explicit

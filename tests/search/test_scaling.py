@@ -119,6 +119,7 @@ def answer_on_target_values(X: np.ndarray, u: float) -> np.ndarray:
     return make_backend("mixing_law", {"bootstrap": 2}, space).fit(history).recommend().mixture.vector(DOMAINS)
 
 
+@pytest.mark.slow  # ladders fitted, then the law (the fast lane stays under a minute)
 def test_mixing_law_answers_from_extrapolated_ladders_what_target_runs_would_give():
     space = ladder_space()
     X = space.candidates(16, np.random.default_rng(4))

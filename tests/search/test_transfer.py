@@ -2,6 +2,7 @@
 baseline is trained once and reported as that baseline."""
 
 import numpy as np
+import pytest
 
 from mixer.mixture import Mixture
 from mixer.workspace import open_workspace
@@ -43,6 +44,7 @@ def test_the_seeds_a_transfer_needs_follow_the_noise_against_the_spread():
     assert seeds_needed(0.05, 0.02) == MAX_SEEDS and seeds_needed(0.01, 0.0) == MAX_SEEDS
 
 
+@pytest.mark.slow  # a transfer report end to end (the fast lane stays under a minute)
 def test_after_training_the_report_asks_for_the_seeds_the_larger_scales_own_noise_needs():
     def row(i: int, large: tuple[float, ...]) -> MixtureScales:
         return MixtureScales(f"m{i}", Mixture({"a": 0.1 * (i + 1), "b": 1 - 0.1 * (i + 1)}),
