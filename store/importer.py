@@ -117,9 +117,7 @@ def _numeric(frame: pd.DataFrame, columns: dict[str, str], path: Path) -> np.nda
 def _ids(frame: pd.DataFrame, spec: ImportSpec, path: Path) -> pd.Series:
     column = spec.id_column or "index"
     if column in frame.columns:
-        missing = np.flatnonzero(frame[column].isna().to_numpy())
-        if len(missing):   # pandas would read the column as floats: every id changed ('2' -> '2.0')
-            raise MixerError(f"{path}: id column '{column}' is empty (or NaN) at data row {missing[0] + 1}")
+        _refuse_empty_cells(frame[column], path, "id")   # else read as floats: every id changed ('2' -> '2.0')
         ids = frame[column].astype(str)
         bad = [i for i, key in enumerate(ids) if not key.strip() or "/" in key]
         if bad:   # '/' separates a run id's parts (search/fidelity/id)
@@ -133,6 +131,13 @@ def _ids(frame: pd.DataFrame, spec: ImportSpec, path: Path) -> pd.Series:
     if len(dup):
         raise MixerError(f"{path}: id '{dup.iloc[0]}' appears more than once in column '{column}'")
     return ids.reset_index(drop=True)
+
+
+def _refuse_empty_cells(column: pd.Series, path: Path, what: str) -> None:
+    """A column whose every cell must hold a value (ids, fidelity labels)."""
+    missing = np.flatnonzero(column.isna().to_numpy())
+    if len(missing):
+        raise MixerError(f"{path}: {what} column '{column.name}' is empty (or NaN) at data row {missing[0] + 1}")
 
 
 def import_runs(db: Path, spec: ImportSpec, wait_s: float = DEFAULT_WAIT_S) -> ImportReport:
@@ -200,10 +205,7 @@ def _fidelities(mix: pd.DataFrame, spec: ImportSpec) -> list[str | None]:
     if spec.fidelity_column not in mix.columns:
         raise MixerError(f"fidelity column '{spec.fidelity_column}' not found in {spec.mixtures_csv}")
     column = mix[spec.fidelity_column]
-    missing = np.flatnonzero(column.isna().to_numpy())
-    if len(missing):
-        raise MixerError(f"{spec.mixtures_csv}: fidelity column '{spec.fidelity_column}' is empty at data row "
-                         f"{missing[0] + 1}")
+    _refuse_empty_cells(column, spec.mixtures_csv, "fidelity")
     labels = column.astype(str).tolist()
     for label in dict.fromkeys(labels):
         check_fidelity_label(label)

@@ -174,7 +174,7 @@ def test_an_empty_fidelity_cell_is_refused_and_labels_follow_the_rule(tmp_path):
     path = tmp_path / "fid.csv"
     path.write_text("index,w_a,w_b,m_a,fid\n1,0.5,0.5,1.0,small\n2,0.5,0.5,1.0,\n")
     spec = ImportSpec(mixtures_csv=path, search="x", weight_prefix="w_", metric_prefix="m_", fidelity_column="fid")
-    with pytest.raises(MixerError, match="fidelity column 'fid' is empty at data row 2"):
+    with pytest.raises(MixerError, match="fidelity column 'fid' is empty .or NaN. at data row 2"):
         import_runs(tmp_path / "i.duckdb", spec)
     path.write_text("index,w_a,w_b,m_a,fid\n1,0.5,0.5,1.0,small\n2,0.5,0.5,1.0,a b\n")
     with pytest.raises(MixerError, match="bad fidelity label 'a b'"):
