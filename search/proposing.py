@@ -101,7 +101,8 @@ def affordable(state: SearchState, proposals: list[Proposal]) -> list[Proposal]:
         if cost + (0.0 if fidelity == target else reserve) <= left + 1e-9:
             kept.append(p)
             left -= cost
-            reserve = 0.0 if fidelity == target else reserve
+            if fidelity == target:
+                reserve = 0.0
     if not kept and proposals and reserve and reserve <= left + 1e-9:
         kept = at_target(state, proposals[0])
     return kept
